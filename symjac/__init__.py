@@ -1,0 +1,43 @@
+"""symjac: exact Jacobians from SymPy, cross-checked against torch autograd and finite differences.
+
+Re-exports only. `import symjac` imports neither torch nor Hypothesis.
+"""
+
+from ._check import check
+from ._errors import (
+    BackendNotAvailableError,
+    DomainError,
+    InvalidArgumentError,
+    InvalidExpressionError,
+    JacobianMismatchError,
+    JobTimeoutError,
+    ShapeError,
+    SymjacError,
+    TooLargeError,
+)
+from ._function import Function, function
+from ._jacobian import Jacobian
+from ._report import Report
+from ._tolerance import ToleranceModel
+from . import ops
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendNotAvailableError",
+    "DomainError",
+    "Function",
+    "InvalidArgumentError",
+    "InvalidExpressionError",
+    "Jacobian",
+    "JacobianMismatchError",
+    "JobTimeoutError",
+    "Report",
+    "ShapeError",
+    "SymjacError",
+    "ToleranceModel",
+    "TooLargeError",
+    "check",
+    "function",
+    "ops",
+]

@@ -1,0 +1,165 @@
+"""The `symjac` command: check, jacobian, examples.
+
+Exit status: 0 pass, 1 a mismatch (verdict fail), 2 bad input or usage, 3 inconclusive.
+Values and constants on the command line are JSON (`[[2, 3], [4, 5]]`), never Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Any, Sequence
+
+from ._errors import InvalidArgumentError, SymjacError
+
+__all__ = ["main", "EXIT_PASS", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INCONCLUSIVE"]
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+_EXIT = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}
+_MAX_JSON_CHARS = 1_000_000
+_SHAPE = re.compile(r"^(?:\(\)|scalar|[1-9][0-9]{0,5}(?:x[1-9][0-9]{0,5}){0,3})$")
+
+
+class _UsageError(InvalidArgumentError):
+    pass
+
+
+def _name_value(text: str, option: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise _UsageError(f"{option}: expected NAME=VALUE; received {text!r}")
+    return name.strip(), value.strip()
+
+
+def _shape(text: str, option: str) -> tuple[int, ...]:
+    if not _SHAPE.match(text):
+        raise _UsageError(f"{option}: shape must look like 2x2, 3, or scalar; received {text!r}")
+    if text in ("()", "scalar"):
+        return ()
+    return tuple(int(d) for d in text.split("x"))
+
+
+def _json_value(text: str, option: str) -> Any:
+    if len(text) > _MAX_JSON_CHARS:
+        raise _UsageError(f"{option}: value longer than {_MAX_JSON_CHARS} characters")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise _UsageError(f"{option}: value must be JSON numbers or nested lists, e.g. [[2, 3], [4, 5]]; {error}") from None
+
+
+def _function(args):
+    from ._function import function
+
+    shapes = {}
+    for item in args.input or []:
+        name, shape = _name_value(item, "--input")
+        shapes[name] = _shape(shape, "--input")
+    consts = {}
+    for item in args.const or []:
+        name, value = _name_value(item, "--const")
+        consts[name] = _json_value(value, "--const")
+    return function(args.expr, consts=consts, **shapes)
+
+
+def _point(args) -> dict[str, Any]:
+    import numpy as np
+
+    values = {}
+    for item in args.at or []:
+        name, value = _name_value(item, "--at")
+        parsed = _json_value(value, "--at")
+        # Well-formed numbers get the requested dtype; anything else goes to symjac's own validation.
+        values[name] = np.asarray(parsed, dtype=args.dtype) if _is_numeric(parsed) else parsed
+    return values
+
+
+def _is_numeric(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    return isinstance(value, list) and all(_is_numeric(v) for v in value)
+
+
+def _cmd_check(args, out) -> int:
+    from ._check import check
+
+    f = _function(args)
+    report = check(f, **_point(args))
+    if args.json:
+        print(json.dumps(report.to_dict(), allow_nan=False, indent=2), file=out)
+    else:
+        print(report, file=out)
+    return _EXIT[report.verdict]
+
+
+def _cmd_jacobian(args, out) -> int:
+    import numpy as np
+
+    f = _function(args)
+    for name, jac in f.jacobians().items():
+        print(f"d out / d {name}: shape {jac.shape} (output shape + input shape), {jac.nnz} nonzero entries", file=out)
+        in_shape, out_shape = jac.wrt.shape, f.out_shape
+        for r, c, e in zip(jac.rows, jac.cols, jac.entries):
+            o = ", ".join(map(str, np.unravel_index(r, out_shape))) if out_shape else ""
+            i = ", ".join(map(str, np.unravel_index(c, in_shape))) if in_shape else ""
+            print(f"  d out[{o}] / d {name}[{i}] = {e}", file=out)
+        if args.at:
+            print(f"at the point: {jac.evaluate(**_point(args)).tolist()}", file=out)
+    return EXIT_PASS
+
+
+def _cmd_examples(args, out) -> int:
+    from ._examples import run_examples
+
+    results = run_examples(out)
+    return EXIT_PASS if all(r.ok for r in results) else EXIT_FAIL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symjac",
+        description="Exact Jacobians cross-checked against torch autograd and finite differences.",
+        epilog="Exit status: 0 pass, 1 mismatch, 2 bad input, 3 inconclusive.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def function_args(p):
+        p.add_argument("expr", help="expression text, e.g. 'X @ X'")
+        p.add_argument("--input", action="append", metavar="NAME=SHAPE", help="an input and its shape: X=2x2, v=3, s=scalar")
+        p.add_argument("--const", action="append", metavar="NAME=JSON", help="a constant: A='[[2, 3], [4, 5]]'")
+        p.add_argument("--at", action="append", metavar="NAME=JSON", help="the point: X='[[2, 3], [4, 5]]'")
+        p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+
+    p = sub.add_parser("check", help="cross-check the exact Jacobian at a point")
+    function_args(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=_cmd_check)
+    p = sub.add_parser("jacobian", help="print the exact Jacobian (and its value with --at)")
+    function_args(p)
+    p.set_defaults(run=_cmd_jacobian)
+    p = sub.add_parser("examples", help="run the tutorial's five examples with a cross-check report")
+    p.set_defaults(run=_cmd_examples)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        return args.run(args, out)
+    except SymjacError as error:
+        print(f"symjac: error: {error}", file=err)
+        return EXIT_USAGE
+
+
+def entry_point() -> None:  # console script
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The one exception hierarchy of symjac.
+
+Every error symjac raises on purpose is a `SymjacError`, and also the builtin that
+fits it, so that `except ValueError` in user code keeps working (the Hypothesis
+`InvalidArgument` pattern). Messages name the argument, state the rule and show
+what was received.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SymjacError",
+    "InvalidExpressionError",
+    "InvalidArgumentError",
+    "ShapeError",
+    "TooLargeError",
+    "DomainError",
+    "BackendNotAvailableError",
+    "JacobianMismatchError",
+    "JobTimeoutError",
+]
+
+
+class SymjacError(Exception):
+    """Root of every error symjac raises on purpose."""
+
+
+class InvalidArgumentError(SymjacError, ValueError):
+    """An argument breaks a documented rule (a name, a shape, a value, an option)."""
+
+
+class InvalidExpressionError(InvalidArgumentError):
+    """Expression text that the expression language does not accept."""
+
+
+class ShapeError(InvalidArgumentError):
+    """Shapes that do not fit together (the message names both shapes)."""
+
+
+class TooLargeError(InvalidArgumentError):
+    """Work over a documented budget, refused before any symbolic work starts."""
+
+
+class DomainError(InvalidArgumentError):
+    """A point outside the function's domain (log of a negative number, a singular matrix)."""
+
+
+class BackendNotAvailableError(SymjacError, ImportError):
+    """An optional dependency (torch, Hypothesis, matplotlib, symengine) is not installed."""
+
+
+class JacobianMismatchError(SymjacError, AssertionError):
+    """Two routes to the same Jacobian disagree beyond their tolerance."""
+
+
+class JobTimeoutError(SymjacError, TimeoutError):
+    """A job ran past its time limit and was stopped."""

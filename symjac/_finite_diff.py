@@ -1,0 +1,284 @@
+"""Finite-difference Jacobians that always carry an error estimate and the step used.
+
+We use our own fixed stencil rather than `scipy.differentiate.jacobian`: one call of the vectorised
+function on a known number of points (6 n + 1), about 0.2-0.5 s for a 1024 x 1024 Jacobian, where
+SciPy's adaptive loop made up to 11 calls and took about 4 s (SciPy 1.17). SciPy's error estimate
+is only the change between its last two iterations, with no rounding term: we measured it below
+the true error on a third or more of the entries of `A @ x` and on the structural zeros of
+`sin(x) * x` (which never converge and run to `maxiter`). Ours adds a rounding bound, a
+convergence-rate check and a one-sided (kink) check, and keeps SciPy out of the hard dependencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ._errors import InvalidArgumentError, ShapeError
+
+__all__ = ["FDJacobian", "fd_jacobian"]
+
+_EPS = float(np.finfo(np.float64).eps)
+
+#: Relative accuracy assumed for each value the function returns (a few ulps). It sets the
+#: rounding part of the error estimate: noise in a difference quotient <= EVAL_REL_ERROR * M / h,
+#: with M the size of f_p (see `fd_jacobian`).
+EVAL_REL_ERROR = 4.0 * _EPS
+
+#: Base step, relative to max(|x_q|, 1), per method; rounded down to a power of two so that every
+#: point x +- step / 2**k of the stencil is exact in float64.
+#: central: eps**(1/3) balances h**2 truncation against eps / h rounding.
+#: richardson: three levels (h, h/2, h/4) remove the h**2 and h**4 terms (truncation ~ h**6);
+#: eps**(1/7) balances that against rounding, and was measured best on the test functions.
+BASE_STEP = {"central": _EPS ** (1.0 / 3.0), "richardson": _EPS ** (1.0 / 7.0)}
+
+#: Step levels, coarse to fine, as divisors of the base step. central: the value is the difference
+#: at `step`, its truncation estimate comes from a second one at 2 * step.
+_LEVELS = {"central": (0.5, 1.0), "richardson": (1.0, 2.0, 4.0)}
+
+#: Differences of the Richardson levels count as truncation (and their ratio is checked) only when
+#: they exceed this multiple of their rounding bound.
+_RATIO_TEST_NOISE = 10.0
+
+_METHOD_NAMES = {"central": "central", "richardson": "central-richardson"}
+
+
+@dataclass(frozen=True)
+class FDJacobian:
+    """A finite-difference Jacobian with its per-entry error estimate.
+
+    Attributes:
+        value: `(out_size, in_size)` float64, `value[p, q]` estimates d out[p] / d in[q];
+            NaN where the function was not finite at a point of the stencil.
+        error: `(out_size, in_size)` float64, >= 0, an estimate of `|value - true|`
+            (truncation + rounding + a one-sided disagreement term); inf where `value` is NaN.
+        step: `(in_size,)` float64, the base step per input entry (a power of two). `central`
+            evaluates at `x +- step` and `x +- 2 step`, `richardson` at `x +- step / 2**k`, k = 0, 1, 2;
+            both also at `x`.
+        method: `"central"` or `"central-richardson"`.
+        evaluations: the number of points at which the function was evaluated (all in one call).
+
+    The arrays are read-only.
+    """
+
+    value: np.ndarray
+    error: np.ndarray
+    step: np.ndarray
+    method: str
+    evaluations: int
+
+
+def fd_jacobian(
+    fn: Callable[[np.ndarray], np.ndarray], x, *, method: str = "richardson"
+) -> FDJacobian:
+    """Estimate the Jacobian of a vectorised function at `x` by central differences.
+
+    All points are stacked and passed to `fn` in one call. Every entry carries an error estimate:
+
+    - truncation: the difference between the last two levels of the difference table
+      (`richardson`: the h**4-accurate level against the extrapolated h**6 one; `central`:
+      the differences at `step` and `2 step`);
+      `richardson` also checks that the level differences shrink like h**2 to h**4 and falls
+      back to a bound valid for any order >= 1 where they do not (`x * abs(x)` at 0);
+    - rounding: `EVAL_REL_ERROR * M * sum_k |w_k| / h_k` over the stencil's weights `w_k`, with
+      `M` the larger of `max|f_p|` on the stencil and `sum_j |J_pj| (|x_j| + step_j)` (the size of
+      the terms a sum like `A @ x` adds up, which its rounding error follows);
+    - non-smoothness: central differences only see the odd part of `f` around `x`, so a kink
+      exactly at `x` would give a clean-looking symmetric derivative. The jump between the
+      one-sided slopes is extrapolated from the same points plus `f(x)`; where it is above its
+      rounding noise it is added to the error in full. `abs(x)` at 0 gives value 0 with error
+      about 2; `max(x, 0)` at 0 gives 0.5 with error about 1: "cannot be trusted here".
+
+    Limits: the step is relative to `max(|x_q|, 1)`, so a function that varies on a much finer
+    scale (`sin(x)` near `x = 1e6`) is aliased and its estimate is not reliable; a stencil that
+    leaves the domain (`log` near 0) gives NaN / inf.
+
+    Where `fn` returns a non-finite value for output `p` at any point of column `q`'s stencil
+    (or at `x` itself), `value[p, q]` is NaN and `error[p, q]` is inf; nothing is raised.
+
+    Args:
+        fn: vectorised function: takes a float64 array `(k, in_size)` and returns `(k, out_size)`,
+            rows independent.
+        x: the point, a finite 1-D array `(in_size,)`, computed in float64.
+        method: `"richardson"` (default, 6 * in_size + 1 points, typically ~1e-12 relative on
+            smooth functions) or `"central"` (4 * in_size + 1 points, ~1e-10 relative).
+
+    Returns:
+        An `FDJacobian`.
+
+    Example:
+        >>> import numpy as np
+        >>> res = fd_jacobian(lambda X: np.sin(X) * X, np.array([0.5, 2.0]))
+        >>> exact = np.diag(np.cos([0.5, 2.0]) * [0.5, 2.0] + np.sin([0.5, 2.0]))
+        >>> bool(np.all(np.abs(res.value - exact) <= res.error))
+        True
+        >>> res.evaluations
+        13
+    """
+    if not callable(fn):
+        raise InvalidArgumentError(
+            f"fn must be a callable taking a (k, in_size) float64 array; received {fn!r}"
+        )
+    if not isinstance(method, str) or method not in _LEVELS:
+        raise InvalidArgumentError(
+            f"method must be one of {sorted(_LEVELS)}; received {method!r}"
+        )
+    x = _as_point(x)
+    n = x.size
+    divisors = np.array(_LEVELS[method])
+    n_levels = divisors.size
+
+    step = _power_of_two_floor(BASE_STEP[method] * np.maximum(np.abs(x), 1.0))
+    step_levels = step[None, :] / divisors[:, None]  # (levels, n), coarse to fine
+
+    # Rows: x, then for each level l and sign s (+, -), the n points x + s * h_l[q] * e_q.
+    n_points = 1 + 2 * n_levels * n
+    points = np.empty((n_points, n))
+    points[:] = x
+    stencil = points[1:].reshape(n_levels, 2, n, n)  # a view
+    idx = np.arange(n)
+    stencil[:, 0, idx, idx] += step_levels
+    stencil[:, 1, idx, idx] -= step_levels
+
+    values = _call(fn, points)
+    m = values.shape[1]
+    f0 = values[0]  # (m,)
+    f = values[1:].reshape(n_levels, 2, n, m)
+    f_plus, f_minus = f[:, 0], f[:, 1]  # (levels, n, m)
+
+    # Non-finite anywhere in an entry's stencil, or at x: that entry is NaN / inf.
+    bad = ~np.isfinite(f).all(axis=(0, 1)) | ~np.isfinite(f0)[None, :]  # (n, m)
+    if bad.any():
+        f_plus = np.where(bad, 0.0, f_plus)
+        f_minus = np.where(bad, 0.0, f_minus)
+        f0 = np.where(np.isfinite(f0), f0, 0.0)
+    scale = np.maximum(np.abs(f).max(axis=(0, 1), initial=0.0, where=~bad), np.abs(f0)[None, :])
+
+    h = step_levels[:, :, None]  # (levels, n, 1)
+    central = (f_plus - f_minus) / (2.0 * h)
+    one_sided_jump = (f_plus - 2.0 * f0 + f_minus) / h  # forward minus backward slope
+
+    if method == "central":
+        value = central[1]
+        truncation = np.abs(central[0] - central[1])  # 3 a h**2 for smooth f; covers order >= 1
+        weights = np.array([0.0, 1.0])
+        jump_weights = np.array([-1.0, 2.0])  # removes the h term of the slope jump
+    else:
+        w_last, w_prev = _richardson_weights(n_levels, first_power=2, power_step=2)
+        value = np.tensordot(w_last, central, axes=1)
+        truncation = np.abs(value - np.tensordot(w_prev, central, axes=1))
+        weights = w_last
+        jump_weights, _ = _richardson_weights(n_levels, first_power=1, power_step=2)
+
+    # Rounding: the values of f are assumed accurate to EVAL_REL_ERROR relative to the larger of
+    # |f| on the stencil and sum_j |J_pj| (|x_j| + step_j), the size of the linear terms that a
+    # sum such as A @ x adds up (its rounding error follows them, not the possibly cancelled |f|).
+    linear_terms = np.where(bad, 0.0, np.abs(value)).T @ (np.abs(x) + step)  # (m,)
+    scale = np.maximum(scale, linear_terms[None, :])
+    inv_h = 1.0 / step_levels  # (levels, n)
+    noise = EVAL_REL_ERROR * scale  # (n, m)
+    # |central_l noise| <= noise / h_l; |jump_l noise| <= 4 noise / h_l.
+    rounding = noise * (np.abs(weights) @ inv_h)[:, None] + _EPS * np.abs(value)
+
+    if method == "richardson":
+        # The table assumes errors a h**2 + b h**4. Successive differences of the levels then shrink
+        # by 4 to 16; where they are above noise and do not (x * |x| at 0: errors ~ h), fall back
+        # to a bound that holds for any order >= 1: |value - D_last| + |D_last - D_prev|.
+        d1 = central[0] - central[1]
+        d2 = central[1] - central[2]
+        above_noise = (np.abs(d1) > _RATIO_TEST_NOISE * 3.0 * noise * inv_h[0][:, None]) | (
+            np.abs(d2) > _RATIO_TEST_NOISE * 6.0 * noise * inv_h[0][:, None]
+        )
+        ratio_ok = (
+            (np.sign(d1) == np.sign(d2))
+            & (np.abs(d1) >= 3.0 * np.abs(d2))
+            & (np.abs(d1) <= 20.0 * np.abs(d2))
+        )
+        fallback = np.abs(value - central[2]) + np.abs(d2)
+        truncation = np.where(above_noise & ~ratio_ok, np.maximum(truncation, fallback), truncation)
+
+    # A kink exactly at x: forward minus backward slope tends to the jump, not to 0. Counted in full
+    # (not half), since extrapolating across a kink also distorts the value.
+    jump = np.abs(np.tensordot(jump_weights, one_sided_jump, axes=1))
+    jump_noise = 4.0 * noise * (np.abs(jump_weights) @ inv_h)[:, None]
+    kink = np.where(jump > jump_noise, jump, 0.0)
+
+    error = truncation + rounding + kink
+    bad |= ~(np.isfinite(value) & np.isfinite(error))
+    value = np.where(bad, np.nan, value).T.copy()
+    error = np.where(bad, np.inf, error).T.copy()
+    for array in (value, error, step):
+        array.flags.writeable = False
+    return FDJacobian(
+        value=value,
+        error=error,
+        step=step,
+        method=_METHOD_NAMES[method],
+        evaluations=int(n_points),
+    )
+
+
+def _as_point(x) -> np.ndarray:
+    """Validate `x` (real, 1-D, non-empty, finite) and return it as a fresh float64 array."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise InvalidArgumentError(
+            f"x must be a real numeric array; received dtype {arr.dtype} ({_short(x)})"
+        )
+    if arr.ndim != 1:
+        raise ShapeError(f"x must be 1-D (in_size,); received shape {arr.shape}")
+    if arr.size == 0:
+        raise ShapeError("x must have at least one entry; received shape (0,)")
+    arr = arr.astype(np.float64)  # always a copy: the caller's array is never touched
+    if not np.isfinite(arr).all():
+        bad = np.flatnonzero(~np.isfinite(arr))
+        raise InvalidArgumentError(
+            f"x must be finite; received non-finite entries at indices {bad[:10].tolist()} "
+            f"(values {arr[bad[:10]].tolist()})"
+        )
+    return arr
+
+
+def _call(fn, points: np.ndarray) -> np.ndarray:
+    """Call `fn` once on the stacked points and check that it returns `(k, out_size)` reals."""
+    k = points.shape[0]
+    raw = fn(points)
+    out = np.asarray(raw)
+    if out.dtype.kind not in "biuf":
+        raise InvalidArgumentError(
+            f"fn must return a real numeric array; received dtype {out.dtype} "
+            f"for an input of shape {points.shape}"
+        )
+    if out.ndim != 2 or out.shape[0] != k:
+        raise ShapeError(
+            f"fn must map a (k, in_size) array to a (k, out_size) array; for an input of "
+            f"shape {points.shape} it returned shape {out.shape}"
+        )
+    return out.astype(np.float64, copy=False)
+
+
+def _power_of_two_floor(a: np.ndarray) -> np.ndarray:
+    """The largest power of two <= a, elementwise (a > 0, finite)."""
+    _, exponent = np.frexp(a)  # a = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    return np.ldexp(np.ones_like(a), exponent - 1)
+
+
+def _richardson_weights(n_levels: int, *, first_power: int, power_step: int):
+    """Weights on the levels h, h/2, h/4, ... of a Richardson table.
+
+    Removes the error terms h**first_power, h**(first_power + power_step), ... in turn. Returns
+    the weights of the last (most extrapolated) entry and of the entry one level before it.
+    """
+    table = [[np.eye(n_levels)[i]] for i in range(n_levels)]
+    for k in range(1, n_levels):
+        factor = 2.0 ** (first_power + (k - 1) * power_step)
+        for i in range(k, n_levels):
+            table[i].append((factor * table[i][k - 1] - table[i - 1][k - 1]) / (factor - 1.0))
+    return table[-1][-1], table[-1][-2]
+
+
+def _short(obj, limit: int = 80) -> str:
+    text = repr(obj)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

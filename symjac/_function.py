@@ -1,0 +1,342 @@
+"""`Function`: the one source of truth. Inputs (names, shapes), constants and the SymPy output.
+
+A Function is built once, validated when built, and immutable. Its output is a NumPy object array
+of SymPy expressions over real scalar symbols, one per input entry (named like `X[0, 1]`): the
+element-wise form that every other part of symjac (exact Jacobian, generated code, LaTeX) reads.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy
+
+from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError, TooLargeError
+from ._parse import parse_expression, validate_name
+from ._values import coerce_array
+from .ops import as_symbolic
+
+__all__ = ["Function", "Input", "function", "MAX_INPUT_ENTRIES", "MAX_RANK"]
+
+#: Budget on the total number of scalar input entries, checked before any symbolic work.
+MAX_INPUT_ENTRIES = 4096
+#: Highest rank of an input.
+MAX_RANK = 4
+
+_UNDEFINED = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+
+
+@dataclass(frozen=True, eq=False)
+class Input:
+    """One declared input: its name, shape and the real SymPy symbol for each entry."""
+
+    name: str
+    shape: tuple[int, ...]
+    symbols: np.ndarray  # object array of sympy.Symbol, shape == self.shape
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def flat_symbols(self) -> tuple[sympy.Symbol, ...]:
+        return tuple(self.symbols.reshape(-1))
+
+
+def _entry_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    if shape == ():
+        return np.array(sympy.Symbol(name, real=True), dtype=object)
+    cells = [
+        sympy.Symbol(f"{name}[{', '.join(map(str, index))}]", real=True)
+        for index in itertools.product(*(range(n) for n in shape))
+    ]
+    return np.array(cells, dtype=object).reshape(shape)
+
+
+def _validate_shape(name: str, shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise ShapeError(
+            f"{name}: shape must be a tuple of positive ints such as (), (3,) or (2, 2); "
+            f"received {shape!r}"
+        )
+    if len(shape) > MAX_RANK:
+        raise ShapeError(f"{name}: shape may have at most {MAX_RANK} dims; received {tuple(shape)!r}")
+    for dim in shape:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ShapeError(
+                f"{name}: dimensions must be positive ints; received {tuple(shape)!r}"
+            )
+    return tuple(int(d) for d in shape)
+
+
+def _const_to_symbolic(name: str, value: Any) -> np.ndarray:
+    # shape () accepts any shape: every dim counts as a "batch" dim here.
+    array = coerce_array(value, (), argument=f"consts[{name!r}]").astype(np.float64)
+
+    def exact(v: float) -> sympy.Expr:
+        return sympy.Integer(int(v)) if float(v).is_integer() else sympy.Float(float(v), precision=53)
+
+    return np.vectorize(exact, otypes=[object])(array) if array.ndim else np.array(exact(array[()]), dtype=object)
+
+
+class Function:
+    """A function of named real inputs, defined once as SymPy expressions.
+
+    Build it with [`symjac.function`][symjac.function]. It is immutable; its exact Jacobians and
+    compiled code are computed on first use and cached.
+    """
+
+    __slots__ = ("_inputs", "_consts", "_output", "_source", "_cache", "_lock")
+
+    def __init__(self, inputs: tuple[Input, ...], consts: Mapping[str, np.ndarray], output: np.ndarray, source: str | None):
+        object.__setattr__(self, "_inputs", inputs)
+        object.__setattr__(self, "_consts", dict(consts))
+        object.__setattr__(self, "_output", output)
+        object.__setattr__(self, "_source", source)
+        object.__setattr__(self, "_cache", {})
+        object.__setattr__(self, "_lock", threading.RLock())
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Function is immutable; cannot set {name!r}")
+
+    # -- what it is -------------------------------------------------------------------------
+    @property
+    def inputs(self) -> tuple[Input, ...]:
+        return self._inputs
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(inp.name for inp in self._inputs)
+
+    @property
+    def consts(self) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self._consts.items()}
+
+    @property
+    def output(self) -> np.ndarray:
+        """The output as an object array of SymPy expressions (a copy)."""
+        return self._output.copy()
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return self._output.shape
+
+    @property
+    def source(self) -> str | None:
+        """The expression text this Function was built from, if it was built from text."""
+        return self._source
+
+    def input(self, name: str) -> Input:
+        for inp in self._inputs:
+            if inp.name == name:
+                return inp
+        raise InvalidArgumentError(
+            f"wrt: this function has no input named {name!r}; its inputs are {', '.join(self.input_names)}"
+        )
+
+    def cached(self, key: Any, build: Callable[[], Any]) -> Any:
+        """Build-once cache shared by the Jacobian and code generation (thread-safe)."""
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
+
+    # -- derived ------------------------------------------------------------------------------
+    def jacobian(self, wrt: str | None = None):
+        """The exact Jacobian with respect to one input, in torch's layout (output shape + input shape).
+
+        `wrt` may be omitted when the function has one input. See also `jacobians()`.
+
+        ```python
+        >>> f = function("A @ X", X=(2, 2), consts={"A": [[2.0, 3.0], [4.0, 5.0]]})
+        >>> f.jacobian().shape
+        (2, 2, 2, 2)
+        ```
+        """
+        from ._jacobian import exact_jacobian
+
+        if wrt is None:
+            if len(self._inputs) != 1:
+                raise InvalidArgumentError(
+                    f"wrt: this function has inputs {', '.join(self.input_names)}; pass wrt='<name>' "
+                    f"or use .jacobians() for one Jacobian per input"
+                )
+            wrt = self._inputs[0].name
+        return exact_jacobian(self, self.input(wrt))
+
+    def jacobians(self) -> dict:
+        """One exact Jacobian per input, keyed by input name, in declaration order."""
+        return {name: self.jacobian(name) for name in self.input_names}
+
+    def __call__(self, **values: Any) -> np.ndarray:
+        """Evaluate the function with NumPy (batched, dtype-preserving)."""
+        from .backends import numpy_backend
+
+        return numpy_backend.evaluate_forward(self, values)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{i.name}={i.shape}" for i in self._inputs)
+        body = self._source if self._source is not None else _short(self._output)
+        return f"symjac.function({body!r}, {shapes}) -> shape {self.out_shape}"
+
+    def __reduce__(self):
+        return (_rebuild, (self._inputs_spec(), {k: v for k, v in self._consts.items()}, self._output, self._source))
+
+    def _inputs_spec(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        return tuple((inp.name, inp.shape) for inp in self._inputs)
+
+
+def _rebuild(spec, consts, output, source) -> Function:
+    inputs = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in spec)
+    return Function(inputs, consts, output, source)
+
+
+def _short(output: np.ndarray) -> str:
+    text = str(output.tolist() if output.ndim else output[()])
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+def function(expr: Any, /, *, consts: Mapping[str, Any] | None = None, **shapes: Any) -> Function:
+    """Define a function once: text, a Python callable, or a SymPy expression.
+
+    - `expr`: text in the expression language (`"A @ X"`), a callable called once with symbolic
+      inputs (`lambda X: X @ X`), or a SymPy `Expr`/`Matrix`/`MatrixExpr` (MatrixSymbols and
+      Symbols are matched to inputs and constants by name).
+    - `consts`: fixed arrays by name, e.g. `{"A": [[2.0, 3.0], [4.0, 5.0]]}`.
+    - `**shapes`: the inputs, in order, with their shapes: `()` scalar, `(n,)` vector, `(m, n)` matrix.
+
+    ```python
+    >>> f = function("X @ X", X=(2, 2))
+    >>> f.out_shape
+    (2, 2)
+    ```
+    """
+    if not shapes:
+        raise InvalidArgumentError(
+            "shapes: declare at least one input with its shape, e.g. symjac.function('X @ X', X=(2, 2))"
+        )
+    consts = dict(consts or {})
+    names = {}
+    for name, shape in shapes.items():
+        validate_name(name, argument=name)
+        names[name] = _validate_shape(name, shape)
+    for name in consts:
+        validate_name(name, argument=f"consts[{name!r}]")
+        if name in names:
+            raise InvalidArgumentError(f"consts: {name!r} is declared both as an input and as a constant")
+    total = sum(int(np.prod(s, dtype=np.int64)) for s in names.values())
+    if total > MAX_INPUT_ENTRIES:
+        raise TooLargeError(
+            f"shapes: the inputs have {total} entries in all, over the budget of {MAX_INPUT_ENTRIES} "
+            f"(symjac.function.MAX_INPUT_ENTRIES); use smaller shapes"
+        )
+    inputs = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in names.items())
+    const_values = {name: _const_to_symbolic(name, value) for name, value in consts.items()}
+    const_arrays = {name: np.asarray(consts[name], dtype=np.float64) for name in consts}
+    env = {inp.name: inp.symbols for inp in inputs} | const_values
+
+    source = None
+    if isinstance(expr, str):
+        source = expr
+        output = parse_expression(expr, env)
+    elif isinstance(expr, (sympy.Basic, sympy.MatrixBase)) or type(expr).__module__.startswith("sympy"):
+        output = _from_sympy(expr, inputs, const_values)
+    elif callable(expr):
+        output = _from_callable(expr, inputs, const_values)
+    else:
+        raise InvalidArgumentError(
+            f"expr: must be expression text, a callable or a SymPy expression; received {type(expr).__name__}"
+        )
+    output = _validate_output(output, inputs)
+    return Function(inputs, const_arrays, output, source)
+
+
+def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np.ndarray]) -> Any:
+    args = [inp.symbols[()] if inp.shape == () else inp.symbols.copy() for inp in inputs]
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    kwargs = {name: (v[()] if v.ndim == 0 else v) for name, v in consts.items() if name in params}
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as error:
+        raise InvalidArgumentError(
+            f"expr: calling the function with symbolic inputs ({', '.join(i.name for i in inputs)}) "
+            f"failed: {error}. Use symjac.ops (e.g. ops.sin, ops.det) for functions of arrays"
+        ) from None
+
+
+def _from_sympy(expr: Any, inputs: tuple[Input, ...], consts: dict[str, np.ndarray]) -> Any:
+    by_name = {inp.name: inp for inp in inputs}
+    replace = {}
+    for atom in expr.atoms(sympy.Symbol, sympy.MatrixSymbol):
+        name = str(atom.name) if hasattr(atom, "name") else str(atom)
+        if name in by_name:
+            inp = by_name[name]
+            value = inp.symbols
+        elif name in consts:
+            value = consts[name]
+        else:
+            continue  # reported below as a free symbol that is not an input
+        if isinstance(atom, sympy.MatrixSymbol):
+            if tuple(atom.shape) != (value.shape if value.ndim == 2 else (value.size, 1)):
+                raise ShapeError(
+                    f"expr: MatrixSymbol {name!r} has shape {tuple(atom.shape)} but {name} is declared "
+                    f"with shape {value.shape}"
+                )
+            replace[atom] = sympy.ImmutableMatrix(value.reshape(atom.shape).tolist())
+        else:
+            if value.ndim != 0:
+                raise ShapeError(
+                    f"expr: Symbol {name!r} is a scalar but {name} is declared with shape {value.shape}; "
+                    f"use sympy.MatrixSymbol({name!r}, ...)"
+                )
+            replace[atom] = value[()]
+    result = expr.xreplace(replace)
+    if isinstance(result, sympy.MatrixExpr) and not isinstance(result, sympy.MatrixBase):
+        result = result.doit()
+        if not isinstance(result, sympy.MatrixBase):
+            result = result.as_explicit()
+    elif isinstance(result, sympy.Expr):
+        result = result.doit()
+    return result
+
+
+def _validate_output(output: Any, inputs: tuple[Input, ...]) -> np.ndarray:
+    try:
+        array = as_symbolic(output)
+    except (TypeError, ValueError) as error:
+        raise InvalidExpressionError(f"expr: the result is not an array of expressions ({error})") from None
+    if array.size == 0:
+        raise ShapeError(f"expr: the output is empty (shape {array.shape})")
+    allowed = set()
+    for inp in inputs:
+        allowed.update(inp.flat_symbols)
+    for index, entry in np.ndenumerate(array):
+        if not isinstance(entry, sympy.Expr) or isinstance(entry, sympy.MatrixExpr):
+            raise InvalidExpressionError(
+                f"expr: output entry {index} is not a scalar SymPy expression; received {type(entry).__name__}"
+            )
+        if entry.has(*_UNDEFINED):
+            raise InvalidExpressionError(
+                f"expr: output entry {index} is undefined ({entry}); division by zero?"
+            )
+        stray = entry.free_symbols - allowed
+        if stray:
+            names = ", ".join(sorted(map(str, stray)))
+            raise InvalidExpressionError(
+                f"expr: unknown symbol {names} in output entry {index}; declare it as an input "
+                f"(symjac.function(..., {sorted(map(str, stray))[0]}=())) or a constant (consts=...)"
+            )
+        if entry.has(sympy.I) or entry.is_real is False:
+            raise InvalidExpressionError(f"expr: output entry {index} is not real: {entry}")
+    return array

@@ -1,0 +1,90 @@
+"""Every tolerance decision, in one place, as data.
+
+Two kinds of route are compared:
+
+- **rounding routes** compute the Jacobian from exact formulas in the point's dtype (the symbolic
+  route, torch autograd in reverse and forward mode, a user's candidate). Two of them may differ by
+  rounding only. The per-entry bound is
+  `rounding_factor * eps(dtype) * (max(|a|, |b|) + max|J|) + conditioning_factor * noise`,
+  where `noise` is the measured rounding sensitivity of that entry: the symbolic route evaluated
+  in float32 and float64 at the same (float32-representable) point, scaled from float32's epsilon
+  to the dtype's. An entry whose formula cancels badly gets a looser bound; others stay tight.
+- **finite differences** carry their own per-entry error estimate; against them the bound is
+  `fd_factor * fd_error` plus the rounding bound of the other route.
+
+Nothing here is scaled by array size, loosened by flags, or replaced silently: an explicit
+`rtol=0`-style override is honoured as given, and every Report states the model it used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ._errors import InvalidArgumentError
+
+__all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps"]
+
+
+def eps(dtype) -> float:
+    return float(np.finfo(np.dtype(dtype)).eps)
+
+
+def _nonnegative(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InvalidArgumentError(f"{name}: must be a finite number >= 0; received {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class ToleranceModel:
+    """The tolerance model of a check; the defaults are the documented ones."""
+
+    #: multiples of eps(dtype) allowed between two rounding routes, relative to the entry and to max|J|
+    rounding_factor: float = 64.0
+    #: multiples of the measured float32-vs-float64 noise of an entry (rescaled to the dtype)
+    conditioning_factor: float = 16.0
+    #: multiples of the finite-difference error estimate
+    fd_factor: float = 4.0
+    #: finite differences confirm an entry only when their error estimate is below this fraction
+    #: of (|J| + max|J|); above it (a kink inside the stencil, wild curvature) the check is
+    #: inconclusive rather than a pass resting on two routes
+    fd_informative: float = 1e-3
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            _nonnegative(name, value)
+
+    def rounding(self, a: np.ndarray, b: np.ndarray, dtype, noise: np.ndarray) -> np.ndarray:
+        """Per-entry bound on |a - b| for two rounding routes in `dtype`."""
+        scale = np.fmax(np.abs(a), np.abs(b))
+        jmax = float(np.nanmax(scale)) if scale.size else 0.0
+        return self.rounding_factor * eps(dtype) * (scale + jmax) + self.conditioning_factor * noise
+
+    def against_fd(self, fd_error: np.ndarray, rounding: np.ndarray) -> np.ndarray:
+        """Per-entry bound on |route - fd| given FD's own error estimate."""
+        return self.fd_factor * fd_error + rounding
+
+    def fd_uninformative(self, fd_error: np.ndarray, reference: np.ndarray) -> np.ndarray:
+        """Entries where the finite-difference error estimate is too large to confirm anything."""
+        scale = np.abs(reference)
+        jmax = float(np.max(scale)) if scale.size else 0.0
+        return fd_error > self.fd_informative * (scale + jmax)
+
+    def describe(self, dtype) -> dict:
+        return {
+            "model": "symjac per-entry",
+            "dtype": str(np.dtype(dtype)),
+            "eps": eps(dtype),
+            "rounding_factor": self.rounding_factor,
+            "conditioning_factor": self.conditioning_factor,
+            "fd_factor": self.fd_factor,
+            "fd_informative": self.fd_informative,
+            "rounding_bound": "rounding_factor*eps*(max(|a|,|b|)+max|J|) + conditioning_factor*noise",
+            "fd_bound": "fd_factor*fd_error + rounding_bound",
+        }
+
+
+DEFAULT_TOLERANCE = ToleranceModel()
