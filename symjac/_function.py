@@ -229,7 +229,7 @@ def function(expr: Any, /, *, consts: Mapping[str, Any] | None = None, **shapes:
         validate_name(name, argument=name)
         names[name] = _validate_shape(name, shape)
     for name in consts:
-        validate_name(name, argument=f"consts[{name!r}]")
+        validate_name(name, argument=f"consts[{name!r}]", kind="constant")
         if name in names:
             raise InvalidArgumentError(f"consts: {name!r} is declared both as an input and as a constant")
     total = sum(int(np.prod(s, dtype=np.int64)) for s in names.values())

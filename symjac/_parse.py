@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import dataclasses
 import keyword
 import math
@@ -24,8 +25,7 @@ import operator
 import re
 import warnings
 from collections.abc import Mapping
-from fractions import Fraction
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import mpmath
 import numpy as np
@@ -37,6 +37,7 @@ from symjac._errors import (
     InvalidArgumentError,
     InvalidExpressionError,
     ShapeError,
+    SymjacError,
     TooLargeError,
 )
 
@@ -98,11 +99,10 @@ class Limits:
     max_work: int = 50_000
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+        for name, value in dataclasses.asdict(self).items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidArgumentError(
-                    f"limits: {field.name} must be a positive int; received {value!r}"
+                    f"limits: {name} must be a positive int; received {value!r}"
                 )
 
 
@@ -276,7 +276,7 @@ _ALLOWED_SUMMARY = (
     "functions, .T and integer indexing"
 )
 
-# Flags of a SymPy node (see _Evaluator._info).
+# Flags of a SymPy node (see _Evaluator.info).
 _UNDEFINED = 1
 _NONREAL = 2
 _BIGNUM = 4
@@ -287,20 +287,21 @@ _iv = mpmath.iv
 _INTERVAL_CAP = 10**6  # beyond this magnitude, sin/cos fall back to [-1, 1], exp to unknown
 
 
-def _scalar(expr: sp.Expr) -> np.ndarray:
-    out = np.empty((), dtype=object)
-    out[()] = expr
-    return out
+_scalar = ops._scalar
 
 
 def _float_to_rational(value: float) -> sp.Rational:
-    fraction = Fraction(repr(value))
-    return sp.Rational(fraction.numerator, fraction.denominator)
+    return ops._float_to_rational(value, "expr")
+
+
+def _ends(enclosure: Any) -> tuple[Any, Any]:
+    """The end points of an mpmath interval, as mpf."""
+    return mpmath.mpf(enclosure.a), mpmath.mpf(enclosure.b)
 
 
 def _magnitude(enclosure: Any) -> Any:
     """The largest absolute value in an mpmath interval, as an mpf."""
-    low, high = (mpmath.mpf(end) for end in enclosure._mpi_)
+    low, high = _ends(enclosure)
     return max(abs(low), abs(high))
 
 
@@ -337,6 +338,20 @@ class _Evaluator:
 
     def too_large(self, message: str, node: ast.AST) -> TooLargeError:
         return TooLargeError(f"expr: {message} (in {self.snippet(node)!r})")
+
+    @contextlib.contextmanager
+    def guard(self, label: str, node: ast.AST) -> Iterator[None]:
+        """Report SymPy's own failures while building `label` as errors of the text."""
+        try:
+            yield
+        except SymjacError:
+            raise
+        except (ArithmeticError, ValueError, TypeError, NotImplementedError) as err:
+            raise self.error(
+                f"{label}: SymPy could not build this expression ({type(err).__name__}: "
+                f"{str(err)[:200]})", node) from err
+        except MemoryError:
+            raise self.too_large(f"{label} ran out of memory", node) from None
 
     # ---------------------------------------------------------------- pass 1: size
 
@@ -720,7 +735,7 @@ class _Evaluator:
             except (ArithmeticError, ValueError, TypeError):
                 value = None
             if value is not None:
-                low, high = (mpmath.mpf(end) for end in value._mpi_)
+                low, high = _ends(value)
                 if not (mpmath.isfinite(low) and mpmath.isfinite(high)):
                     value = None
             memo[node] = value
@@ -764,22 +779,22 @@ class _Evaluator:
             base, exponent = args
             if node.exp.is_Integer:
                 return base ** int(node.exp)
-            if mpmath.mpf(base._mpi_[0]) > 0:
+            if _ends(base)[0] > 0:
                 power = exponent * iv.log(base)
                 return None if _magnitude(power) > _INTERVAL_CAP else iv.exp(power)
             return None
         if isinstance(node, sp.exp):
             return None if _magnitude(args[0]) > _INTERVAL_CAP else iv.exp(args[0])
         if isinstance(node, sp.log):
-            return iv.log(args[0]) if mpmath.mpf(args[0]._mpi_[0]) > 0 else None
+            return iv.log(args[0]) if _ends(args[0])[0] > 0 else None
         if isinstance(node, sp.tan):
             return None if _magnitude(args[0]) > _INTERVAL_CAP else iv.tan(args[0])
         if isinstance(node, sp.Abs):
             return abs(args[0])
         if isinstance(node, (sp.Max, sp.Min)):
             pick = max if isinstance(node, sp.Max) else min
-            low = pick(mpmath.mpf(arg._mpi_[0]) for arg in args)
-            high = pick(mpmath.mpf(arg._mpi_[1]) for arg in args)
+            low = pick(_ends(arg)[0] for arg in args)
+            high = pick(_ends(arg)[1] for arg in args)
             return iv.mpf([low, high])
         return None
 
@@ -800,8 +815,9 @@ class _Evaluator:
     def negate(self, value: np.ndarray, node: ast.UnaryOp) -> np.ndarray:
         self.spend(value.size, value.size, "'-'", node)
         out = np.empty(value.shape, dtype=object)
-        for index, entry in np.ndenumerate(value):
-            out[index] = -entry
+        with self.guard("'-'", node):
+            for index, entry in np.ndenumerate(value):
+                out[index] = -entry
         return self.check_result(out, "'-'", node)
 
     def check_exponent(self, exponent: np.ndarray, node: ast.BinOp) -> None:
@@ -849,14 +865,15 @@ class _Evaluator:
         inverted = [False] + [isinstance(binop.op, (ast.Sub, ast.Div)) for binop, _ in run]
         broadcast = [np.broadcast_to(term, shape) for term in terms]
         out = np.empty(shape, dtype=object)
-        if group == "+":
-            for index in np.ndindex(shape):
-                out[index] = sp.Add(*(-term[index] if invert else term[index]
-                                      for invert, term in zip(inverted, broadcast)))
-        else:
-            for index in np.ndindex(shape):
-                out[index] = sp.Mul(*(sp.Pow(term[index], -1) if invert else term[index]
-                                      for invert, term in zip(inverted, broadcast)))
+        with self.guard(label, node):
+            if group == "+":
+                for index in np.ndindex(shape):
+                    out[index] = sp.Add(*(-term[index] if invert else term[index]
+                                          for invert, term in zip(inverted, broadcast)))
+            else:
+                for index in np.ndindex(shape):
+                    out[index] = sp.Mul(*(sp.Pow(term[index], -1) if invert else term[index]
+                                          for invert, term in zip(inverted, broadcast)))
         return self.check_result(out, label, node)
 
     def binary(self, node: ast.BinOp, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -872,8 +889,9 @@ class _Evaluator:
         left_b = np.broadcast_to(left, shape)
         right_b = np.broadcast_to(right, shape)
         out = np.empty(shape, dtype=object)
-        for index in np.ndindex(shape):
-            out[index] = function(left_b[index], right_b[index])
+        with self.guard(label, node):
+            for index in np.ndindex(shape):
+                out[index] = function(left_b[index], right_b[index])
         return self.check_result(out, label, node)
 
     def call(self, name: str, args: list[np.ndarray], node: ast.AST) -> np.ndarray:
@@ -886,7 +904,8 @@ class _Evaluator:
         if name in _BOUNDED_ARGUMENT:
             self.check_constant_arguments(name, args[0], node)
         try:
-            result = FUNCTIONS[name][0](*args)
+            with self.guard(name, node):
+                result = FUNCTIONS[name][0](*args)
         except DomainError as err:
             raise DomainError(f"expr: {err} (in {self.snippet(node)!r})") from None
         return self.check_result(result, name, node)
@@ -928,8 +947,10 @@ def _parse_tree(text: str, limits: Limits) -> ast.Expression:
         raise too_deep from None
     except SyntaxError as err:
         message = err.msg or ""
-    except ValueError as err:  # e.g. null bytes on some Python versions
-        raise InvalidExpressionError(f"expr: cannot be parsed: {err}") from None
+    except ValueError as err:  # null bytes or huge int literals, on some Python versions
+        message = str(err)
+        if "Exceeds the limit" not in message:
+            raise InvalidExpressionError(f"expr: cannot be parsed: {message}") from None
     if "too many nested parentheses" in message:
         raise too_deep
     if "Exceeds the limit" in message:

@@ -409,11 +409,22 @@ def abs(x: Any) -> np.ndarray:  # noqa: A001 - the language's name for it
 def relu(x: Any) -> np.ndarray:
     """Elementwise `max(0, x)` (`sympy.Max(0, x)`).
 
+    A constant whose sign SymPy cannot decide gives an unevaluated `Max(0, c)`.
+
     Example:
         >>> relu(-2)[()]
         0
     """
-    return _map(lambda v: sp.Max(sp.Integer(0), v), x)
+    return _map(_relu, x)
+
+
+def _relu(v: sp.Expr) -> sp.Expr:
+    try:
+        return sp.Max(sp.Integer(0), v)
+    except ValueError:
+        # A constant whose sign SymPy cannot decide (sin(1)**2 + cos(1)**2 - 1 is 0, but
+        # SymPy can only tell that it is "not comparable"): keep max(0, v) unevaluated.
+        return sp.Max(sp.Integer(0), v, evaluate=False)
 
 
 def sigmoid(x: Any) -> np.ndarray:
