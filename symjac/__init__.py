@@ -6,6 +6,7 @@ Re-exports only. `import symjac` imports neither torch nor Hypothesis.
 from ._check import check
 from ._errors import (
     BackendNotAvailableError,
+    ClosedFormError,
     DomainError,
     InvalidArgumentError,
     InvalidExpressionError,
@@ -17,14 +18,17 @@ from ._errors import (
 )
 from ._function import Function, function
 from ._jacobian import Jacobian
+from ._latex import latex
 from ._report import Report
 from ._tolerance import ToleranceModel
+from ._verify import verify
 from . import ops
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendNotAvailableError",
+    "ClosedFormError",
     "DomainError",
     "Function",
     "InvalidArgumentError",
@@ -39,5 +43,7 @@ __all__ = [
     "TooLargeError",
     "check",
     "function",
+    "latex",
     "ops",
+    "verify",
 ]

@@ -17,6 +17,7 @@ or when finite differences cannot be evaluated; `pass` otherwise.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,8 +26,8 @@ import sympy
 
 from ._errors import InvalidArgumentError, ShapeError
 from ._finite_diff import fd_jacobian
-from ._report import Entry, PairResult, Report
-from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps
+from ._report import Entry, PairResult, Report, RouteMatrices
+from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps, perturbed
 from ._values import Point, coerce_array, coerce_point
 from .backends import numpy_backend
 
@@ -48,15 +49,22 @@ def check(
     *,
     jacobian: Any = None,
     tolerance: ToleranceModel = DEFAULT_TOLERANCE,
+    samples: int | None = None,
+    seed: int | None = None,
     **values: Any,
 ) -> Report:
-    """Check the exact Jacobian of `f` against torch autograd and finite differences at one point.
+    """Check the exact Jacobian of `f` against torch autograd and finite differences at one point,
+    or at `samples` points drawn from its domain.
 
     - `f`: a `symjac.Function`.
     - `jacobian`: optionally, a Jacobian you computed (torch's layout; a dict by input name when
       `f` has several inputs), checked against every route as the route "candidate".
     - `tolerance`: a `ToleranceModel`; the default is documented in `symjac._tolerance`.
     - `**values`: the point, one value per input (float32 stays float32, float64 stays float64).
+    - `samples`, `seed`: instead of a point, check `samples` float64 points drawn by Hypothesis from
+      the function's domain (`symjac.strategies.inputs`), hunting the worst disagreement and
+      shrinking a failure to a minimal counterexample; the same seed (default 0) gives the same run.
+      The Report then covers the whole run (`report.run`). See `symjac._sampling`.
 
     Returns a `Report`; call `report.raise_if_failed()` to turn a failure into an AssertionError.
 
@@ -76,6 +84,8 @@ def check(
         raise InvalidArgumentError(
             f"tolerance: must be a symjac.ToleranceModel; received {type(tolerance).__name__}"
         )
+    if samples is not None or seed is not None:
+        return _check_samples(f, jacobian, tolerance, samples, seed, values)
     point = coerce_point(f.inputs, values)
     if point.batch_shape:
         raise ShapeError(
@@ -83,7 +93,44 @@ def check(
             f"(inputs {', '.join(f'{n}: {v.shape}' for n, v in point.values.items())})"
         )
     candidate = _candidate(f, jacobian)
-    return _Check(f, point, candidate, tolerance).run()
+    from ._arbitrate import arbitrate_report
+
+    return arbitrate_report(f, _Check(f, point, candidate, tolerance).run())
+
+
+def _check_samples(f, jacobian, tolerance, samples, seed, values) -> Report:
+    from . import _sampling
+    from ._arbitrate import arbitrate_report
+
+    if samples is None:
+        raise InvalidArgumentError(f"seed: is used only with samples=N; received seed={seed!r} without samples")
+    samples = _sampling.validate_samples(samples)
+    seed = _sampling.validate_seed(0 if seed is None else seed)
+    if values or jacobian is not None:
+        given = ", ".join(sorted(values)) or "jacobian"
+        raise InvalidArgumentError(
+            f"samples: checks points drawn from the domain; pass either samples=N or a point, "
+            f"not both (received samples={samples} and {given})"
+        )
+
+    def at_point(g, point_values):
+        point = coerce_point(g.inputs, point_values)
+        return arbitrate_report(g, _Check(g, point, None, tolerance).run())
+
+    return _sampling.run(
+        [f], at_point, samples=samples, seed=seed, dtype=np.float64,
+        reproduce=_run_line(f, samples, seed), describe=_describe(f),
+        tolerance=tolerance.describe(np.float64),
+    )
+
+
+def _run_line(f, samples: int, seed: int) -> str:
+    if f.source is None:
+        return f"symjac.check(f, samples={samples}, seed={seed})  # f: the Function checked"
+    shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
+    consts = f.consts
+    const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
+    return f"import symjac; symjac.check(symjac.function({f.source!r}, {shapes}{const_text}), samples={samples}, seed={seed})"
 
 
 def _candidate(f, jacobian) -> np.ndarray | None:
@@ -111,7 +158,7 @@ def _candidate(f, jacobian) -> np.ndarray | None:
 
 
 def _out_size(f) -> int:
-    return int(np.prod(f.out_shape, dtype=np.int64))
+    return math.prod(f.out_shape)
 
 
 class _Check:
@@ -128,11 +175,12 @@ class _Check:
 
     # -- routes --------------------------------------------------------------------------------
     def _symbolic(self, point: Point) -> np.ndarray:
+        batch = point.batch_shape
         blocks = [
-            numpy_backend.jacobian(self.f.jacobian(inp.name), point).reshape(_out_size(self.f), inp.size)
+            numpy_backend.jacobian(self.f.jacobian(inp.name), point).reshape(batch + (_out_size(self.f), inp.size))
             for inp in self.f.inputs
         ]
-        return np.concatenate(blocks, axis=1)
+        return np.concatenate(blocks, axis=-1)
 
     def _noise(self, symbolic: np.ndarray) -> np.ndarray:
         """Measured rounding sensitivity per entry, rescaled to the point's dtype."""
@@ -141,7 +189,24 @@ class _Check:
         j64 = self._symbolic(p32.as_dtype(np.float64))
         with np.errstate(invalid="ignore"):
             noise = np.abs(j32 - j64) * (eps(self.dtype) / eps(np.float32))
-        return np.where(np.isfinite(noise), noise, 0.0)
+        noise = np.where(np.isfinite(noise), noise, 0.0)
+        return np.fmax(noise, self._conditioning(self._symbolic, _out_size(self.f)))
+
+    def _conditioning(self, evaluate, rows: int) -> np.ndarray:
+        """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
+        input moves by one rounding of the dtype (`_tolerance.perturbed`)."""
+        count = self.tol.perturbations
+        p64 = self.point.as_dtype(np.float64)
+        base = evaluate(p64).reshape(rows, -1).astype(np.float64)
+        if not count:
+            return np.zeros_like(base)
+        flat = perturbed(p64.flat(self.f.input_names), self.dtype, count)
+        parts = np.split(flat, np.cumsum([inp.size for inp in self.f.inputs])[:-1], axis=1)
+        values = {inp.name: p.reshape((count,) + inp.shape) for inp, p in zip(self.f.inputs, parts)}
+        with np.errstate(all="ignore"):
+            moved = evaluate(Point(values, np.dtype(np.float64), (count,))).reshape(count, rows, -1)
+            change = np.max(np.abs(moved - base[None]), axis=0)
+        return np.where(np.isfinite(change), change, 0.0)
 
     def _autograd(self, mode: str) -> np.ndarray:
         from .backends import torch_backend
@@ -306,6 +371,14 @@ class _Check:
             tolerance=self.tol.describe(self.dtype),
             reproduce=reproduction_line(self.f, self.point, self.candidate is not None),
             notes=tuple(self.notes),
+            matrices=self._matrices(routes) if routes else None,
+        )
+
+    def _matrices(self, routes) -> RouteMatrices:
+        """Each route's (out_size, in_size) matrix and the structural nonzeros, for Report.plot()."""
+        nonzero = [self.f.jacobian(i.name).sparsity.reshape(_out_size(self.f), i.size) for i in self.f.inputs]
+        return RouteMatrices(
+            self.f.out_shape, self.f._inputs_spec(), dict(routes), np.concatenate(nonzero, axis=1)
         )
 
 

@@ -1,4 +1,4 @@
-"""The `symjac` command: check, jacobian, examples.
+"""The `symjac` command: check, jacobian, latex, examples.
 
 Exit status: 0 pass, 1 a mismatch (verdict fail), 2 bad input or usage, 3 inconclusive.
 Values and constants on the command line are JSON (`[[2, 3], [4, 5]]`), never Python.
@@ -89,6 +89,8 @@ def _cmd_check(args, out) -> int:
 
     f = _function(args)
     report = check(f, **_point(args))
+    if args.plot:
+        report.plot(args.plot)
     if args.json:
         print(json.dumps(report.to_dict(), allow_nan=False, indent=2), file=out)
     else:
@@ -112,11 +114,71 @@ def _cmd_jacobian(args, out) -> int:
     return EXIT_PASS
 
 
+def _cmd_latex(args, out) -> int:
+    from ._latex import latex
+
+    f = _function(args)
+    print(latex(f, form=args.form, wrt=args.wrt, mode=args.mode, max_size=args.max_size), file=out)
+    return EXIT_PASS
+
+
 def _cmd_examples(args, out) -> int:
     from ._examples import run_examples
 
     results = run_examples(out)
     return EXIT_PASS if all(r.ok for r in results) else EXIT_FAIL
+
+
+def _cmd_suite(args, out) -> int:
+    import time
+
+    from . import _catalog
+
+    names = args.only or _catalog.names()
+    for name in names:
+        _catalog.entry(name)  # unknown names are a usage error before anything runs
+    results = []
+    for name in names:
+        start = time.perf_counter()
+        report = _catalog.run_entry(name, samples=args.samples, seed=args.seed)
+        seconds = time.perf_counter() - start
+        results.append((name, report))
+        if not args.json:
+            run = report.run
+            print(
+                f"{name:<20} {report.verdict:<12} {run.passed:>4} passed {run.inconclusive:>4} inconclusive "
+                f"{run.failed:>4} failed  {seconds:6.2f} s",
+                file=out,
+                flush=True,
+            )
+            if report.verdict != "pass":
+                print(str(report), file=out)
+    verdicts = [r.verdict for _, r in results]
+    if args.json:
+        document = {"samples": args.samples, "seed": args.seed, "results": {n: r.to_dict() for n, r in results}}
+        print(json.dumps(document, allow_nan=False, indent=2), file=out)
+    else:
+        print(
+            f"symjac suite: {verdicts.count('pass')} passed, {verdicts.count('fail')} failed, "
+            f"{verdicts.count('inconclusive')} inconclusive of {len(verdicts)} (samples={args.samples}, seed={args.seed})",
+            file=out,
+        )
+    if "fail" in verdicts:
+        return EXIT_FAIL
+    return EXIT_INCONCLUSIVE if "inconclusive" in verdicts else EXIT_PASS
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}; received {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}; received {text!r}")
+        return value
+
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -137,12 +199,29 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="cross-check the exact Jacobian at a point")
     function_args(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--plot", metavar="PNG", help="draw the sparsity pattern and per-pair error heatmaps to this PNG file (needs matplotlib)")
     p.set_defaults(run=_cmd_check)
     p = sub.add_parser("jacobian", help="print the exact Jacobian (and its value with --at)")
     function_args(p)
     p.set_defaults(run=_cmd_jacobian)
+    p = sub.add_parser("latex", help="print the exact Jacobian (or its verified closed form) as LaTeX")
+    p.add_argument("expr", help="expression text, e.g. 'X @ X'")
+    p.add_argument("--input", action="append", metavar="NAME=SHAPE", help="an input and its shape: X=2x2, v=3, s=scalar")
+    p.add_argument("--const", action="append", metavar="NAME=JSON", help="a constant: A='[[2, 3], [4, 5]]'")
+    p.add_argument("--form", choices=("entries", "matrix", "function"), default="entries",
+                   help="entries: the Jacobian entry by entry (default); matrix: the closed form, only when verified; function: the output")
+    p.add_argument("--wrt", metavar="NAME", help="only the Jacobian with respect to this input")
+    p.add_argument("--mode", choices=("plain", "inline", "display"), default="plain")
+    p.add_argument("--max-size", type=int, default=8, metavar="N", help="elide matrices past N rows or columns (default 8)")
+    p.set_defaults(run=_cmd_latex)
     p = sub.add_parser("examples", help="run the tutorial's five examples with a cross-check report")
     p.set_defaults(run=_cmd_examples)
+    p = sub.add_parser("suite", help="cross-check every catalog function over points of its domain")
+    p.add_argument("--samples", type=_count(1), default=10, help="points per function (default 10; 100+ is thorough)")
+    p.add_argument("--seed", type=_count(0), default=0, help="seed of the runs (default 0)")
+    p.add_argument("--only", action="append", metavar="NAME", help="run only this catalog function (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the reports as JSON")
+    p.set_defaults(run=_cmd_suite)
     return parser
 
 

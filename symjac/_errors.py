@@ -18,6 +18,7 @@ __all__ = [
     "BackendNotAvailableError",
     "JacobianMismatchError",
     "JobTimeoutError",
+    "ClosedFormError",
 ]
 
 
@@ -55,3 +56,8 @@ class JacobianMismatchError(SymjacError, AssertionError):
 
 class JobTimeoutError(SymjacError, TimeoutError):
     """A job ran past its time limit and was stopped."""
+
+
+class ClosedFormError(SymjacError, ValueError):
+    """No closed matrix-calculus form is known, or the one derived failed the check against the
+    element-wise Jacobian (it is then refused, never printed)."""

@@ -11,11 +11,14 @@ element-wise form is the ground truth that closed forms are checked against.
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import sympy
+from sympy.core.function import ArgumentIndexError
 
 __all__ = ["Jacobian", "exact_jacobian"]
 
@@ -73,6 +76,36 @@ class Jacobian:
 
         return numpy_backend.evaluate_jacobian(self, values)
 
+    def latex(
+        self,
+        *,
+        mode: str = "plain",
+        delimiters: str = "[",
+        symbol_names=None,
+        index_base: int = 0,
+        max_size: int = 8,
+        gradient: str = "row",
+    ) -> str:
+        """The exact entries as a (block) matrix in torch's layout: block `[i, j]` is `dF[i, j]/dX`.
+
+        Options as for [`symjac.latex`][symjac.latex].
+
+        ```python
+        >>> symjac.function("sum(X)", X=(2, 2)).jacobian().latex()
+        '\\begin{bmatrix}1 & 1\\\\1 & 1\\end{bmatrix}'
+        ```
+        """
+        from ._latex import LatexOptions, _check_symbol_names, jacobian_latex
+
+        options = LatexOptions(mode, delimiters, symbol_names, "F", index_base, max_size, gradient)
+        _check_symbol_names(self.function, options)
+        return options.wrap(jacobian_latex(self, options))
+
+    def _repr_latex_(self) -> str:
+        from ._latex import latex
+
+        return latex(self, mode="display")
+
     def __repr__(self) -> str:
         return f"Jacobian(d{self.function.out_shape} / d{self.wrt.name}{self.wrt.shape}, shape={self.shape}, nnz={self.nnz})"
 
@@ -83,17 +116,17 @@ def exact_jacobian(function, wrt) -> Jacobian:
 
 
 def _differentiate(function, wrt) -> Jacobian:
-    position = {sym: q for q, sym in enumerate(wrt.flat_symbols)}
+    symbols = wrt.flat_symbols
+    position = {sym: q for q, sym in enumerate(symbols)}
+    gradient = _Gradient(frozenset(symbols))
     rows: list[int] = []
     cols: list[int] = []
     entries: list[sympy.Expr] = []
     for p, expr in enumerate(function.output.reshape(-1)):
-        mine = sorted((position[s] for s in expr.free_symbols if s in position))
-        for q in mine:
-            derivative = expr.diff(wrt.flat_symbols[q])
+        for s, derivative in sorted(gradient(expr).items(), key=lambda item: position[item[0]]):
             if derivative != 0:
                 rows.append(p)
-                cols.append(q)
+                cols.append(position[s])
                 entries.append(derivative)
     return Jacobian(
         function,
@@ -102,3 +135,101 @@ def _differentiate(function, wrt) -> Jacobian:
         np.asarray(cols, dtype=np.int64),
         tuple(entries),
     )
+
+
+class _Gradient:
+    """All first derivatives of an expression by the target symbols it contains, in one pass.
+
+    `gradient(expr)` is `{s: expr.diff(s)}` for every target symbol `s` in `expr` (zeros may be
+    included), built with SymPy's own rules for `Add`, `Mul`, `Pow` and applied functions
+    (`Function._eval_derivative`), applied to whole gradients instead of one symbol at a time, and
+    memoised per subexpression: a subexpression shared by many output entries (the determinant in
+    every entry of `inv(X)`) is differentiated once, and each output entry is walked once rather
+    than once per symbol. Every other node (`Abs`, `Max`, `Piecewise`, ...) is handed to
+    `expr.diff(s)` unchanged. The result is the same expression SymPy's `expr.diff(s)` builds (the
+    same rules, combined in the same order); tests/test_performance_paths.py checks it.
+    """
+
+    def __init__(self, targets: frozenset):
+        self.targets = targets
+        self.memo: dict[sympy.Basic, dict] = {}
+
+    def __call__(self, expr: sympy.Basic) -> dict:
+        found = self.memo.get(expr)
+        if found is None:
+            found = self.memo[expr] = self._gradient(expr)
+        return found
+
+    def _gradient(self, expr: sympy.Basic) -> dict:
+        if expr.is_Symbol:
+            return {expr: sympy.S.One} if expr in self.targets else {}
+        if not expr.args or expr.is_Number:
+            return {}
+        if expr.is_Add:
+            return self._add(expr)
+        if expr.is_Mul:
+            return self._mul(expr)
+        if expr.is_Pow:
+            return self._pow(expr)
+        if isinstance(expr, sympy.Function) and type(expr)._eval_derivative is _FUNCTION_DERIVATIVE:
+            return self._function(expr)
+        mine = expr.free_symbols & self.targets
+        return {s: expr.diff(s) for s in mine}
+
+    def _add(self, expr) -> dict:
+        # Add._eval_derivative: Add(*[a.diff(s) for a in args]).
+        parts: dict = {}
+        for arg in expr.args:
+            for s, d in self(arg).items():
+                parts.setdefault(s, []).append(d)
+        return {s: ds[0] if len(ds) == 1 else sympy.Add(*ds) for s, ds in parts.items()}
+
+    def _mul(self, expr) -> dict:
+        # Mul._eval_derivative: Add of reduce(mul, args[:i] + [args[i].diff(s)] + args[i+1:], 1).
+        args = list(expr.args)
+        parts: dict = {}
+        for i, arg in enumerate(args):
+            grad = self(arg)
+            if not grad:
+                continue
+            others = args[:i] + args[i + 1:]
+            for s, d in grad.items():
+                if not d:
+                    continue
+                if d is sympy.S.One and len(others) == 1:
+                    term = others[0]  # reduce(mul, [1, other], 1) is `other` itself
+                else:
+                    term = functools.reduce(operator.mul, args[:i] + [d] + args[i + 1:], sympy.S.One)
+                parts.setdefault(s, []).append(term)
+        return {s: terms[0] if len(terms) == 1 else sympy.Add.fromiter(terms) for s, terms in parts.items()}
+
+    def _pow(self, expr) -> dict:
+        # Pow._eval_derivative: self * (dexp * log(base) + dbase * exp / base).
+        base, exp = expr.args
+        dbase, dexp = self(base), self(exp)
+        out = {}
+        for s in dbase.keys() | dexp.keys():
+            db, de = dbase.get(s, sympy.S.Zero), dexp.get(s, sympy.S.Zero)
+            if de == 0:
+                out[s] = expr * (db * exp / base)  # the dexp * log(base) term is 0
+            else:
+                out[s] = expr * (de * sympy.log(base) + db * exp / base)
+        return out
+
+    def _function(self, expr) -> dict:
+        # Function._eval_derivative: Add(*[f.fdiff(i) * a.diff(s) for each argument a]).
+        parts: dict = {}
+        for i, arg in enumerate(expr.args, start=1):
+            grad = {s: d for s, d in self(arg).items() if not d.is_zero}
+            if not grad:
+                continue
+            try:
+                df = expr.fdiff(i)
+            except ArgumentIndexError:
+                df = sympy.Function.fdiff(expr, i)
+            for s, d in grad.items():
+                parts.setdefault(s, []).append(df * d)
+        return {s: sympy.Add(*terms) for s, terms in parts.items()}
+
+
+_FUNCTION_DERIVATIVE = sympy.Function._eval_derivative

@@ -356,9 +356,9 @@ class _Printer:
     def print(self, expr: Any) -> str:
         return sympy.latex(expr, **self.options.settings(self.names))
 
-    def matrix(self, rows: int, cols: int, cell) -> str:
-        """A rows x cols matrix of `cell(r, c)`, elided past max_size; a 1x1 grid prints its cell."""
-        if rows == cols == 1:
+    def matrix(self, rows: int, cols: int, cell, *, bare: bool = False) -> str:
+        """A rows x cols matrix of `cell(r, c)`, elided past max_size; `bare`: a scalar, no matrix."""
+        if bare:
             return self.print(cell(0, 0))
         shown_rows = _shown(rows, self.options.max_size)
         shown_cols = _shown(cols, self.options.max_size)
@@ -400,12 +400,14 @@ def jacobian_latex(jacobian, options: LatexOptions) -> str:
             q = (r % grid.inner_rows) * grid.inner_cols + c % grid.inner_cols
             return value(p, q)
 
-        body = printer.matrix(rows, cols, flat)
+        body = printer.matrix(rows, cols, flat, bare=function.out_shape == wrt.shape == ())
     else:
 
         def block(ro: int, co: int) -> sympy.Symbol:
             p = ro * grid.outer_cols + co
-            inner = printer.matrix(grid.inner_rows, grid.inner_cols, lambda ri, ci: value(p, ri * grid.inner_cols + ci))
+            inner = printer.matrix(
+                grid.inner_rows, grid.inner_cols, lambda ri, ci: value(p, ri * grid.inner_cols + ci), bare=wrt.shape == ()
+            )
             return printer.placeholder(inner)
 
         body = printer.matrix(grid.outer_rows, grid.outer_cols, block)
@@ -418,7 +420,7 @@ def function_latex(function, options: LatexOptions) -> str:
     output = function.output
     rows, cols = _axis_grid(output.shape, "column")
     flat = output.reshape(-1)
-    body = printer.matrix(rows, cols, lambda r, c: flat[r * cols + c])
+    body = printer.matrix(rows, cols, lambda r, c: flat[r * cols + c], bare=output.shape == ())
     return f"{options.output_name} = {body}" + _elision_note(printer, output.shape, options)
 
 

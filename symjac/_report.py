@@ -11,7 +11,7 @@ from typing import Any
 
 from ._errors import JacobianMismatchError
 
-__all__ = ["Report", "PairResult", "Entry", "VERDICTS", "SCHEMA"]
+__all__ = ["Report", "PairResult", "Entry", "RouteMatrices", "RunSummary", "VERDICTS", "SCHEMA"]
 
 VERDICTS = ("pass", "fail", "inconclusive")
 SCHEMA = "symjac.report/1"
@@ -26,9 +26,13 @@ class Entry:
     input_index: tuple[int, ...]
     values: dict[str, float]
     tolerance: float | None = None
+    #: "jacobian" for a Jacobian entry; "value" for an output value (then input_name is "")
+    kind: str = "jacobian"
 
     def label(self) -> str:
         out = ", ".join(map(str, self.output_index))
+        if self.kind == "value":
+            return f"value out[{out}]"
         inp = ", ".join(map(str, self.input_index))
         return f"d out[{out}] / d {self.input_name}[{inp}]"
 
@@ -39,6 +43,7 @@ class Entry:
             "input_index": list(self.input_index),
             "values": {k: _json_float(v) for k, v in self.values.items()},
             "tolerance": _json_float(self.tolerance),
+            "kind": self.kind,
         }
 
 
@@ -65,6 +70,55 @@ class PairResult:
 
 
 @dataclass(frozen=True)
+class RunSummary:
+    """A run over many points (`check(f, samples=...)`, `verify`): counts, the worst point and the
+    minimal counterexample, each as the Report of that one point."""
+
+    samples: int
+    seed: int
+    points_tried: int
+    passed: int
+    failed: int
+    inconclusive: int
+    #: reason of the inconclusive points -> how many points gave it (sorted by reason)
+    inconclusive_reasons: dict[str, int]
+    #: the input roles the points were drawn with (`symjac.strategies.domain`), per shape tried
+    inputs: dict[str, str]
+    #: the point with the largest error relative to its tolerance (None when no point compared routes)
+    worst: "Report | None"
+    #: the shrunk failing point, when one failed
+    counterexample: "Report | None"
+
+    def to_dict(self) -> dict:
+        return {
+            "samples": self.samples,
+            "seed": self.seed,
+            "points_tried": self.points_tried,
+            "passed": self.passed,
+            "failed": self.failed,
+            "inconclusive": self.inconclusive,
+            "inconclusive_reasons": dict(self.inconclusive_reasons),
+            "inputs": dict(self.inputs),
+            "worst": self.worst.to_dict() if self.worst else None,
+            "counterexample": self.counterexample.to_dict() if self.counterexample else None,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class RouteMatrices:
+    """Every route's Jacobian at the checked point, kept for plots (`Report.plot()`).
+
+    Not part of `Report.to_dict()`, whose schema stays stable and JSON-safe. `values[route]` and
+    `nonzero` are `(out_size, in_size)` arrays with the inputs side by side, in declaration order.
+    """
+
+    out_shape: tuple[int, ...]
+    inputs: tuple[tuple[str, tuple[int, ...]], ...]  # (name, shape) of each input
+    values: dict[str, Any]  # route -> float64 ndarray
+    nonzero: Any  # bool ndarray: the exact Jacobian's structural nonzeros
+
+
+@dataclass(frozen=True)
 class Report:
     """The result of a cross-check.
 
@@ -87,11 +141,38 @@ class Report:
     reproduce: str
     points_tried: int = 1
     notes: tuple[str, ...] = field(default=())
+    matrices: RouteMatrices | None = field(default=None, repr=False, compare=False)
+    #: set for a run over many points: the counts, worst point and minimal counterexample
+    run: RunSummary | None = None
 
     @property
     def ok(self) -> bool:
         """True only for a pass (an inconclusive check is not ok)."""
         return self.verdict == "pass"
+
+    def latex(self, *, mode: str = "plain") -> str:
+        """The report as a LaTeX table (verdict, one row per pair of routes, the worst entry)."""
+        from ._latex import latex
+
+        return latex(self, mode=mode)
+
+    def _repr_latex_(self) -> str:
+        return self.latex(mode="display")
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        from ._display import report_markdown
+
+        return {"text/plain": str(self), "text/markdown": report_markdown(self), "text/latex": self._repr_latex_()}
+
+    def plot(self, path=None, *, dpi: int = 100):
+        """Draw the Jacobian's sparsity pattern and, per pair of routes, a heatmap of the error with
+        the worst entry marked; save a PNG to `path` if given. Returns the matplotlib Figure.
+
+        Needs matplotlib (`pip install symjac[plot]`).
+        """
+        from ._plot import plot_report
+
+        return plot_report(self, path, dpi=dpi)
 
     def raise_if_failed(self) -> "Report":
         """Raise `JacobianMismatchError` (an AssertionError) with this report unless it passed."""
@@ -116,10 +197,23 @@ class Report:
             "tolerance": {k: _json_float(v) if isinstance(v, float) else v for k, v in self.tolerance.items()},
             "reproduce": self.reproduce,
             "notes": list(self.notes),
+            "run": self.run.to_dict() if self.run else None,
         }
 
     def __str__(self) -> str:
         head = f"symjac check of {self.function} at a {self.dtype} point: {self.verdict.upper()}"
+        if self.run is not None:
+            r = self.run
+            head = (
+                f"symjac check of {self.function} over {r.points_tried} {self.dtype} points "
+                f"(samples={r.samples}, seed={r.seed}): {self.verdict.upper()}\n"
+                f"  points: {r.passed} passed, {r.failed} failed, {r.inconclusive} inconclusive; "
+                f"inputs drawn as {', '.join(f'{k}: {v}' for k, v in r.inputs.items())}"
+            )
+            shown = "minimal counterexample" if r.counterexample is not None else "worst point"
+            featured = r.counterexample or r.worst
+            if featured is not None:
+                head += f"\n  {shown}: {_point_text(featured.point)}"
         lines = [head]
         if self.reason:
             lines.append(f"  reason: {self.reason}")
@@ -145,7 +239,13 @@ class Report:
         for note in self.notes:
             lines.append(f"  note: {note}")
         lines.append(f"  reproduce: {self.reproduce}")
+        if self.run is not None and (self.run.counterexample or self.run.worst) is not None:
+            lines.append(f"  reproduce that point: {(self.run.counterexample or self.run.worst).reproduce}")
         return "\n".join(lines)
+
+
+def _point_text(point: dict[str, Any]) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in point.items())
 
 
 def _fmt(x: float | None) -> str:

@@ -6,9 +6,16 @@ Two kinds of route are compared:
   route, torch autograd in reverse and forward mode, a user's candidate). Two of them may differ by
   rounding only. The per-entry bound is
   `rounding_factor * eps(dtype) * (max(|a|, |b|) + max|J|) + conditioning_factor * noise`,
-  where `noise` is the measured rounding sensitivity of that entry: the symbolic route evaluated
-  in float32 and float64 at the same (float32-representable) point, scaled from float32's epsilon
-  to the dtype's. An entry whose formula cancels badly gets a looser bound; others stay tight.
+  where `noise` is the larger of two measured sensitivities of that entry:
+  *evaluation noise*, the symbolic route evaluated in float32 and float64 at the same
+  (float32-representable) point, scaled from float32's epsilon to the dtype's (a formula that
+  cancels badly); and *conditioning*, how far the entry (in float64) moves when every input moves
+  by one rounding of the dtype, `x * (1 + eps(dtype) * s)` for `perturbations` fixed sign patterns
+  `s` (see `perturbed`): what a backward-stable implementation computing in the dtype may be off
+  by. An ill-conditioned entry gets a looser bound; others stay tight: in float64 a 1e-4 relative
+  error is caught (`torch.autograd.gradcheck` at its defaults, atol=1e-5 and rtol=1e-3, misses
+  it), while correct float32 code, whose errors are a few eps(float32) times the conditioning,
+  is not flagged.
 - **finite differences** carry their own per-entry error estimate; against them the bound is
   `fd_factor * fd_error` plus the rounding bound of the other route.
 
@@ -25,7 +32,7 @@ import numpy as np
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps"]
+__all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps", "perturbed"]
 
 
 def eps(dtype) -> float:
@@ -52,6 +59,12 @@ class ToleranceModel:
     #: of (|J| + max|J|); above it (a kink inside the stencil, wild curvature) the check is
     #: inconclusive rather than a pass resting on two routes
     fd_informative: float = 1e-3
+    #: ... or below this absolute size: a Jacobian that is 0 at the point (`x ** 2` at 0) has no
+    #: scale of its own, and an FD error estimate of 1e-17 there confirms it as well as any
+    fd_absolute: float = 1e-8
+    #: fixed sign patterns of the input perturbations that measure each entry's conditioning
+    #: (0 turns the conditioning term off)
+    perturbations: int = 4
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -71,7 +84,7 @@ class ToleranceModel:
         """Entries where the finite-difference error estimate is too large to confirm anything."""
         scale = np.abs(reference)
         jmax = float(np.max(scale)) if scale.size else 0.0
-        return fd_error > self.fd_informative * (scale + jmax)
+        return fd_error > self.fd_informative * (scale + jmax) + self.fd_absolute
 
     def describe(self, dtype) -> dict:
         return {
@@ -82,9 +95,23 @@ class ToleranceModel:
             "conditioning_factor": self.conditioning_factor,
             "fd_factor": self.fd_factor,
             "fd_informative": self.fd_informative,
+            "fd_absolute": self.fd_absolute,
+            "perturbations": self.perturbations,
             "rounding_bound": "rounding_factor*eps*(max(|a|,|b|)+max|J|) + conditioning_factor*noise",
+            "noise": "max(|J32 - J64| * eps/eps32, max_s |J(x*(1+eps*s)) - J(x)|) per entry",
             "fd_bound": "fd_factor*fd_error + rounding_bound",
         }
 
 
 DEFAULT_TOLERANCE = ToleranceModel()
+
+#: Seed of the fixed sign patterns of `perturbed` (fixed so that every check is reproducible).
+PERTURBATION_SEED = 0
+
+
+def perturbed(x: np.ndarray, dtype, count: int) -> np.ndarray:
+    """`count` float64 copies of the flat point `x`, each entry moved by one rounding of `dtype`:
+    `x * (1 + eps(dtype) * s)`, with fixed random signs `s` (shape `(count, x.size)`)."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    signs = np.random.default_rng(PERTURBATION_SEED).choice([-1.0, 1.0], size=(int(count), x.size))
+    return x[None, :] * (1.0 + eps(dtype) * signs)

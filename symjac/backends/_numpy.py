@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from .._codegen import Compiled, compile_entries
+from .._codegen import Compiled, EntryPlan, compile_entries, plan_entries
 from .._values import Point, coerce_point
 
-__all__ = ["compiled_forward", "compiled_jacobian", "forward", "jacobian", "evaluate_forward", "evaluate_jacobian"]
+__all__ = [
+    "compiled_forward",
+    "compiled_jacobian",
+    "forward_plan",
+    "jacobian_plan",
+    "forward",
+    "jacobian",
+    "evaluate_forward",
+    "evaluate_jacobian",
+]
 
 
 def _all_symbols(function) -> list:
@@ -32,6 +42,31 @@ def compiled_jacobian(jac, backend: str = "numpy") -> Compiled:
     )
 
 
+def forward_plan(function, backend: str = "numpy") -> EntryPlan:
+    """How the forward's flat entries are evaluated (cached on the Function); see `EntryPlan`."""
+    return function.cached(
+        ("forward-plan", backend),
+        lambda: plan_entries(list(function.output.reshape(-1)), _all_symbols(function), backend),
+    )
+
+
+def jacobian_plan(jac, backend: str = "numpy") -> tuple[EntryPlan, np.ndarray]:
+    """How the Jacobian's nonzeros are evaluated, and for each dense entry its column of the table.
+
+    Cached on the Function. The dense index map points structural zeros at the zero column, so the
+    dense Jacobian is one gather from the table.
+    """
+
+    def build():
+        plan = plan_entries(list(jac.entries), _all_symbols(jac.function), backend)
+        out_size = math.prod(jac.function.out_shape)
+        dense = np.full(out_size * jac.wrt.size, plan.zero_column, dtype=np.int64)
+        dense[jac.rows * jac.wrt.size + jac.cols] = plan.take
+        return plan, dense
+
+    return jac.function.cached(("jacobian-plan", jac.wrt.name, backend), build)
+
+
 def _arguments(function, point: Point) -> list[np.ndarray]:
     """One array of the batch shape per scalar input symbol, in declaration order."""
     args = []
@@ -48,19 +83,39 @@ def _assemble(entries: list, batch_shape: tuple[int, ...], dtype: np.dtype) -> n
     return out
 
 
+def _table(plan: EntryPlan, function, point: Point) -> np.ndarray:
+    """The plan's columns at a point: `batch_shape + (plan.n_columns,)`, in the point's dtype."""
+    dtype, batch = point.dtype, point.batch_shape
+    x = point.flat(function.input_names)
+    parts = [x]
+    if plan.n_linear:
+        values = x[..., plan.terms]
+        if not plan.unit_coefs:
+            values = values * plan.coefs.astype(dtype)
+        sums = np.add.reduceat(values, plan.starts, axis=-1) if len(plan.terms) != plan.n_linear else values
+        if plan.offsets is not None:
+            sums = sums + plan.offsets.astype(dtype)
+        parts.append(sums)
+    if len(plan.constants):
+        parts.append(np.broadcast_to(plan.constants.astype(dtype), batch + plan.constants.shape))
+    if plan.code is not None:
+        parts.append(_assemble(plan.code.fn(*_arguments(function, point)), batch, dtype))
+    parts.append(np.zeros(batch + (1,), dtype=dtype))
+    return np.concatenate(parts, axis=-1)
+
+
 def forward(function, point: Point) -> np.ndarray:
     """Output values at a validated point: `batch_shape + out_shape`, in the point's dtype."""
-    entries = compiled_forward(function).fn(*_arguments(function, point))
-    return _assemble(entries, point.batch_shape, point.dtype).reshape(point.batch_shape + function.out_shape)
+    plan = forward_plan(function)
+    table = _table(plan, function, point)
+    return np.take(table, plan.take, axis=-1).reshape(point.batch_shape + function.out_shape)
 
 
 def jacobian(jac, point: Point) -> np.ndarray:
     """Exact Jacobian values at a validated point: `batch_shape + jac.shape`, in the point's dtype."""
-    nonzeros = _assemble(compiled_jacobian(jac).fn(*_arguments(jac.function, point)), point.batch_shape, point.dtype)
-    out_size = int(np.prod(jac.function.out_shape, dtype=np.int64))
-    dense = np.zeros(point.batch_shape + (out_size * jac.wrt.size,), dtype=point.dtype)
-    dense[..., jac.rows * jac.wrt.size + jac.cols] = nonzeros
-    return dense.reshape(point.batch_shape + jac.shape)
+    plan, dense = jacobian_plan(jac)
+    table = _table(plan, jac.function, point)
+    return np.take(table, dense, axis=-1).reshape(point.batch_shape + jac.shape)
 
 
 def evaluate_forward(function, values: dict[str, Any]) -> np.ndarray:

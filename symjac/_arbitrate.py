@@ -1,0 +1,112 @@
+"""Arbitration in high precision: the exact Jacobian and value evaluated with mpmath.
+
+When two routes disagree and the third cannot settle it (finite differences too vague to confirm,
+or the float evaluation of the exact formula itself in doubt), the disputed entries' SymPy
+expressions are evaluated with `sympy.lambdify(..., "mpmath")` at `DIGITS` significant digits, at
+the very same point (its float values are exact binary numbers, taken exactly). The route within
+its tolerance of that value is right; the others are the odd ones out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import mpmath
+import numpy as np
+import sympy
+
+__all__ = ["DIGITS", "exact_jacobian_entries", "exact_values", "arbitrate_report", "entry_cell"]
+
+#: Significant decimal digits of the arbitration.
+DIGITS = 50
+
+
+def _symbols(f) -> list[sympy.Symbol]:
+    return [s for inp in f.inputs for s in inp.flat_symbols]
+
+
+def _compiled(f, key: tuple, expr: sympy.Expr):
+    return f.cached(
+        ("mpmath",) + key,
+        lambda: sympy.lambdify(_symbols(f), expr, modules="mpmath", dummify=True, docstring_limit=0),
+    )
+
+
+def _arguments(f, values: Mapping[str, Any]) -> list:
+    return [
+        mpmath.mpf(float(v))
+        for inp in f.inputs
+        for v in np.asarray(values[inp.name], dtype=np.float64).reshape(-1)
+    ]
+
+
+def _to_float(value) -> float:
+    if isinstance(value, mpmath.mpc) or isinstance(value, complex):
+        return math.nan if value.imag != 0 else float(value.real)
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
+
+
+def _nonzeros(f, name: str) -> dict[tuple[int, int], sympy.Expr]:
+    def build():
+        jac = f.jacobian(name)
+        return {(int(r), int(c)): e for r, c, e in zip(jac.rows, jac.cols, jac.entries)}
+
+    return f.cached(("mpmath-nonzeros", name), build)
+
+
+def exact_jacobian_entries(f, values: Mapping[str, Any], cells: Sequence[tuple[int, str, int]], *, digits: int = DIGITS) -> list[float]:
+    """The exact Jacobian at `values` for each `(flat output index, input name, flat input index)`,
+    evaluated in `digits` digits and rounded once to float64."""
+    args = _arguments(f, values)
+    out = []
+    with mpmath.workdps(digits):
+        for row, name, col in cells:
+            expr = _nonzeros(f, name).get((row, col))
+            if expr is None:
+                out.append(0.0)
+                continue
+            out.append(_to_float(_compiled(f, ("jacobian", name, row, col), expr)(*args)))
+    return out
+
+
+def exact_values(f, values: Mapping[str, Any], rows: Sequence[int], *, digits: int = DIGITS) -> list[float]:
+    """The exact output at `values` for each flat output index, in `digits` digits, rounded to float64."""
+    args = _arguments(f, values)
+    flat = f.output.reshape(-1)
+    with mpmath.workdps(digits):
+        return [_to_float(_compiled(f, ("value", int(r)), flat[int(r)])(*args)) for r in rows]
+
+
+def entry_cell(f, entry) -> tuple[int, str, int]:
+    """`(flat output index, input name, flat input index)` of a report's `Entry`."""
+    row = int(np.ravel_multi_index(entry.output_index, f.out_shape)) if f.out_shape else 0
+    shape = f.input(entry.input_name).shape
+    col = int(np.ravel_multi_index(entry.input_index, shape)) if shape else 0
+    return row, entry.input_name, col
+
+
+def arbitrate_report(f, report, *, fd_route: str = "finite-diff"):
+    """A failing check whose odd one out is undetermined, settled at its worst entry by mpmath.
+
+    Routes other than finite differences (which are the unclear third here) that lie farther than
+    the entry's tolerance from the high-precision value become the odd one out; the report gains a
+    note with that value. Any other report is returned unchanged.
+    """
+    entry = report.worst
+    if report.verdict != "fail" or report.odd_one_out is not None or entry is None or entry.tolerance is None:
+        return report
+    exact = exact_jacobian_entries(f, report.point, [entry_cell(f, entry)])[0]
+    judged = {k: v for k, v in entry.values.items() if k != fd_route}
+    outside = [k for k, v in judged.items() if not abs(v - exact) <= entry.tolerance]
+    odd = ", ".join(outside) if outside and len(outside) < len(judged) else None
+    note = (
+        f"arbitrated with mpmath at {DIGITS} digits at {entry.label()}: exact value {exact!r}; "
+        f"routes farther than the tolerance {entry.tolerance:.2e} from it: {', '.join(outside) or 'none'}"
+    )
+    return dataclasses.replace(report, odd_one_out=odd, notes=tuple(report.notes) + (note,))

@@ -1,0 +1,80 @@
+"""Reports as tables for notebooks: LaTeX (an `array`, through `sympy.latex` for the numbers) and
+Markdown. `Function` and `Jacobian` display through `symjac._latex` directly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy
+
+from ._latex import text
+
+__all__ = ["report_latex", "report_markdown"]
+
+
+def _number(x: float | None) -> str:
+    """A float to 3 significant digits, printed by sympy.latex (`1.23 \\cdot 10^{-16}`)."""
+    if x is None:
+        return "-"
+    if math.isnan(x):
+        return "\\text{nan}"
+    if math.isinf(x):
+        return sympy.latex(sympy.oo if x > 0 else -sympy.oo)
+    return sympy.latex(sympy.Float(x, 3), min=-3, max=3)
+
+
+def report_latex(report) -> str:
+    """The report as nested `array`s: the headline, one row per pair of routes, the worst entry."""
+    rows = [f"\\text{{{text(_headline(report))}}}"]
+    if report.reason:
+        rows.append(f"\\text{{reason: {text(report.reason)}}}")
+    if report.pairs:
+        table = [
+            "\\text{routes} & \\text{max abs err} & \\text{max rel err} & \\text{tol at worst} & \\text{ok}",
+        ]
+        for p in report.pairs:
+            ok = "yes" if p.ok else f"NO ({p.n_bad} entries)"
+            table.append(
+                f"\\text{{{text(' vs '.join(p.routes))}}} & {_number(p.max_abs_error)} & "
+                f"{_number(p.max_rel_error)} & {_number(p.worst.tolerance)} & \\text{{{ok}}}"
+            )
+        rows.append("\\begin{array}{lrrrl}" + " \\\\ \\hline ".join(table) + "\\end{array}")
+    if report.worst is not None:
+        values = ", ".join(f"{k} = {v!r}" for k, v in report.worst.values.items())
+        rows.append(f"\\text{{worst entry: {text(report.worst.label())}: {text(values)}}}")
+    if report.verdict == "fail":
+        rows.append(f"\\text{{odd one out: {text(report.odd_one_out or 'undetermined')}}}")
+    return "\\begin{array}{l}" + " \\\\ ".join(rows) + "\\end{array}"
+
+
+def _headline(report) -> str:
+    return f"symjac check of {report.function} at a {report.dtype} point: {report.verdict.upper()}"
+
+
+def _cell(value: str) -> str:
+    """Markdown table cell text: pipes escaped, code in backticks."""
+    return value.replace("|", "\\|")
+
+
+def report_markdown(report) -> str:
+    """The report as Markdown: headline, a table of the pairs of routes, the worst entry."""
+    lines = [f"**{_cell(_headline(report))}**", ""]
+    if report.reason:
+        lines += [f"reason: {_cell(report.reason)}", ""]
+    if report.pairs:
+        lines += ["| routes | max abs err | max rel err | tol at worst | ok |", "|---|---:|---:|---:|---|"]
+        for p in report.pairs:
+            tol = "-" if p.worst.tolerance is None else f"{p.worst.tolerance:.2e}"
+            ok = "yes" if p.ok else f"**NO** ({p.n_bad} entries)"
+            lines.append(
+                f"| {' vs '.join(p.routes)} | {p.max_abs_error:.2e} | {p.max_rel_error:.2e} | {tol} | {ok} |"
+            )
+        lines.append("")
+    if report.worst is not None:
+        values = ", ".join(f"{k}={v!r}" for k, v in report.worst.values.items())
+        lines.append(f"worst entry: `{report.worst.label()}`: {values}")
+    if report.verdict == "fail":
+        lines.append(f"\nodd one out: {report.odd_one_out or 'undetermined (several routes disagree)'}")
+    lines.append(f"\nreproduce: `{report.reproduce}`")
+    return "\n".join(lines)

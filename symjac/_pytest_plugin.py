@@ -1,0 +1,106 @@
+"""The symjac pytest plugin (`pytest11` entry point): options and an asserting fixture.
+
+Inert unless used: it adds the `symjac` option group and the `symjac_assert` fixture, and imports
+nothing at load beyond the standard library (symjac's own modules, NumPy, SymPy, torch and
+Hypothesis are imported when a test first uses the fixture).
+
+- `--symjac-samples N`: points per `verify`/`check` run made through the fixture (overrides the
+  test's own `samples=`; default: the test's value, else 100).
+- `--symjac-seed S`: the seed of those runs (overrides the test's `seed=`; default: the test's, else 0).
+
+```python
+def test_my_backward(symjac_assert):
+    spec = symjac.function("X @ X", X=(3, 3))
+    symjac_assert.verify(MatSquare.apply, spec)      # fails the test with the report as the message
+```
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+__all__ = ["SymjacAssert"]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1; received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1; received {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0; received {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0; received {text!r}")
+    return value
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("symjac", "symjac derivative checks")
+    group.addoption(
+        "--symjac-samples", dest="symjac_samples", type=_positive_int, default=None, metavar="N",
+        help="points per symjac verify/check run made through the symjac_assert fixture "
+        "(overrides the test's samples=; default: the test's, else 100)",
+    )
+    group.addoption(
+        "--symjac-seed", dest="symjac_seed", type=_seed, default=None, metavar="S",
+        help="seed of those runs (overrides the test's seed=; default: the test's, else 0)",
+    )
+
+
+def pytest_report_header(config):
+    samples, seed = config.getoption("symjac_samples"), config.getoption("symjac_seed")
+    if samples is None and seed is None:
+        return None
+    return f"symjac: samples={samples if samples is not None else 'per test'}, seed={seed if seed is not None else 'per test'}"
+
+
+class SymjacAssert:
+    """Runs `symjac.verify` / `symjac.check` and fails the test, with the report as the message,
+    unless the verdict is "pass". Returns the Report when it passes."""
+
+    def __init__(self, samples: int | None, seed: int | None):
+        self.samples = samples
+        self.seed = seed
+
+    def _options(self, samples, seed) -> dict:
+        samples = self.samples if self.samples is not None else samples
+        seed = self.seed if self.seed is not None else seed
+        return {"samples": samples, "seed": seed if seed is not None else 0}
+
+    def verify(self, impl, spec, /, *, samples: int | None = None, seed: int | None = None, **options):
+        """`symjac.verify(impl, spec, ...)`, asserted to pass."""
+        import symjac
+
+        return self._assert(symjac.verify(impl, spec, **self._options(samples, seed), **options))
+
+    def check(self, f, /, *, samples: int | None = None, seed: int | None = None, **options):
+        """`symjac.check(f, samples=..., seed=...)` over points of f's domain, asserted to pass."""
+        import symjac
+        from symjac._sampling import DEFAULT_SAMPLES
+
+        chosen = self._options(samples, seed)
+        chosen["samples"] = chosen["samples"] or DEFAULT_SAMPLES
+        return self._assert(symjac.check(f, **chosen, **options))
+
+    @staticmethod
+    def _assert(report):
+        if report.verdict != "pass":
+            pytest.fail(str(report), pytrace=False)
+        return report
+
+
+@pytest.fixture
+def symjac_assert(request) -> SymjacAssert:
+    """Assert symjac verifications; `--symjac-samples`/`--symjac-seed` apply to them."""
+    config = request.config
+    return SymjacAssert(config.getoption("symjac_samples"), config.getoption("symjac_seed"))

@@ -1,0 +1,536 @@
+"""Hypothesis strategies: valid inputs of a Function, drawn from its own domain, and random expressions.
+
+Public like `hypothesis.extra.numpy`; importing this module imports Hypothesis (`import symjac` does not).
+
+```python
+from hypothesis import given
+from symjac.strategies import inputs
+
+spec = symjac.function("log(det(X))", X=(3, 3))
+
+@given(inputs(spec))
+def test_mine(values):          # values == {"X": <3x3 float64 array with det(X) > 0>}
+    ...
+```
+
+How the domain is derived (see `domain`): every output entry is scanned for the places where a
+function is undefined or not differentiable, giving *constraints* on scalar expressions of the
+inputs: the argument of `log` and the base of a fractional power must be positive; a denominator
+must be nonzero; the argument of `abs`/`sign`/`Heaviside`, the differences of `Max`/`Min` arguments
+and `Piecewise` conditions must stay away from 0 (kinks); `cos` of a `tan` argument must be nonzero.
+Each input then gets a *role*, a set of flags of the family it is drawn from, the weakest that
+satisfies the constraints it takes part in:
+
+| flag | values drawn (by construction, not by filtering) |
+|---|---|
+| none | entries in `[-bound, bound]` |
+| `nonzero` | entries in `±[margin, bound]` |
+| `positive` | entries in `[margin, bound]` |
+| `invertible` | square matrices, strictly row diagonally dominant: off-diagonal entries in `[-1, 1]` (`[margin, 1]` if also `positive`), `|X[i, i]| = sum_j |X[i, j]| + 1 + t`, `t` in `[0, 1]`: `|det X| >= 1` and `cond_inf(X) <= 2 n` |
+| `posdet` | as `invertible`, with a positive diagonal: `det X > 0` |
+
+A constraint counts as satisfied when SymPy's assumptions prove it for the role (`x + y > 0` for
+positive `x`, `y`), or when it holds with `margin` at the family's extreme and simplest points and at
+32 seeded random ones. Constraints that SymPy did not prove are evaluated again on every drawn value,
+which is rejected (`hypothesis.assume`) when one fails: rare by construction, but it keeps every value
+valid even for constraints no family satisfies (`abs(x - y)`: the kink where `x == y` is avoided).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy
+from hypothesis import assume
+from hypothesis import strategies as st
+
+from ._errors import InvalidArgumentError
+from ._values import FLOAT_DTYPES
+
+__all__ = ["inputs", "expressions", "domain", "Domain", "Constraint", "FLAGS"]
+
+#: The flags a role is made of (see the module docstring).
+FLAGS = ("nonzero", "positive", "invertible", "posdet")
+_MATRIX_FLAGS = frozenset({"invertible", "posdet"})
+#: Roles tried, weakest first, for the inputs of a constraint that is not yet satisfied.
+_LADDER = (
+    frozenset({"nonzero"}),
+    frozenset({"positive"}),
+    frozenset({"invertible"}),
+    frozenset({"invertible", "posdet"}),
+    frozenset({"positive", "invertible", "posdet"}),
+)
+#: Seeded random points per family when a constraint is tested numerically.
+_TRIAL_POINTS = 32
+#: Constraints larger than this (SymPy operation count) are not given to SymPy's assumptions.
+_MAX_ASSUMPTION_OPS = 400
+
+DEFAULT_BOUND = 3.0
+DEFAULT_MARGIN = 0.25
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A scalar expression of the inputs that must be `positive` (> margin) or `nonzero` (|.| > margin)."""
+
+    kind: str  # "positive" | "nonzero"
+    expr: sympy.Expr
+    why: str
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The derived domain of a Function: a role (set of flags) per input, and the checked constraints."""
+
+    roles: dict[str, frozenset[str]]
+    constraints: tuple[Constraint, ...]
+    checked: tuple[Constraint, ...]  # not proven by SymPy: evaluated on every drawn value
+    bound: float
+    margin: float
+
+    def describe(self) -> dict[str, str]:
+        """`{input name: role}` in words, e.g. `{"X": "invertible, posdet", "x": "any"}`."""
+        return {name: ", ".join(f for f in FLAGS if f in flags) or "any" for name, flags in self.roles.items()}
+
+
+def _check_number(name: str, value: Any, *, low: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= low:
+        raise InvalidArgumentError(f"{name}: must be a finite number > {low}; received {value!r}")
+    return float(value)
+
+
+def _check_dtype(dtype: Any) -> np.dtype:
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in FLOAT_DTYPES:
+        raise InvalidArgumentError(f"dtype: must be float32 or float64; received {dtype!r}")
+    return resolved
+
+
+def _check_function(f: Any):
+    from ._function import Function
+
+    if not isinstance(f, Function):
+        raise InvalidArgumentError(
+            f"f: must be a symjac.Function (build one with symjac.function); received {type(f).__name__}"
+        )
+    return f
+
+
+# -- constraints from the expression ---------------------------------------------------------------
+def _constraints(output: np.ndarray) -> tuple[Constraint, ...]:
+    found: dict[tuple[str, sympy.Expr], str] = {}
+
+    def add(kind: str, expr: sympy.Expr, why: str) -> None:
+        if expr.free_symbols:
+            found.setdefault((kind, expr), why)
+
+    for entry in output.reshape(-1):
+        for atom in entry.atoms(sympy.log):
+            add("positive", atom.args[0], f"the argument of {_short(atom)}")
+        for atom in entry.atoms(sympy.Pow):
+            base, exponent = atom.args
+            if exponent.is_integer and exponent.is_negative:
+                add("nonzero", base, f"the denominator {_short(base)}")
+            elif not exponent.is_integer:
+                add("positive", base, f"the base of {_short(atom)}")
+        for atom in entry.atoms(sympy.Abs, sympy.sign, sympy.Heaviside):
+            add("nonzero", atom.args[0], f"the kink of {_short(atom)}")
+        for atom in entry.atoms(sympy.Max, sympy.Min):
+            for a, b in itertools.combinations(atom.args, 2):
+                add("nonzero", a - b, f"the kink of {_short(atom)}")
+        for atom in entry.atoms(sympy.Piecewise):
+            for _, cond in atom.args:
+                if isinstance(cond, sympy.core.relational.Relational):
+                    add("nonzero", cond.lhs - cond.rhs, f"the kink of {_short(atom)}")
+        for atom in entry.atoms(sympy.tan):
+            add("nonzero", sympy.cos(atom.args[0]), f"the pole of {_short(atom)}")
+    return tuple(Constraint(kind, expr, why) for (kind, expr), why in found.items())
+
+
+def _short(expr: Any, limit: int = 60) -> str:
+    text = str(expr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _proven(c: Constraint, f, roles: Mapping[str, frozenset[str]]) -> bool:
+    if sympy.count_ops(c.expr) > _MAX_ASSUMPTION_OPS:
+        return False
+    replace = {}
+    for inp in f.inputs:
+        flags = roles[inp.name]
+        if "positive" in flags:
+            assumption = {"positive": True}
+        elif "nonzero" in flags:
+            assumption = {"real": True, "nonzero": True}
+        else:
+            continue
+        for s in inp.flat_symbols:
+            replace[s] = sympy.Symbol(s.name, **assumption)
+    expr = c.expr.xreplace(replace)
+    return bool(expr.is_positive if c.kind == "positive" else expr.is_nonzero)
+
+
+def _effective(inp, flags: frozenset[str]) -> frozenset[str]:
+    square = len(inp.shape) == 2 and inp.shape[0] == inp.shape[1]
+    return flags if square else flags - _MATRIX_FLAGS
+
+
+# -- the families, as NumPy samples (for testing constraints) and as Hypothesis strategies ----------
+def _numpy_family(inp, flags, rng, count: int, bound: float, margin: float) -> np.ndarray:
+    """`count` float64 samples of one input's family: first the simplest point, then the largest one."""
+    shape = (count,) + inp.shape
+    if "invertible" in flags:
+        n = inp.shape[0]
+        off = rng.uniform(margin if "positive" in flags else -1.0, 1.0, shape)
+        if "nonzero" in flags and "positive" not in flags:
+            off = np.sign(off) * np.maximum(np.abs(off), margin)
+        off[0], off[1] = (margin if "positive" in flags else 0.0), 1.0
+        extra = rng.uniform(0.0, 1.0, (count, n))
+        extra[0], extra[1] = 0.0, 1.0
+        signs = np.ones((count, n)) if {"positive", "posdet"} & flags else rng.choice([-1.0, 1.0], (count, n))
+        return _dominant(off, extra, signs)
+    if "positive" in flags:
+        x = rng.uniform(margin, bound, shape)
+        x[0], x[1] = margin, bound
+    elif "nonzero" in flags:
+        x = rng.uniform(margin, bound, shape) * rng.choice([-1.0, 1.0], shape)
+        x[0], x[1] = margin, -bound
+    else:
+        x = rng.uniform(-bound, bound, shape)
+        x[0], x[1] = 0.0, bound
+    return x
+
+
+def _dominant(off: np.ndarray, extra: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """Strictly row diagonally dominant matrices: `|X[i, i]| = sum_j |X[i, j]| + 1 + extra[i]`."""
+    x = np.array(off, dtype=np.float64)
+    n = x.shape[-1]
+    idx = np.arange(n)
+    x[..., idx, idx] = 0.0
+    diag = np.abs(x).sum(axis=-1) + 1.0 + extra
+    x[..., idx, idx] = signs * diag
+    return x
+
+
+def _numerically_ok(c_index: int, compiled, f, roles, bound: float, margin: float) -> bool:
+    rng = np.random.default_rng(0)
+    count = _TRIAL_POINTS + 2
+    args = []
+    for inp in f.inputs:
+        x = _numpy_family(inp, _effective(inp, roles[inp.name]), rng, count, bound, margin)
+        args.extend(x.reshape(count, -1).T)
+    with np.errstate(all="ignore"):
+        value = np.broadcast_to(np.asarray(compiled.fn(*args)[c_index], dtype=np.float64), (count,))
+    return bool(np.all(_satisfied(compiled.kinds[c_index], value, margin)))
+
+
+def _satisfied(kind: str, value: np.ndarray, margin: float) -> np.ndarray:
+    if kind == "positive":
+        return np.isfinite(value) & (value >= margin)
+    return np.isfinite(value) & (np.abs(value) >= margin)
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    fn: Any
+    kinds: tuple[str, ...]
+
+
+def _compile(f, constraints) -> _Compiled:
+    from ._codegen import compile_entries
+
+    symbols = [s for inp in f.inputs for s in inp.flat_symbols]
+    compiled = compile_entries([c.expr for c in constraints], symbols, "numpy")
+    return _Compiled(compiled.fn, tuple(c.kind for c in constraints))
+
+
+def domain(f, /, *, bound: float = DEFAULT_BOUND, margin: float = DEFAULT_MARGIN, roles: Mapping[str, Any] | None = None) -> Domain:
+    """The domain symjac derives for `f`: a role per input and the constraints drawn values must meet.
+
+    - `bound`: largest magnitude of an unconstrained entry; `margin`: smallest distance kept from
+      0 for positive and nonzero entries, denominators, `log` arguments and kinks.
+    - `roles`: optional `{input name: flags}` (flags from `FLAGS`, a string or an iterable) that
+      replaces the derived role of those inputs; the constraints are still checked on every draw.
+
+    ```python
+    >>> domain(symjac.function("log(x) + inv(X)[0, 0]", x=(2,), X=(2, 2))).describe()
+    {'x': 'positive', 'X': 'invertible'}
+    ```
+    """
+    f = _check_function(f)
+    bound = _check_number("bound", bound, low=0.0)
+    margin = _check_number("margin", margin, low=0.0)
+    if margin >= bound:
+        raise InvalidArgumentError(f"margin: must be smaller than bound ({bound}); received {margin!r}")
+    fixed = _check_roles(f, roles)
+    key = ("symjac-domain", bound, margin, tuple(sorted((k, tuple(sorted(v))) for k, v in fixed.items())))
+    return f.cached(key, lambda: _derive(f, bound, margin, fixed))
+
+
+def _check_roles(f, roles) -> dict[str, frozenset[str]]:
+    if roles is None:
+        return {}
+    if not isinstance(roles, Mapping):
+        raise InvalidArgumentError(f"roles: must be a mapping {{input name: flags}}; received {type(roles).__name__}")
+    fixed = {}
+    for name, flags in roles.items():
+        if name not in f.input_names:
+            raise InvalidArgumentError(
+                f"roles: f has no input named {name!r}; its inputs are {', '.join(f.input_names)}"
+            )
+        flags = frozenset([flags] if isinstance(flags, str) else flags if isinstance(flags, Iterable) else [flags])
+        unknown = sorted(map(str, flags - set(FLAGS) - {"any"}))
+        if unknown:
+            raise InvalidArgumentError(f"roles[{name!r}]: flags must be among {FLAGS} (or 'any'); received {unknown}")
+        fixed[name] = frozenset(flags - {"any"})
+    return fixed
+
+
+def _derive(f, bound: float, margin: float, fixed: dict[str, frozenset[str]]) -> Domain:
+    constraints = _constraints(f.output)
+    compiled = _compile(f, constraints) if constraints else None
+    roles = {inp.name: fixed.get(inp.name, frozenset()) for inp in f.inputs}
+    for k, c in enumerate(constraints):
+        if _proven(c, f, roles) or _numerically_ok(k, compiled, f, roles, bound, margin):
+            continue
+        involved = [inp for inp in f.inputs if inp.name not in fixed and set(inp.flat_symbols) & c.expr.free_symbols]
+        for option in _LADDER:
+            trial = dict(roles)
+            for inp in involved:
+                trial[inp.name] = _effective(inp, roles[inp.name] | option)
+            if trial == roles:
+                continue
+            if _proven(c, f, trial) or _numerically_ok(k, compiled, f, trial, bound, margin):
+                roles = trial
+                break
+    checked = tuple(c for c in constraints if not _proven(c, f, roles))
+    return Domain(roles, constraints, checked, bound, margin)
+
+
+def _floats(lo: float, hi: float, width: int) -> st.SearchStrategy[float]:
+    return st.floats(lo, hi, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def _entries(flags: frozenset[str], bound: float, margin: float, width: int, hi: float | None = None):
+    hi = bound if hi is None else hi
+    if "positive" in flags:
+        return _floats(margin, hi, width)
+    if "nonzero" in flags:
+        return st.tuples(_floats(margin, hi, width), st.booleans()).map(lambda t: -t[0] if t[1] else t[0])
+    return _floats(-hi, hi, width)
+
+
+def _input_strategy(inp, flags, dtype: np.dtype, bound: float, margin: float):
+    width = 32 if dtype == np.float32 else 64
+    size = inp.size
+    if "invertible" in flags:
+        n = inp.shape[0]
+        positive_diag = bool({"positive", "posdet"} & flags)
+        off = st.lists(_entries(flags & {"positive", "nonzero"}, bound, margin, width, hi=1.0), min_size=n * n, max_size=n * n)
+        extra = st.lists(_floats(0.0, 1.0, width), min_size=n, max_size=n)
+        signs = st.just([False] * n) if positive_diag else st.lists(st.booleans(), min_size=n, max_size=n)
+
+        def build(parts):
+            o, e, s = parts
+            x = _dominant(np.reshape(o, (n, n)), np.asarray(e), np.where(s, -1.0, 1.0))
+            return x.astype(dtype)
+
+        return st.tuples(off, extra, signs).map(build)
+    elements = _entries(flags, bound, margin, width)
+    return st.lists(elements, min_size=size, max_size=size).map(
+        lambda xs: np.asarray(xs, dtype=np.float64).astype(dtype).reshape(inp.shape)
+    )
+
+
+def inputs(
+    f,
+    /,
+    *,
+    dtype: Any = np.float64,
+    bound: float = DEFAULT_BOUND,
+    margin: float = DEFAULT_MARGIN,
+    roles: Mapping[str, Any] | None = None,
+) -> st.SearchStrategy[dict[str, np.ndarray]]:
+    """A strategy of valid points of `f`: `{input name: array}` inside its domain.
+
+    - `f`: a `symjac.Function`; `dtype`: float64 (default) or float32 (values are float32-exact).
+    - `bound`, `margin`, `roles`: see `domain` (defaults 3.0, 0.25, derived roles).
+
+    Values are finite, bounded and built inside the domain (see the module docstring); they shrink
+    toward simple points (zeros, `margin`, the identity matrix).
+
+    ```python
+    >>> from hypothesis import given
+    >>> @given(inputs(symjac.function("sqrt(x)", x=(3,))))
+    ... def test_positive(values):
+    ...     assert (values["x"] >= 0.25).all()
+    >>> test_positive()
+    ```
+    """
+    resolved = _check_dtype(dtype)
+    dom = domain(f, bound=bound, margin=margin, roles=roles)
+    parts = {
+        inp.name: _input_strategy(inp, _effective(inp, dom.roles[inp.name]), resolved, dom.bound, dom.margin)
+        for inp in f.inputs
+    }
+    strategy = st.fixed_dictionaries(parts)
+    if not dom.checked:
+        return strategy
+    compiled = f.cached(("symjac-domain-check", dom.checked), lambda: _compile(f, dom.checked))
+
+    def valid(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        args = [float(v) for inp in f.inputs for v in np.asarray(values[inp.name], np.float64).reshape(-1)]
+        with np.errstate(all="ignore"):
+            results = compiled.fn(*args)
+        for kind, value in zip(compiled.kinds, results):
+            assume(bool(_satisfied(kind, np.asarray(value, dtype=np.float64), dom.margin)))
+        return values
+
+    return strategy.map(valid)
+
+
+# -- random expressions ----------------------------------------------------------------------------
+#: Input sets `expressions` draws from when `shapes` is not given.
+SHAPE_SETS = (
+    {"x": (3,)},
+    {"X": (2, 2)},
+    {"x": (2,), "X": (2, 2)},
+    {"s": (), "x": (3,)},
+    {"X": (2, 2), "Y": (2, 2)},
+    {"W": (2, 3), "x": (3,)},
+)
+_UNARY = ("sin({})", "cos({})", "tanh({})", "sigmoid({})", "exp({})", "-({})", "({}) ** 2",
+          "log(1 + exp({}))", "sqrt(1 + ({}) ** 2)", "abs({})", "relu({})")
+_BINARY = ("({}) + ({})", "({}) - ({})", "({}) * ({})", "({}) / (1 + ({}) ** 2)")
+_LEAF_ONLY = ("log({})", "sqrt({})", "1 / ({})")
+
+
+class _Grammar:
+    """Expression text of a requested shape, from the inputs' shapes (shapes tracked as it grows)."""
+
+    def __init__(self, draw, shapes: Mapping[str, tuple[int, ...]]):
+        self.draw = draw
+        self.shapes = dict(shapes)
+        self.producible = {()} | set(shapes.values()) | {s[::-1] for s in shapes.values() if len(s) == 2}
+
+    def names(self, shape):
+        return sorted(n for n, s in self.shapes.items() if s == shape)
+
+    def leaf(self, shape) -> str:
+        draw, options = self.draw, []
+        options += self.names(shape)
+        options += [f"{n}.T" for n in self.names(shape[::-1]) if len(shape) == 2 and shape[0] != shape[1]]
+        if shape == ():
+            options += ["2", f"sum({draw(st.sampled_from(sorted(self.shapes)))})"]
+        return draw(st.sampled_from(options))
+
+    def expr(self, shape, depth: int, *, top: bool = False) -> str:
+        draw = self.draw
+        if depth <= 0 or (not top and draw(st.integers(0, 3)) == 0):
+            return self.leaf(shape)
+        rules = ["unary", "binary", "scale"]
+        names = self.names(shape)
+        if names:
+            rules.append("leaf-only")
+        nonscalar = sorted(s for s in self.producible if s != ())
+        if shape == ():
+            rules += ["reduce"] * bool(nonscalar)
+            rules += ["dot"] * any(len(s) == 1 for s in nonscalar)
+            rules += ["det"] * bool(self._square_inputs())
+        if len(shape) == 1:
+            rules += ["matvec"] * bool(self._matvec(shape))
+            rules += ["softmax"]
+        if len(shape) == 2:
+            rules += ["matmul"] * bool(self._matmul(shape))
+            rules += ["inv"] * bool(self._square_inputs(shape))
+            rules += ["transpose"] * (shape[::-1] in self.producible)
+        rule = draw(st.sampled_from(rules))
+        sub = depth - 1
+        if rule == "unary":
+            return draw(st.sampled_from(_UNARY)).format(self.expr(shape, sub))
+        if rule == "binary":
+            return draw(st.sampled_from(_BINARY)).format(self.expr(shape, sub), self.expr(shape, sub))
+        if rule == "scale":
+            return f"({self.expr((), sub)}) * ({self.expr(shape, sub)})"
+        if rule == "leaf-only":
+            return draw(st.sampled_from(_LEAF_ONLY)).format(draw(st.sampled_from(names)))
+        if rule == "reduce":
+            fn = draw(st.sampled_from(("sum", "mean", "norm", "logsumexp")))
+            return f"{fn}({self.expr(draw(st.sampled_from(nonscalar)), sub)})"
+        if rule == "dot":
+            n = draw(st.sampled_from(sorted(s for s in nonscalar if len(s) == 1)))
+            return f"dot({self.expr(n, sub)}, {self.expr(n, sub)})"
+        if rule == "det":
+            return f"det({draw(st.sampled_from(self._square_inputs()))})"
+        if rule == "softmax":
+            return f"softmax({self.expr(shape, sub)})"
+        if rule == "matvec":
+            k = draw(st.sampled_from(self._matvec(shape)))
+            return f"({self.expr((shape[0], k), sub)}) @ ({self.expr((k,), sub)})"
+        if rule == "matmul":
+            k = draw(st.sampled_from(self._matmul(shape)))
+            return f"({self.expr((shape[0], k), sub)}) @ ({self.expr((k, shape[1]), sub)})"
+        if rule == "inv":
+            return f"inv({draw(st.sampled_from(self._square_inputs(shape)))})"
+        return f"({self.expr(shape[::-1], sub)}).T"
+
+    def _square_inputs(self, shape=None):
+        return sorted(n for n, s in self.shapes.items() if len(s) == 2 and s[0] == s[1] and (shape is None or s == shape))
+
+    def _matvec(self, shape):
+        return sorted(s[1] for s in self.producible if len(s) == 2 and s[0] == shape[0] and (s[1],) in self.producible)
+
+    def _matmul(self, shape):
+        return sorted(
+            s[1] for s in self.producible
+            if len(s) == 2 and s[0] == shape[0] and (s[1], shape[1]) in self.producible
+        )
+
+
+def expressions(*, shapes: Mapping[str, Any] | None = None, max_depth: int = 3) -> st.SearchStrategy:
+    """A strategy of random, well-shaped `symjac.Function`s built from expression text.
+
+    - `shapes`: the inputs and their shapes (`{"x": (3,), "X": (2, 2)}`); by default one of
+      `SHAPE_SETS` is drawn. `max_depth`: the deepest nesting of operations (1 to 6).
+
+    Expressions use elementwise functions, arithmetic, reductions, `@`, transposes, `softmax`,
+    `dot`, and `det`/`inv`/`log`/`sqrt`/`1 / x` of inputs (whose domain `inputs` then respects).
+    `Function.source` holds the text, so a failure reproduces from the report.
+
+    ```python
+    >>> from hypothesis import given
+    >>> @given(expressions(max_depth=2))
+    ... def test_builds(f):
+    ...     assert f.source
+    >>> test_builds()
+    ```
+    """
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or not 1 <= max_depth <= 6:
+        raise InvalidArgumentError(f"max_depth: must be an int from 1 to 6; received {max_depth!r}")
+    if shapes is not None:
+        from ._function import function
+
+        function("0", **shapes)  # validates names and shapes now, with the usual messages
+        shape_sets = st.just({k: tuple(v) if not isinstance(v, int) else (v,) for k, v in shapes.items()})
+    else:
+        shape_sets = st.sampled_from(SHAPE_SETS)
+
+    @st.composite
+    def build(draw):
+        from ._function import function
+
+        chosen = draw(shape_sets)
+        grammar = _Grammar(draw, chosen)
+        target = draw(st.sampled_from(sorted(grammar.producible)))
+        text = grammar.expr(target, max_depth, top=True)
+        return function(text, **chosen)
+
+    return build()
