@@ -190,7 +190,21 @@ class _Check:
         with np.errstate(invalid="ignore"):
             noise = np.abs(j32 - j64) * (eps(self.dtype) / eps(np.float32))
         noise = np.where(np.isfinite(noise), noise, 0.0)
-        return np.fmax(noise, self._conditioning(self._symbolic, _out_size(self.f)))
+        noise = np.fmax(noise, self._conditioning(self._symbolic, _out_size(self.f)))
+        return np.fmax(noise, self._running(noise.shape))
+
+    def _running(self, shape) -> np.ndarray:
+        """eps(dtype) times the running error bound of each exact entry (`_tolerance.running_error`)."""
+        compiled, cells = self.f.cached("running-error", lambda: _compile_running(self.f))
+        out = np.zeros(shape)
+        if compiled is None:
+            return out
+        p64 = self.point.as_dtype(np.float64)
+        with np.errstate(all="ignore"):
+            values = numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(self.f, p64)), (), np.float64)
+        rows, cols = cells
+        out[rows, cols] = np.where(np.isfinite(values), values, 0.0) * eps(self.dtype)
+        return out
 
     def _conditioning(self, evaluate, rows: int) -> np.ndarray:
         """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
@@ -453,6 +467,25 @@ def _kink_arguments(output: np.ndarray) -> list[tuple[str, sympy.Expr]]:
             else:
                 found.setdefault(atom.args[0], f"the argument of {atom}")
     return [(label, arg) for arg, label in found.items()]
+
+
+def _compile_running(f):
+    from ._codegen import compile_entries
+    from ._tolerance import MAX_RUNNING_OPS, running_error
+
+    exprs, rows, cols, offset = [], [], [], 0
+    for inp in f.inputs:
+        jac = f.jacobian(inp.name)
+        for r, c, e in zip(jac.rows, jac.cols, jac.entries):
+            if sympy.count_ops(e) <= MAX_RUNNING_OPS:
+                exprs.append(running_error(e))
+                rows.append(int(r))
+                cols.append(offset + int(c))
+        offset += inp.size
+    if not exprs:
+        return None, ([], [])
+    symbols = [s for inp in f.inputs for s in inp.flat_symbols]
+    return compile_entries(exprs, symbols, "numpy"), (np.array(rows), np.array(cols))
 
 
 def _compile_kinks(f, exprs):

@@ -427,8 +427,9 @@ def _total(parts: list, shape: tuple[int, int]):
     """The sum of the parts, tidied by SymPy (`X X` -> `X^2`, numbers folded into one)."""
     if not parts:
         return sympy.ZeroMatrix(*shape)
-    total = parts[0] if len(parts) == 1 else sympy.MatAdd(*parts)
-    return total.doit()
+    total = (parts[0] if len(parts) == 1 else sympy.MatAdd(*parts)).doit()
+    # doit() may fold X^{-1} X into SymPy's Identity; name it like ours (I_{n}, not \mathbb{I})
+    return total.replace(lambda e: isinstance(e, sympy.Identity), lambda e: identity(int(e.shape[0])))
 
 
 # --------------------------------------------------------------------------- numeric evaluation

@@ -147,22 +147,24 @@ class EntryPlan:
     """How a flat entry list is evaluated without a Python loop over its entries.
 
     Most Jacobian entries of the functions people check are constants (`A @ X`, `sum(X)`) or
-    linear in the inputs (`X @ X`: `X[1, 0]`, `X[0, 0] + X[1, 1]`). Those are evaluated together,
-    as one gather and one segmented sum; only the remaining entries go through generated code.
-    A backend builds a table of columns, `[inputs | linear sums | constants | generated | 0]`,
-    and every entry is then one column of it: `table[..., take]`.
+    low-degree polynomials in the inputs (`X @ X`: `X[1, 0]`, `X[0, 0] + X[1, 1]`; `X @ X @ X`:
+    sums of products of two entries). Those are evaluated together, as gathers, products and one
+    segmented sum over all their monomials; only the remaining entries go through generated code.
+    A backend builds a table of columns, `[inputs | polynomials | constants | generated | 0]`, and
+    every entry is then one column of it: `table[..., take]`.
 
-    - `n_inputs`: the inputs' scalar entries, all inputs flattened and side by side;
-    - `gather`, `gather_from`: entries that are exactly one input entry `x[gather_from[i]]`;
-    - `terms`, `coefs`, `starts`, `offsets`: each remaining linear entry `i` is
-      `offsets[i] + sum(coefs[t] * x[terms[t]] for t in starts[i]:starts[i + 1])`;
-    - `constants`: the values of the constant entries (float64; exact up to rounding);
+    - `n_inputs`: the inputs' scalar entries, all inputs flattened and side by side (`x`);
+    - `monomials` `(T, D)`: input indices of each monomial's factors, padded with `n_inputs`, the
+      index of a column of ones; polynomial `i` is
+      `offsets[i] + sum(coefs[t] * prod(x1[monomials[t]]) for t in starts[i]:starts[i + 1])`
+      with `x1 = [x | 1]`;
+    - `constants`: the values of the constant entries (float64, as generated code would fold them);
     - `code`: generated code for the remaining entries (`None` if there are none);
     - `take`: for each entry of the list, its column of the table.
     """
 
     n_inputs: int
-    terms: np.ndarray
+    monomials: np.ndarray
     coefs: np.ndarray
     starts: np.ndarray
     offsets: np.ndarray | None
@@ -171,22 +173,42 @@ class EntryPlan:
     take: np.ndarray
 
     @property
-    def n_linear(self) -> int:
+    def n_polynomials(self) -> int:
         return len(self.starts)
+
+    @property
+    def degree(self) -> int:
+        return self.monomials.shape[1]
 
     @property
     def n_columns(self) -> int:
         """Columns of the table, the final zero column included."""
         n_code = self.code.n_entries if self.code is not None else 0
-        return self.n_inputs + self.n_linear + len(self.constants) + n_code + 1
+        return self.n_inputs + self.n_polynomials + len(self.constants) + n_code + 1
 
     @property
     def zero_column(self) -> int:
         return self.n_columns - 1
 
-    @property
+    @functools.cached_property
     def unit_coefs(self) -> bool:
         return bool(np.all(self.coefs == 1.0))
+
+    @functools.cached_property
+    def one_term_each(self) -> bool:
+        """Every polynomial is a single monomial: the segmented sum is the identity."""
+        return len(self.monomials) == self.n_polynomials
+
+    @functools.cached_property
+    def segment(self) -> np.ndarray:
+        """For each monomial, the index of its polynomial."""
+        counts = np.diff(np.append(self.starts, len(self.monomials)))
+        return np.repeat(np.arange(self.n_polynomials), counts)
+
+
+#: Polynomial entries above this degree, or with more monomials, go to generated code instead.
+MAX_DEGREE = 4
+MAX_MONOMIALS_PER_ENTRY = 256
 
 
 def _constant_value(expr: sympy.Expr) -> float | None:
@@ -199,45 +221,61 @@ def _constant_value(expr: sympy.Expr) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _linear_terms(expr: sympy.Expr, position: dict) -> tuple[list[tuple[int, float]], float] | None:
-    """`expr` as `([(input index, coefficient)], offset)` if it is affine in the inputs, else None.
+def _monomial(term: sympy.Expr, position: dict) -> tuple[float, list[int]] | None:
+    """`term` as `(coefficient, [input index per factor])`, or None if it is not a monomial."""
+    factors = term.args if term.is_Mul else (term,)
+    coef: list[sympy.Expr] = []
+    indices: list[int] = []
+    for factor in factors:
+        if factor.is_Symbol:
+            if factor not in position:
+                return None
+            indices.append(position[factor])
+        elif factor.is_Pow and factor.base.is_Symbol and factor.exp.is_Integer and 1 <= factor.exp <= MAX_DEGREE:
+            if factor.base not in position:
+                return None
+            indices.extend([position[factor.base]] * int(factor.exp))
+        elif not factor.free_symbols:
+            coef.append(factor)
+        else:
+            return None
+    if len(indices) > MAX_DEGREE:
+        return None
+    value = _constant_value(sympy.Mul(*coef)) if coef else 1.0
+    return None if value is None else (value, indices)
 
-    Affine means: a sum of terms `c * x` with `c` a finite constant and `x` one input symbol, plus
-    at most constants. Anything else (products of symbols, functions, powers) gives None.
+
+def _polynomial(expr: sympy.Expr, position: dict) -> tuple[list[tuple[float, list[int]]], float] | None:
+    """`expr` as `([(coefficient, factor indices)], offset)` if it is a polynomial in the inputs.
+
+    A polynomial here: a sum of monomials `c * x_a * x_b ...` (`c` a finite constant, at most
+    `MAX_DEGREE` factors, integer powers of one symbol counted as repeated factors) and constants,
+    with at most `MAX_MONOMIALS_PER_ENTRY` monomials. Anything else gives None.
     """
-    terms: list[tuple[int, float]] = []
+    args = expr.args if expr.is_Add else (expr,)
+    if len(args) > MAX_MONOMIALS_PER_ENTRY:
+        return None
+    monomials: list[tuple[float, list[int]]] = []
     offset = 0.0
-    for term in expr.args if expr.is_Add else (expr,):
-        if term.is_Symbol:
-            if term not in position:
-                return None
-            terms.append((position[term], 1.0))
-        elif term.is_Mul:
-            symbols = [a for a in term.args if a.is_Symbol]
-            if len(symbols) != 1 or symbols[0] not in position:
-                return None
-            rest = [a for a in term.args if a is not symbols[0]]
-            if any(a.free_symbols for a in rest):
-                return None
-            coef = _constant_value(sympy.Mul(*rest))
-            if coef is None:
-                return None
-            terms.append((position[symbols[0]], coef))
-        elif not term.free_symbols:
+    for term in args:
+        if not term.free_symbols:
             value = _constant_value(term)
             if value is None:
                 return None
             offset += value
-        else:
+            continue
+        monomial = _monomial(term, position)
+        if monomial is None:
             return None
-    return terms, offset
+        monomials.append(monomial)
+    return monomials, offset
 
 
 def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], backend: str) -> EntryPlan:
-    """Sort `exprs` into input entries, linear entries, constants and entries left to generated code.
+    """Sort `exprs` into input entries, polynomials, constants and entries left to generated code.
 
     Equal entries are evaluated once. Only the last kind is compiled (for `backend`, as in
-    `compile_entries`), so a Jacobian that is linear in the inputs compiles no code at all.
+    `compile_entries`), so a Jacobian that is polynomial in the inputs compiles no code at all.
     """
     position = {s: q for q, s in enumerate(symbols)}
     n_inputs = len(position)
@@ -253,17 +291,14 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
             if value is not None:
                 kinds.append(("constant", value))
                 continue
-        linear = _linear_terms(expr, position) if (expr.is_Add or expr.is_Mul) else None
-        kinds.append(("linear", linear) if linear is not None else ("code", expr))
+        poly = _polynomial(expr, position) if (expr.is_Add or expr.is_Mul or expr.is_Pow) else None
+        kinds.append(("polynomial", poly) if poly is not None else ("code", expr))
 
-    linear = [v for k, v in kinds if k == "linear"]
+    polys = [v for k, v in kinds if k == "polynomial"]
     constants = [v for k, v in kinds if k == "constant"]
     generated = [v for k, v in kinds if k == "code"]
-    base_linear = n_inputs
-    base_constant = base_linear + len(linear)
-    base_code = base_constant + len(constants)
-    counters = {"linear": 0, "constant": 0, "code": 0}
-    bases = {"linear": base_linear, "constant": base_constant, "code": base_code}
+    bases = {"polynomial": n_inputs, "constant": n_inputs + len(polys), "code": n_inputs + len(polys) + len(constants)}
+    counters = {"polynomial": 0, "constant": 0, "code": 0}
     column_of_unique = []
     for kind, value in kinds:
         if kind == "input":
@@ -272,15 +307,18 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
             column_of_unique.append(bases[kind] + counters[kind])
             counters[kind] += 1
 
-    terms = [q for t, _ in linear for q, _ in t]
-    coefs = [c for t, _ in linear for _, c in t]
-    starts = np.cumsum([0] + [len(t) for t, _ in linear[:-1]]) if linear else np.zeros(0)
-    offsets = np.array([o for _, o in linear], dtype=np.float64)
+    flat = [m for monomials, _ in polys for m in monomials]
+    degree = max((len(idx) for _, idx in flat), default=1)
+    monomials = np.full((len(flat), degree), n_inputs, dtype=np.int64)
+    for t, (_, idx) in enumerate(flat):
+        monomials[t, : len(idx)] = idx
+    starts = np.cumsum([0] + [len(m) for m, _ in polys[:-1]]) if polys else np.zeros(0)
+    offsets = np.array([o for _, o in polys], dtype=np.float64)
     code = compile_entries(generated, symbols, backend) if generated else None
     return EntryPlan(
         n_inputs=n_inputs,
-        terms=np.asarray(terms, dtype=np.int64),
-        coefs=np.asarray(coefs, dtype=np.float64),
+        monomials=monomials,
+        coefs=np.array([c for c, _ in flat], dtype=np.float64),
         starts=np.asarray(starts, dtype=np.int64),
         offsets=offsets if np.any(offsets != 0.0) else None,
         constants=np.asarray(constants, dtype=np.float64),

@@ -91,8 +91,8 @@ class Jacobian:
         Options as for [`symjac.latex`][symjac.latex].
 
         ```python
-        >>> symjac.function("sum(X)", X=(2, 2)).jacobian().latex()
-        '\\begin{bmatrix}1 & 1\\\\1 & 1\\end{bmatrix}'
+        >>> print(symjac.function("sum(X)", X=(2, 2)).jacobian().latex())
+        \\begin{bmatrix}1 & 1\\\\1 & 1\\end{bmatrix}
         ```
         """
         from ._latex import LatexOptions, _check_symbol_names, jacobian_latex

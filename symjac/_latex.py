@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import sympy
 
 from ._errors import InvalidArgumentError
@@ -32,6 +31,7 @@ __all__ = [
     "jacobian_latex",
     "function_latex",
     "display_grid",
+    "DisplayGrid",
     "text",
 ]
 
@@ -356,8 +356,9 @@ class _Printer:
     def print(self, expr: Any) -> str:
         return sympy.latex(expr, **self.options.settings(self.names))
 
-    def matrix(self, rows: int, cols: int, cell, *, bare: bool = False) -> str:
-        """A rows x cols matrix of `cell(r, c)`, elided past max_size; `bare`: a scalar, no matrix."""
+    def matrix(self, rows: int, cols: int, cell, *, bare: bool = False, block_rows: int = 0) -> str:
+        """A rows x cols matrix of `cell(r, c)`, elided past max_size; `bare`: a scalar, no matrix;
+        `block_rows`: the cells are blocks of that many rows (block rows are spaced apart)."""
         if bare:
             return self.print(cell(0, 0))
         shown_rows = _shown(rows, self.options.max_size)
@@ -377,7 +378,36 @@ class _Printer:
                 else:
                     line.append(cell(r, c))
             grid.append(line)
+        if block_rows and len(grid) > 1:
+            shown = _shown(block_rows, self.options.max_size)
+            return self.print(_BlockMatrix(grid, len(shown), None in shown, self.options.inline))
         return self.print(sympy.Matrix(grid))
+
+
+class _BlockMatrix:
+    """The outer grid of a block matrix, printed by `sympy.latex` through its `_latex` protocol.
+
+    It prints as SymPy prints a matrix (the `mat_str` environment, `mat_delim` delimiters, cells by
+    the printer) except that block rows end with `\\\\[gap]`: SymPy's matrix printer has no setting
+    for row spacing, and without it the brackets of blocks above each other touch. As in LaTeX,
+    KaTeX makes `\\\\[gap]` a minimum depth of the row (gap plus the strut's depth), so the gap grows
+    with the rows of a block: about half of a block's height, plus a little.
+    """
+
+    def __init__(self, cells: list[list[Any]], block_rows: int, elided: bool, inline: bool):
+        self.cells = cells
+        per_row = 0.35 if inline else 0.6  # smallmatrix rows are about 0.6 times as high
+        gap = per_row * block_rows - (0.0 if inline else 0.1) + (per_row if elided else 0.0)  # a vdots row is taller
+        self.gap = f"{gap:.2f}em"
+
+    def _latex(self, printer) -> str:
+        rows = [" & ".join(printer._print(cell) for cell in row) for row in self.cells]
+        environment = printer._settings["mat_str"]
+        body = f"\\begin{{{environment}}}" + f"\\\\[{self.gap}]".join(rows) + f"\\end{{{environment}}}"
+        left = printer._settings["mat_delim"]
+        if left:
+            body = f"\\left{left}{body}\\right{printer._delim_dict[left]}"
+        return body
 
 
 def jacobian_latex(jacobian, options: LatexOptions) -> str:
@@ -410,7 +440,7 @@ def jacobian_latex(jacobian, options: LatexOptions) -> str:
             )
             return printer.placeholder(inner)
 
-        body = printer.matrix(grid.outer_rows, grid.outer_cols, block)
+        body = printer.matrix(grid.outer_rows, grid.outer_cols, block, block_rows=grid.inner_rows)
     return body + _elision_note(printer, function.out_shape + wrt.shape, options)
 
 

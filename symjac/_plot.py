@@ -90,7 +90,8 @@ def _matplotlib():
 def plot_report(report, path: Any = None, *, dpi: int = 100):
     """Draw a report's sparsity pattern and per-pair error heatmaps; save a PNG to `path` if given.
 
-    - `report`: a `symjac.Report` from `symjac.check` (one that evaluated its routes).
+    - `report`: a `symjac.Report` from `symjac.check` (one that evaluated its routes); for a run over
+      many points (`samples=`), its minimal counterexample, else its worst point, is drawn.
     - `path`: a file name or file object for the PNG, or None.
     - `dpi`: dots per inch; the PNG is `ceil(PANEL_INCHES * panels grid * dpi)` pixels.
 
@@ -103,7 +104,13 @@ def plot_report(report, path: Any = None, *, dpi: int = 100):
     """
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 600:
         raise InvalidArgumentError(f"dpi: must be an int from 10 to 600; received {dpi!r}")
-    data = getattr(report, "matrices", None)
+    run = getattr(report, "run", None)
+    if report.matrices is None and run is not None:
+        # a run over many points draws its featured point: the counterexample, else the worst point
+        featured = run.counterexample or run.worst
+        if featured is not None and featured.matrices is not None:
+            report = featured
+    data = report.matrices
     if data is None:
         raise InvalidArgumentError(
             "report: has no route matrices to plot (the check stopped before evaluating its routes: "

@@ -365,7 +365,7 @@ def inputs(
     - `bound`, `margin`, `roles`: see `domain` (defaults 3.0, 0.25, derived roles).
 
     Values are finite, bounded and built inside the domain (see the module docstring); they shrink
-    toward simple points (zeros, `margin`, the identity matrix).
+    toward simple points (zeros, ones, the identity matrix).
 
     ```python
     >>> from hypothesis import given

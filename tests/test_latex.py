@@ -12,12 +12,12 @@ from symjac._examples import EXAMPLES
 from symjac._latex import display_grid, text
 
 BLOCK_2x2_A = (
-    r"\begin{bmatrix}\begin{bmatrix}2 & 0\\3 & 0\end{bmatrix} & \begin{bmatrix}0 & 2\\0 & 3\end{bmatrix}\\"
+    r"\begin{bmatrix}\begin{bmatrix}2 & 0\\3 & 0\end{bmatrix} & \begin{bmatrix}0 & 2\\0 & 3\end{bmatrix}\\[1.10em]"
     r"\begin{bmatrix}4 & 0\\5 & 0\end{bmatrix} & \begin{bmatrix}0 & 4\\0 & 5\end{bmatrix}\end{bmatrix}"
 )
 BLOCK_MM = (
     r"\begin{bmatrix}\begin{bmatrix}2 M_{00} & M_{10}\\M_{01} & 0\end{bmatrix} & "
-    r"\begin{bmatrix}M_{01} & M_{00} + M_{11}\\0 & M_{01}\end{bmatrix}\\"
+    r"\begin{bmatrix}M_{01} & M_{00} + M_{11}\\0 & M_{01}\end{bmatrix}\\[1.10em]"
     r"\begin{bmatrix}M_{10} & 0\\M_{00} + M_{11} & M_{10}\end{bmatrix} & "
     r"\begin{bmatrix}0 & M_{10}\\M_{01} & 2 M_{11}\end{bmatrix}\end{bmatrix}"
 )
@@ -96,11 +96,11 @@ SHAPES = [
     ("vector_by_scalar", "x * s", {"s": (), "x": (2,)}, {"wrt": "s"},
      r"\frac{\partial F}{\partial s} = \begin{bmatrix}x_{0}\\x_{1}\end{bmatrix}"),
     ("vector_by_matrix", "W @ x", {"W": (2, 2), "x": (2,)}, {"wrt": "W"},
-     r"\frac{\partial F}{\partial W} = \begin{bmatrix}\begin{bmatrix}x_{0} & x_{1}\\0 & 0\end{bmatrix}\\"
+     r"\frac{\partial F}{\partial W} = \begin{bmatrix}\begin{bmatrix}x_{0} & x_{1}\\0 & 0\end{bmatrix}\\[1.10em]"
      r"\begin{bmatrix}0 & 0\\x_{0} & x_{1}\end{bmatrix}\end{bmatrix}"),
     ("matrix_by_vector", "outer(x, x)", {"x": (2,)}, {},
      r"\frac{\partial F}{\partial x} = \begin{bmatrix}\begin{bmatrix}2 x_{0} & 0\end{bmatrix} & "
-     r"\begin{bmatrix}x_{1} & x_{0}\end{bmatrix}\\\begin{bmatrix}x_{1} & x_{0}\end{bmatrix} & "
+     r"\begin{bmatrix}x_{1} & x_{0}\end{bmatrix}\\[0.50em]\begin{bmatrix}x_{1} & x_{0}\end{bmatrix} & "
      r"\begin{bmatrix}0 & 2 x_{1}\end{bmatrix}\end{bmatrix}"),
     ("scalar_by_matrix", "det(X)", {"X": (2, 2)}, {},
      r"\frac{\partial F}{\partial X} = \begin{bmatrix}X_{11} & - X_{10}\\- X_{01} & X_{00}\end{bmatrix}"),
@@ -117,6 +117,11 @@ SHAPES = [
 OPTIONS = [
     ("inline", "exp(x)", {"x": (2,)}, {"mode": "inline"},
      r"$\frac{\partial F}{\partial x} = \left[\begin{smallmatrix}e^{x_{0}} & 0\\0 & e^{x_{1}}\end{smallmatrix}\right]$"),
+    ("inline_block_matrix", "A @ X", {"X": (2, 2)}, {"mode": "inline"},
+     r"$\frac{\partial F}{\partial X} = \left[\begin{smallmatrix}\left[\begin{smallmatrix}2 & 0\\3 & 0"
+     r"\end{smallmatrix}\right] & \left[\begin{smallmatrix}0 & 2\\0 & 3\end{smallmatrix}\right]\\[0.70em]"
+     r"\left[\begin{smallmatrix}4 & 0\\5 & 0\end{smallmatrix}\right] & \left[\begin{smallmatrix}0 & 4\\"
+     r"0 & 5\end{smallmatrix}\right]\end{smallmatrix}\right]$"),
     ("inline_folds_fractions", "x / 3", {"x": (1,)}, {"mode": "inline", "form": "function"},
      r"$F = \left[\begin{smallmatrix}x_{0} / 3\end{smallmatrix}\right]$"),
     ("display", "exp(x)", {"x": (2,)}, {"mode": "display"},
@@ -149,7 +154,8 @@ OPTIONS = [
 @pytest.mark.parametrize("case", SHAPES + OPTIONS, ids=[c[0] for c in SHAPES + OPTIONS])
 def test_exact_latex(case):
     _, expr, shapes, options, expected = case
-    assert sj.latex(sj.function(expr, **shapes), **options) == expected
+    consts = {"A": [[2.0, 3.0], [4.0, 5.0]]} if "A" in expr else {}
+    assert sj.latex(sj.function(expr, consts=consts, **shapes), **options) == expected
 
 
 def test_two_digit_index_uses_commas_in_matrices():
@@ -254,3 +260,41 @@ def test_bad_objects_are_refused():
         sj.latex(report, form="matrix")
     with pytest.raises(sj.InvalidArgumentError, match="symbol_names: 'Q' is not an input"):
         f.jacobian("x").latex(symbol_names={"Q": "q"})
+
+
+def test_jacobian_latex_defaults_are_latex_defaults():
+    import inspect
+
+    from symjac._latex import DEFAULT_MAX_SIZE, LatexOptions
+
+    method = inspect.signature(sj.Jacobian.latex).parameters
+    function = inspect.signature(sj.latex).parameters
+    defaults = LatexOptions()
+    for name in ("mode", "delimiters", "symbol_names", "index_base", "max_size", "gradient"):
+        assert method[name].default == function[name].default == getattr(defaults, name)
+    assert defaults.max_size == DEFAULT_MAX_SIZE
+
+
+def test_the_tutorial_page_shows_the_golden_strings():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "tutorial.md").read_text()
+    for number, (entries, _, _) in GOLDEN.items():
+        assert f"$${entries}$$" in page, f"docs/tutorial.md is out of date for example {number}"
+
+
+def test_cli_latex_prints_the_jacobian_and_the_closed_form():
+    import io
+
+    from symjac._cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["latex", "mm(M, M)", "--input", "M=2x2"], out=out, err=err) == 0
+    assert out.getvalue() == GOLDEN[4][0] + "\n"
+    out = io.StringIO()
+    assert main(["latex", "mm(M, M)", "--input", "M=2x2", "--form", "matrix", "--mode", "display"], out=out) == 0
+    assert out.getvalue() == "$$" + GOLDEN[4][2] + "$$\n"
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["latex", "sin(X)", "--input", "X=2x2", "--form", "matrix"], out=out, err=err) == 2
+    assert "symjac: error: form='matrix': no closed form is known for 'sin(X)'" in err.getvalue()
+    assert out.getvalue() == ""

@@ -151,6 +151,32 @@ def test_reports_and_large_elided_jacobians_render_in_katex():
     _assert_renders(corpus)
 
 
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def docs_math() -> list[tuple[str, str]]:
+    """The math of the docs pages: `$$...$$` (display) and `$...$` (inline), outside code."""
+    import re
+
+    out = []
+    for page in sorted(DOCS.glob("*.md")):
+        body = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # fenced code
+        body = re.sub(r"`[^`\n]*`", "", body)  # inline code
+        for k, block in enumerate(re.findall(r"\$\$(.+?)\$\$", body, flags=re.S)):
+            out.append((f"{page.name}-display{k}", "$$" + block.strip() + "$$"))
+        body = re.sub(r"\$\$(.+?)\$\$", "", body, flags=re.S)
+        for k, inline in enumerate(re.findall(r"\$([^$\n]+?)\$", body)):
+            out.append((f"{page.name}-inline{k}", "$" + inline + "$"))
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_math_in_the_docs_renders_in_katex():
+    corpus = docs_math()
+    assert len(corpus) >= 20
+    _assert_renders(corpus)
+
+
 def test_the_renderer_rejects_bad_latex():
     """The renderer is real: it refuses what LaTeX would refuse (here, KaTeX's parse errors)."""
     results = render([(r"\frac{a}", True), (r"\begin{bmatrix}1 & 2\end{pmatrix}", True), (r"\notacommand{x}", False)])

@@ -57,7 +57,7 @@ def test_kinks_no_family_avoids_are_checked_on_every_draw(values):
 def test_values_shrink_to_simple_points():
     assert find(inputs(sj.function("inv(X)", X=(2, 2))), lambda v: True)["X"].tolist() == [[1.0, 0.0], [0.0, 1.0]]
     assert find(inputs(sj.function("X @ X", X=(2, 2))), lambda v: True)["X"].tolist() == [[0.0, 0.0], [0.0, 0.0]]
-    assert find(inputs(sj.function("log(x)", x=(2,))), lambda v: True)["x"].tolist() == [0.25, 0.25]
+    assert find(inputs(sj.function("log(x)", x=(2,))), lambda v: True)["x"].tolist() == [1.0, 1.0]
 
 
 def test_roles_can_be_given():
@@ -97,7 +97,7 @@ def test_random_expressions_are_well_shaped_functions(f):
     assert rebuilt.out_shape == f.out_shape
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.nested_given])
 @given(expressions(shapes={"x": (2,), "X": (2, 2)}, max_depth=2))
 def test_random_expressions_never_fail_the_cross_check(f):
     pytest.importorskip("torch")

@@ -83,19 +83,40 @@ def _assemble(entries: list, batch_shape: tuple[int, ...], dtype: np.dtype) -> n
     return out
 
 
+#: Largest monomial-by-point array the polynomial part builds at once (elements); larger batches
+#: are evaluated in chunks of points.
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _polynomials(plan: EntryPlan, x: np.ndarray) -> np.ndarray:
+    """The plan's polynomial columns at `x` (`(points, n_inputs)`): `(points, n_polynomials)`."""
+    x1 = np.concatenate([x, np.ones(x.shape[:-1] + (1,), dtype=x.dtype)], axis=-1) if plan.degree > 1 else x
+    coefs = None if plan.unit_coefs else plan.coefs.astype(x.dtype)
+    offsets = None if plan.offsets is None else plan.offsets.astype(x.dtype)
+    step = max(1, _CHUNK_ELEMENTS // max(1, len(plan.monomials)))
+    out = np.empty((x.shape[0], plan.n_polynomials), dtype=x.dtype)
+    for lo in range(0, x.shape[0], step):
+        rows = x1[lo : lo + step]
+        values = rows[:, plan.monomials[:, 0]]
+        for d in range(1, plan.degree):
+            values *= rows[:, plan.monomials[:, d]]
+        if coefs is not None:
+            values *= coefs
+        sums = values if plan.one_term_each else np.add.reduceat(values, plan.starts, axis=-1)
+        if offsets is not None:
+            sums += offsets
+        out[lo : lo + step] = sums
+    return out
+
+
 def _table(plan: EntryPlan, function, point: Point) -> np.ndarray:
     """The plan's columns at a point: `batch_shape + (plan.n_columns,)`, in the point's dtype."""
     dtype, batch = point.dtype, point.batch_shape
     x = point.flat(function.input_names)
     parts = [x]
-    if plan.n_linear:
-        values = x[..., plan.terms]
-        if not plan.unit_coefs:
-            values = values * plan.coefs.astype(dtype)
-        sums = np.add.reduceat(values, plan.starts, axis=-1) if len(plan.terms) != plan.n_linear else values
-        if plan.offsets is not None:
-            sums = sums + plan.offsets.astype(dtype)
-        parts.append(sums)
+    if plan.n_polynomials:
+        flat = x.reshape(-1, plan.n_inputs)
+        parts.append(_polynomials(plan, flat).reshape(batch + (plan.n_polynomials,)))
     if len(plan.constants):
         parts.append(np.broadcast_to(plan.constants.astype(dtype), batch + plan.constants.shape))
     if plan.code is not None:

@@ -8,12 +8,13 @@ the Jacobian.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
 from .._errors import BackendNotAvailableError
 from .._values import Point
-from ._numpy import compiled_forward, jacobian_plan
+from ._numpy import forward_plan, jacobian_plan
 
 __all__ = ["torch", "import_torch", "forward", "exact_jacobian", "autograd_jacobians", "MODES"]
 
@@ -62,10 +63,16 @@ def _batch_like(function, tensors: dict):
 
 
 def forward(function, tensors: dict):
-    """The torch forward: `{name: tensor}` -> tensor of `batch_shape + out_shape`, graph kept."""
-    entries = compiled_forward(function, "torch").fn(*_arguments(function, tensors))
-    like = _batch_like(function, tensors)
-    return _assemble(entries, like).reshape(tuple(like.shape) + function.out_shape)
+    """The torch forward: `{name: tensor}` -> tensor of `batch_shape + out_shape`, graph kept.
+
+    Evaluated by the forward's plan (`symjac._codegen.EntryPlan`): polynomial entries as batched
+    gathers, products and one `index_add`, the rest by generated torch code, so that autograd
+    differentiates a handful of tensor operations instead of one per scalar term.
+    """
+    torch = import_torch()
+    plan = forward_plan(function, "torch")
+    table, t = _table(torch, plan, function, tensors)
+    return table.index_select(-1, t["take"]).reshape(tuple(table.shape[:-1]) + function.out_shape)
 
 
 def exact_jacobian(jac, tensors: dict):
@@ -76,42 +83,76 @@ def exact_jacobian(jac, tensors: dict):
     """
     torch = import_torch()
     plan, dense = jacobian_plan(jac, "torch")
-    table = _table(torch, plan, jac.function, tensors)
+    table, _ = _table(torch, plan, jac.function, tensors)
     index = torch.as_tensor(dense, device=table.device)
     return table.index_select(-1, index).reshape(tuple(table.shape[:-1]) + jac.shape)
 
 
+#: Per plan, its index and value arrays as tensors, by (device, dtype): made once, not per call.
+_PLAN_TENSORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _plan_tensors(torch, plan, device, dtype) -> dict:
+    per_plan = _PLAN_TENSORS.setdefault(plan, {})
+    key = (str(device), dtype)
+    found = per_plan.get(key)
+    if found is None:
+        def index(a):
+            return torch.as_tensor(a, dtype=torch.int64, device=device)
+
+        def values(a):
+            return torch.as_tensor(a, dtype=dtype, device=device)
+
+        found = per_plan[key] = {
+            "factors": [index(plan.monomials[:, d].copy()) for d in range(plan.degree)],
+            "coefs": None if plan.unit_coefs else values(plan.coefs),
+            "segment": None if plan.one_term_each else index(plan.segment),
+            "offsets": None if plan.offsets is None else values(plan.offsets),
+            "constants": values(plan.constants),
+            "take": index(plan.take),
+        }
+    return found
+
+
+def _polynomials(torch, plan, x, t: dict):
+    """The plan's polynomial columns at `x` (`batch + (n_inputs,)`): `batch + (n_polynomials,)`."""
+    x1 = torch.cat([x, x.new_ones(tuple(x.shape[:-1]) + (1,))], dim=-1) if plan.degree > 1 else x
+    factors = t["factors"]
+    values = x1.index_select(-1, factors[0])
+    for factor in factors[1:]:
+        values = values * x1.index_select(-1, factor)
+    if t["coefs"] is not None:
+        values = values * t["coefs"]
+    if t["segment"] is not None:
+        values = values.new_zeros(tuple(x.shape[:-1]) + (plan.n_polynomials,)).index_add(-1, t["segment"], values)
+    if t["offsets"] is not None:
+        values = values + t["offsets"]
+    return values
+
+
 def _table(torch, plan, function, tensors: dict):
-    """The plan's columns: `batch_shape + (plan.n_columns,)` (see `symjac._codegen.EntryPlan`)."""
+    """The plan's columns, `batch_shape + (plan.n_columns,)`, and the plan's tensors.
+
+    See `symjac._codegen.EntryPlan`.
+    """
     like = _batch_like(function, tensors)
-    batch = torch.broadcast_shapes(
-        *(tuple(tensors[i.name].shape[: tensors[i.name].dim() - len(i.shape)]) for i in function.inputs)
-    )
     dtype, device = like.dtype, like.device
-    x = torch.cat(
-        [tensors[i.name].to(dtype).reshape(tuple(tensors[i.name].shape[: tensors[i.name].dim() - len(i.shape)]) + (i.size,)).expand(tuple(batch) + (i.size,)) for i in function.inputs],
-        dim=-1,
-    )
+    t = _plan_tensors(torch, plan, device, dtype)
+    flat = []
+    for inp in function.inputs:
+        tensor = tensors[inp.name]
+        flat.append(tensor.to(dtype).reshape(tuple(tensor.shape[: tensor.dim() - len(inp.shape)]) + (inp.size,)))
+    batch = tuple(torch.broadcast_shapes(*(tuple(f.shape[:-1]) for f in flat))) if len(flat) > 1 else tuple(flat[0].shape[:-1])
+    x = torch.cat([f.expand(batch + f.shape[-1:]) for f in flat], dim=-1) if len(flat) > 1 else flat[0]
     parts = [x]
-    if plan.n_linear:
-        values = x.index_select(-1, torch.as_tensor(plan.terms, device=device))
-        if not plan.unit_coefs:
-            values = values * torch.as_tensor(plan.coefs, dtype=dtype, device=device)
-        if len(plan.terms) != plan.n_linear:
-            segment = np.repeat(np.arange(plan.n_linear), np.diff(np.append(plan.starts, len(plan.terms))))
-            values = values.new_zeros(tuple(batch) + (plan.n_linear,)).index_add(
-                -1, torch.as_tensor(segment, device=device), values
-            )
-        if plan.offsets is not None:
-            values = values + torch.as_tensor(plan.offsets, dtype=dtype, device=device)
-        parts.append(values)
+    if plan.n_polynomials:
+        parts.append(_polynomials(torch, plan, x, t))
     if len(plan.constants):
-        parts.append(torch.as_tensor(plan.constants, dtype=dtype, device=device).expand(tuple(batch) + plan.constants.shape))
+        parts.append(t["constants"].expand(batch + plan.constants.shape))
     if plan.code is not None:
-        full = like.new_zeros(tuple(batch))
-        parts.append(_assemble(plan.code.fn(*_arguments(function, tensors)), full))
-    parts.append(x.new_zeros(tuple(batch) + (1,)))
-    return torch.cat(parts, dim=-1)
+        parts.append(_assemble(plan.code.fn(*_arguments(function, tensors)), like.new_zeros(batch)))
+    parts.append(x.new_zeros(batch + (1,)))
+    return torch.cat(parts, dim=-1), t
 
 
 def to_tensors(point: Point) -> dict:

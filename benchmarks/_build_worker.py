@@ -1,0 +1,130 @@
+"""One exact-Jacobian build, in a fresh process: `python benchmarks/_build_worker.py TOOL CASE N`.
+
+A fresh process per run, so that no tool profits from a cache another run filled (SymPy caches
+expressions globally) and so that peak memory is this build's own. Prints one JSON line:
+`{"seconds": total, "phases": {...}, "peak_mb": ..., ...}`.
+
+Peak memory is the growth of the resident set during the build: the peak RSS of the process
+(`ru_maxrss`) minus the RSS just before the build, after the imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from cases import CASES  # noqa: E402
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def build_symjac(case, n: int) -> dict:
+    import symjac  # noqa: F401
+    from symjac.backends._numpy import jacobian_plan
+
+    phases = {}
+    t0 = time.perf_counter()
+    f = case.symjac_function(n)
+    t1 = time.perf_counter()
+    J = f.jacobian()
+    t2 = time.perf_counter()
+    plan, _ = jacobian_plan(J)
+    t3 = time.perf_counter()
+    phases = {"function": t1 - t0, "jacobian": t2 - t1, "compile": t3 - t2}
+    return {
+        "phases": phases,
+        "nnz": J.nnz,
+        "entries": int(J.sparsity.size),
+        "generated": plan.code.n_entries if plan.code is not None else 0,
+        "engine": getattr(f, "_engine", None) or _engine(),
+    }
+
+
+def _engine() -> str:
+    try:
+        from symjac import _symengine
+
+        return "symengine" if _symengine.enabled() else "sympy"
+    except ImportError:
+        return "sympy"
+
+
+def build_sympy(case, n: int) -> dict:
+    import sympy
+
+    t0 = time.perf_counter()
+    F, symbols = case.sympy_build(n)
+    t1 = time.perf_counter()
+    J = F.jacobian(symbols)
+    t2 = time.perf_counter()
+    sympy.lambdify(symbols, J, "numpy")
+    t3 = time.perf_counter()
+    return {"phases": {"function": t1 - t0, "jacobian": t2 - t1, "compile": t3 - t2}, "entries": J.rows * J.cols}
+
+
+def build_sympy_jacobian_only(case, n: int) -> dict:
+    """SymPy's Matrix.jacobian alone (no lambdify): the issue-2 closing comparison."""
+    t0 = time.perf_counter()
+    F, symbols = case.sympy_build(n)
+    t1 = time.perf_counter()
+    F.jacobian(symbols)
+    t2 = time.perf_counter()
+    return {"phases": {"function": t1 - t0, "jacobian": t2 - t1}}
+
+
+def build_symengine(case, n: int) -> dict:
+    import symengine
+
+    t0 = time.perf_counter()
+    F, symbols = case.symengine_build(n)
+    t1 = time.perf_counter()
+    J = F.jacobian(symengine.DenseMatrix(symbols))
+    t2 = time.perf_counter()
+    symengine.Lambdify(symbols, J, backend="lambda")
+    t3 = time.perf_counter()
+    return {"phases": {"function": t1 - t0, "jacobian": t2 - t1, "compile": t3 - t2}, "entries": J.rows * J.cols}
+
+
+TOOLS = {
+    "symjac": build_symjac,
+    "sympy": build_sympy,
+    "sympy-jacobian": build_sympy_jacobian_only,
+    "symengine": build_symengine,
+}
+
+
+def main(argv: list[str]) -> None:
+    tool, name, n = argv[0], argv[1], int(argv[2])
+    case = CASES[name]
+    # Import the tool before the baseline, so that imports are not counted as the build's memory.
+    if tool.startswith("symjac"):
+        import symjac  # noqa: F401
+    elif tool.startswith("sympy"):
+        import sympy  # noqa: F401
+    else:
+        import symengine  # noqa: F401
+    import numpy  # noqa: F401
+
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    result = TOOLS[tool](case, n)
+    seconds = time.perf_counter() - t0
+    result.update(seconds=seconds, peak_mb=max(_peak_mb() - before, 0.0), tool=tool, case=name, n=n)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,555 @@
+"""symjac's benchmarks against its peers: `python benchmarks/run.py` writes benchmarks/RESULTS.md.
+
+Sections (each figure is a median of several runs; every ratio is against a peer measured in the
+same run of this script, on the same machine, minutes apart):
+
+1. build: time and peak memory to build and compile the exact Jacobian (symjac, plain SymPy
+   `Matrix.jacobian` + `lambdify`, SymEngine `jacobian` + `Lambdify`), each run in a fresh process;
+2. eval: the exact Jacobian at a batch of 1,000 inputs against torch (`vmap(jacrev)`,
+   `vmap(jacfwd)`, `autograd.functional.jacobian` plain and `vectorize=True`), numdifftools, JAX
+   `jit(vmap(jacfwd))` and SymEngine's `Lambdify` (lambda and LLVM backends);
+3. check: `symjac.check` over 100 inputs against `torch.autograd.gradcheck` (slow and fast mode)
+   over the same 100 inputs;
+4. misc: `import symjac`, `symjac examples`.
+
+Options: `--quick` (small sizes, short caps: a smoke run), `--sections build,eval,check,misc`,
+`--cap SECONDS` (the time cap of one run of one case), `--out PATH`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import inspect
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from cases import CASES, NAMES  # noqa: E402
+
+#: Sizes of the build section.
+BUILD_SIZES = (2, 4, 8, 16, 32)
+#: The floor's SymPy run (X @ X, n = 16) takes minutes; it gets this cap instead of `--cap`.
+FLOOR_CAP = 900.0
+#: A run shorter than this is repeated (median of REPEATS); a longer one is run once.
+REPEAT_BELOW = 20.0
+REPEATS = 3
+EVAL_BATCH = 1000
+EVAL_SIZE = 8
+CHECK_SIZES = (2, 4, 8)
+CHECK_POINTS = 100
+
+
+def log(*args) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------ timing
+def median_time(fn: Callable[[], object], *, runs: int = 5, cap: float = 30.0) -> tuple[float, int]:
+    """Median wall time of `fn()` over up to `runs` runs, fewer when they would pass `cap`."""
+    times = []
+    start = time.perf_counter()
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+        if time.perf_counter() - start + times[-1] > cap:
+            break
+    return statistics.median(times), len(times)
+
+
+def run_worker(tool: str, name: str, n: int, cap: float) -> dict:
+    """Median over fresh processes of one build; `{"status": "timeout"|"error", ...}` otherwise."""
+    results = []
+    for _ in range(REPEATS):
+        cmd = [sys.executable, os.path.join(HERE, "_build_worker.py"), tool, name, str(n)]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=cap, cwd=ROOT)
+        except subprocess.TimeoutExpired:
+            return {"status": "timeout", "cap": cap}
+        if out.returncode != 0:
+            last = (out.stderr.strip().splitlines() or ["?"])[-1]
+            return {"status": "error", "error": last[:160]}
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        if results[-1]["seconds"] > REPEAT_BELOW:
+            break
+    best = sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
+    best["runs"] = len(results)
+    best["status"] = "ok"
+    best["peak_mb"] = statistics.median(r["peak_mb"] for r in results)
+    return best
+
+
+# ------------------------------------------------------------------------------------------ sections
+def section_build(sizes, cap: float, names=NAMES) -> dict:
+    tools = ("symjac", "sympy", "symengine")
+    table: dict = {}
+    for name in names:
+        for tool in tools:
+            stopped = None
+            for n in sizes:
+                key = (name, tool, n)
+                if stopped:
+                    table[key] = {"status": "skipped", "after": stopped}
+                    continue
+                this_cap = FLOOR_CAP if (name, tool, n) == ("X @ X", "sympy", 16) else cap
+                log(f"build {tool:10} {name:12} n={n:2} (cap {this_cap:.0f} s) ...")
+                result = run_worker(tool, name, n, this_cap)
+                table[key] = result
+                log("   ", _fmt_build(result))
+                if result["status"] != "ok":
+                    stopped = f"{result['status']} at n={n}"
+    return table
+
+
+def _eval_size(name: str, cap: float) -> int:
+    """n = 8, or the largest smaller size symjac builds (inv and det are budgeted at n = 8)."""
+    for n in (EVAL_SIZE, 4, 2):
+        result = run_worker("symjac", name, n, cap)
+        if result["status"] == "ok":
+            return n
+    return 2
+
+
+def section_eval(cap: float, names=NAMES, batch: int = EVAL_BATCH) -> dict:
+    import numpy as np
+    import torch
+
+    out: dict = {}
+    for name in names:
+        case = CASES[name]
+        n = _eval_size(name, cap)
+        xs = case.points(n, batch)
+        log(f"eval {name} n={n} batch={batch}")
+        rows = {}
+        f = case.symjac_function(n)
+        J = f.jacobian()
+        kw = {case.input_name: xs}
+        reference = J.evaluate(**kw)
+        t, runs = median_time(lambda: J.evaluate(**kw), cap=cap)
+        rows["symjac"] = {"seconds": t, "points": batch, "runs": runs, "error": 0.0}
+
+        def record(label, fn, points, value=None):
+            try:
+                fn()  # warm-up (JIT compilation, caches) excluded from the time
+                t, runs = median_time(fn, cap=cap, runs=3 if points < batch else 5)
+                got = np.asarray(value() if value else fn())
+                err = float(np.max(np.abs(got.reshape(points, -1) - reference[:points].reshape(points, -1))))
+                rows[label] = {"seconds": t, "points": points, "runs": runs, "error": err}
+            except Exception as error:  # a peer that cannot run this case is reported, not fatal
+                rows[label] = {"failed": f"{type(error).__name__}: {str(error)[:100]}"}
+            log("   ", label, rows[label])
+
+        tfn = case.torch_fn(n)
+        tx = torch.from_numpy(xs)
+        vrev = torch.func.vmap(torch.func.jacrev(tfn))
+        vfwd = torch.func.vmap(torch.func.jacfwd(tfn))
+        record("torch vmap(jacrev)", lambda: vrev(tx).numpy(), batch)
+        record("torch vmap(jacfwd)", lambda: vfwd(tx).numpy(), batch)
+        # autograd.functional.jacobian takes one point: a Python loop over (a subset of) the batch.
+        k = min(batch, 100)
+        sub = tx[:k]
+        record(
+            "torch autograd.functional.jacobian",
+            lambda: np.stack([torch.autograd.functional.jacobian(tfn, v).numpy() for v in sub]),
+            k,
+        )
+        record(
+            "torch autograd.functional.jacobian(vectorize=True)",
+            lambda: np.stack([torch.autograd.functional.jacobian(tfn, v, vectorize=True).numpy() for v in sub]),
+            k,
+        )
+        try:
+            import numdifftools as nd
+
+            nfn = case.numpy_fn(n)
+            kn = min(batch, 20)
+            jac = nd.Jacobian(lambda v: np.atleast_1d(nfn(v.reshape(case.shape(n)))))
+            record(
+                "numdifftools.Jacobian",
+                lambda: np.stack([jac(v.reshape(-1)) for v in xs[:kn]]),
+                kn,
+            )
+        except ImportError:
+            rows["numdifftools.Jacobian"] = {"failed": "not installed"}
+        try:
+            import jax
+
+            jax.config.update("jax_enable_x64", True)
+            jfn = jax.jit(jax.vmap(jax.jacfwd(case.jax_fn(n))))
+            jx = jax.numpy.asarray(xs)
+            record("JAX jit(vmap(jacfwd))", lambda: np.asarray(jfn(jx).block_until_ready()), batch)
+        except ImportError:
+            rows["JAX jit(vmap(jacfwd))"] = {"failed": "not installed (pip install jax jaxlib)"}
+        try:
+            import symengine
+
+            F, symbols = case.symengine_build(n)
+            Js = F.jacobian(symengine.DenseMatrix(symbols))
+            flat = xs.reshape(batch, -1)
+            for backend in ("lambda", "llvm"):
+                t0 = time.perf_counter()
+                L = symengine.Lambdify(symbols, Js, backend=backend)
+                built = time.perf_counter() - t0
+                record(f"SymEngine Lambdify ({backend})", lambda: L(flat), batch)
+                if "seconds" in rows[f"SymEngine Lambdify ({backend})"]:
+                    rows[f"SymEngine Lambdify ({backend})"]["build"] = built
+        except ImportError:
+            rows["SymEngine Lambdify"] = {"failed": "not installed"}
+        out[name] = {"n": n, "batch": batch, "rows": rows}
+    return out
+
+
+def section_check(sizes, cap: float, names=NAMES, points: int = CHECK_POINTS) -> dict:
+    import numpy as np
+    import torch
+
+    import symjac
+
+    has_samples = "samples" in inspect.signature(symjac.check).parameters
+    out: dict = {}
+    for name in names:
+        case = CASES[name]
+        for n in sizes:
+            if run_worker("symjac", name, n, cap)["status"] != "ok":
+                out[(name, n)] = {"skipped": "symjac does not build it within the cap"}
+                continue
+            log(f"check {name} n={n}")
+            f = case.symjac_function(n)
+            xs = case.points(n, points, seed=1)
+            kw = case.input_name
+            t0 = time.perf_counter()
+            first = symjac.check(f, **{kw: xs[0]})
+            first_call = time.perf_counter() - t0
+            verdicts = {}
+
+            def run_check():
+                verdicts.clear()
+                for x in xs:
+                    v = symjac.check(f, **{kw: x}).verdict
+                    verdicts[v] = verdicts.get(v, 0) + 1
+
+            row = {"first call": first_call, "first verdict": first.verdict}
+            row["symjac.check x100"], row["runs"] = median_time(run_check, runs=3, cap=cap)
+            row["verdicts"] = dict(verdicts)
+            if has_samples:
+                row["symjac.check(samples=100)"], _ = median_time(
+                    lambda: symjac.check(f, samples=points, seed=0), runs=3, cap=cap
+                )
+            tfn = case.torch_fn(n)
+            txs = [torch.tensor(x, requires_grad=True) for x in xs]
+            for label, fast in (("gradcheck slow x100", False), ("gradcheck fast x100", True)):
+                row[label], _ = median_time(
+                    lambda: [torch.autograd.gradcheck(tfn, (x,), fast_mode=fast) for x in txs], runs=3, cap=cap
+                )
+            out[(name, n)] = row
+            log("   ", row)
+    return out
+
+
+def _subprocess_median(cmd: list[str], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True, cwd=ROOT)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def section_misc(runs: int = 7) -> dict:
+    out = {}
+    timed = "import time; t = time.perf_counter(); import {m}; print(time.perf_counter() - t)"
+    for module in ("symjac", "sympy", "numpy"):
+        values = [
+            float(subprocess.run([sys.executable, "-c", timed.format(m=module)], capture_output=True, text=True,
+                                 check=True, cwd=ROOT).stdout)
+            for _ in range(runs)
+        ]
+        out[f"import {module} (in-process)"] = statistics.median(values)
+    heavy = subprocess.run(
+        [sys.executable, "-c", "import sys, symjac; print([m for m in ('torch', 'hypothesis', 'matplotlib') if m in sys.modules])"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout.strip()
+    out["heavy modules loaded by import symjac"] = heavy
+    bare = _subprocess_median([sys.executable, "-c", "pass"], runs)
+    out["python -c pass"] = bare
+    out["python -c 'import symjac'"] = _subprocess_median([sys.executable, "-c", "import symjac"], runs)
+    cli = [sys.executable, "-c", "import sys; from symjac._cli import entry_point; sys.argv = ['symjac', 'examples']; entry_point()"]
+    out["symjac examples"] = _subprocess_median(cli, max(3, runs // 2))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ report
+def _fmt_s(seconds: float) -> str:
+    if seconds >= 100:
+        return f"{seconds:.0f} s"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+def _fmt_build(r: dict) -> str:
+    if r["status"] == "ok":
+        return f"{_fmt_s(r['seconds'])} ({r['runs']}x), {r['peak_mb']:.0f} MB"
+    if r["status"] == "timeout":
+        return f"> {r['cap']:.0f} s (cap)"
+    if r["status"] == "skipped":
+        return f"skipped ({r['after']})"
+    return f"error: {r.get('error', '')}"
+
+
+def _versions() -> str:
+    names = ["symjac", "sympy", "symengine", "numpy", "torch", "jax", "jaxlib", "numdifftools"]
+    parts = []
+    for name in names:
+        try:
+            parts.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return ", ".join(parts)
+
+
+def _machine() -> str:
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "-"
+    return f"{b / a:.1f}x"
+
+
+def render(results: dict, args, started: str, load: tuple) -> str:
+    lines = [
+        "# symjac benchmarks",
+        "",
+        f"Written by `python benchmarks/run.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}` on {started}.",
+        "",
+        f"- Machine: {_machine()}; load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+        " (a shared machine: absolute times vary between runs; ratios are of runs minutes apart).",
+        f"- Versions: {_versions()}; torch threads: {__import__('torch').get_num_threads()}.",
+        f"- Time cap of one run of one case: {args.cap:.0f} s ({FLOOR_CAP:.0f} s for plain SymPy's X @ X at n = 16, "
+        "which the first floor needs). A case that hits the cap or fails is not run at larger n.",
+        f"- Medians: builds of {REPEATS} fresh processes when one takes under {REPEAT_BELOW:.0f} s (else 1);"
+        " evaluations and checks of up to 5 and 3 runs within the cap.",
+        "",
+    ]
+    floors = results.get("floors")
+    if floors:
+        lines += ["## Floors", "", "| floor | needed | measured | met |", "|---|---|---|---|"]
+        for row in floors:
+            lines.append(f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} |")
+        lines.append("")
+    if "build" in results:
+        lines += _render_build(results["build"], args.sizes)
+    if "eval" in results:
+        lines += _render_eval(results["eval"])
+    if "check" in results:
+        lines += _render_check(results["check"])
+    if "misc" in results:
+        lines += ["## Startup", "", "| what | median |", "|---|---|"]
+        for k, v in results["misc"].items():
+            lines.append(f"| {k} | {_fmt_s(v) if isinstance(v, float) else v} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _render_build(table: dict, sizes) -> list[str]:
+    lines = [
+        "## 1. Exact Jacobian: build and compile",
+        "",
+        "Time from nothing to a compiled Jacobian (symjac: `symjac.function` + `.jacobian()` + its compiled",
+        "evaluation plan; SymPy: building the Matrix + `Matrix.jacobian` + `lambdify`; SymEngine: building",
+        "the DenseMatrix + `jacobian` + `Lambdify(backend='lambda')`), each in a fresh process, and the",
+        "peak growth of the resident set during the build. Ratio: the peer's time over symjac's.",
+        "",
+        "| function | n | entries | symjac nnz | symjac | (function / jacobian / compile) | SymPy | ratio | SymEngine | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in NAMES:
+        for n in sizes:
+            s = table.get((name, "symjac", n))
+            if s is None:
+                continue
+            p = table.get((name, "sympy", n), {"status": "skipped", "after": "-"})
+            e = table.get((name, "symengine", n), {"status": "skipped", "after": "-"})
+            if s["status"] == "ok":
+                ph = s["phases"]
+                split = f"{_fmt_s(ph['function'])} / {_fmt_s(ph['jacobian'])} / {_fmt_s(ph['compile'])}"
+                entries, nnz = s["entries"], s["nnz"]
+            else:
+                split, entries, nnz = "", "", ""
+            st = s.get("seconds") if s["status"] == "ok" else None
+            lines.append(
+                f"| `{name}` | {n} | {entries} | {nnz} | {_fmt_build(s)} | {split} | {_fmt_build(p)} | "
+                f"{_ratio(st, p.get('seconds') if p['status'] == 'ok' else None)} | {_fmt_build(e)} | "
+                f"{_ratio(st, e.get('seconds') if e['status'] == 'ok' else None)} |"
+            )
+    lines.append("")
+    return lines
+
+
+def _render_eval(table: dict) -> list[str]:
+    lines = [
+        "## 2. Exact Jacobian: evaluation at a batch",
+        "",
+        "Throughput in Jacobians per second (float64). symjac: `f.jacobian().evaluate(X=batch)`. Peers that",
+        "take one point at a time run over the first 100 points (numdifftools: 20). Warm-up calls (JIT",
+        "compilation) are excluded. `max |diff|`: largest difference from symjac's values.",
+        "Ratio: symjac's throughput over the peer's.",
+        "",
+        "| function | n | method | Jacobians/s | ratio | max \\|diff\\| |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, block in table.items():
+        rows = block["rows"]
+        ours = rows["symjac"]["points"] / rows["symjac"]["seconds"]
+        for label, r in rows.items():
+            if "failed" in r:
+                lines.append(f"| `{name}` | {block['n']} | {label} | {r['failed']} | | |")
+                continue
+            rate = r["points"] / r["seconds"]
+            extra = f" (build {_fmt_s(r['build'])})" if "build" in r else ""
+            lines.append(
+                f"| `{name}` | {block['n']} | {label}{extra} | {rate:,.0f} | "
+                f"{'-' if label == 'symjac' else f'{ours / rate:.1f}x'} | {r['error']:.1e} |"
+            )
+    lines.append("")
+    return lines
+
+
+def _render_check(table: dict) -> list[str]:
+    lines = [
+        "## 3. Checking 100 inputs",
+        "",
+        "`symjac.check` at each of 100 points (three routes: symbolic, torch autograd reverse and forward,",
+        "finite differences; compiled code cached after the first call, whose time is listed apart)",
+        "against `torch.autograd.gradcheck` of the native torch function at the same 100 points.",
+        "`check(samples=100)` draws its own 100 points with Hypothesis. Ratio: gradcheck's time over symjac's.",
+        "",
+        "| function | n | first call | check x100 | verdicts | check(samples=100) | gradcheck slow x100 | ratio | gradcheck fast x100 | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (name, n), r in table.items():
+        if "skipped" in r:
+            lines.append(f"| `{name}` | {n} | {r['skipped']} | | | | | | | |")
+            continue
+        ours = r["symjac.check x100"]
+        samples = r.get("symjac.check(samples=100)")
+        lines.append(
+            f"| `{name}` | {n} | {_fmt_s(r['first call'])} | {_fmt_s(ours)} | "
+            f"{', '.join(f'{k} {v}' for k, v in r['verdicts'].items())} | {_fmt_s(samples) if samples else '-'} | "
+            f"{_fmt_s(r['gradcheck slow x100'])} | {_ratio(ours, r['gradcheck slow x100'])} | "
+            f"{_fmt_s(r['gradcheck fast x100'])} | {_ratio(ours, r['gradcheck fast x100'])} |"
+        )
+    lines.append("")
+    return lines
+
+
+def floors(results: dict) -> list[tuple]:
+    rows = []
+    b = results.get("build", {})
+    s16, p16 = b.get(("X @ X", "symjac", 16)), b.get(("X @ X", "sympy", 16))
+    if s16 and p16:
+        ok = s16["status"] == "ok" and p16["status"] in ("ok", "timeout")
+        ratio = (p16.get("seconds") or p16.get("cap", 0)) / s16["seconds"] if ok else None
+        bound = ">" if p16["status"] == "timeout" else ""
+        rows.append(("X @ X built + compiled at n = 16 vs plain SymPy", ">= 20x",
+                     f"{bound}{ratio:.0f}x ({_fmt_s(s16['seconds'])} vs {_fmt_build(p16)})" if ratio else "-",
+                     "yes" if ratio and ratio >= 20 else "NO"))
+    s32, e32 = b.get(("X @ X", "symjac", 32)), b.get(("X @ X", "symengine", 32))
+    if s32 and e32 and s32["status"] == "ok":
+        e = e32.get("seconds")
+        rows.append(("X @ X built + compiled at n = 32 vs SymEngine jacobian + Lambdify", "<= 1x its time",
+                     f"{e / s32['seconds']:.1f}x faster ({_fmt_s(s32['seconds'])} vs {_fmt_build(e32)})" if e else _fmt_build(e32),
+                     "yes" if (e and s32["seconds"] <= e) or e32["status"] == "timeout" else "NO"))
+        mems = {n: b[("X @ X", "symjac", n)]["peak_mb"] for n in (8, 16, 32) if b.get(("X @ X", "symjac", n), {}).get("status") == "ok"}
+        nnz32 = s32["nnz"]
+        per = s32["peak_mb"] * 2**20 / nnz32
+        grow = f", x{mems[32] / mems[16]:.1f} from n = 16 (nonzeros x8, n^4 x16)" if 16 in mems and mems[16] > 0 else ""
+        rows.append(("peak memory at n = 32 proportional to nonzeros (2n^3), not n^4", "~ nnz",
+                     f"{s32['peak_mb']:.0f} MB for {nnz32} nonzeros = {per:.0f} B/nonzero, "
+                     f"{s32['peak_mb'] * 2**20 / s32['entries']:.0f} B/entry of n^4{grow}",
+                     "yes" if per < 2000 else "NO"))
+    ev = results.get("eval", {}).get("X @ X")
+    if ev and ev["n"] == 8 and "seconds" in ev["rows"].get("torch vmap(jacrev)", {}):
+        r = ev["rows"]
+        ratio = (r["symjac"]["points"] / r["symjac"]["seconds"]) / (r["torch vmap(jacrev)"]["points"] / r["torch vmap(jacrev)"]["seconds"])
+        rows.append(("X @ X evaluation, n = 8, batch 1000, vs vmap(jacrev)", ">= 2x throughput", f"{ratio:.1f}x",
+                     "yes" if ratio >= 2 else "NO"))
+    ch = results.get("check", {}).get(("X @ X", 4))
+    if ch and "symjac.check x100" in ch:
+        ratio = ch["gradcheck slow x100"] / ch["symjac.check x100"]
+        rows.append(("check over 100 inputs of X @ X, n = 4, vs 100 gradcheck (slow)", "no slower (>= 1x)",
+                     f"{ratio:.2f}x ({_fmt_s(ch['symjac.check x100'])} vs {_fmt_s(ch['gradcheck slow x100'])})",
+                     "yes" if ratio >= 1 else "NO"))
+        if ch.get("symjac.check(samples=100)"):
+            ratio = ch["gradcheck slow x100"] / ch["symjac.check(samples=100)"]
+            rows.append(("  same, `check(f, samples=100)`", "(reported)", f"{ratio:.2f}x", "-"))
+    misc = results.get("misc")
+    if misc:
+        t = misc["import symjac (in-process)"]
+        rows.append(("`import symjac`", "< 0.3 s, torch/Hypothesis/matplotlib unloaded",
+                     f"{_fmt_s(t)} (of which `import sympy` {_fmt_s(misc['import sympy (in-process)'])}); loaded: {misc['heavy modules loaded by import symjac']}",
+                     "yes" if t < 0.3 and misc["heavy modules loaded by import symjac"] == "[]" else "NO"))
+    return rows
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="sizes up to 8, cap 30 s: a smoke run")
+    parser.add_argument("--sections", default="build,eval,check,misc")
+    parser.add_argument("--cap", type=float, default=None, help="time cap of one run of one case, seconds")
+    parser.add_argument("--cases", default=",".join(NAMES), help="comma-separated, e.g. 'X @ X,sum(X)'")
+    parser.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    args = parser.parse_args(argv)
+    args.cap = args.cap or (30.0 if args.quick else 120.0)
+    args.sizes = tuple(n for n in BUILD_SIZES if n <= 8) if args.quick else BUILD_SIZES
+    sections = args.sections.split(",")
+    names = tuple(c.strip() for c in args.cases.split(","))
+    unknown = [c for c in names if c not in CASES]
+    if unknown:
+        parser.error(f"--cases: unknown {unknown}; known: {list(NAMES)}")
+    warnings.filterwarnings("ignore")
+    started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    load = os.getloadavg()
+    results: dict = {}
+    if "misc" in sections:
+        results["misc"] = section_misc()
+    if "build" in sections:
+        results["build"] = section_build(args.sizes, args.cap, names)
+    if "eval" in sections:
+        results["eval"] = section_eval(args.cap, names)
+    if "check" in sections:
+        results["check"] = section_check(CHECK_SIZES, args.cap, names)
+    results["floors"] = floors(results)
+    text = render(results, args, started, load)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
