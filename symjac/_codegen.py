@@ -15,6 +15,7 @@ sees `torch.sqrt(2)` of a Python int.
 from __future__ import annotations
 
 import functools
+import itertools
 import linecache
 import math
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Any
 import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter
+
+from . import _symengine
 
 __all__ = ["Compiled", "EntryPlan", "compile_entries", "fold_constants", "plan_entries"]
 
@@ -40,22 +43,38 @@ class Compiled:
 
 
 def fold_constants(expr: sympy.Expr) -> sympy.Expr:
-    """Replace every constant subexpression that is not a plain integer/rational by a float."""
-    if not isinstance(expr, sympy.Expr):  # a condition of a Piecewise, `True`: folded inside only
-        if expr.is_Atom or not expr.free_symbols:
-            return expr
-        args = tuple(fold_constants(a) for a in expr.args)
-        return expr if args == expr.args else expr.func(*args)
-    if not expr.free_symbols:
-        if expr.is_Integer or expr.is_Rational:
-            return expr
-        return sympy.Float(expr.evalf(17), 17)
-    if expr.is_Atom:
-        return expr
-    args = tuple(fold_constants(a) for a in expr.args)
-    if args == expr.args:
-        return expr
-    return expr.func(*args)
+    """Replace every constant subexpression that is not a plain integer/rational by a float.
+
+    One pass, bottom-up, each distinct subexpression visited once.
+    """
+    memo: dict = {}
+
+    def fold(e) -> tuple[sympy.Basic, bool]:
+        """(folded e, whether e holds a symbol)."""
+        found = memo.get(e)
+        if found is not None:
+            return found
+        if e.is_Symbol:
+            result = (e, True)
+        elif not e.args:
+            result = (_fold_constant(e), False)
+        else:
+            parts = [fold(a) for a in e.args]
+            if any(has for _, has in parts):
+                args = tuple(a for a, _ in parts)
+                result = (e if args == e.args else e.func(*args), True)
+            else:
+                result = (_fold_constant(e), False)
+        memo[e] = result
+        return result
+
+    return fold(expr)[0]
+
+
+def _fold_constant(e: sympy.Basic) -> sympy.Basic:
+    if not isinstance(e, sympy.Expr) or e.is_Integer or e.is_Rational:
+        return e  # conditions such as `True` stay; integers and rationals stay exact
+    return sympy.Float(e.evalf(17), 17)
 
 
 @functools.cache
@@ -128,6 +147,10 @@ def compile_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol]
     """Compile `exprs` (a flat list) into a function of `symbols` for `backend` ("numpy" or "torch")."""
     printer_class, namespace = _PRINTERS[backend]
     folded = [fold_constants(e) for e in exprs]
+    if _symengine.enabled():
+        source = _symengine.compile_source(folded, symbols, backend)
+        if source is not None:
+            return Compiled(backend, _exec(source, backend), source, len(folded), len(symbols))
     printer = printer_class()({"fully_qualified_modules": False})
     fn = sympy.lambdify(
         list(symbols),
@@ -140,6 +163,22 @@ def compile_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol]
     )
     source = "".join(linecache.getlines(fn.__code__.co_filename)) or "<source unavailable>"
     return Compiled(backend, fn, source, len(folded), len(symbols))
+
+
+_GENERATED = itertools.count()
+
+
+def _exec(source: str, backend: str) -> Callable:
+    """Compile generated source into its function, registering the source for tracebacks."""
+    filename = f"<symjac-generated-{next(_GENERATED)}>"
+    namespace: dict[str, Any] = {"numpy": np}
+    if backend == "torch":
+        import torch
+
+        namespace.update(torch=torch, _as_tensor=_as_tensor)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own printed source
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return namespace["_generated"]
 
 
 @dataclass(frozen=True, eq=False)

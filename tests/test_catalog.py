@@ -52,10 +52,12 @@ def _run_in_worker(name):
 @pytest.mark.timeout(120)
 def test_a_fresh_process_rebuilds_the_same_run():
     names = ["logdet", "softmax_layer"]
-    here = [_run_in_worker(n) for n in names]
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        there = pool.map(_run_in_worker, names)
-    assert here == there
+    here = [json.loads(_run_in_worker(n))["verdict"] for n in names]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        first = pool.map(_run_in_worker, names)
+        second = pool.map(_run_in_worker, names[::-1])[::-1]
+    assert first == second  # byte for byte, in fresh processes, whichever worker ran it
+    assert here == [json.loads(r)["verdict"] for r in first]
 
 
 def test_cli_suite_json(capsys):

@@ -1,0 +1,159 @@
+"""SymEngine as an optional accelerator for generated code (`pip install symjac[fast]`).
+
+`_codegen.compile_entries` turns a flat list of SymPy expressions into a Python function. With
+SymPy alone that is `lambdify(..., cse=True)`, whose common-subexpression elimination and printer
+dominate the build of a large Jacobian (48 s of the 64 s that `X @ X @ X` takes at n = 16). With
+SymEngine installed, the same expressions are converted to SymEngine, their common subexpressions
+are eliminated by SymEngine's C++ `cse`, and the result is printed to Python source here.
+
+The interface and the results are the same: a function of one argument per input symbol that
+returns the list of entries (arrays or tensors of the batch shape, or Python numbers), computed
+in the arguments' dtype (numbers are printed as Python literals, never as `numpy.float64`). The
+values agree with the SymPy path up to rounding (the order of operations differs).
+tests/test_symengine.py runs the same checks both ways.
+
+Only the node types in `_FUNCTIONS` and arithmetic are printed here; an expression list with any
+other node (`Max`, `Piecewise`, `Heaviside`, ...) is left to the SymPy path (`compile_source`
+returns None). Set `ENABLED = False` to use SymPy only.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+from sympy import SympifyError
+
+__all__ = ["ENABLED", "available", "enabled", "compile_source"]
+
+#: Use SymEngine when it is installed. Tests and benchmarks set it to False for the SymPy path.
+ENABLED = True
+
+#: SymEngine function class name -> (NumPy name, torch name).
+_FUNCTIONS = {
+    "sin": ("numpy.sin", "torch.sin"),
+    "cos": ("numpy.cos", "torch.cos"),
+    "tan": ("numpy.tan", "torch.tan"),
+    "sinh": ("numpy.sinh", "torch.sinh"),
+    "cosh": ("numpy.cosh", "torch.cosh"),
+    "tanh": ("numpy.tanh", "torch.tanh"),
+    "asin": ("numpy.arcsin", "torch.asin"),
+    "acos": ("numpy.arccos", "torch.acos"),
+    "atan": ("numpy.arctan", "torch.atan"),
+    "log": ("numpy.log", "torch.log"),
+    "Abs": ("numpy.abs", "torch.abs"),
+    "sign": ("numpy.sign", "torch.sign"),
+}
+_SQRT = {"numpy": "numpy.sqrt", "torch": "torch.sqrt"}
+_EXP = {"numpy": "numpy.exp", "torch": "torch.exp"}
+#: Integers beyond this are printed as floats (NumPy cannot hold larger Python ints in C longs).
+_LARGEST_INT = 2**53
+
+
+@functools.cache
+def available() -> bool:
+    try:
+        import symengine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def enabled() -> bool:
+    """True when generated code goes through SymEngine: it is installed and `ENABLED` is set."""
+    return ENABLED and available()
+
+
+class _Unsupported(Exception):
+    pass
+
+
+class _Printer:
+    """Python source for SymEngine expressions: fully parenthesised, numbers as Python literals."""
+
+    def __init__(self, backend: str, names: dict[str, str]):
+        self.index = 0 if backend == "numpy" else 1
+        self.backend = backend
+        self.names = names  # symbol name -> Python identifier
+
+    def __call__(self, e) -> str:
+        kind = type(e).__name__
+        method = getattr(self, "_" + kind, None)
+        if method is not None:
+            return method(e)
+        if kind in _FUNCTIONS:
+            (arg,) = e.args
+            return f"{_FUNCTIONS[kind][self.index]}({self(arg)})"
+        raise _Unsupported(kind)
+
+    def _Symbol(self, e) -> str:
+        try:
+            return self.names[e.name]
+        except KeyError:
+            raise _Unsupported(f"symbol {e.name}") from None
+
+    def _Integer(self, e) -> str:
+        value = int(e)
+        return repr(value) if abs(value) <= _LARGEST_INT else repr(float(value))
+
+    _Zero = _One = _NegativeOne = _Integer
+
+    def _Rational(self, e) -> str:
+        p, q = (int(v) for v in e.get_num_den())
+        if abs(p) <= _LARGEST_INT and abs(q) <= _LARGEST_INT:
+            return f"({p}/{q})"
+        return repr(p / q)
+
+    _Half = _Rational
+
+    def _number(self, e) -> str:
+        value = float(e)
+        if not math.isfinite(value):
+            raise _Unsupported("non-finite number")
+        return repr(value)
+
+    _RealDouble = _RealMPFR = _Pi = _Exp1 = _number
+
+    def _Add(self, e) -> str:
+        return "(" + " + ".join(self(a) for a in e.args) + ")"
+
+    def _Mul(self, e) -> str:
+        return "(" + "*".join(self(a) for a in e.args) + ")"
+
+    def _Pow(self, e) -> str:
+        base, exp = e.args
+        if type(base).__name__ == "Exp1":
+            return f"{_EXP[self.backend]}({self(exp)})"
+        if type(exp).__name__ == "Half":
+            return f"{_SQRT[self.backend]}({self(base)})"
+        return f"({self(base)}**{self(exp)})"
+
+
+def compile_source(exprs: Sequence, symbols: Sequence, backend: str) -> str | None:
+    """Python source of `def _generated(_a0, _a1, ...)` (one argument per symbol) returning `exprs`.
+
+    `exprs` are SymPy expressions in `symbols`. Returns None when an expression holds a node this
+    printer does not print, so that the caller takes the SymPy path.
+    """
+    import symengine
+
+    args = [f"_a{k}" for k in range(len(symbols))]
+    try:
+        rename = {symengine.sympify(s): symengine.Symbol(a) for s, a in zip(symbols, args)}
+        converted = [symengine.sympify(e).xreplace(rename) for e in exprs]
+    except (TypeError, ValueError, NotImplementedError, AttributeError, RuntimeError, SympifyError):
+        return None
+    replacements, reduced = symengine.cse(converted) if converted else ([], [])
+    names = {a: a for a in args}
+    for k, (sym, _) in enumerate(replacements):
+        names[sym.name] = f"_t{k}"
+    printer = _Printer(backend, names)
+    lines = [f"def _generated({', '.join(args)}):"]
+    try:
+        for sym, value in replacements:
+            lines.append(f"    {names[sym.name]} = {printer(value)}")
+        lines.append("    return [" + ", ".join(printer(e) for e in reduced) + "]")
+    except (_Unsupported, RecursionError):
+        return None
+    return "\n".join(lines) + "\n"
