@@ -80,7 +80,10 @@ def run_worker(tool: str, name: str, n: int, cap: float) -> dict:
             return {"status": "timeout", "cap": cap}
         if out.returncode != 0:
             last = (out.stderr.strip().splitlines() or ["?"])[-1]
-            return {"status": "error", "error": last[:160]}
+            kind = last.split(":", 1)[0].rsplit(".", 1)[-1]
+            if kind == "TooLargeError":
+                return {"status": "error", "error": "refused: TooLargeError (symbolic work budget)"}
+            return {"status": "error", "error": last[:100]}
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         if results[-1]["seconds"] > REPEAT_BELOW:
             break
@@ -93,7 +96,7 @@ def run_worker(tool: str, name: str, n: int, cap: float) -> dict:
 
 # ------------------------------------------------------------------------------------------ sections
 def section_build(sizes, cap: float, names=NAMES) -> dict:
-    tools = ("symjac", "sympy", "symengine")
+    tools = ("symjac", "symjac-sympy", "sympy", "symengine")
     table: dict = {}
     for name in names:
         for tool in tools:
@@ -175,7 +178,7 @@ def section_eval(cap: float, names=NAMES, batch: int = EVAL_BATCH) -> dict:
 
             nfn = case.numpy_fn(n)
             kn = min(batch, 20)
-            jac = nd.Jacobian(lambda v: np.atleast_1d(nfn(v.reshape(case.shape(n)))))
+            jac = nd.Jacobian(lambda v: np.asarray(nfn(v.reshape(case.shape(n)))).reshape(-1))
             record(
                 "numdifftools.Jacobian",
                 lambda: np.stack([jac(v.reshape(-1)) for v in xs[:kn]]),
@@ -308,7 +311,7 @@ def _fmt_build(r: dict) -> str:
         return f"> {r['cap']:.0f} s (cap)"
     if r["status"] == "skipped":
         return f"skipped ({r['after']})"
-    return f"error: {r.get('error', '')}"
+    return r.get("error", "error")
 
 
 def _versions() -> str:
@@ -338,7 +341,8 @@ def _machine() -> str:
 def _ratio(a: float | None, b: float | None) -> str:
     if not a or not b:
         return "-"
-    return f"{b / a:.1f}x"
+    r = b / a
+    return f"{r:.0f}x" if r >= 100 else f"{r:.3g}x"
 
 
 def render(results: dict, args, started: str, load: tuple) -> str:
@@ -381,20 +385,24 @@ def _render_build(table: dict, sizes) -> list[str]:
         "## 1. Exact Jacobian: build and compile",
         "",
         "Time from nothing to a compiled Jacobian (symjac: `symjac.function` + `.jacobian()` + its compiled",
-        "evaluation plan; SymPy: building the Matrix + `Matrix.jacobian` + `lambdify`; SymEngine: building",
-        "the DenseMatrix + `jacobian` + `Lambdify(backend='lambda')`), each in a fresh process, and the",
-        "peak growth of the resident set during the build. Ratio: the peer's time over symjac's.",
+        "evaluation plan, with SymEngine installed, and with `_symengine.ENABLED = False`; SymPy: building the",
+        "Matrix + `Matrix.jacobian` + `lambdify`; SymEngine: building the DenseMatrix + `jacobian` +",
+        "`Lambdify(backend='lambda')`), each in a fresh process, and the peak growth of the resident set",
+        "during the build. `entries`: size of the dense Jacobian; `nnz`: symjac's structural nonzeros.",
+        "Ratio: the peer's time over symjac's. `error`: symjac refused the function (its symbolic work budget).",
         "",
-        "| function | n | entries | symjac nnz | symjac | (function / jacobian / compile) | SymPy | ratio | SymEngine | ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| function | n | entries | nnz | symjac | (function / jacobian / compile) | symjac, SymPy only | SymPy | ratio | SymEngine | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    missing = {"status": "skipped", "after": "-"}
     for name in NAMES:
         for n in sizes:
             s = table.get((name, "symjac", n))
             if s is None:
                 continue
-            p = table.get((name, "sympy", n), {"status": "skipped", "after": "-"})
-            e = table.get((name, "symengine", n), {"status": "skipped", "after": "-"})
+            o = table.get((name, "symjac-sympy", n), missing)
+            p = table.get((name, "sympy", n), missing)
+            e = table.get((name, "symengine", n), missing)
             if s["status"] == "ok":
                 ph = s["phases"]
                 split = f"{_fmt_s(ph['function'])} / {_fmt_s(ph['jacobian'])} / {_fmt_s(ph['compile'])}"
@@ -403,7 +411,7 @@ def _render_build(table: dict, sizes) -> list[str]:
                 split, entries, nnz = "", "", ""
             st = s.get("seconds") if s["status"] == "ok" else None
             lines.append(
-                f"| `{name}` | {n} | {entries} | {nnz} | {_fmt_build(s)} | {split} | {_fmt_build(p)} | "
+                f"| `{name}` | {n} | {entries} | {nnz} | {_fmt_build(s)} | {split} | {_fmt_build(o)} | {_fmt_build(p)} | "
                 f"{_ratio(st, p.get('seconds') if p['status'] == 'ok' else None)} | {_fmt_build(e)} | "
                 f"{_ratio(st, e.get('seconds') if e['status'] == 'ok' else None)} |"
             )

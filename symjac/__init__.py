@@ -3,6 +3,7 @@
 Re-exports only. `import symjac` imports neither torch nor Hypothesis.
 """
 
+from ._budget import DEFAULT_LIMITS, Limits
 from ._check import check
 from ._errors import (
     BackendNotAvailableError,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendNotAvailableError",
     "ClosedFormError",
+    "DEFAULT_LIMITS",
     "DomainError",
     "Function",
     "InvalidArgumentError",
@@ -36,6 +38,7 @@ __all__ = [
     "Jacobian",
     "JacobianMismatchError",
     "JobTimeoutError",
+    "Limits",
     "Report",
     "ShapeError",
     "SymjacError",

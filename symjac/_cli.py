@@ -1,7 +1,10 @@
 """The `symjac` command: check, jacobian, latex, examples.
 
-Exit status: 0 pass, 1 a mismatch (verdict fail), 2 bad input or usage, 3 inconclusive.
-Values and constants on the command line are JSON (`[[2, 3], [4, 5]]`), never Python.
+Exit status: 0 pass, 1 a mismatch (verdict fail), 2 bad input or usage (a budget exceeded
+included), 3 inconclusive, 4 the job ran past `--timeout`, 5 internal error. Usage errors are one
+line on stderr. Each job runs in a worker process under a hard time limit (`symjac._worker`;
+`--timeout 0` runs it in this process). Values and constants on the command line are JSON
+(`[[2, 3], [4, 5]]`), never Python.
 """
 
 from __future__ import annotations
@@ -13,8 +16,18 @@ import sys
 from typing import Any, Sequence
 
 from ._errors import InvalidArgumentError, SymjacError
+from ._worker import EXIT_INTERNAL, EXIT_TIMEOUT, add_job_options, run_job
 
-__all__ = ["main", "EXIT_PASS", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INCONCLUSIVE"]
+__all__ = [
+    "main",
+    "run_in_process",
+    "EXIT_PASS",
+    "EXIT_FAIL",
+    "EXIT_USAGE",
+    "EXIT_INCONCLUSIVE",
+    "EXIT_TIMEOUT",
+    "EXIT_INTERNAL",
+]
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 _EXIT = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}
@@ -24,6 +37,14 @@ _SHAPE = re.compile(r"^(?:\(\)|scalar|[1-9][0-9]{0,5}(?:x[1-9][0-9]{0,5}){0,3})$
 
 class _UsageError(InvalidArgumentError):
     pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors raised as one-line `_UsageError`s instead of printed and exited."""
+
+    def error(self, message: str):
+        command = self.prog.partition(" ")[2]
+        raise _UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
 
 def _name_value(text: str, option: str) -> tuple[str, str]:
@@ -61,7 +82,21 @@ def _function(args):
     for item in args.const or []:
         name, value = _name_value(item, "--const")
         consts[name] = _json_value(value, "--const")
-    return function(args.expr, consts=consts, **shapes)
+    return function(args.expr, consts=consts, limits=_limits(args), **shapes)
+
+
+def _limits(args):
+    from ._budget import DEFAULT_LIMITS, Limits
+
+    overrides = {}
+    for item in getattr(args, "limit", None) or []:
+        name, value = _name_value(item, "--limit")
+        if name not in Limits.field_names():
+            raise _UsageError(f"--limit: unknown limit {name!r}; the limits are {', '.join(Limits.field_names())}")
+        if not re.fullmatch(r"[1-9][0-9]{0,17}", value.replace("_", "")):
+            raise _UsageError(f"--limit: {name} must be a positive int; received {value!r}")
+        overrides[name] = int(value.replace("_", ""))
+    return Limits(**overrides) if overrides else DEFAULT_LIMITS
 
 
 def _point(args) -> dict[str, Any]:
@@ -182,10 +217,11 @@ def _count(minimum: int):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symjac",
         description="Exact Jacobians cross-checked against torch autograd and finite differences.",
-        epilog="Exit status: 0 pass, 1 mismatch, 2 bad input, 3 inconclusive.",
+        epilog="Exit status: 0 pass, 1 mismatch, 2 bad input (or over a budget), 3 inconclusive, "
+        "4 ran past --timeout, 5 internal error. Limits and defaults: docs/limits.md.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -195,6 +231,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--const", action="append", metavar="NAME=JSON", help="a constant: A='[[2, 3], [4, 5]]'")
         p.add_argument("--at", action="append", metavar="NAME=JSON", help="the point: X='[[2, 3], [4, 5]]'")
         p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+        p.add_argument("--limit", action="append", metavar="NAME=N",
+                       help="raise or lower a budget of symjac.Limits, e.g. max_jacobian_work=1000000 (docs/limits.md)")
 
     p = sub.add_parser("check", help="cross-check the exact Jacobian at a point")
     function_args(p)
@@ -222,22 +260,54 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="NAME", help="run only this catalog function (repeatable)")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.set_defaults(run=_cmd_suite)
+    for p in sub.choices.values():  # every subcommand runs under a time limit
+        add_job_options(p)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
+    """Run the `symjac` command: arguments are parsed here, the job runs in a worker process under
+    `--timeout` (see `symjac._worker`), or here with `--timeout 0`. Returns the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parse(argv, err)
+    if isinstance(args, int):
+        return args
+    if args.timeout > 0:
+        return run_job(argv, timeout=args.timeout, out=out, err=err)
+    return _run(args, out, err)
+
+
+def run_in_process(argv: Sequence[str], out, err) -> int:
+    """Run the `symjac` command in this process, without a time limit (the worker's side)."""
+    args = _parse(list(argv), err)
+    return args if isinstance(args, int) else _run(args, out, err)
+
+
+def _parse(argv: list[str], err):
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
+        return _parser().parse_args(argv)
+    except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
+    except SymjacError as error:
+        print(f"symjac: error: {_one_line(error)}", file=err)
+        return EXIT_USAGE
+
+
+def _run(args, out, err) -> int:
     try:
         return args.run(args, out)
     except SymjacError as error:
-        print(f"symjac: error: {error}", file=err)
+        print(f"symjac: error: {_one_line(error)}", file=err)
         return EXIT_USAGE
+    except Exception as error:  # a bug: say so in one line, with a status no verdict uses
+        print(f"symjac: internal error: {type(error).__name__}: {_one_line(error)[:300]}", file=err)
+        return EXIT_INTERNAL
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
 def entry_point() -> None:  # console script

@@ -27,6 +27,7 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from . import _symengine
+from ._errors import InvalidExpressionError
 
 __all__ = ["Compiled", "EntryPlan", "compile_entries", "fold_constants", "plan_entries"]
 
@@ -152,15 +153,21 @@ def compile_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol]
         if source is not None:
             return Compiled(backend, _exec(source, backend), source, len(folded), len(symbols))
     printer = printer_class()({"fully_qualified_modules": False})
-    fn = sympy.lambdify(
-        list(symbols),
-        folded,
-        modules=namespace(),
-        printer=printer,
-        cse=True,
-        dummify=True,
-        docstring_limit=0,
-    )
+    try:
+        fn = sympy.lambdify(
+            list(symbols),
+            folded,
+            modules=namespace(),
+            printer=printer,
+            cse=True,
+            dummify=True,
+            docstring_limit=0,
+        )
+    except (NotImplementedError, ValueError, TypeError) as error:  # SymPy's printer refused a node
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise InvalidExpressionError(
+            f"expr: cannot generate {backend} code for this expression or its Jacobian: {reason[:200]}"
+        ) from None
     source = "".join(linecache.getlines(fn.__code__.co_filename)) or "<source unavailable>"
     return Compiled(backend, fn, source, len(folded), len(symbols))
 

@@ -18,17 +18,26 @@ from typing import Any
 import numpy as np
 import sympy
 
-from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError, TooLargeError
+from ._budget import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_constant,
+    check_inputs,
+    check_output,
+    check_sympy_input,
+    validate_limits,
+)
+from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError
 from ._parse import parse_expression, validate_name
 from ._values import coerce_array
 from .ops import as_symbolic
 
 __all__ = ["Function", "Input", "function", "MAX_INPUT_ENTRIES", "MAX_RANK"]
 
-#: Budget on the total number of scalar input entries, checked before any symbolic work.
-MAX_INPUT_ENTRIES = 4096
-#: Highest rank of an input.
-MAX_RANK = 4
+#: The default budget on the total number of scalar input entries (`Limits.max_input_entries`).
+MAX_INPUT_ENTRIES = DEFAULT_LIMITS.max_input_entries
+#: The default highest rank of an input (`Limits.max_rank`).
+MAX_RANK = DEFAULT_LIMITS.max_rank
 
 _UNDEFINED = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
 
@@ -60,7 +69,7 @@ def _entry_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.array(cells, dtype=object).reshape(shape)
 
 
-def _validate_shape(name: str, shape: Any) -> tuple[int, ...]:
+def _validate_shape(name: str, shape: Any, max_rank: int = MAX_RANK) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)):
@@ -68,8 +77,10 @@ def _validate_shape(name: str, shape: Any) -> tuple[int, ...]:
             f"{name}: shape must be a tuple of positive ints such as (), (3,) or (2, 2); "
             f"received {shape!r}"
         )
-    if len(shape) > MAX_RANK:
-        raise ShapeError(f"{name}: shape may have at most {MAX_RANK} dims; received {tuple(shape)!r}")
+    if len(shape) > max_rank:
+        raise ShapeError(
+            f"{name}: shape may have at most {max_rank} dims (Limits.max_rank); received {tuple(shape)!r}"
+        )
     for dim in shape:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ShapeError(
@@ -78,9 +89,10 @@ def _validate_shape(name: str, shape: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in shape)
 
 
-def _const_to_symbolic(name: str, value: Any) -> np.ndarray:
+def _const_to_symbolic(name: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     # shape () accepts any shape: every dim counts as a "batch" dim here.
     array = coerce_array(value, (), argument=f"consts[{name!r}]").astype(np.float64)
+    check_constant(name, array.size, limits)
 
     def exact(v: float) -> sympy.Expr:
         return sympy.Integer(int(v)) if float(v).is_integer() else sympy.Float(float(v), precision=53)
@@ -211,13 +223,22 @@ def _short(output: np.ndarray) -> str:
     return text if len(text) < 80 else text[:77] + "..."
 
 
-def function(expr: Any, /, *, consts: Mapping[str, Any] | None = None, **shapes: Any) -> Function:
+def function(
+    expr: Any,
+    /,
+    *,
+    consts: Mapping[str, Any] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    **shapes: Any,
+) -> Function:
     """Define a function once: text, a Python callable, or a SymPy expression.
 
     - `expr`: text in the expression language (`"A @ X"`), a callable called once with symbolic
       inputs (`lambda X: X @ X`), or a SymPy `Expr`/`Matrix`/`MatrixExpr` (MatrixSymbols and
       Symbols are matched to inputs and constants by name).
     - `consts`: fixed arrays by name, e.g. `{"A": [[2.0, 3.0], [4.0, 5.0]]}`.
+    - `limits`: the budgets (`symjac.Limits`), checked before any symbolic work; over one,
+      `TooLargeError` says which and how to raise it. See `docs/limits.md`.
     - `**shapes`: the inputs, in order, with their shapes: `()` scalar, `(n,)` vector, `(m, n)` matrix.
 
     ```python
@@ -230,31 +251,33 @@ def function(expr: Any, /, *, consts: Mapping[str, Any] | None = None, **shapes:
         raise InvalidArgumentError(
             "shapes: declare at least one input with its shape, e.g. symjac.function('X @ X', X=(2, 2))"
         )
+    validate_limits(limits)
+    if consts is not None and not isinstance(consts, Mapping):
+        raise InvalidArgumentError(
+            f"consts: must be a dict from name to array, e.g. {{'A': [[2.0, 3.0], [4.0, 5.0]]}}; "
+            f"received {type(consts).__name__}"
+        )
     consts = dict(consts or {})
     names = {}
     for name, shape in shapes.items():
         validate_name(name, argument=name)
-        names[name] = _validate_shape(name, shape)
+        names[name] = _validate_shape(name, shape, limits.max_rank)
     for name in consts:
         validate_name(name, argument=f"consts[{name!r}]", kind="constant")
         if name in names:
             raise InvalidArgumentError(f"consts: {name!r} is declared both as an input and as a constant")
-    total = sum(int(np.prod(s, dtype=np.int64)) for s in names.values())
-    if total > MAX_INPUT_ENTRIES:
-        raise TooLargeError(
-            f"shapes: the inputs have {total} entries in all, over the budget of {MAX_INPUT_ENTRIES} "
-            f"(symjac.function.MAX_INPUT_ENTRIES); use smaller shapes"
-        )
+    check_inputs(names, limits)
     inputs = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in names.items())
-    const_values = {name: _const_to_symbolic(name, value) for name, value in consts.items()}
+    const_values = {name: _const_to_symbolic(name, value, limits) for name, value in consts.items()}
     const_arrays = {name: np.asarray(consts[name], dtype=np.float64) for name in consts}
     env = {inp.name: inp.symbols for inp in inputs} | const_values
 
     source = None
     if isinstance(expr, str):
         source = expr
-        output = parse_expression(expr, env)
+        output = parse_expression(expr, env, limits=limits)
     elif isinstance(expr, (sympy.Basic, sympy.MatrixBase)) or type(expr).__module__.startswith("sympy"):
+        check_sympy_input(expr, limits)
         output = _from_sympy(expr, inputs, const_values)
     elif callable(expr):
         output = _from_callable(expr, inputs, const_values)
@@ -262,7 +285,7 @@ def function(expr: Any, /, *, consts: Mapping[str, Any] | None = None, **shapes:
         raise InvalidArgumentError(
             f"expr: must be expression text, a callable or a SymPy expression; received {type(expr).__name__}"
         )
-    output = _validate_output(output, inputs)
+    output = _validate_output(output, inputs, limits)
     return Function(inputs, const_arrays, output, source)
 
 
@@ -342,13 +365,14 @@ def _real_by_construction(expr: sympy.Expr) -> bool:
     return True
 
 
-def _validate_output(output: Any, inputs: tuple[Input, ...]) -> np.ndarray:
+def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     try:
         array = as_symbolic(output)
     except (TypeError, ValueError) as error:
         raise InvalidExpressionError(f"expr: the result is not an array of expressions ({error})") from None
     if array.size == 0:
         raise ShapeError(f"expr: the output is empty (shape {array.shape})")
+    check_output(array, inputs, limits)  # before SymPy's assumption queries below, which can be slow
     allowed = set()
     for inp in inputs:
         allowed.update(inp.flat_symbols)

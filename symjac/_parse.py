@@ -8,7 +8,8 @@ strings. Why not a parsing library: the grammar is Python's own expression gramm
 `ast` already parses it exactly; what matters is the allow-list and the budgets, which
 live here.
 
-Every limit is a field of `Limits` (documented defaults in `DEFAULT_LIMITS`). Text that
+Every limit is a field of `Limits` (`symjac._budget`, re-exported here; the documented
+defaults are `DEFAULT_LIMITS`). Text that
 breaks a rule of the language raises `InvalidExpressionError`; work over a budget raises
 `TooLargeError`, before the work is done wherever it can be sized in advance.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
-import dataclasses
 import keyword
 import math
 import operator
@@ -32,6 +32,7 @@ import numpy as np
 import sympy as sp
 
 from symjac import ops
+from symjac._budget import DEFAULT_LIMITS, Limits, raise_hint
 from symjac._errors import (
     DomainError,
     InvalidArgumentError,
@@ -53,61 +54,8 @@ __all__ = [
 
 # --------------------------------------------------------------------------- limits
 
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """Budgets of the expression language. All fields are positive ints.
-
-    Attributes:
-        max_length: longest accepted text, in characters (10_000).
-        max_nodes: most syntax nodes (names, numbers, operations, calls, ...) in the
-            parsed text, counted before anything is evaluated (2_000).
-        max_depth: deepest nesting of operations, calls, indexing and unary signs
-            (50). A chain `a + b + c + ...` counts as one level, however long.
-        max_int_digits: most digits in an integer literal (30).
-        max_exponent: largest `|p|` for a numeric exponent in `x ** p` (16); checked
-            on the exponent's value before the power is computed.
-        max_number_digits: most digits in the numerator or denominator of any exact
-            number the expression produces, including float literals made exact (100).
-        max_constant_argument: when `exp`, `sin`, `cos`, `tan`, `sigmoid`, `softmax` or
-            `logsumexp` is applied to a constant, the constant must provably lie within
-            `+-max_constant_argument` (1_000). This keeps SymPy's numeric evaluation of
-            constants (it evaluates them to decide signs) cheap: `sin(exp(10**6))`
-            would need millions of digits of pi.
-        max_entries: most entries in any array the expression produces (100_000).
-        max_entry_size: most nodes in one entry of any array the expression produces,
-            counted as if written out (100_000). Shared subexpressions count every
-            time they appear: that is the size SymPy's differentiation sees.
-        max_work: budget for the whole expression in estimated elementary SymPy
-            operations (50_000, about one to three seconds): `X @ X` costs n**3,
-            `det` n**5 for an n x n matrix, `inv` about n**7.
-
-    Example:
-        >>> Limits(max_length=500).max_length
-        500
-    """
-
-    max_length: int = 10_000
-    max_nodes: int = 2_000
-    max_depth: int = 50
-    max_int_digits: int = 30
-    max_exponent: int = 16
-    max_number_digits: int = 100
-    max_constant_argument: int = 1_000
-    max_entries: int = 100_000
-    max_entry_size: int = 100_000
-    max_work: int = 50_000
-
-    def __post_init__(self) -> None:
-        for name, value in dataclasses.asdict(self).items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidArgumentError(
-                    f"limits: {name} must be a positive int; received {value!r}"
-                )
-
-
-DEFAULT_LIMITS = Limits()
-
+# `Limits` (every budget of symjac, the expression text's included) lives in `symjac._budget`;
+# it is re-exported here, where the text budgets are enforced.
 
 # --------------------------------------------------------------------------- vocabulary
 
@@ -283,6 +231,8 @@ _BIGNUM = 4
 
 _UNDEFINED_ATOMS = (sp.S.NaN, sp.S.ComplexInfinity, sp.S.Infinity, sp.S.NegativeInfinity)
 
+_LIMIT_FIELD = re.compile(r"\(Limits\.(\w+)\)")
+
 _iv = mpmath.iv
 _INTERVAL_CAP = 10**6  # beyond this magnitude, sin/cos fall back to [-1, 1], exp to unknown
 
@@ -337,7 +287,9 @@ class _Evaluator:
         return InvalidExpressionError(f"expr: {message}{where}")
 
     def too_large(self, message: str, node: ast.AST) -> TooLargeError:
-        return TooLargeError(f"expr: {message} (in {self.snippet(node)!r})")
+        field = _LIMIT_FIELD.search(message)
+        hint = f"; use smaller shapes or simpler text, {raise_hint(field.group(1))}" if field else ""
+        return TooLargeError(f"expr: {message} (in {self.snippet(node)!r}){hint}")
 
     @contextlib.contextmanager
     def guard(self, label: str, node: ast.AST) -> Iterator[None]:

@@ -5,7 +5,8 @@ Two kinds of route are compared:
 - **rounding routes** compute the Jacobian from exact formulas in the point's dtype (the symbolic
   route, torch autograd in reverse and forward mode, a user's candidate). Two of them may differ by
   rounding only. The per-entry bound is
-  `rounding_factor * eps(dtype) * (max(|a|, |b|) + max|J|) + conditioning_factor * noise`,
+  `rounding_factor * eps(dtype) * (max(|a|, |b|) + max|J|) + conditioning_factor * noise + tiny`
+  (`tiny`: the dtype's smallest normal number; differences below it are underflow),
   where `noise` is the larger of two measured sensitivities of that entry:
   *evaluation noise*, the symbolic route evaluated in float32 and float64 at the same
   (float32-representable) point, scaled from float32's epsilon to the dtype's (a formula that
@@ -78,7 +79,10 @@ class ToleranceModel:
         """Per-entry bound on |a - b| for two rounding routes in `dtype`."""
         scale = np.fmax(np.abs(a), np.abs(b))
         jmax = float(np.nanmax(scale)) if scale.size else 0.0
-        return self.rounding_factor * eps(dtype) * (scale + jmax) + self.conditioning_factor * noise
+        # + tiny: below the smallest normal number a difference is underflow, not disagreement
+        # (at X = 1e-320 every product underflows and eps * |J| rounds to 0).
+        bound = self.rounding_factor * eps(dtype) * (scale + jmax) + self.conditioning_factor * noise
+        return bound + float(np.finfo(np.dtype(dtype)).tiny)
 
     def against_fd(self, fd_error: np.ndarray, rounding: np.ndarray) -> np.ndarray:
         """Per-entry bound on |route - fd| given FD's own error estimate."""
@@ -101,7 +105,7 @@ class ToleranceModel:
             "fd_informative": self.fd_informative,
             "fd_absolute": self.fd_absolute,
             "perturbations": self.perturbations,
-            "rounding_bound": "rounding_factor*eps*(max(|a|,|b|)+max|J|) + conditioning_factor*noise",
+            "rounding_bound": "rounding_factor*eps*(max(|a|,|b|)+max|J|) + conditioning_factor*noise + tiny",
             "noise": "max(|J32 - J64| * eps/eps32, max_s |J(x*(1+eps*s)) - J(x)|, eps * running_error(J)) per entry",
             "fd_bound": "fd_factor*fd_error + rounding_bound",
         }

@@ -429,6 +429,11 @@ def test_default_limits_are_pinned():
         "max_entries": 100_000,
         "max_entry_size": 100_000,
         "max_work": 50_000,
+        # the Function's budgets (symjac._budget; tested in tests/test_bad_inputs.py)
+        "max_rank": 4,
+        "max_input_entries": 4_096,
+        "max_jacobian_entries": 65_536,
+        "max_jacobian_work": 200_000,
     }
 
 

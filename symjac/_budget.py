@@ -1,0 +1,360 @@
+"""Budgets: every limit on the size of symbolic work, in one place, checked before the work.
+
+symjac takes text and arrays from users and turns them into symbolic work whose cost can grow
+much faster than the input (`X @ X` is n**3 products, its Jacobian n**4 entries). Every such cost
+is bounded by a field of one frozen dataclass, `Limits`, and checked *before* the work it bounds,
+from numbers that are cheap to know in advance (shapes, syntax-tree sizes, estimated operation
+counts). Over a budget, symjac raises `TooLargeError` naming the limit, what was asked for, and how
+to get under it (smaller shapes) or to raise it:
+
+```python
+symjac.function("X @ X", X=(32, 32), limits=symjac.Limits(max_jacobian_work=2_000_000))
+```
+
+The CLI takes the same fields: `symjac check ... --limit max_jacobian_work=2000000`.
+
+Budgets bound work symjac does on the caller's behalf. A Python callable passed to
+`symjac.function` is the caller's own code and runs unbounded (its *result* is still checked before
+differentiation). The last line of defence is a time limit, which needs a separate process:
+the CLI's `--timeout` (see `symjac._worker` and `docs/limits.md`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import sympy
+
+from ._errors import InvalidArgumentError, InvalidExpressionError, TooLargeError
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
+    "check_constant",
+    "check_inputs",
+    "check_output",
+    "check_sympy_input",
+    "raise_hint",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """The budgets of symjac, with their documented defaults. All fields are positive ints.
+
+    Pass an instance to `symjac.function(..., limits=Limits(...))` (or `--limit NAME=N` on the
+    command line) to raise or lower a budget; `DEFAULT_LIMITS` holds the defaults.
+
+    The expression text (checked by the parser while it reads the text):
+
+    - `max_length` (10_000): longest accepted text, in characters.
+    - `max_nodes` (2_000): most syntax nodes (names, numbers, operations, calls, ...), counted
+      before anything is evaluated.
+    - `max_depth` (50): deepest nesting of operations, calls, indexing and unary signs. A chain
+      `a + b + c + ...` counts as one level, however long.
+    - `max_int_digits` (30): most digits in an integer literal.
+    - `max_exponent` (16): largest `|p|` for a numeric exponent in `x ** p`, checked on the
+      exponent's value before the power is computed; also bounds matrix powers of SymPy input.
+    - `max_number_digits` (100): most digits in the numerator or denominator of any exact number
+      the expression produces, float literals made exact included.
+    - `max_constant_argument` (1_000): a constant argument of `exp`, `sin`, `cos`, `tan`,
+      `sigmoid`, `softmax` or `logsumexp` must provably lie within `+-max_constant_argument`
+      (SymPy evaluates constants to decide signs: `sin(exp(10**6))` would need millions of digits).
+    - `max_entries` (100_000): most entries in any array the expression produces, and in any
+      constant array (`consts=`).
+    - `max_entry_size` (100_000): most nodes in one entry of any array produced, counted as if
+      written out (shared subexpressions count every time they appear).
+    - `max_work` (50_000): estimated elementary SymPy operations to build the output (about one
+      to three seconds): `X @ X` costs 1.5 n**3, `det` n**5, `inv` about n**7 for n x n.
+
+    The Function (checked by `symjac.function` before any differentiation):
+
+    - `max_rank` (4): most dimensions of an input (a `ShapeError` over it).
+    - `max_input_entries` (4_096): most scalar input entries, all inputs together (64 x 64).
+    - `max_jacobian_entries` (65_536): most entries of the dense Jacobians, all inputs together
+      (`out_size * in_size`; 256 x 256). A check holds several dense matrices of this size and
+      evaluates finite differences and forward-mode autograd once per input entry.
+    - `max_jacobian_work` (200_000): estimated cost of the exact Jacobian and its generated code,
+      the sum over output entries of (written-out size x number of input entries it contains);
+      about 5 to 20 seconds of differentiation, code generation and checking here.
+
+    Example:
+        >>> Limits(max_input_entries=10_000).max_input_entries
+        10000
+    """
+
+    max_length: int = 10_000
+    max_nodes: int = 2_000
+    max_depth: int = 50
+    max_int_digits: int = 30
+    max_exponent: int = 16
+    max_number_digits: int = 100
+    max_constant_argument: int = 1_000
+    max_entries: int = 100_000
+    max_entry_size: int = 100_000
+    max_work: int = 50_000
+    max_rank: int = 4
+    max_input_entries: int = 4_096
+    max_jacobian_entries: int = 65_536
+    max_jacobian_work: int = 200_000
+
+    def __post_init__(self) -> None:
+        for name, value in dataclasses.asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise InvalidArgumentError(
+                    f"limits: {name} must be a positive int; received {value!r}"
+                )
+            object.__setattr__(self, name, int(value))
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(field.name for field in dataclasses.fields(cls))
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def raise_hint(field: str) -> str:
+    """The standard way out of a budget, for messages."""
+    return (
+        f"or raise the budget: symjac.function(..., limits=symjac.Limits({field}=...)), "
+        f"on the command line --limit {field}=N"
+    )
+
+
+def validate_limits(limits: Any, *, argument: str = "limits") -> Limits:
+    if not isinstance(limits, Limits):
+        raise InvalidArgumentError(
+            f"{argument}: must be a symjac.Limits instance, e.g. symjac.Limits(max_work=100_000); "
+            f"received {type(limits).__name__}"
+        )
+    return limits
+
+
+# --------------------------------------------------------------------------- inputs and constants
+
+
+def check_inputs(shapes: Mapping[str, tuple[int, ...]], limits: Limits) -> int:
+    """Refuse inputs with more scalar entries in all than `limits.max_input_entries`."""
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}  # Python ints: no overflow
+    total = sum(sizes.values())
+    if total > limits.max_input_entries:
+        detail = ", ".join(f"{name}: {shape} = {sizes[name]}" for name, shape in shapes.items())
+        raise TooLargeError(
+            f"shapes: the inputs have {total} entries in all ({detail}), over the budget of "
+            f"{limits.max_input_entries} (Limits.max_input_entries); use smaller shapes, "
+            + raise_hint("max_input_entries")
+        )
+    return total
+
+
+def check_constant(name: str, size: int, limits: Limits) -> None:
+    """Refuse a constant array with more entries than `limits.max_entries`."""
+    if size > limits.max_entries:
+        raise TooLargeError(
+            f"consts[{name!r}]: {size} entries, over the budget of {limits.max_entries} "
+            f"(Limits.max_entries); use a smaller constant, " + raise_hint("max_entries")
+        )
+
+
+# --------------------------------------------------------------------------- the output
+
+
+#: Applied functions an output may contain: those both generated backends (NumPy and torch)
+#: print, whose derivatives they print too. Anything else (`erf`, `gamma`, `floor`, `sign`,
+#: `Heaviside`, ...) would fail later, in generated code, so it is refused when the Function is
+#: built.
+SUPPORTED_FUNCTIONS = (
+    sympy.exp, sympy.log, sympy.sin, sympy.cos, sympy.tan, sympy.sinh, sympy.cosh, sympy.tanh,
+    sympy.asin, sympy.acos, sympy.atan, sympy.asinh, sympy.acosh, sympy.atanh, sympy.atan2,
+    sympy.Abs, sympy.Piecewise, sympy.re,
+)
+
+#: SymPy objects that stand for an algorithm not yet run (`doit`); no code can be generated for
+#: them, and running them is open-ended.
+_UNEVALUATED = (
+    sympy.Integral,
+    sympy.Sum,
+    sympy.Product,
+    sympy.Limit,
+    sympy.Order,
+    sympy.Derivative,
+    sympy.Subs,
+)
+
+
+def _refuse_node(node: sympy.Basic) -> None:
+    if isinstance(node, sympy.core.function.AppliedUndef):
+        raise InvalidExpressionError(
+            f"expr: {str(node)[:60]} applies an undefined function {type(node).__name__!r}; "
+            "symjac needs a formula to differentiate and generate code for (use sympy's "
+            "functions, or substitute a formula first)"
+        )
+    if isinstance(node, _UNEVALUATED):
+        raise InvalidExpressionError(
+            f"expr: unevaluated {type(node).__name__} ({str(node)[:60]}); symjac does not run "
+            "open-ended SymPy algorithms on your behalf: evaluate it first (.doit()) and pass "
+            "the result"
+        )
+    if isinstance(node, sympy.Function) and not isinstance(node, SUPPORTED_FUNCTIONS):
+        names = ", ".join(sorted(f.__name__ for f in SUPPORTED_FUNCTIONS))
+        raise InvalidExpressionError(
+            f"expr: function {type(node).__name__!r} (in {str(node)[:60]}) is not supported: "
+            f"symjac generates NumPy and torch code for {names}, Max, Min, powers and arithmetic"
+        )
+
+
+def _written_sizes(entries: Iterable[sympy.Basic]) -> list[int]:
+    """Written-out size (nodes, shared subexpressions counted each time) of each entry.
+
+    Iterative and memoised over the DAG of all entries, so it costs the number of distinct
+    subexpressions, however large the written-out trees are. Refuses, on the way, nodes that no
+    code can be generated for (`_refuse_node`).
+    """
+    memo: dict[sympy.Basic, int] = {}
+    sizes = []
+    for entry in entries:
+        stack: list[tuple[sympy.Basic, bool]] = [(entry, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if node in memo:
+                continue
+            args = node.args
+            if not args:
+                memo[node] = 1
+            elif expanded:
+                memo[node] = 1 + sum(memo[arg] for arg in args)
+            else:
+                _refuse_node(node)
+                stack.append((node, True))
+                stack.extend((arg, False) for arg in args if arg not in memo)
+        sizes.append(memo[entry])
+    return sizes
+
+
+def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> None:
+    """Refuse an output whose exact Jacobian would cost more than the budgets allow.
+
+    Checked when a Function is built, before any differentiation: the number of output entries
+    and the written-out size of each (as the parser checks them for text, now for every way of
+    defining a Function), the dense Jacobian size, and the estimated Jacobian work.
+    """
+    inputs = tuple(inputs)
+    out_size = int(output.size)
+    in_size = sum(inp.size for inp in inputs)
+    if out_size > limits.max_entries:
+        raise TooLargeError(
+            f"expr: the output has {out_size} entries (shape {output.shape}), over the budget of "
+            f"{limits.max_entries} (Limits.max_entries); use smaller shapes, "
+            + raise_hint("max_entries")
+        )
+    dense = out_size * in_size
+    if dense > limits.max_jacobian_entries:
+        raise TooLargeError(
+            f"expr: the Jacobian would have {dense} entries (output {output.shape} = {out_size} "
+            f"entries x {in_size} input entries), over the budget of "
+            f"{limits.max_jacobian_entries} (Limits.max_jacobian_entries); use smaller shapes, "
+            "check a slice of the output, " + raise_hint("max_jacobian_entries")
+        )
+    symbols = {s for inp in inputs for s in inp.flat_symbols}
+    flat = list(output.reshape(-1))
+    work = 0
+    for index, (entry, size) in enumerate(zip(flat, _written_sizes(flat))):
+        if size > limits.max_entry_size:
+            where = list(np.unravel_index(index, output.shape)) if output.ndim else []
+            raise TooLargeError(
+                f"expr: output entry {where} has {size} nodes when written out, over the budget of "
+                f"{limits.max_entry_size} (Limits.max_entry_size); simplify the expression, "
+                + raise_hint("max_entry_size")
+            )
+        work += size * len(entry.free_symbols & symbols)
+    if work > limits.max_jacobian_work:
+        raise TooLargeError(
+            f"expr: the exact Jacobian would cost about {work} operations (the sum over output "
+            f"entries of written-out size x input entries in it), over the budget of "
+            f"{limits.max_jacobian_work} (Limits.max_jacobian_work); use smaller shapes, "
+            + raise_hint("max_jacobian_work")
+        )
+
+
+# --------------------------------------------------------------------------- SymPy input
+
+#: SymPy objects whose evaluation (`doit`) runs an open-ended algorithm: refused, not evaluated.
+_OPEN_ENDED = (
+    sympy.Integral,
+    sympy.Sum,
+    sympy.Product,
+    sympy.Limit,
+    sympy.Order,
+)
+
+
+def _matrix_cost(node: sympy.Basic, limits: Limits) -> int:
+    """Estimated cost of SymPy's own evaluation of one matrix-expression node (measured here:
+    SymPy's determinant of a 5 x 5 symbolic matrix takes about 10 s, its inverse of a 4 x 4 more
+    than 30 s, a 32 x 32 matrix product about 12 s). The units are those of `Limits.max_work`."""
+    if isinstance(node, sympy.MatMul):
+        shapes = [arg.shape for arg in node.args if getattr(arg, "is_Matrix", False)]
+        cost = 0
+        for (m, k), (_, n) in zip(shapes, shapes[1:]):
+            cost += 10 * int(m) * int(k) * int(n)
+        return cost
+    if isinstance(node, sympy.MatPow):
+        n = int(node.base.shape[0])
+        exponent = node.exp
+        if not exponent.is_Integer or abs(int(exponent)) > limits.max_exponent:
+            raise TooLargeError(
+                f"expr: matrix power {node} has exponent {exponent}; exponents are limited to "
+                f"integers with |p| <= {limits.max_exponent} (Limits.max_exponent), "
+                + raise_hint("max_exponent")
+            )
+        p = abs(int(exponent))
+        return p**3 * n**3 + (n**9 if exponent < 0 else 0)
+    if isinstance(node, sympy.Inverse):
+        return int(node.arg.shape[0]) ** 9
+    if isinstance(node, sympy.Determinant):
+        return int(node.arg.shape[0]) ** 7
+    return 0
+
+
+def check_sympy_input(expr: Any, limits: Limits) -> None:
+    """Refuse SymPy input that evaluation would take too long on, before evaluating it.
+
+    Walks the expression once (iteratively, each distinct node once) and refuses undefined
+    functions (no code can be generated for them), open-ended algorithms (`Integral`, `Sum`,
+    `Product`, `Limit`: evaluate them first), symbolic matrix shapes, and matrix algebra
+    (`MatMul`, `MatPow`, `Inverse`, `Determinant`) whose estimated cost is over `Limits.max_work`.
+    """
+    if not isinstance(expr, sympy.Basic):
+        return  # a Matrix: explicit entries, nothing left to evaluate
+    seen: set[sympy.Basic] = set()
+    stack = [expr]
+    work = 0
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if isinstance(node, (sympy.core.function.AppliedUndef, _OPEN_ENDED)):
+            _refuse_node(node)
+        if isinstance(node, (sympy.MatrixExpr, sympy.Determinant)):
+            matrix = node.arg if isinstance(node, sympy.Determinant) else node
+            if not all(dim.is_Integer for dim in matrix.shape):
+                raise InvalidExpressionError(
+                    f"expr: matrix expression {str(matrix)[:60]} has a symbolic shape "
+                    f"{matrix.shape}; declare MatrixSymbols with integer shapes"
+                )
+            work += _matrix_cost(node, limits)
+            if work > limits.max_work:
+                raise TooLargeError(
+                    f"expr: evaluating the SymPy matrix expression would cost about {work} "
+                    f"operations (at {str(node)[:60]}), over the budget of {limits.max_work} "
+                    "(Limits.max_work); use smaller shapes, or pass text or a callable built on "
+                    "symjac.ops (det, inv and products are cheaper there), "
+                    + raise_hint("max_work")
+                )
+        stack.extend(node.args)
