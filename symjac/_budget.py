@@ -34,11 +34,13 @@ from ._errors import InvalidArgumentError, InvalidExpressionError, TooLargeError
 __all__ = [
     "DEFAULT_LIMITS",
     "Limits",
+    "SUPPORTED_FUNCTIONS",
     "check_constant",
     "check_inputs",
     "check_output",
     "check_sympy_input",
     "raise_hint",
+    "validate_limits",
 ]
 
 
@@ -114,6 +116,17 @@ class Limits:
     def field_names(cls) -> tuple[str, ...]:
         return tuple(field.name for field in dataclasses.fields(cls))
 
+    def source(self) -> str:
+        """Python for these limits, naming only the fields that differ from the defaults ('' if none).
+
+        Example:
+            >>> Limits(max_work=100_000).source()
+            'symjac.Limits(max_work=100000)'
+        """
+        changed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                   if getattr(self, f.name) != f.default}
+        return f"symjac.Limits({', '.join(f'{k}={v}' for k, v in changed.items())})" if changed else ""
+
 
 DEFAULT_LIMITS = Limits()
 
@@ -143,13 +156,21 @@ def check_inputs(shapes: Mapping[str, tuple[int, ...]], limits: Limits) -> int:
     sizes = {name: math.prod(shape) for name, shape in shapes.items()}  # Python ints: no overflow
     total = sum(sizes.values())
     if total > limits.max_input_entries:
-        detail = ", ".join(f"{name}: {shape} = {sizes[name]}" for name, shape in shapes.items())
+        detail = ", ".join(f"{name}: {_short(shape)} = {_count(sizes[name])}" for name, shape in shapes.items())
         raise TooLargeError(
-            f"shapes: the inputs have {total} entries in all ({detail}), over the budget of "
+            f"shapes: the inputs have {_count(total)} entries in all ({detail}), over the budget of "
             f"{limits.max_input_entries} (Limits.max_input_entries); use smaller shapes, "
             + raise_hint("max_input_entries")
         )
     return total
+
+
+def _count(n: int) -> str:
+    return str(n) if n < 10**15 else f"about 10**{len(str(n)) - 1}"
+
+
+def _short(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(_count(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def check_constant(name: str, size: int, limits: Limits) -> None:
@@ -200,7 +221,8 @@ def _refuse_node(node: sympy.Basic) -> None:
             "open-ended SymPy algorithms on your behalf: evaluate it first (.doit()) and pass "
             "the result"
         )
-    if isinstance(node, sympy.Function) and not isinstance(node, SUPPORTED_FUNCTIONS):
+    # The exact type: a subclass could print itself (`_numpycode`) as anything.
+    if isinstance(node, sympy.Function) and type(node) not in SUPPORTED_FUNCTIONS:
         names = ", ".join(sorted(f.__name__ for f in SUPPORTED_FUNCTIONS))
         raise InvalidExpressionError(
             f"expr: function {type(node).__name__!r} (in {str(node)[:60]}) is not supported: "

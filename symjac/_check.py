@@ -130,6 +130,7 @@ def _run_line(f, samples: int, seed: int) -> str:
     shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
     consts = f.consts
     const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
+    const_text += _limits_text(f)
     return f"import symjac; symjac.check(symjac.function({f.source!r}, {shapes}{const_text}), samples={samples}, seed={seed})"
 
 
@@ -402,6 +403,13 @@ def _describe(f) -> str:
     return f"{body} ({shapes})"
 
 
+def _limits_text(f) -> str:
+    """`, limits=symjac.Limits(...)` when `f` was built under raised budgets (else it would not rebuild)."""
+    limits = getattr(f, "limits", None)
+    text = limits.source() if limits is not None else ""
+    return f", limits={text}" if text else ""
+
+
 def reproduction_line(f, point: Point, with_candidate: bool = False) -> str:
     """A line of Python that runs the same check (exact float reprs; dtype kept)."""
     def value(v: np.ndarray) -> str:
@@ -417,6 +425,7 @@ def reproduction_line(f, point: Point, with_candidate: bool = False) -> str:
         shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
         consts = f.consts
         const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
+        const_text += _limits_text(f)
         line = f"import numpy, symjac; symjac.check(symjac.function({f.source!r}, {shapes}{const_text}), {at})"
     return line + ("  # J: the candidate Jacobian" if with_candidate else "")
 

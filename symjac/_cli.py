@@ -16,7 +16,7 @@ import sys
 from typing import Any, Sequence
 
 from ._errors import InvalidArgumentError, SymjacError
-from ._worker import EXIT_INTERNAL, EXIT_TIMEOUT, add_job_options, run_job
+from ._worker import EXIT_INTERNAL, EXIT_TIMEOUT, PipeSafe, add_job_options, run_job
 
 __all__ = [
     "main",
@@ -66,9 +66,24 @@ def _json_value(text: str, option: str) -> Any:
     if len(text) > _MAX_JSON_CHARS:
         raise _UsageError(f"{option}: value longer than {_MAX_JSON_CHARS} characters")
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, and ints over Python's digit limit
         raise _UsageError(f"{option}: value must be JSON numbers or nested lists, e.g. [[2, 3], [4, 5]]; {error}") from None
+    _check_depth(value, option)
+    return value
+
+
+_MAX_JSON_DEPTH = 32  # an input has at most 4 dims (Limits.max_rank); NumPy itself stops at 64
+
+
+def _check_depth(value: Any, option: str) -> None:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth > _MAX_JSON_DEPTH:
+                raise _UsageError(f"{option}: value nested deeper than {_MAX_JSON_DEPTH} levels")
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
 
 
 def _function(args):
@@ -107,7 +122,10 @@ def _point(args) -> dict[str, Any]:
         name, value = _name_value(item, "--at")
         parsed = _json_value(value, "--at")
         # Well-formed numbers get the requested dtype; anything else goes to symjac's own validation.
-        values[name] = np.asarray(parsed, dtype=args.dtype) if _is_numeric(parsed) else parsed
+        try:
+            values[name] = np.asarray(parsed, dtype=args.dtype) if _is_numeric(parsed) else parsed
+        except (ValueError, OverflowError):  # ragged lists, huge ints: symjac's own validation says what is wrong
+            values[name] = parsed
     return values
 
 
@@ -268,8 +286,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     """Run the `symjac` command: arguments are parsed here, the job runs in a worker process under
     `--timeout` (see `symjac._worker`), or here with `--timeout 0`. Returns the exit status."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    out = PipeSafe(out or sys.stdout)
+    err = PipeSafe(err or sys.stderr)
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parse(argv, err)
     if isinstance(args, int):

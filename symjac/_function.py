@@ -107,15 +107,17 @@ class Function:
     compiled code are computed on first use and cached.
     """
 
-    __slots__ = ("_inputs", "_consts", "_output", "_source", "_cache", "_lock")
+    __slots__ = ("_inputs", "_consts", "_output", "_source", "_cache", "_lock", "_limits")
 
-    def __init__(self, inputs: tuple[Input, ...], consts: Mapping[str, np.ndarray], output: np.ndarray, source: str | None):
+    def __init__(self, inputs: tuple[Input, ...], consts: Mapping[str, np.ndarray], output: np.ndarray, source: str | None,
+                 limits: Limits = DEFAULT_LIMITS):
         object.__setattr__(self, "_inputs", inputs)
         object.__setattr__(self, "_consts", dict(consts))
         object.__setattr__(self, "_output", output)
         object.__setattr__(self, "_source", source)
         object.__setattr__(self, "_cache", {})
         object.__setattr__(self, "_lock", threading.RLock())
+        object.__setattr__(self, "_limits", limits)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Function is immutable; cannot set {name!r}")
@@ -206,16 +208,22 @@ class Function:
         body = self._source if self._source is not None else _short(self._output)
         return f"symjac.function({body!r}, {shapes}) -> shape {self.out_shape}"
 
+    @property
+    def limits(self) -> Limits:
+        """The budgets this Function was built under (reproduction lines repeat the raised ones)."""
+        return self._limits
+
     def __reduce__(self):
-        return (_rebuild, (self._inputs_spec(), {k: v for k, v in self._consts.items()}, self._output, self._source))
+        return (_rebuild, (self._inputs_spec(), {k: v for k, v in self._consts.items()}, self._output, self._source,
+                           self._limits))
 
     def _inputs_spec(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         return tuple((inp.name, inp.shape) for inp in self._inputs)
 
 
-def _rebuild(spec, consts, output, source) -> Function:
+def _rebuild(spec, consts, output, source, limits=DEFAULT_LIMITS) -> Function:
     inputs = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in spec)
-    return Function(inputs, consts, output, source)
+    return Function(inputs, consts, output, source, limits)
 
 
 def _short(output: np.ndarray) -> str:
@@ -286,7 +294,7 @@ def function(
             f"expr: must be expression text, a callable or a SymPy expression; received {type(expr).__name__}"
         )
     output = _validate_output(output, inputs, limits)
-    return Function(inputs, const_arrays, output, source)
+    return Function(inputs, const_arrays, output, source, limits)
 
 
 def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np.ndarray]) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,7 @@ class LatexOptions:
             raise InvalidArgumentError(f"max_size: must be an int >= 3; received {self.max_size!r}")
         if not isinstance(self.output_name, str) or not self.output_name:
             raise InvalidArgumentError(f"output_name: must be a non-empty LaTeX string; received {self.output_name!r}")
+        _check_fragment("output_name", self.output_name)
         if self.symbol_names is not None:
             if not isinstance(self.symbol_names, Mapping):
                 raise InvalidArgumentError(
@@ -79,6 +81,7 @@ class LatexOptions:
                         f"symbol_names: keys must be input names and values non-empty LaTeX strings; "
                         f"received {key!r}: {value!r}"
                     )
+                _check_fragment(f"symbol_names[{key!r}]", value)
 
     @property
     def inline(self) -> bool:
@@ -110,6 +113,39 @@ class LatexOptions:
         if self.mode == "display":
             return f"$${body}$$"
         return body
+
+
+#: Characters that would end math mode, comment out, split cells or rows, or take parameters.
+_FRAGMENT_CHARACTERS = set("$%&#\n\r\t")
+#: Control sequences that read or write files, (re)define macros, open environments or links.
+_FRAGMENT_COMMANDS = re.compile(
+    r"\\(?:input|include|InputIfFileExists|write|read|openin|openout|immediate|special|def|edef|gdef|"
+    r"xdef|let|futurelet|catcode|csname|endcsname|expandafter|newcommand|renewcommand|"
+    r"providecommand|DeclareRobustCommand|usepackage|documentclass|begin|end|href|url|"
+    r"includegraphics|html\w*|verb|makeatletter|makeatother|newline|cr)(?![A-Za-z])"
+    r"|\\\\"
+)
+
+
+def _check_fragment(argument: str, value: str) -> None:
+    """A caller's LaTeX for one name must be a self-contained piece of math: braces balanced,
+    no `$ % & #` or line breaks, and no file, definition or link commands (it is pasted into
+    every formula that names the input)."""
+    depth = 0
+    for char in value:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth < 0:
+            break
+    bad = sorted(_FRAGMENT_CHARACTERS.intersection(value))
+    command = _FRAGMENT_COMMANDS.search(value)
+    if depth != 0 or bad or command or any(ord(c) < 32 for c in value):
+        what = ("unbalanced braces" if depth != 0 else f"the character {bad[0]!r}" if bad
+                else f"the command {command.group(0)!r}" if command else "a control character")
+        raise InvalidArgumentError(
+            f"{argument}: must be a self-contained LaTeX fragment for a name, e.g. r'\\mathbf{{X}}' "
+            f"(balanced braces; no $ % & # or line breaks; no file, definition or link commands); "
+            f"received {value!r}, which has {what}"
+        )
 
 
 def _one_of(argument: str, value: Any, choices: tuple) -> None:

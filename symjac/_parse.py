@@ -23,6 +23,7 @@ import keyword
 import math
 import operator
 import re
+import unicodedata
 import warnings
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
@@ -885,6 +886,19 @@ class _Evaluator:
 # --------------------------------------------------------------------------- entry point
 
 
+def _check_characters(text: str) -> None:
+    """Refuse control and format characters (tabs and line breaks aside).
+
+    Python's parser accepts them in comments, and the text is shown in reports, on the terminal
+    and in LaTeX: an escape sequence (`\x1b[2J`) or a bidi override (U+202E) there would rewrite
+    what the reader sees.
+    """
+    for position, char in enumerate(text):
+        if char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf", "Cs"):
+            raise InvalidExpressionError(
+                f"expr: control character U+{ord(char):04X} at position {position} is not allowed")
+
+
 def _parse_tree(text: str, limits: Limits) -> ast.Expression:
     too_deep = InvalidExpressionError(
         "expr: nesting too deep (or expression too large) for Python's parser; limits: "
@@ -978,6 +992,7 @@ def parse_expression(
             f"expr: expression too large: {len(text)} characters; the limit is "
             f"{limits.max_length} (Limits.max_length)")
 
+    _check_characters(text)
     tree = _parse_tree(text, limits)
     evaluator = _Evaluator(text, names, limits)
     evaluator.count(tree.body)

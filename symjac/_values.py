@@ -81,14 +81,23 @@ class Point:
         return np.concatenate(parts, axis=-1) if parts else np.zeros(self.batch_shape + (0,), self.dtype)
 
 
+#: Keywords a user may pass to `check` as if they were options; the message says where they go.
+_TOLERANCE_WORDS = frozenset({"rtol", "atol", "tol", "eps", "epsilon", "rel_tol", "abs_tol"})
+
+
 def coerce_point(inputs, values: Mapping[str, Any], *, function_name: str = "f") -> Point:
     """Check `values` against the declared `inputs` (a sequence of `Input`) and build a Point."""
     declared = {inp.name: inp for inp in inputs}
     unknown = sorted(set(values) - set(declared))
     if unknown:
+        tolerance_like = [n for n in unknown if n in _TOLERANCE_WORDS]
+        hint = (
+            f"; {tolerance_like[0]!r} is not an option: tolerances are set with "
+            "tolerance=symjac.ToleranceModel(...)" if tolerance_like else ""
+        )
         raise InvalidArgumentError(
             f"values: {function_name} has no input named {', '.join(map(repr, unknown))}; "
-            f"its inputs are {', '.join(declared) or '(none)'}"
+            f"its inputs are {', '.join(declared) or '(none)'}{hint}"
         )
     missing = [name for name in declared if name not in values]
     if missing:

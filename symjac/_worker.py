@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-__all__ = ["DEFAULT_TIMEOUT", "EXIT_TIMEOUT", "EXIT_INTERNAL", "add_job_options", "run_job"]
+__all__ = ["DEFAULT_TIMEOUT", "EXIT_TIMEOUT", "EXIT_INTERNAL", "PipeSafe", "add_job_options", "run_job"]
 
 #: Seconds a CLI job may run by default (`--timeout`). The budgets (`symjac.Limits`) keep the
 #: work that they allow under about 20 s here; the time limit stops what they cannot size.
@@ -89,14 +89,13 @@ def run_job(argv: Sequence[str], *, timeout: float, out: TextIO, err: TextIO) ->
     it wrote so far, then the timeout message). Returns the job's exit status, `EXIT_TIMEOUT`, or
     `EXIT_INTERNAL` when the worker died without one.
 
-    ```python
-    >>> import io
-    >>> out, err = io.StringIO(), io.StringIO()
-    >>> run_job(["jacobian", "x**2", "--input", "x=scalar"], timeout=60, out=out, err=err)
-    0
-    >>> "2*x" in out.getvalue()
-    True
-    ```
+    Example:
+        >>> import io
+        >>> out, err = io.StringIO(), io.StringIO()
+        >>> run_job(["jacobian", "x**2", "--input", "x=scalar"], timeout=60, out=out, err=err)
+        0
+        >>> "2*x" in out.getvalue()
+        True
     """
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     command = [sys.executable, "-c", _BOOTSTRAP, root]
@@ -108,14 +107,19 @@ def run_job(argv: Sequence[str], *, timeout: float, out: TextIO, err: TextIO) ->
         popen_options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     start = time.monotonic()
-    proc = subprocess.Popen(
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        **popen_options,
-    )
+    try:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            **popen_options,
+        )
+    except OSError as error:
+        print(f"symjac: error: cannot start the worker process ({error}); --timeout 0 runs the job "
+              "in this process", file=err)
+        return EXIT_INTERNAL
     try:
         stdout, stderr = proc.communicate(job.encode("utf-8"), timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -142,6 +146,47 @@ def run_job(argv: Sequence[str], *, timeout: float, out: TextIO, err: TextIO) ->
     print(f"symjac: error: the job's worker process died ({how}); this is a bug or the machine ran out of memory",
           file=err)
     return EXIT_INTERNAL
+
+
+class PipeSafe:
+    """A text stream whose writes stop quietly once its reader has gone (`symjac ... | head`).
+
+    Without it, the first write after the reader closed the pipe raises `BrokenPipeError`, and
+    a command whose result is known ends in a traceback (and Python's complaint at exit). With it,
+    the command finishes and exits with its own status; what it still writes goes to /dev/null.
+    """
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._broke()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._broke()
+
+    def _broke(self) -> None:
+        self.broken = True
+        try:  # so that the interpreter's own flush at exit does not complain either
+            fd = self._stream.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        except (AttributeError, OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 def _copy(data: bytes, stream: TextIO) -> None:

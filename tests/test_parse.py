@@ -120,7 +120,7 @@ EXPRESSION_ROWS = [
     ("import os", InvalidExpressionError, "one expression only"),
     ("x = 1", InvalidExpressionError, "one expression only"),
     ("sin(x", InvalidExpressionError, "syntax error"),
-    ("x\0", InvalidExpressionError, "null bytes"),
+    ("x\0", InvalidExpressionError, "control character U+0000 at position 1"),
     # exponent bound, checked before the power is computed
     ("10**10**10", InvalidExpressionError, "exponent too large: |10000000000| > 16"),
     ("x**10**10", InvalidExpressionError, "exponent too large"),

@@ -8,6 +8,7 @@ the Jacobian.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 
 import numpy as np
@@ -210,13 +211,18 @@ def _reverse(torch, function, tensors: dict, out_size: int) -> list:
     ]
 
 
+_FORWARD_AD_LOCK = threading.Lock()
+
+
 def _forward_mode(torch, function, tensors: dict, out_size: int) -> list:
     """Blocks `(out_size, in_size)` per input: column c is the tangent of the output along e_c."""
     import torch.autograd.forward_ad as fwad
 
     total = sum(inp.size for inp in function.inputs)
     duals = {}
-    with fwad.dual_level():
+    # torch's forward-mode dual levels are process-wide, not per thread: two checks in two threads
+    # would nest them ("Nested forward mode AD is not supported"). One at a time.
+    with _FORWARD_AD_LOCK, fwad.dual_level():
         offset = 0
         for inp in function.inputs:
             t = tensors[inp.name]
