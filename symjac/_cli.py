@@ -16,7 +16,7 @@ import sys
 from typing import Any, Sequence
 
 from ._errors import InvalidArgumentError, SymjacError
-from ._worker import EXIT_INTERNAL, EXIT_TIMEOUT, PipeSafe, add_job_options, run_job
+from ._worker import EXIT_INTERNAL, EXIT_TIMEOUT, SUITE_TIMEOUT, PipeSafe, add_job_options, run_job
 
 __all__ = [
     "main",
@@ -278,8 +278,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--only", action="append", metavar="NAME", help="run only this catalog function (repeatable)")
     p.add_argument("--json", action="store_true", help="print the reports as JSON")
     p.set_defaults(run=_cmd_suite)
-    for p in sub.choices.values():  # every subcommand runs under a time limit
-        add_job_options(p)
+    for name, p in sub.choices.items():  # every subcommand runs under a time limit
+        add_job_options(p, **({"default": SUITE_TIMEOUT} if name == "suite" else {}))
     return parser
 
 

@@ -39,11 +39,14 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-__all__ = ["DEFAULT_TIMEOUT", "EXIT_TIMEOUT", "EXIT_INTERNAL", "PipeSafe", "add_job_options", "run_job"]
+__all__ = ["DEFAULT_TIMEOUT", "SUITE_TIMEOUT", "EXIT_TIMEOUT", "EXIT_INTERNAL", "PipeSafe", "add_job_options", "run_job"]
 
 #: Seconds a CLI job may run by default (`--timeout`). The budgets (`symjac.Limits`) keep the
 #: work that they allow under about 20 s here; the time limit stops what they cannot size.
 DEFAULT_TIMEOUT = 60.0
+#: `symjac suite` runs every catalog function at many points (about 13 s at its default 10 samples
+#: here, minutes at 100): its own default.
+SUITE_TIMEOUT = 600.0
 EXIT_TIMEOUT = 4
 EXIT_INTERNAL = 5
 #: Statuses a job returns on its own (pass, fail, usage, inconclusive).
@@ -70,15 +73,15 @@ def _timeout(text: str) -> float:
     return value
 
 
-def add_job_options(parser: argparse.ArgumentParser) -> None:
+def add_job_options(parser: argparse.ArgumentParser, *, default: float = DEFAULT_TIMEOUT) -> None:
     """Add `--timeout` to a subcommand's parser."""
     parser.add_argument(
         "--timeout",
         type=_timeout,
-        default=DEFAULT_TIMEOUT,
+        default=default,
         metavar="SECONDS",
         help=f"stop the job after this many seconds, exit status {EXIT_TIMEOUT} "
-        f"(default {DEFAULT_TIMEOUT:g}; 0: no limit, run in this process)",
+        f"(default {default:g}; 0: no limit, run in this process)",
     )
 
 
@@ -219,8 +222,24 @@ def _watch_parent(parent: int) -> None:
             os._exit(EXIT_INTERNAL)
 
 
+def _die_with_parent() -> None:
+    """On Linux, ask the kernel to SIGKILL this worker when its parent dies (even while this process
+    is stuck in C code holding the GIL, where the watching thread cannot run)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _child_main() -> None:
     job = json.loads(sys.stdin.read())
+    _die_with_parent()
+    if os.getppid() != job["parent"]:  # the parent died before we could ask
+        os._exit(EXIT_INTERNAL)
     threading.Thread(target=_watch_parent, args=(job["parent"],), daemon=True).start()
     from ._cli import run_in_process
 
