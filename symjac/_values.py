@@ -14,7 +14,7 @@ import numpy as np
 
 from ._errors import InvalidArgumentError, ShapeError
 
-__all__ = ["Point", "coerce_point", "coerce_array", "resolve_dtype", "FLOAT_DTYPES"]
+__all__ = ["Point", "coerce_point", "coerce_array", "float_dtype", "resolve_dtype", "FLOAT_DTYPES"]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -53,6 +53,17 @@ def coerce_array(value: Any, shape: tuple[int, ...], *, argument: str) -> np.nda
             f"{argument}: values must be finite; received {array[index]} at index {index}"
         )
     return array
+
+
+def float_dtype(dtype: Any, *, argument: str = "dtype") -> np.dtype:
+    """`dtype` as float32 or float64, the only dtypes a point is evaluated in."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        resolved = None
+    if resolved not in FLOAT_DTYPES:
+        raise InvalidArgumentError(f"{argument}: must be float32 or float64; received {dtype!r}")
+    return resolved
 
 
 def resolve_dtype(arrays: Mapping[str, np.ndarray]) -> np.dtype:
@@ -114,7 +125,7 @@ def coerce_point(inputs, values: Mapping[str, Any], *, function_name: str = "f")
         batch_shape = np.broadcast_shapes(*batches) if batches else ()
     except ValueError:
         raise ShapeError(
-            f"values: the leading batch dims of the inputs do not broadcast; received "
+            "values: the leading batch dims of the inputs do not broadcast; received "
             + ", ".join(f"{n}: {a.shape}" for n, a in arrays.items())
         ) from None
     arrays = {

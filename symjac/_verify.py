@@ -28,7 +28,7 @@ import numpy as np
 from ._errors import InvalidArgumentError, ShapeError
 from ._report import Entry, PairResult, Report
 from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps
-from ._values import FLOAT_DTYPES, coerce_point
+from ._values import coerce_point, float_dtype
 
 __all__ = ["verify", "KINDS"]
 
@@ -92,7 +92,7 @@ def verify(
                 )
     if not isinstance(tolerance, ToleranceModel):
         raise InvalidArgumentError(f"tolerance: must be a symjac.ToleranceModel; received {type(tolerance).__name__}")
-    resolved = _dtype(dtype)
+    resolved = float_dtype(dtype)
     seed = _sampling.validate_seed(seed)
     checker = _PointVerifier(impl, kind, tolerance)
     if at is not None:
@@ -146,16 +146,6 @@ def _member(functions, at: Mapping[str, Any]):
         return f
     coerce_point(functions[0].inputs, at)  # raises the error of the first member
     raise ShapeError("at: the point's shapes fit no Function of the spec")  # pragma: no cover
-
-
-def _dtype(dtype) -> np.dtype:
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in FLOAT_DTYPES:
-        raise InvalidArgumentError(f"dtype: must be float32 or float64; received {dtype!r}")
-    return resolved
 
 
 def _impl_name(impl) -> str:

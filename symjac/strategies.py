@@ -50,7 +50,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from ._errors import InvalidArgumentError
-from ._values import FLOAT_DTYPES
+from ._values import float_dtype
 
 __all__ = ["inputs", "expressions", "domain", "Domain", "Constraint", "FLAGS"]
 
@@ -102,16 +102,6 @@ def _check_number(name: str, value: Any, *, low: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= low:
         raise InvalidArgumentError(f"{name}: must be a finite number > {low}; received {value!r}")
     return float(value)
-
-
-def _check_dtype(dtype: Any) -> np.dtype:
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in FLOAT_DTYPES:
-        raise InvalidArgumentError(f"dtype: must be float32 or float64; received {dtype!r}")
-    return resolved
 
 
 def _check_function(f: Any):
@@ -375,7 +365,7 @@ def inputs(
     >>> test_positive()
     ```
     """
-    resolved = _check_dtype(dtype)
+    resolved = float_dtype(dtype)
     dom = domain(f, bound=bound, margin=margin, roles=roles)
     parts = {
         inp.name: _input_strategy(inp, _effective(inp, dom.roles[inp.name]), resolved, dom.bound, dom.margin)

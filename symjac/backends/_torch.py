@@ -17,7 +17,7 @@ from .._errors import BackendNotAvailableError
 from .._values import Point
 from ._numpy import forward_plan, jacobian_plan
 
-__all__ = ["torch", "import_torch", "forward", "exact_jacobian", "autograd_jacobians", "MODES"]
+__all__ = ["import_torch", "forward", "exact_jacobian", "autograd_jacobians", "MODES"]
 
 #: The autograd modes symjac runs: reverse (jacrev) and forward (jacfwd).
 MODES = ("reverse", "forward")
