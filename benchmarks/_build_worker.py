@@ -5,7 +5,7 @@ expressions globally) and so that peak memory is this build's own. Prints one JS
 `{"seconds": total, "phases": {...}, "peak_mb": ..., ...}`.
 
 Peak memory is the growth of the resident set during the build: the peak RSS of the process
-(`ru_maxrss`) minus the RSS just before the build, after the imports.
+(`VmHWM`) minus the RSS just before the build, after the imports.
 """
 
 from __future__ import annotations
@@ -30,7 +30,13 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # VmHWM, the peak RSS of this process image: `ru_maxrss` would also count the parent's RSS at
+    # fork time (Linux keeps it across exec).
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def build_symjac(case, n: int, *, symengine: bool = True) -> dict:

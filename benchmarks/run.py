@@ -28,6 +28,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -55,6 +56,44 @@ def log(*args) -> None:
     print(*args, file=sys.stderr, flush=True)
 
 
+class State:
+    """Every measurement, saved to a JSON file as soon as it is taken: `--resume` reuses them, so
+    that a long run interrupted (or a section that failed) does not start over."""
+
+    def __init__(self, path: str, resume: bool):
+        self.path = path
+        self.data: dict = {}
+        if resume and os.path.exists(path):
+            with open(path) as f:
+                self.data = json.load(f)
+
+    @staticmethod
+    def _key(key) -> str:
+        return "|".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+    def get(self, section: str, key):
+        return self.data.get(section, {}).get(self._key(key))
+
+    def put(self, section: str, key, value) -> None:
+        self.data.setdefault(section, {})[self._key(key)] = value
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.data, f)
+        os.replace(tmp, self.path)
+
+
+STATE = State(os.path.join(tempfile.gettempdir(), "symjac-benchmarks-state.json"), resume=False)
+
+
+def remembered(section: str, key, measure: Callable[[], object]):
+    """The saved measurement for `key`, or `measure()` (then saved)."""
+    found = STATE.get(section, key)
+    if found is None:
+        found = measure()
+        STATE.put(section, key, found)
+    return found
+
+
 # ------------------------------------------------------------------------------------------ timing
 def median_time(fn: Callable[[], object], *, runs: int = 5, cap: float = 30.0) -> tuple[float, int]:
     """Median wall time of `fn()` over up to `runs` runs, fewer when they would pass `cap`."""
@@ -69,10 +108,10 @@ def median_time(fn: Callable[[], object], *, runs: int = 5, cap: float = 30.0) -
     return statistics.median(times), len(times)
 
 
-def run_worker(tool: str, name: str, n: int, cap: float) -> dict:
+def run_worker(tool: str, name: str, n: int, cap: float, repeats: int = REPEATS) -> dict:
     """Median over fresh processes of one build; `{"status": "timeout"|"error", ...}` otherwise."""
     results = []
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         cmd = [sys.executable, os.path.join(HERE, "_build_worker.py"), tool, name, str(n)]
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=cap, cwd=ROOT)
@@ -108,7 +147,7 @@ def section_build(sizes, cap: float, names=NAMES) -> dict:
                     continue
                 this_cap = FLOOR_CAP if (name, tool, n) == ("X @ X", "sympy", 16) else cap
                 log(f"build {tool:10} {name:12} n={n:2} (cap {this_cap:.0f} s) ...")
-                result = run_worker(tool, name, n, this_cap)
+                result = remembered("build", key, lambda: run_worker(tool, name, n, this_cap))
                 table[key] = result
                 log("   ", _fmt_build(result))
                 if result["status"] != "ok":
@@ -116,11 +155,16 @@ def section_build(sizes, cap: float, names=NAMES) -> dict:
     return table
 
 
+def symjac_builds(name: str, n: int, cap: float) -> bool:
+    """Whether symjac builds this case within the cap (from the build section, else one run)."""
+    result = remembered("build", (name, "symjac", n), lambda: run_worker("symjac", name, n, cap, repeats=1))
+    return result["status"] == "ok"
+
+
 def _eval_size(name: str, cap: float) -> int:
-    """n = 8, or the largest smaller size symjac builds (inv and det are budgeted at n = 8)."""
+    """n = 8, or the largest smaller size symjac builds within the cap."""
     for n in (EVAL_SIZE, 4, 2):
-        result = run_worker("symjac", name, n, cap)
-        if result["status"] == "ok":
+        if symjac_builds(name, n, cap):
             return n
     return 2
 
@@ -131,6 +175,10 @@ def section_eval(cap: float, names=NAMES, batch: int = EVAL_BATCH) -> dict:
 
     out: dict = {}
     for name in names:
+        found = STATE.get("eval", name)
+        if found is not None:
+            out[name] = found
+            continue
         case = CASES[name]
         n = _eval_size(name, cap)
         xs = case.points(n, batch)
@@ -211,6 +259,7 @@ def section_eval(cap: float, names=NAMES, batch: int = EVAL_BATCH) -> dict:
         except ImportError:
             rows["SymEngine Lambdify"] = {"failed": "not installed"}
         out[name] = {"n": n, "batch": batch, "rows": rows}
+        STATE.put("eval", name, out[name])
     return out
 
 
@@ -225,7 +274,11 @@ def section_check(sizes, cap: float, names=NAMES, points: int = CHECK_POINTS) ->
     for name in names:
         case = CASES[name]
         for n in sizes:
-            if run_worker("symjac", name, n, cap)["status"] != "ok":
+            found = STATE.get("check", (name, n))
+            if found is not None:
+                out[(name, n)] = found
+                continue
+            if not symjac_builds(name, n, cap):
                 out[(name, n)] = {"skipped": "symjac does not build it within the cap"}
                 continue
             log(f"check {name} n={n}")
@@ -247,16 +300,23 @@ def section_check(sizes, cap: float, names=NAMES, points: int = CHECK_POINTS) ->
             row["symjac.check x100"], row["runs"] = median_time(run_check, runs=3, cap=cap)
             row["verdicts"] = dict(verdicts)
             if has_samples:
-                row["symjac.check(samples=100)"], _ = median_time(
-                    lambda: symjac.check(f, samples=points, seed=0), runs=3, cap=cap
-                )
+                try:
+                    row["symjac.check(samples=100)"], _ = median_time(
+                        lambda: symjac.check(f, samples=points, seed=0), runs=3, cap=cap
+                    )
+                except Exception as error:
+                    row["symjac.check(samples=100) failed"] = f"{type(error).__name__}: {str(error)[:100]}"
             tfn = case.torch_fn(n)
             txs = [torch.tensor(x, requires_grad=True) for x in xs]
             for label, fast in (("gradcheck slow x100", False), ("gradcheck fast x100", True)):
-                row[label], _ = median_time(
-                    lambda: [torch.autograd.gradcheck(tfn, (x,), fast_mode=fast) for x in txs], runs=3, cap=cap
-                )
+                try:
+                    row[label], _ = median_time(
+                        lambda: [torch.autograd.gradcheck(tfn, (x,), fast_mode=fast) for x in txs], runs=3, cap=cap
+                    )
+                except Exception as error:  # a peer failing is reported, not fatal
+                    row[label + " failed"] = f"{type(error).__name__}: {str(error).splitlines()[0][:100]}"
             out[(name, n)] = row
+            STATE.put("check", (name, n), row)
             log("   ", row)
     return out
 
@@ -466,11 +526,16 @@ def _render_check(table: dict) -> list[str]:
             continue
         ours = r["symjac.check x100"]
         samples = r.get("symjac.check(samples=100)")
+
+        def peer(label):
+            if label in r:
+                return f"{_fmt_s(r[label])} | {_ratio(ours, r[label])}"
+            return f"failed: {r.get(label + ' failed', '?')} | -"
+
         lines.append(
             f"| `{name}` | {n} | {_fmt_s(r['first call'])} | {_fmt_s(ours)} | "
             f"{', '.join(f'{k} {v}' for k, v in r['verdicts'].items())} | {_fmt_s(samples) if samples else '-'} | "
-            f"{_fmt_s(r['gradcheck slow x100'])} | {_ratio(ours, r['gradcheck slow x100'])} | "
-            f"{_fmt_s(r['gradcheck fast x100'])} | {_ratio(ours, r['gradcheck fast x100'])} |"
+            f"{peer('gradcheck slow x100')} | {peer('gradcheck fast x100')} |"
         )
     lines.append("")
     return lines
@@ -508,7 +573,7 @@ def floors(results: dict) -> list[tuple]:
         rows.append(("X @ X evaluation, n = 8, batch 1000, vs vmap(jacrev)", ">= 2x throughput", f"{ratio:.1f}x",
                      "yes" if ratio >= 2 else "NO"))
     ch = results.get("check", {}).get(("X @ X", 4))
-    if ch and "symjac.check x100" in ch:
+    if ch and "symjac.check x100" in ch and "gradcheck slow x100" in ch:
         ratio = ch["gradcheck slow x100"] / ch["symjac.check x100"]
         rows.append(("check over 100 inputs of X @ X, n = 4, vs 100 gradcheck (slow)", "no slower (>= 1x)",
                      f"{ratio:.2f}x ({_fmt_s(ch['symjac.check x100'])} vs {_fmt_s(ch['gradcheck slow x100'])})",
@@ -526,12 +591,15 @@ def floors(results: dict) -> list[tuple]:
 
 
 def main(argv=None) -> None:
+    global STATE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="sizes up to 8, cap 30 s: a smoke run")
-    parser.add_argument("--sections", default="build,eval,check,misc")
+    parser.add_argument("--sections", default="misc,build,eval,check")
     parser.add_argument("--cap", type=float, default=None, help="time cap of one run of one case, seconds")
     parser.add_argument("--cases", default=",".join(NAMES), help="comma-separated, e.g. 'X @ X,sum(X)'")
     parser.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    parser.add_argument("--state", default=STATE.path, help="JSON file every measurement is saved to")
+    parser.add_argument("--resume", action="store_true", help="reuse the measurements saved in --state")
     args = parser.parse_args(argv)
     args.cap = args.cap or (30.0 if args.quick else 120.0)
     args.sizes = tuple(n for n in BUILD_SIZES if n <= 8) if args.quick else BUILD_SIZES
@@ -540,23 +608,23 @@ def main(argv=None) -> None:
     unknown = [c for c in names if c not in CASES]
     if unknown:
         parser.error(f"--cases: unknown {unknown}; known: {list(NAMES)}")
+    STATE = State(args.state, args.resume)
     warnings.filterwarnings("ignore")
     started = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     load = os.getloadavg()
     results: dict = {}
-    if "misc" in sections:
-        results["misc"] = section_misc()
-    if "build" in sections:
-        results["build"] = section_build(args.sizes, args.cap, names)
-    if "eval" in sections:
-        results["eval"] = section_eval(args.cap, names)
-    if "check" in sections:
-        results["check"] = section_check(CHECK_SIZES, args.cap, names)
-    results["floors"] = floors(results)
-    text = render(results, args, started, load)
-    with open(args.out, "w") as f:
-        f.write(text)
-    print(text)
+    steps = {
+        "misc": lambda: remembered("misc", "startup", section_misc),
+        "build": lambda: section_build(args.sizes, args.cap, names),
+        "eval": lambda: section_eval(args.cap, names),
+        "check": lambda: section_check(CHECK_SIZES, args.cap, names),
+    }
+    for section in sections:
+        results[section] = steps[section]()
+        results["floors"] = floors(results)
+        with open(args.out, "w") as f:  # after every section: a partial report survives a failure
+            f.write(render(results, args, started, load))
+    print(render(results, args, started, load))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,13 @@ The generated function takes one argument per scalar input symbol, in declaratio
 returns the list of entries; each entry is an array/tensor of the batch shape or a Python number.
 Symbol names never reach the generated source (`dummify=True`); numeric constants are folded to
 Python floats first, so a float32 point is not promoted by `numpy.float64` constants and torch never
-sees `torch.sqrt(2)` of a Python int.
+sees `torch.sqrt(2)` of a Python int. With SymEngine installed (`symjac[fast]`), common
+subexpressions are found by SymEngine and the source is printed by `symjac._symengine` (same
+interface, same values up to rounding); otherwise by SymPy's `lambdify(..., cse=True)`.
+
+`plan_entries` decides what needs generated code at all: entries that are input entries,
+constants or low-degree polynomials in the inputs are evaluated by the backends as whole arrays
+(see `EntryPlan`); only the rest is compiled.
 """
 
 from __future__ import annotations

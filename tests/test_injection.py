@@ -114,7 +114,7 @@ def _assert_safe_source(compiled, forbidden: list[str]) -> None:
     tree = ast.parse(compiled.source)
     assert len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef)
     fn = tree.body[0]
-    local = {a.arg for a in fn.args.args}
+    local = {a.arg for a in fn.args.args + fn.args.kwonlyargs}
     for node in ast.walk(tree):
         assert not isinstance(node, (ast.Import, ast.ImportFrom, ast.Lambda, ast.Global, ast.Nonlocal)), ast.dump(node)
         if isinstance(node, ast.Constant):

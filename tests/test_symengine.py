@@ -146,3 +146,17 @@ def test_disabled_or_missing_symengine_uses_sympy(monkeypatch):
     assert "_lambdifygenerated" in numpy_backend.compiled_jacobian(f.jacobian()).source
     point = coerce_point(f.inputs, {"x": [0.5, 1.0]})
     np.testing.assert_allclose(numpy_backend.jacobian(f.jacobian(), point), np.diag(np.cos([0.5, 1.0]) * [0.5, 1.0] + np.sin([0.5, 1.0])))
+
+
+@needs_symengine
+def test_torch_code_takes_its_numbers_as_k_and_keeps_literal_exponents():
+    x = sympy.Symbol("x", real=True)
+    source = _symengine.compile_source([sympy.sin(2 * x) / 3 + x**2 + sympy.Rational(1, 3), sympy.Integer(5)], [x], "torch")
+    assert source.startswith("def _generated(_a0, *, _k=((1/3), 2, 5,)):")
+    assert "(_a0**2)" in source and "_k[2]" in source
+    fn = compile_entries([sympy.sin(2 * x) / 3 + x**2], [x], "torch").fn
+    t = torch.tensor([0.5, 1.5], dtype=torch.float32)
+    expected = torch.sin(2 * t) / 3 + t**2
+    np.testing.assert_allclose(fn(t)[0].numpy(), expected.numpy(), rtol=1e-6)
+    k = tuple(torch.tensor(float(v), dtype=torch.float32) for v in fn.__kwdefaults__["_k"])
+    np.testing.assert_allclose(fn(t, _k=k)[0].numpy(), expected.numpy(), rtol=1e-6)

@@ -1,4 +1,12 @@
-"""NumPy backend: forward values and exact Jacobians from generated code, batched, dtype kept."""
+"""NumPy backend: forward values and exact Jacobians, batched, in the point's dtype.
+
+Both are evaluated by a plan (`symjac._codegen.EntryPlan`, cached per Function): polynomial entries
+as gathers, products and one segmented sum over all their monomials, constants broadcast, the rest
+through generated code; the result is one gather from the plan's table of columns (for a Jacobian,
+structural zeros read a zero column). No Python loop runs per entry, except over the entries left
+to generated code. `compiled_forward` / `compiled_jacobian` compile every entry (kept for the
+generated source and for comparisons in the tests).
+"""
 
 from __future__ import annotations
 

@@ -70,9 +70,13 @@ def forward(function, tensors: dict):
     gathers, products and one `index_add`, the rest by generated torch code, so that autograd
     differentiates a handful of tensor operations instead of one per scalar term.
     """
+    return _forward(function, tensors)
+
+
+def _forward(function, tensors: dict, *, dual: bool = False):
     torch = import_torch()
     plan = forward_plan(function, "torch")
-    table, t = _table(torch, plan, function, tensors)
+    table, t = _table(torch, plan, function, tensors, dual=dual)
     return table.index_select(-1, t["take"]).reshape(tuple(table.shape[:-1]) + function.out_shape)
 
 
@@ -115,7 +119,7 @@ def _plan_tensors(torch, plan, device, dtype) -> dict:
     return found
 
 
-def _polynomials(torch, plan, x, t: dict):
+def _polynomials(torch, plan, x, t: dict, dual: bool):
     """The plan's polynomial columns at `x` (`batch + (n_inputs,)`): `batch + (n_polynomials,)`."""
     x1 = torch.cat([x, x.new_ones(tuple(x.shape[:-1]) + (1,))], dim=-1) if plan.degree > 1 else x
     factors = t["factors"]
@@ -123,15 +127,36 @@ def _polynomials(torch, plan, x, t: dict):
     for factor in factors[1:]:
         values = values * x1.index_select(-1, factor)
     if t["coefs"] is not None:
-        values = values * t["coefs"]
+        values = values * (_as_dual(t["coefs"]) if dual else t["coefs"])
     if t["segment"] is not None:
         values = values.new_zeros(tuple(x.shape[:-1]) + (plan.n_polynomials,)).index_add(-1, t["segment"], values)
     if t["offsets"] is not None:
-        values = values + t["offsets"]
+        values = values + (_as_dual(t["offsets"]) if dual else t["offsets"])
     return values
 
 
-def _table(torch, plan, function, tensors: dict):
+def _as_dual(value):
+    """`value` as a dual tensor with a zero tangent (inside the active `forward_ad.dual_level`).
+
+    In forward-mode autograd, an operation between a dual tensor and a plain tensor or number goes
+    through a slow Python decomposition in torch 2.13 (about 350 us instead of 10 us); between two
+    dual tensors it does not.
+    """
+    import torch.autograd.forward_ad as fwad
+
+    return fwad.make_dual(value, value.new_zeros(()).expand(value.shape))
+
+
+def _code_constants(torch, fn, dtype, device) -> dict:
+    """`{"_k": dual 0-d tensors}` for generated torch code that takes its numbers as `_k`."""
+    defaults = getattr(fn, "__kwdefaults__", None) or {}
+    if "_k" not in defaults:
+        return {}
+    values = torch.tensor([float(v) for v in defaults["_k"]], dtype=dtype, device=device)
+    return {"_k": tuple(_as_dual(values).unbind())}
+
+
+def _table(torch, plan, function, tensors: dict, *, dual: bool = False):
     """The plan's columns, `batch_shape + (plan.n_columns,)`, and the plan's tensors.
 
     See `symjac._codegen.EntryPlan`.
@@ -147,11 +172,12 @@ def _table(torch, plan, function, tensors: dict):
     x = torch.cat([f.expand(batch + f.shape[-1:]) for f in flat], dim=-1) if len(flat) > 1 else flat[0]
     parts = [x]
     if plan.n_polynomials:
-        parts.append(_polynomials(torch, plan, x, t))
+        parts.append(_polynomials(torch, plan, x, t, dual))
     if len(plan.constants):
         parts.append(t["constants"].expand(batch + plan.constants.shape))
     if plan.code is not None:
-        parts.append(_assemble(plan.code.fn(*_arguments(function, tensors)), like.new_zeros(batch)))
+        constants = _code_constants(torch, plan.code.fn, dtype, device) if dual else {}
+        parts.append(_assemble(plan.code.fn(*_arguments(function, tensors), **constants), like.new_zeros(batch)))
     parts.append(x.new_zeros(batch + (1,)))
     return torch.cat(parts, dim=-1), t
 
@@ -230,7 +256,7 @@ def _forward_mode(torch, function, tensors: dict, out_size: int) -> list:
             tangent[offset : offset + inp.size] = torch.eye(inp.size, dtype=t.dtype, device=t.device)
             duals[inp.name] = fwad.make_dual(_copies(t, total), tangent.reshape((total,) + inp.shape))
             offset += inp.size
-        y = forward(function, duals)
+        y = _forward(function, duals, dual=True)
         tangent_out = fwad.unpack_dual(y).tangent
         like = fwad.unpack_dual(y).primal
     if tangent_out is None:
