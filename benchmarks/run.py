@@ -350,7 +350,27 @@ def section_misc(runs: int = 7) -> dict:
     out["python -c 'import symjac'"] = _subprocess_median([sys.executable, "-c", "import symjac"], runs)
     cli = [sys.executable, "-c", "import sys; from symjac._cli import entry_point; sys.argv = ['symjac', 'examples']; entry_point()"]
     out["symjac examples"] = _subprocess_median(cli, max(3, runs // 2))
+    out["import profile"] = _import_profile()
     return out
+
+
+def _import_profile() -> str:
+    """`python -X importtime -c 'import symjac'`: the cumulative time of the largest top-level imports."""
+    err = subprocess.run([sys.executable, "-X", "importtime", "-c", "import symjac"], capture_output=True,
+                         text=True, check=True, cwd=ROOT).stderr
+    cumulative: dict[str, int] = {}
+    for line in err.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cum, name = (part.strip() for part in line.split("|"))
+        if not cum.isdigit():
+            continue
+        top = name.split(".")[0]
+        depth = len(name) - len(name.lstrip())
+        if depth <= 4 or name.strip() in ("sympy", "numpy", "symjac"):
+            cumulative[name.strip()] = max(cumulative.get(name.strip(), 0), int(cum))
+    picked = [m for m in ("symjac", "sympy", "numpy", "mpmath") if m in cumulative]
+    return ", ".join(f"{m} {cumulative[m] / 1e6 * 1e3:.0f} ms" for m in picked)
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -409,7 +429,10 @@ def render(results: dict, args, started: str, load: tuple) -> str:
     lines = [
         "# symjac benchmarks",
         "",
-        f"Written by `python benchmarks/run.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}` on {started}.",
+        f"Written by `python benchmarks/run.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}` on {started}"
+        + (" (`--resume`: measurements saved by an earlier run of the script were reused)." if args.resume else "."),
+        "Reproduce: `pip install -e \".[bench]\"` then `python benchmarks/run.py` (about 70 minutes here;"
+        " `--quick` for a smoke run of a few minutes).",
         "",
         f"- Machine: {_machine()}; load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
         " (a shared machine: absolute times vary between runs; ratios are of runs minutes apart).",
@@ -433,11 +456,85 @@ def render(results: dict, args, started: str, load: tuple) -> str:
     if "check" in results:
         lines += _render_check(results["check"])
     if "misc" in results:
-        lines += ["## Startup", "", "| what | median |", "|---|---|"]
+        lines += ["## 4. Startup", "", "| what | median |", "|---|---|"]
         for k, v in results["misc"].items():
             lines.append(f"| {k} | {_fmt_s(v) if isinstance(v, float) else v} |")
         lines.append("")
+    if "build" in results:
+        lines += _render_issue2(results["build"])
+    lines += _notes(results)
     return "\n".join(lines) + "\n"
+
+
+def _render_issue2(table: dict) -> list[str]:
+    """The exact Jacobian alone (no code generation) of X @ X against SymPy's Matrix.jacobian."""
+    lines = [
+        "## 5. Exact Jacobian of X @ X, differentiation only",
+        "",
+        "From the build runs above: symjac's `.jacobian()` phase against SymPy's `Matrix.jacobian` phase",
+        "(both after the function is built), and each with the function's construction included.",
+        "",
+        "| n | symjac `.jacobian()` | SymPy `Matrix.jacobian` | ratio | symjac function + jacobian | SymPy Matrix + jacobian | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in (4, 8, 16):
+        s, p = table.get(("X @ X", "symjac", n)), table.get(("X @ X", "sympy", n))
+        if not s or not p or s["status"] != "ok" or p["status"] != "ok":
+            continue
+        sj, sp = s["phases"], p["phases"]
+        both_s, both_p = sj["function"] + sj["jacobian"], sp["function"] + sp["jacobian"]
+        lines.append(
+            f"| {n} | {_fmt_s(sj['jacobian'])} | {_fmt_s(sp['jacobian'])} | {_ratio(sj['jacobian'], sp['jacobian'])} | "
+            f"{_fmt_s(both_s)} | {_fmt_s(both_p)} | {_ratio(both_s, both_p)} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _notes(results: dict) -> list[str]:
+    lines = ["## Notes", ""]
+    misc = results.get("misc")
+    if misc:
+        lines += [
+            f"- **`import symjac` ({_fmt_s(misc['import symjac (in-process)'])}) misses the 0.3 s floor.** Profile"
+            f" (`python -X importtime -c 'import symjac'`, cumulative): {misc.get('import profile', '?')}. SymPy's own"
+            f" import ({_fmt_s(misc['import sympy (in-process)'])} in-process here) is most of it, and every public name"
+            " of symjac is re-exported eagerly from `symjac/__init__.py`, whose modules import SymPy. Meeting the floor"
+            " needs the re-exports to load on first use (PEP 562 module `__getattr__`); a prototype of that (measured"
+            " separately on this machine, not by this script) took 1 ms for `import symjac` and 0.41 s at the first"
+            " `symjac.function`. torch, Hypothesis and matplotlib"
+            " stay unimported either way.",
+        ]
+    lines += [
+        "- **Budgets.** symjac's default `Limits` refuse, before any work, Jacobians over 65,536 dense entries"
+        " (X @ X at n = 32 has 1,048,576) and expressions over their work estimates (inv and det at n = 8). The"
+        " benchmarks raise every budget (`benchmarks/cases.py`, `RAISED_LIMITS`) so that the time cap decides;"
+        " with the defaults those cases are refused in milliseconds with a `TooLargeError` saying how to raise them.",
+    ]
+    bad = [
+        f"{label} on `{name}` (max |diff| {r['error']:.1e})"
+        for name, block in results.get("eval", {}).items()
+        for label, r in block["rows"].items()
+        if r.get("error", 0.0) > 1e-6 and not label.startswith("numdifftools")
+    ]
+    if bad:
+        lines.append(
+            "- **Peers that disagree with the exact Jacobian** (section 2, beyond 1e-6; numdifftools' finite"
+            f" differences aside): {'; '.join(bad)}. Each is a peer's result on the same float64 points."
+        )
+    big = results.get("build", {}).get(("X @ X", "symjac", 32))
+    if big and big["status"] == "ok":
+        ph = big["phases"]
+        lines.append(
+            "- **Where symjac's build time goes** at large n: mostly `symjac.function`, SymPy building the"
+            f" element-wise output ({_fmt_s(ph['function'])} of {_fmt_s(big['seconds'])} for X @ X at n = 32;"
+            f" the Jacobian {_fmt_s(ph['jacobian'])}, its plan {_fmt_s(ph['compile'])}), and, for entries that are"
+            " not polynomials, code generation (SymEngine's cse when installed)."
+        )
+    lines += [
+        "",
+    ]
+    return lines
 
 
 def _render_build(table: dict, sizes) -> list[str]:
