@@ -15,7 +15,7 @@ def sympy_build(n):
     X = sympy.Matrix(n, n, lambda i, j: sympy.Symbol(f"x{i}_{j}", real=True))
     t = time.perf_counter()
     F = (X * X).reshape(n * n, 1)
-    J = F.jacobian(list(X))
+    F.jacobian(list(X))
     return time.perf_counter() - t
 _symengine.ENABLED = "--no-symengine" not in sys.argv
 print("symengine enabled:", getattr(_symengine, "ENABLED", None), "available:", _symengine.available())

@@ -214,8 +214,7 @@ def test_check_runs_nothing_from_the_text(tmp_path):
 
 # --------------------------------------------------------------------------- LaTeX
 
-latex = pytest.importorskip("symjac").__dict__.get("latex")
-needs_latex = pytest.mark.skipif(latex is None, reason="symjac.latex is not there yet")
+from symjac import latex  # noqa: E402
 
 LATEX_BREAKOUTS = [
     "}\\input{/etc/passwd}{",
@@ -235,7 +234,6 @@ LATEX_BREAKOUTS = [
 ]
 
 
-@needs_latex
 @pytest.mark.parametrize("fragment", LATEX_BREAKOUTS, ids=repr)
 def test_latex_symbol_names_cannot_break_out(fragment):
     f = sj.function("x * y", x=(), y=())
@@ -245,7 +243,6 @@ def test_latex_symbol_names_cannot_break_out(fragment):
         sj.latex(f, output_name=fragment)
 
 
-@needs_latex
 @pytest.mark.parametrize("fragment", ["\\mathbf{X}", "\\boldsymbol{\\theta}", "x_{1}", "\\tilde{A}^{(2)}",
                                       "\\mathrm{d}", "\\inputs"])
 def test_latex_symbol_names_that_are_plain_math_are_kept(fragment):
@@ -262,7 +259,6 @@ _MATH_COMMANDS = {"frac", "partial", "begin", "end", "alpha", "Lambda", "lambda"
                   "operatorname", "sqrt"}
 
 
-@needs_latex
 @pytest.mark.parametrize("name", PRINTER_NAMES)
 def test_latex_of_names_is_well_formed(name):
     reserved = name in sj._parse.RESERVED_NAMES
@@ -290,7 +286,6 @@ def test_latex_of_names_is_well_formed(name):
         assert environments <= {"bmatrix", "pmatrix", "matrix", "smallmatrix", "aligned", "array"}, text
 
 
-@needs_latex
 def test_latex_of_crafted_names_renders_in_katex():
     render = pytest.importorskip("test_render").render
     items = []
