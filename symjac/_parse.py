@@ -488,7 +488,7 @@ class _Evaluator:
                 continue
             if isinstance(part, ast.Slice):
                 raise self.error(
-                    f"construct not allowed: slice (a:b); indices are integer literals, "
+                    "construct not allowed: slice (a:b); indices are integer literals, "
                     "e.g. X[0, 1]", node)
             raise self.error(
                 f"indices must be integer literals, e.g. X[0, 1]; received "

@@ -14,7 +14,6 @@ import ast
 import builtins
 import contextlib
 import json
-import math
 import signal
 import threading
 
@@ -26,7 +25,6 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import symjac as sj
-from symjac import _parse
 from symjac._parse import FUNCTIONS, parse_expression
 
 pytestmark = pytest.mark.timeout(600)
@@ -363,11 +361,10 @@ def test_public_api_on_random_shapes_values_and_options(args, data):
             f.jacobian(wrt).evaluate(**values)
         except sj.SymjacError:
             pass
-        if hasattr(sj, "latex"):
-            try:
-                sj.latex(f, mode=data.draw(st.sampled_from(["plain", "inline", "display", "bogus"])))
-            except sj.SymjacError:
-                pass
+        try:
+            sj.latex(f, mode=data.draw(st.sampled_from(["plain", "inline", "display", "bogus"])))
+        except sj.SymjacError:
+            pass
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])

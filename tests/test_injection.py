@@ -10,7 +10,6 @@ LaTeX for a name must be a self-contained fragment. Each test below tries to get
 import ast
 import builtins
 import io
-import pathlib
 
 import numpy as np
 import pytest
@@ -21,7 +20,6 @@ from symjac import _symengine
 from symjac._cli import main
 from symjac._codegen import compile_entries
 from symjac._parse import parse_expression
-from symjac.backends import numpy_backend
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -179,9 +177,8 @@ def test_comments_are_never_run_nor_shown_unescaped(template, tmp_path):
          {"symjac": sj, "numpy": np})  # the reproduction line is a Python literal, not the text
     assert not target.exists()
     assert report.reproduce.count(repr(text)) == 1
-    if hasattr(sj, "latex"):  # the text appears in the report's LaTeX escaped, as text
-        shown = sj.latex(report)
-        assert "\\input" not in shown and "$" not in shown.replace("\\$", "")
+    shown = sj.latex(report)  # the text appears in the report's LaTeX escaped, as text
+    assert "\\input" not in shown and "$" not in shown.replace("\\$", "")
 
 
 @pytest.mark.parametrize("char", ["\x1b", "\x07", "\x00", "\u202e", "\u200b", "\x7f"], ids=repr)
@@ -214,7 +211,6 @@ def test_check_runs_nothing_from_the_text(tmp_path):
 
 # --------------------------------------------------------------------------- LaTeX
 
-from symjac import latex  # noqa: E402
 
 LATEX_BREAKOUTS = [
     "}\\input{/etc/passwd}{",
