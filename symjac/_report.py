@@ -221,10 +221,10 @@ class Report:
             width = max(len(" vs ".join(p.routes)) for p in self.pairs)
             lines.append(f"  {'routes':<{width}}  {'max abs err':>11}  {'max rel err':>11}  {'tol at worst':>12}  ok")
             for p in self.pairs:
+                ok = "yes" if p.ok else f"NO ({p.n_bad} {'entry' if p.n_bad == 1 else 'entries'})"
                 lines.append(
                     f"  {' vs '.join(p.routes):<{width}}  {_fmt(p.max_abs_error):>11}  "
-                    f"{_fmt(p.max_rel_error):>11}  {_fmt(p.worst.tolerance):>12}  "
-                    f"{'yes' if p.ok else f'NO ({p.n_bad} entries)'}"
+                    f"{_fmt(p.max_rel_error):>11}  {_fmt(p.worst.tolerance):>12}  {ok}"
                 )
         if self.worst is not None:
             values = ", ".join(f"{k}={v!r}" for k, v in self.worst.values.items())
