@@ -547,6 +547,8 @@ def _notes(results: dict) -> list[str]:
         lines.append(
             "- **Peers that disagree with the exact Jacobian** (section 2, beyond 1e-6; numdifftools' finite"
             f" differences aside): {'; '.join(bad)}. Each is a peer's result on the same float64 points."
+            + (" The `vmap(jacfwd)` one on `log(det(X))` is a torch bug, reduced in docs/findings.md."
+               if any(b.startswith("torch vmap(jacfwd) on `log(det(X))`") for b in bad) else "")
         )
     big = results.get("build", {}).get(("X @ X", "symjac", 32))
     if big and big["status"] == "ok":
