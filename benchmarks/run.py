@@ -441,7 +441,7 @@ def render(results: dict, args, started: str, load: tuple) -> str:
         "",
         f"Written by `python benchmarks/run.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}` on {started}"
         + (" (`--resume`: measurements saved by an earlier run of the script were reused)." if args.resume else "."),
-        "Reproduce: `pip install -e \".[bench]\"` then `python benchmarks/run.py` (about 70 minutes here;"
+        "Reproduce: `pip install -e \".[bench]\"` then `python benchmarks/run.py` (about an hour here;"
         " `--quick` for a smoke run of a few minutes).",
         "",
         f"- Machine: {_machine()}; load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
