@@ -442,7 +442,7 @@ def render(results: dict, args, started: str, load: tuple) -> str:
         f"Written by `python benchmarks/run.py{' ' + ' '.join(sys.argv[1:]) if sys.argv[1:] else ''}` on {started}"
         + (" (`--resume`: measurements saved by an earlier run of the script were reused)." if args.resume else "."),
         "Reproduce: `pip install -e \".[bench]\"` then `python benchmarks/run.py` (about an hour here;"
-        " `--quick` for a smoke run of a few minutes).",
+        " `--quick`, sizes up to 8 and a 30 s cap: about 15 minutes).",
         "",
         f"- Machine: {_machine()}; load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
         " (a shared machine: absolute times vary between runs; ratios are of runs minutes apart).",
