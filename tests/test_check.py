@@ -223,3 +223,52 @@ def test_check_argument_errors(matsq):
         sj.ToleranceModel(rounding_factor=-1)
     with pytest.raises(sj.InvalidArgumentError, match="fd_factor"):
         sj.ToleranceModel(fd_factor=float("nan"))
+
+
+
+# Found by a long `strategies.expressions()` search: softmax saturated (its first argument about
+# 34.8 above the others), so d out[0] / d y[0] (2.4e-9) is a difference of two terms of about 12.
+# Every exact route is then off by about 2e-15 (mpmath), and they differ from each other by that
+# much. The running error bound covers it; the entry (151 SymPy operations) used to be over the
+# old size cap of that bound, which left it a tolerance of 7e-17 and a false "fail". The bound is a
+# worst case, so the check is weak there, and the report says so.
+SATURATED = "softmax((logsumexp(x)) * ((sum(y)) * (y)))"
+SATURATED_AT = {"x": [1.0, 3.0], "y": [2.875, 0.0, 1.0]}
+TAME_AT = {"x": [0.3, -0.2], "y": [0.5, -0.1, 0.2]}
+
+
+def _off_first_entry(f, point, factor):
+    jac = {name: f.jacobian(name).evaluate(**point) for name in f.input_names}
+    jac["y"][0, 0] *= factor
+    return jac
+
+
+def test_cancellation_in_a_large_entry_passes_and_is_flagged_weak():
+    f = sj.function(SATURATED, x=(2,), y=(3,))
+    report = sj.check(f, **SATURATED_AT)
+    assert report.verdict == "pass", str(report)
+    (note,) = report.notes
+    assert note.startswith("weak at ") and "d out[0] / d y[0]" in note and "of max|J|" in note
+    assert not any(n.startswith("weak at") for n in sj.check(f, **TAME_AT).notes)
+
+
+def test_the_same_function_away_from_saturation_catches_a_small_error():
+    f = sj.function(SATURATED, x=(2,), y=(3,))
+    assert sj.check(f, jacobian=_off_first_entry(f, TAME_AT, 1.0), **TAME_AT).verdict == "pass"
+    wrong = sj.check(f, jacobian=_off_first_entry(f, TAME_AT, 1 + 1e-4), **TAME_AT)
+    assert wrong.verdict == "fail" and wrong.odd_one_out == "candidate"
+    assert wrong.worst.input_name == "y" and wrong.worst.output_index == (0,) and wrong.worst.input_index == (0,)
+
+
+def test_entries_without_a_running_error_bound_are_named(monkeypatch):
+    from symjac import _tolerance
+
+    monkeypatch.setattr(_tolerance, "MAX_RUNNING_TOTAL", 200)
+    f = sj.function("inv(X)", X=(3, 3))
+    report = sj.check(f, X=2.0 * np.eye(3) + 0.1)
+    assert report.verdict == "pass"
+    (note,) = [n for n in report.notes if "running error bound" in n]
+    left = int(note.split()[5])
+    assert note == (f"no running error bound for {left} of the exact Jacobian's entries (too large to compile"
+                    " quickly); their tolerance rests on the measured float32 noise and input conditioning")
+    assert 0 < left < 81
