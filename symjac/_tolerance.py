@@ -166,7 +166,11 @@ def running_error(expr: sympy.Expr) -> sympy.Expr:
         elif isinstance(e, sympy.Function) and len(e.args) == 1:
             try:
                 slope = e.fdiff(1)
-            except Exception:  # functions without a derivative rule (e.g. sign)
+            except Exception:  # functions without a derivative rule
+                slope = sympy.Integer(0)
+            if slope.has(sympy.Derivative, sympy.Subs, sympy.DiracDelta):
+                # sign, Heaviside: constant away from their kinks (kinks are judged apart), and an
+                # unevaluated derivative has no generated code
                 slope = sympy.Integer(0)
             result = sympy.Abs(slope) * bound(e.args[0]) + sympy.Abs(e)
         else:

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import sympy
 import pytest
 
 import symjac as sj
@@ -272,3 +273,15 @@ def test_entries_without_a_running_error_bound_are_named(monkeypatch):
     assert note == (f"no running error bound for {left} of the exact Jacobian's entries (too large to compile"
                     " quickly); their tolerance rests on the measured float32 noise and input conditioning")
     assert 0 < left < 81
+
+
+@pytest.mark.parametrize("expr", ["(abs(sum(y))) * (log(x))", "abs(dot(softmax(x), x))", "abs((2) * (inv(X)))"])
+def test_abs_of_an_expression_is_checked_not_crashed(expr):
+    # found by a random-expression search: the running error bound of sign(u) (in the derivative
+    # of abs(u)) held an unevaluated derivative, which crashed code generation
+    f = sj.function(expr, x=(2,), X=(2, 2), y=(3,))
+    assert sj.check(f, samples=5, seed=0).verdict == "pass"
+    from symjac._tolerance import running_error
+
+    u = sympy.Symbol("u", real=True)
+    assert not running_error(sympy.sign(u**2 - 1)).has(sympy.Derivative, sympy.Subs)

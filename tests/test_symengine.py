@@ -160,3 +160,18 @@ def test_torch_code_takes_its_numbers_as_k_and_keeps_literal_exponents():
     np.testing.assert_allclose(fn(t)[0].numpy(), expected.numpy(), rtol=1e-6)
     k = tuple(torch.tensor(float(v), dtype=torch.float32) for v in fn.__kwdefaults__["_k"])
     np.testing.assert_allclose(fn(t, _k=k)[0].numpy(), expected.numpy(), rtol=1e-6)
+
+
+@needs_symengine
+def test_nodes_symengine_cannot_convert_take_the_sympy_path():
+    # found by a random-expression search: SymPy numbers Dummy symbols from a random base that may
+    # be negative, and SymEngine's converter raises OverflowError on a negative index (here in the
+    # unevaluated derivative of sign(x**2 - 1)), which crashed `check` about half the time
+    x = sympy.Symbol("x", real=True)
+    xi = sympy.Dummy("xi", dummy_index=-1)
+    unevaluated = sympy.Subs(sympy.Derivative(sympy.sign(xi), xi), xi, x**2 - 1)
+    import symengine
+
+    with pytest.raises(OverflowError):
+        symengine.sympify(unevaluated)
+    assert _symengine.compile_source([unevaluated, x + 1], [x], "numpy") is None
