@@ -503,10 +503,10 @@ def _kink_arguments(output: np.ndarray) -> list[tuple[str, sympy.Expr]]:
 
 
 def _compile_running(f):
-    """The running error bounds of the Jacobian's entries, compiled (see `MAX_RUNNING_NODES`):
+    """The running error bounds of the Jacobian's entries, compiled (see `MAX_RUNNING_TOTAL`):
     `(compiled or None, (rows, cols), number of entries left without a bound)`."""
     from ._codegen import compile_entries
-    from ._tolerance import MAX_RUNNING_NODES, MAX_RUNNING_TOTAL, running_error
+    from ._tolerance import MAX_RUNNING_TOTAL, running_error
 
     cells, offset = [], 0
     for inp in f.inputs:
@@ -515,7 +515,7 @@ def _compile_running(f):
         offset += inp.size
     exprs, rows, cols, total = [], [], [], 0
     for size, r, c, e in sorted(cells, key=lambda cell: cell[:3]):
-        if size > MAX_RUNNING_NODES or total + size > MAX_RUNNING_TOTAL:
+        if total + size > MAX_RUNNING_TOTAL:
             break
         total += size
         exprs.append(running_error(e))

@@ -285,3 +285,15 @@ def test_abs_of_an_expression_is_checked_not_crashed(expr):
 
     u = sympy.Symbol("u", real=True)
     assert not running_error(sympy.sign(u**2 - 1)).has(sympy.Derivative, sympy.Subs)
+
+
+def test_a_zero_jacobian_computed_by_cancellation_passes():
+    # found by a random-expression search: by symmetry the exact Jacobian is 0 at y = 0, and the
+    # formula (about 1,000 expression nodes per entry) computes it as 3e-18 from terms of order 1.
+    # Entries that large had no running error bound, so the tolerance was 1e-25.
+    f = sj.function("logsumexp(softmax(softmax(y)))", y=(3,))
+    report = sj.check(f, y=[0.0, 0.0, 0.0])
+    assert report.verdict == "pass", str(report)
+    assert not any("running error bound" in n for n in report.notes)
+    wrong = {"y": f.jacobian("y").evaluate(y=[0.3, -0.2, 0.1]) * (1 + 1e-4)}
+    assert sj.check(f, jacobian=wrong, y=[0.3, -0.2, 0.1]).verdict == "fail"
