@@ -248,7 +248,22 @@ class _Check:
             return out.reshape(rows.shape[0], -1)
 
         x = self.point.as_dtype(np.float64).flat(f.input_names)
-        return fd_jacobian(fn, x)
+        return fd_jacobian(fn, x, noise=self._forward_running())
+
+    def _forward_running(self) -> np.ndarray | None:
+        """eps(float64) times the running error bound of each output entry at the point (what
+        finite differences divide by their step), or None when no entry has a bound."""
+        f = self.f
+        compiled, cells, _ = f.cached("running-error-forward", lambda: _compile_bounds(
+            [(_tree_size(e), p, 0, e) for p, e in enumerate(f.output.reshape(-1))], f))
+        if compiled is None:
+            return None
+        p64 = self.point.as_dtype(np.float64)
+        with np.errstate(all="ignore"):
+            values = numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(f, p64)), (), np.float64)
+        out = np.zeros(_out_size(f))
+        out[cells[0]] = np.where(np.isfinite(values), values, 0.0) * eps(np.float64)
+        return out
 
     # -- kinks and domain ----------------------------------------------------------------------
     def _kink_distances(self) -> list[tuple[str, float]]:
@@ -503,16 +518,21 @@ def _kink_arguments(output: np.ndarray) -> list[tuple[str, sympy.Expr]]:
 
 
 def _compile_running(f):
-    """The running error bounds of the Jacobian's entries, compiled (see `MAX_RUNNING_TOTAL`):
-    `(compiled or None, (rows, cols), number of entries left without a bound)`."""
-    from ._codegen import compile_entries
-    from ._tolerance import MAX_RUNNING_TOTAL, running_error
-
+    """The running error bounds of the Jacobian's entries, compiled (see `_compile_bounds`)."""
     cells, offset = [], 0
     for inp in f.inputs:
         jac = f.jacobian(inp.name)
         cells += [(_tree_size(e), int(r), offset + int(c), e) for r, c, e in zip(jac.rows, jac.cols, jac.entries)]
         offset += inp.size
+    return _compile_bounds(cells, f)
+
+
+def _compile_bounds(cells, f):
+    """Running error bounds of `cells` (`(tree size, row, col, expression)`), compiled smallest first
+    within `MAX_RUNNING_TOTAL` nodes: `(compiled or None, (rows, cols), number left without one)`."""
+    from ._codegen import compile_entries
+    from ._tolerance import MAX_RUNNING_TOTAL, running_error
+
     exprs, rows, cols, total = [], [], [], 0
     for size, r, c, e in sorted(cells, key=lambda cell: cell[:3]):
         if total + size > MAX_RUNNING_TOTAL:

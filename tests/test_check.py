@@ -297,3 +297,16 @@ def test_a_zero_jacobian_computed_by_cancellation_passes():
     assert not any("running error bound" in n for n in report.notes)
     wrong = {"y": f.jacobian("y").evaluate(y=[0.3, -0.2, 0.1]) * (1 + 1e-4)}
     assert sj.check(f, jacobian=wrong, y=[0.3, -0.2, 0.1]).verdict == "fail"
+
+
+def test_finite_differences_carry_the_rounding_of_the_formula():
+    # found by benchmarks/expression_search.py: softplus at -21.3, where 1 + exp(a) rounds at 1e-16
+    # absolute while the value is 6e-10; finite differences claimed an error below their real one
+    # and were named the odd one out of a correct function
+    f = sj.function("log(1 + exp(((sum(X)) + (sum(X))) * (log(1 + exp(2)))))", X=(2, 2))
+    report = sj.check(f, X=[[0.0, 0.0], [-2.0, -3.0]])
+    assert report.verdict == "pass", str(report)
+    tame = [[0.1, 0.2], [-0.3, 0.4]]
+    wrong = f.jacobian("X").evaluate(X=tame)
+    wrong[1, 0] *= 1 + 1e-4
+    assert sj.check(f, X=tame, jacobian=wrong).verdict == "fail"

@@ -355,3 +355,32 @@ def test_errors_are_symjac_and_builtin_errors():
         fd_jacobian(_exp, np.array([np.nan]))
     with pytest.raises(ValueError):
         fd_jacobian(_exp, np.array([1.0]), method="forward")
+
+
+C = 2.0 * np.log(1.0 + np.exp(2.0))
+
+
+def _softplus_of_sum(X):
+    return np.log(1.0 + np.exp(C * X.sum(axis=1)))[:, None]
+
+
+def test_noise_bound_covers_rounding_the_relative_model_misses():
+    # Found by benchmarks/expression_search.py: log(1 + exp(a)) at a = C * sum(x) = -21.3 is about
+    # 5.8e-10, but 1 + exp(a) rounds at about 1e-16, absolute; the relative model (a few ulps of
+    # |f|) puts the rounding error far lower and the estimate under-reports at one entry.
+    x = np.array([0.0, 0.0, -2.0, -3.0])
+    exact = C / (1.0 + np.exp(-C * x.sum()))
+    plain = fd_jacobian(_softplus_of_sum, x)
+    assert np.any(np.abs(plain.value[0] - exact) > plain.error[0])  # the miss this argument fixes
+    bounded = fd_jacobian(_softplus_of_sum, x, noise=np.array([2.0 * np.finfo(float).eps]))
+    assert np.array_equal(bounded.value, plain.value)
+    assert np.all(np.abs(bounded.value[0] - exact) <= bounded.error[0])
+    assert np.all(bounded.error[0] < 1e-3 * exact)  # still informative
+
+
+@pytest.mark.parametrize("noise, error", [([-1.0], "noise must be finite and >= 0"),
+                                          ([np.nan], "noise must be finite and >= 0"),
+                                          ([1e-16, 1e-16], "one entry per output")])
+def test_noise_argument_errors(noise, error):
+    with pytest.raises(InvalidArgumentError, match=error):
+        fd_jacobian(_softplus_of_sum, np.array([0.0, -21.0]), noise=np.array(noise))
