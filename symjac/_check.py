@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from ._errors import InvalidArgumentError, ShapeError
+from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError
 from ._finite_diff import fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
 from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps, perturbed
@@ -545,7 +545,11 @@ def _compile_bounds(cells, f):
     if not exprs:
         return None, ([], []), left
     symbols = [s for inp in f.inputs for s in inp.flat_symbols]
-    return compile_entries(exprs, symbols, "numpy"), (np.array(rows), np.array(cols)), left
+    try:
+        compiled = compile_entries(exprs, symbols, "numpy")
+    except InvalidExpressionError:  # a bound with no NumPy code: those entries go without one
+        return None, ([], []), len(cells)
+    return compiled, (np.array(rows), np.array(cols)), left
 
 
 def _tree_size(expr) -> int:

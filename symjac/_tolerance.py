@@ -132,6 +132,12 @@ def perturbed(x: np.ndarray, dtype, count: int) -> np.ndarray:
 MAX_RUNNING_TOTAL = 10_000
 
 
+def _abs(e: sympy.Expr) -> sympy.Expr:
+    """|e| kept as an Abs node: SymPy rewrites Abs(log(u)) as sqrt(log(u)*conjugate(log(u))) when
+    u may be negative, which has no NumPy code (found at log(det(X)), 4x4)."""
+    return sympy.Abs(e, evaluate=False) if not e.is_number else abs(e)
+
+
 def running_error(expr: sympy.Expr) -> sympy.Expr:
     """A first-order bound, in units of eps, on the rounding error of evaluating `expr` in floating
     point with exact inputs (Wilkinson's running error analysis, written as an expression):
@@ -152,16 +158,16 @@ def running_error(expr: sympy.Expr) -> sympy.Expr:
         if e.is_Atom:
             result = sympy.Integer(0)
         elif e.is_Add:
-            result = sympy.Add(*(bound(a) for a in e.args)) + (len(e.args) - 1) * sympy.Add(*(sympy.Abs(a) for a in e.args))
+            result = sympy.Add(*(bound(a) for a in e.args)) + (len(e.args) - 1) * sympy.Add(*(_abs(a) for a in e.args))
         elif e.is_Mul:
-            absolute = [sympy.Abs(a) for a in e.args]
+            absolute = [_abs(a) for a in e.args]
             parts = [bound(a) * sympy.Mul(*(absolute[:i] + absolute[i + 1:])) for i, a in enumerate(e.args) if not a.is_Atom]
-            result = sympy.Add(*parts) + (len(e.args) - 1) * sympy.Abs(e)
+            result = sympy.Add(*parts) + (len(e.args) - 1) * _abs(e)
         elif e.is_Pow:
             b, k = e.args
-            result = sympy.Abs(k * b ** (k - 1)) * bound(b) + sympy.Abs(e)
+            result = _abs(k * b ** (k - 1)) * bound(b) + _abs(e)
             if k.free_symbols:
-                result += sympy.Abs(sympy.log(b) * e) * bound(k)
+                result += _abs(sympy.log(b) * e) * bound(k)
         elif isinstance(e, sympy.Function) and len(e.args) == 1:
             try:
                 slope = e.fdiff(1)
@@ -171,9 +177,9 @@ def running_error(expr: sympy.Expr) -> sympy.Expr:
                 # sign, Heaviside: constant away from their kinks (kinks are judged apart), and an
                 # unevaluated derivative has no generated code
                 slope = sympy.Integer(0)
-            result = sympy.Abs(slope) * bound(e.args[0]) + sympy.Abs(e)
+            result = _abs(slope) * bound(e.args[0]) + _abs(e)
         else:
-            result = sympy.Add(*(bound(a) for a in e.args if isinstance(a, sympy.Expr))) + sympy.Abs(e)
+            result = sympy.Add(*(bound(a) for a in e.args if isinstance(a, sympy.Expr))) + _abs(e)
         memo[e] = result
         return result
 

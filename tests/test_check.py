@@ -310,3 +310,15 @@ def test_finite_differences_carry_the_rounding_of_the_formula():
     wrong = f.jacobian("X").evaluate(X=tame)
     wrong[1, 0] *= 1 + 1e-4
     assert sj.check(f, X=tame, jacobian=wrong).verdict == "fail"
+
+
+def test_log_of_a_polynomial_that_may_be_negative_is_checked():
+    # found by the check benchmark: SymPy rewrote |log(u)| (u = det(X), which may be negative) as
+    # sqrt(log(u) * conjugate(log(u))) in the forward running error bound, which has no NumPy code
+    f = sj.function("log(det(X))", X=(4, 4))
+    X = 4.0 * np.eye(4) + 0.1 * np.arange(16.0).reshape(4, 4) / 16.0
+    assert sj.check(f, X=X).verdict == "pass"
+    from symjac._tolerance import running_error
+
+    u = sympy.Symbol("u", real=True)
+    assert not running_error(sympy.log(u**2 - 2 * u)).has(sympy.conjugate)
