@@ -125,9 +125,9 @@ def perturbed(x: np.ndarray, dtype, count: int) -> np.ndarray:
     return x[None, :] * (1.0 + eps(dtype) * signs)
 
 
-#: Running error bounds are compiled for the Jacobian's entries smallest first, until they reach
-#: MAX_RUNNING_TOTAL expression-tree nodes in all (the bound's code grows with its entries, about
-#: 0.2 ms of build per node here). An entry left out gets no bound: its tolerance comes from the
+#: Running error bounds are compiled smallest entry first, until they reach MAX_RUNNING_TOTAL
+#: expression-tree nodes in all, once for the Jacobian's entries and once for the outputs (used by
+#: finite differences); the bound's code grows with its entries, about 0.2 ms of build per node here. An entry left out gets no bound: its tolerance comes from the
 #: measured noise and conditioning only, and the report says so.
 MAX_RUNNING_TOTAL = 10_000
 
