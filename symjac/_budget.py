@@ -230,12 +230,12 @@ def _refuse_node(node: sympy.Basic) -> None:
         )
 
 
-def _written_sizes(entries: Iterable[sympy.Basic]) -> list[int]:
+def written_sizes(entries: Iterable[sympy.Basic], *, refuse: bool = True) -> list[int]:
     """Written-out size (nodes, shared subexpressions counted each time) of each entry.
 
     Iterative and memoised over the DAG of all entries, so it costs the number of distinct
-    subexpressions, however large the written-out trees are. Refuses, on the way, nodes that no
-    code can be generated for (`_refuse_node`).
+    subexpressions, however large the written-out trees are. With `refuse`, refuses on the way
+    nodes that no code can be generated for (`_refuse_node`).
     """
     memo: dict[sympy.Basic, int] = {}
     sizes = []
@@ -251,7 +251,8 @@ def _written_sizes(entries: Iterable[sympy.Basic]) -> list[int]:
             elif expanded:
                 memo[node] = 1 + sum(memo[arg] for arg in args)
             else:
-                _refuse_node(node)
+                if refuse:
+                    _refuse_node(node)
                 stack.append((node, True))
                 stack.extend((arg, False) for arg in args if arg not in memo)
         sizes.append(memo[entry])
@@ -285,7 +286,7 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> N
     symbols = {s for inp in inputs for s in inp.flat_symbols}
     flat = list(output.reshape(-1))
     work = 0
-    for index, (entry, size) in enumerate(zip(flat, _written_sizes(flat))):
+    for index, (entry, size) in enumerate(zip(flat, written_sizes(flat))):
         if size > limits.max_entry_size:
             where = list(np.unravel_index(index, output.shape)) if output.ndim else []
             raise TooLargeError(

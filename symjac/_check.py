@@ -25,6 +25,7 @@ import numpy as np
 import sympy
 
 from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError
+from ._budget import written_sizes
 from ._finite_diff import fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
 from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps, perturbed
@@ -196,21 +197,31 @@ class _Check:
 
     def _running(self, shape) -> np.ndarray:
         """eps(dtype) times the running error bound of each exact entry (`_tolerance.running_error`)."""
-        compiled, cells, left = self.f.cached("running-error", lambda: _compile_running(self.f))
+        values, (rows, cols), left = self._bounds("running-error", _jacobian_cells)
         out = np.zeros(shape)
         if left:
             self.notes.append(
                 f"no running error bound for {left} of the exact Jacobian's entries (too large to compile"
                 " quickly); their tolerance rests on the measured float32 noise and input conditioning"
             )
+        if values is not None:
+            out[rows, cols] = values * eps(self.dtype)
+        return out
+
+    def _bounds(self, key: str, cells_of):
+        """The running error bounds of `cells_of(f)` at the point (float64, non-finite as 0, None
+        when none was compiled), their `(rows, cols)` and how many entries went without one."""
+        compiled, cells, left = self.f.cached(key, lambda: _compile_bounds(cells_of(self.f), self.f))
         if compiled is None:
-            return out
+            return None, cells, left
+        values = self._at_point(compiled)
+        return np.where(np.isfinite(values), values, 0.0), cells, left
+
+    def _at_point(self, compiled) -> np.ndarray:
+        """Compiled code of the function's symbols (`_codegen.compile_entries`) at the point, in float64."""
         p64 = self.point.as_dtype(np.float64)
         with np.errstate(all="ignore"):
-            values = numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(self.f, p64)), (), np.float64)
-        rows, cols = cells
-        out[rows, cols] = np.where(np.isfinite(values), values, 0.0) * eps(self.dtype)
-        return out
+            return numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(self.f, p64)), (), np.float64)
 
     def _conditioning(self, evaluate, rows: int) -> np.ndarray:
         """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
@@ -248,21 +259,16 @@ class _Check:
             return out.reshape(rows.shape[0], -1)
 
         x = self.point.as_dtype(np.float64).flat(f.input_names)
-        return fd_jacobian(fn, x, noise=self._forward_running())
+        return fd_jacobian(fn, x, output_noise=self._forward_running())
 
     def _forward_running(self) -> np.ndarray | None:
         """eps(float64) times the running error bound of each output entry at the point (what
         finite differences divide by their step), or None when no entry has a bound."""
-        f = self.f
-        compiled, cells, _ = f.cached("running-error-forward", lambda: _compile_bounds(
-            [(_tree_size(e), p, 0, e) for p, e in enumerate(f.output.reshape(-1))], f))
-        if compiled is None:
+        values, (rows, _), _ = self._bounds("running-error-forward", _output_cells)
+        if values is None:
             return None
-        p64 = self.point.as_dtype(np.float64)
-        with np.errstate(all="ignore"):
-            values = numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(f, p64)), (), np.float64)
-        out = np.zeros(_out_size(f))
-        out[cells[0]] = np.where(np.isfinite(values), values, 0.0) * eps(np.float64)
+        out = np.zeros(_out_size(self.f))
+        out[rows] = values * eps(np.float64)
         return out
 
     # -- kinks and domain ----------------------------------------------------------------------
@@ -273,10 +279,7 @@ class _Check:
         if not args:
             return []
         exprs = [a for _, a in args]
-        compiled = f.cached("kink-code", lambda: _compile_kinks(f, exprs))
-        p64 = self.point.as_dtype(np.float64)
-        with np.errstate(all="ignore"):
-            vals = numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(f, p64)), (), np.float64)
+        vals = self._at_point(f.cached("kink-code", lambda: _compile_kinks(f, exprs)))
         return [(label, abs(float(v))) for (label, _), v in zip(args, vals)]
 
     # -- the check -----------------------------------------------------------------------------
@@ -517,18 +520,27 @@ def _kink_arguments(output: np.ndarray) -> list[tuple[str, sympy.Expr]]:
     return [(label, arg) for arg, label in found.items()]
 
 
-def _compile_running(f):
-    """The running error bounds of the Jacobian's entries, compiled (see `_compile_bounds`)."""
-    cells, offset = [], 0
+def _jacobian_cells(f) -> list[tuple]:
+    """`(written-out size, row, column, entry)` of every structural nonzero of the Jacobian, all
+    inputs side by side."""
+    rows, cols, entries, offset = [], [], [], 0
     for inp in f.inputs:
         jac = f.jacobian(inp.name)
-        cells += [(_tree_size(e), int(r), offset + int(c), e) for r, c, e in zip(jac.rows, jac.cols, jac.entries)]
+        rows += [int(r) for r in jac.rows]
+        cols += [offset + int(c) for c in jac.cols]
+        entries += list(jac.entries)
         offset += inp.size
-    return _compile_bounds(cells, f)
+    return list(zip(written_sizes(entries, refuse=False), rows, cols, entries))
+
+
+def _output_cells(f) -> list[tuple]:
+    """`(written-out size, output index, 0, entry)` of every output entry."""
+    entries = list(f.output.reshape(-1))
+    return [(size, p, 0, e) for p, (size, e) in enumerate(zip(written_sizes(entries, refuse=False), entries))]
 
 
 def _compile_bounds(cells, f):
-    """Running error bounds of `cells` (`(tree size, row, col, expression)`), compiled smallest first
+    """Running error bounds of `cells` (`(written-out size, row, col, expression)`), compiled smallest first
     within `MAX_RUNNING_TOTAL` nodes: `(compiled or None, (rows, cols), number left without one)`."""
     from ._codegen import compile_entries
     from ._tolerance import MAX_RUNNING_TOTAL, running_error
@@ -550,11 +562,6 @@ def _compile_bounds(cells, f):
     except InvalidExpressionError:  # a bound with no NumPy code: those entries go without one
         return None, ([], []), len(cells)
     return compiled, (np.array(rows), np.array(cols)), left
-
-
-def _tree_size(expr) -> int:
-    """Nodes of the expression tree (what `running_error`'s code grows with)."""
-    return sum(1 for _ in sympy.preorder_traversal(expr))
 
 
 def _compile_kinks(f, exprs):

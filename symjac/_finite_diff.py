@@ -71,7 +71,7 @@ class FDJacobian:
 
 
 def fd_jacobian(
-    fn: Callable[[np.ndarray], np.ndarray], x, *, method: str = "richardson", noise=None
+    fn: Callable[[np.ndarray], np.ndarray], x, *, method: str = "richardson", output_noise=None
 ) -> FDJacobian:
     """Estimate the Jacobian of a vectorised function at `x` by central differences.
 
@@ -104,7 +104,7 @@ def fd_jacobian(
         x: the point, a finite 1-D array `(in_size,)`, computed in float64.
         method: `"richardson"` (default, 6 * in_size + 1 points, typically ~1e-12 relative on
             smooth functions) or `"central"` (4 * in_size + 1 points, ~1e-10 relative).
-        noise: optional `(out_size,)` bound on the absolute rounding error of each output of `fn`
+        output_noise: optional `(out_size,)` bound on the absolute rounding error of each output of `fn`
             near `x` (a running error bound of its formula). The rounding term uses the larger
             of it and the relative model above: `log(1 + exp(a))` at `a = -21` is about 6e-10 but
             carries the rounding of `1 + exp(a)`, about 1e-16, which the relative model misses.
@@ -132,10 +132,10 @@ def fd_jacobian(
     x = _as_point(x)
     n = x.size
     noise_bound = None
-    if noise is not None:
-        noise_bound = np.asarray(noise, dtype=np.float64).reshape(-1)
+    if output_noise is not None:
+        noise_bound = np.asarray(output_noise, dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(noise_bound) & (noise_bound >= 0)):
-            raise InvalidArgumentError(f"noise must be finite and >= 0; received {noise!r}")
+            raise InvalidArgumentError(f"output_noise must be finite and >= 0; received {output_noise!r}")
     divisors = np.array(_LEVELS[method])
     n_levels = divisors.size
 
@@ -154,7 +154,7 @@ def fd_jacobian(
     values = _call(fn, points)
     m = values.shape[1]
     if noise_bound is not None and noise_bound.size != m:
-        raise ShapeError(f"noise must have one entry per output of fn ({m}); received {noise_bound.size}")
+        raise ShapeError(f"output_noise must have one entry per output of fn ({m}); received {noise_bound.size}")
     f0 = values[0]  # (m,)
     f = values[1:].reshape(n_levels, 2, n, m)
     f_plus, f_minus = f[:, 0], f[:, 1]  # (levels, n, m)

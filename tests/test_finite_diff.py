@@ -372,15 +372,15 @@ def test_noise_bound_covers_rounding_the_relative_model_misses():
     exact = C / (1.0 + np.exp(-C * x.sum()))
     plain = fd_jacobian(_softplus_of_sum, x)
     assert np.any(np.abs(plain.value[0] - exact) > plain.error[0])  # the miss this argument fixes
-    bounded = fd_jacobian(_softplus_of_sum, x, noise=np.array([2.0 * np.finfo(float).eps]))
+    bounded = fd_jacobian(_softplus_of_sum, x, output_noise=np.array([2.0 * np.finfo(float).eps]))
     assert np.array_equal(bounded.value, plain.value)
     assert np.all(np.abs(bounded.value[0] - exact) <= bounded.error[0])
     assert np.all(bounded.error[0] < 1e-3 * exact)  # still informative
 
 
-@pytest.mark.parametrize("noise, error", [([-1.0], "noise must be finite and >= 0"),
-                                          ([np.nan], "noise must be finite and >= 0"),
+@pytest.mark.parametrize("noise, error", [([-1.0], "output_noise must be finite and >= 0"),
+                                          ([np.nan], "output_noise must be finite and >= 0"),
                                           ([1e-16, 1e-16], "one entry per output")])
 def test_noise_argument_errors(noise, error):
     with pytest.raises(InvalidArgumentError, match=error):
-        fd_jacobian(_softplus_of_sum, np.array([0.0, -21.0]), noise=np.array(noise))
+        fd_jacobian(_softplus_of_sum, np.array([0.0, -21.0]), output_noise=np.array(noise))
