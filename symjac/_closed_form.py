@@ -87,18 +87,6 @@ def _special_value(symbol: sympy.MatrixSymbol) -> np.ndarray | None:
     return k
 
 
-def _special_latex(symbol: sympy.MatrixSymbol) -> str | None:
-    name = str(symbol.name)
-    if not name.startswith("symjac_"):
-        return None
-    kind, *sizes = name.split("_")[1:]
-    if kind == "I":
-        return f"I_{{{sizes[0]}}}"
-    if kind == "1":
-        return f"\\mathbf{{1}}_{{{sizes[0]}}}"
-    return f"K_{{{sizes[0]},{sizes[1]}}}"
-
-
 # --------------------------------------------------------------------------- translation
 
 
@@ -499,22 +487,6 @@ class ClosedForm:
     points: int
     symbols: dict = field(repr=False, default_factory=dict)
 
-    def latex(self, options, function) -> str:
-        """`\\frac{\\partial F}{\\partial X} = ...` (or `\\operatorname{vec}` on both sides)."""
-        from ._latex import base_name
-
-        names = {}
-        for symbol in self.expr.atoms(sympy.MatrixSymbol):
-            special = _special_latex(symbol)
-            if special is not None:
-                names[symbol] = special
-            elif str(symbol.name) in function.input_names:
-                names[symbol] = base_name(str(symbol.name), options)
-        body = sympy.latex(self.expr, **options.settings(names))
-        out, x = options.output_name, base_name(self.wrt, options)
-        if self.kind == "vec":
-            return f"\\frac{{\\partial \\operatorname{{vec}} {out}}}{{\\partial \\operatorname{{vec}} {x}}} = {body}"
-        return f"\\frac{{\\partial {out}}}{{\\partial {x}}} = {body}"
 
 
 def closed_form(function, wrt: str) -> ClosedForm:

@@ -29,6 +29,7 @@ from ._budget import (
 )
 from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError
 from ._parse import parse_expression, validate_name
+from ._printable import Printable
 from ._values import coerce_array
 from .ops import as_symbolic
 
@@ -100,7 +101,7 @@ def _const_to_symbolic(name: str, value: Any, limits: Limits = DEFAULT_LIMITS) -
     return np.vectorize(exact, otypes=[object])(array) if array.ndim else np.array(exact(array[()]), dtype=object)
 
 
-class Function:
+class Function(Printable):
     """A function of named real inputs, defined once as SymPy expressions.
 
     Build it with [`symjac.function`][symjac.function]. It is immutable; its exact Jacobians and
@@ -197,11 +198,8 @@ class Function:
 
         return numpy_backend.evaluate_forward(self, values)
 
-    def _repr_latex_(self) -> str:
-        """`F = ` the output, entry by entry, for notebooks (elided past 8 rows or columns)."""
-        from ._latex import latex
-
-        return latex(self, form="function", mode="display")
+    # A notebook shows `F = ` the output, entry by entry (elided past 8 rows or columns).
+    _latex_form = "function"
 
     def __repr__(self) -> str:
         shapes = ", ".join(f"{i.name}={i.shape}" for i in self._inputs)

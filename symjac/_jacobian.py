@@ -20,11 +20,13 @@ import numpy as np
 import sympy
 from sympy.core.function import ArgumentIndexError
 
+from ._printable import Printable
+
 __all__ = ["Jacobian", "exact_jacobian"]
 
 
 @dataclass(frozen=True, eq=False)
-class Jacobian:
+class Jacobian(Printable):
     """The exact Jacobian of a Function with respect to one input.
 
     `rows`, `cols` and `entries` list its structural nonzeros: `entries[k]` is
@@ -95,16 +97,8 @@ class Jacobian:
         \\begin{bmatrix}1 & 1\\\\1 & 1\\end{bmatrix}
         ```
         """
-        from ._latex import LatexOptions, _check_symbol_names, jacobian_latex
-
-        options = LatexOptions(mode, delimiters, symbol_names, "F", index_base, max_size, gradient)
-        _check_symbol_names(self.function, options)
-        return options.wrap(jacobian_latex(self, options))
-
-    def _repr_latex_(self) -> str:
-        from ._latex import latex
-
-        return latex(self, mode="display")
+        return self._latex_matrix(mode=mode, delimiters=delimiters, symbol_names=symbol_names,
+                                  index_base=index_base, max_size=max_size, gradient=gradient)
 
     def __repr__(self) -> str:
         return f"Jacobian(d{self.function.out_shape} / d{self.wrt.name}{self.wrt.shape}, shape={self.shape}, nnz={self.nnz})"

@@ -235,13 +235,50 @@ def latex(
     if form == "matrix":
         from ._closed_form import closed_form
 
-        lines = [closed_form(function, name).latex(options, function) for name in names]
+        lines = [closed_form_latex(closed_form(function, name), options, function) for name in names]
     else:
         lines = [
             f"{_partial(function, name, options)} = {jacobian_latex(function.jacobian(name), options)}"
             for name in names
         ]
     return options.wrap(_equations(lines))
+
+
+def jacobian_matrix(jacobian, *, mode: str = "plain", delimiters: str = "[", symbol_names=None,
+                    index_base: int = 0, max_size: int = 8, gradient: str = "row") -> str:
+    """A Jacobian's entries alone as a (block) matrix: what `Jacobian.latex()` returns."""
+    options = LatexOptions(mode, delimiters, symbol_names, "F", index_base, max_size, gradient)
+    _check_symbol_names(jacobian.function, options)
+    return options.wrap(jacobian_latex(jacobian, options))
+
+
+def closed_form_latex(form, options: LatexOptions, function) -> str:
+    """`\\frac{\\partial F}{\\partial X} = ...` (or `\\operatorname{vec}` on both sides) for a ClosedForm."""
+    names = {}
+    for symbol in form.expr.atoms(sympy.MatrixSymbol):
+        special = _special_matrix_latex(symbol)
+        if special is not None:
+            names[symbol] = special
+        elif str(symbol.name) in function.input_names:
+            names[symbol] = base_name(str(symbol.name), options)
+    body = sympy.latex(form.expr, **options.settings(names))
+    out, x = options.output_name, base_name(form.wrt, options)
+    if form.kind == "vec":
+        return f"\\frac{{\\partial \\operatorname{{vec}} {out}}}{{\\partial \\operatorname{{vec}} {x}}} = {body}"
+    return f"\\frac{{\\partial {out}}}{{\\partial {x}}} = {body}"
+
+
+def _special_matrix_latex(symbol: sympy.MatrixSymbol) -> str | None:
+    """The closed forms' own constant matrices (`symjac_I_3`, `symjac_1_3`, `symjac_K_2_3`)."""
+    name = str(symbol.name)
+    if not name.startswith("symjac_"):
+        return None
+    kind, *sizes = name.split("_")[1:]
+    if kind == "I":
+        return f"I_{{{sizes[0]}}}"
+    if kind == "1":
+        return f"\\mathbf{{1}}_{{{sizes[0]}}}"
+    return f"K_{{{sizes[0]},{sizes[1]}}}"
 
 
 def _equations(lines: list[str]) -> str:

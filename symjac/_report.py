@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import JacobianMismatchError
+from ._printable import Printable
 
 __all__ = ["Report", "PairResult", "Entry", "RouteMatrices", "RunSummary", "VERDICTS", "SCHEMA"]
 
@@ -119,7 +120,7 @@ class RouteMatrices:
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(Printable):
     """The result of a cross-check.
 
     `verdict` is "pass", "fail" or "inconclusive" (with `reason`). `pairs` has one result per pair
@@ -152,17 +153,10 @@ class Report:
 
     def latex(self, *, mode: str = "plain") -> str:
         """The report as a LaTeX table (verdict, one row per pair of routes, the worst entry)."""
-        from ._latex import latex
-
-        return latex(self, mode=mode)
-
-    def _repr_latex_(self) -> str:
-        return self.latex(mode="display")
+        return self._latex(mode=mode)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        from ._display import report_markdown
-
-        return {"text/plain": str(self), "text/markdown": report_markdown(self), "text/latex": self._repr_latex_()}
+        return {"text/plain": str(self), "text/markdown": self._markdown(), "text/latex": self._repr_latex_()}
 
     def plot(self, path=None, *, dpi: int = 100):
         """Draw the Jacobian's sparsity pattern and, per pair of routes, a heatmap of the error with
@@ -170,9 +164,7 @@ class Report:
 
         Needs matplotlib (`pip install symjac[plot]`).
         """
-        from ._plot import plot_report
-
-        return plot_report(self, path, dpi=dpi)
+        return self._figure(path, dpi=dpi)
 
     def raise_if_failed(self) -> "Report":
         """Raise `JacobianMismatchError` (an AssertionError) with this report unless it passed."""
