@@ -107,9 +107,11 @@ def translate(function) -> tuple[Any, dict[str, sympy.MatrixSymbol]]:
     through its trace). Raises `ClosedFormError` for text outside the translatable part.
     """
     if function.source is None:
+        if function.matrix_expression is not None:
+            return _from_matrix_expression(function, function.matrix_expression)
         raise ClosedFormError(
-            "form='matrix': closed forms are derived from expression text; this Function was built "
-            "from a callable or a SymPy expression"
+            "form='matrix': closed forms are derived from expression text or a SymPy matrix expression; "
+            "this Function was built from a callable or from scalar SymPy expressions"
         )
     symbols: dict[str, sympy.MatrixSymbol] = {}
     env: dict[str, _Value] = {}
@@ -138,6 +140,42 @@ def translate(function) -> tuple[Any, dict[str, sympy.MatrixSymbol]]:
             f"cover @, +, -, numbers, .T, inv, det, trace, sum, mean, dot and log of a scalar"
         ) from None
     expr = _as_scalar(result) if result.kind == "scalar" else result.expr
+    return expr, symbols
+
+
+def _from_matrix_expression(function, expr) -> tuple[Any, dict[str, sympy.MatrixSymbol]]:
+    """A Function built from a SymPy matrix expression already is one: take it as it is.
+
+    Its `MatrixSymbol`s are the inputs and constants (matched by name when the Function was built);
+    scalar `Symbol`s may only be scalar constants, which become their exact values.
+    """
+    symbols: dict[str, sympy.MatrixSymbol] = {}
+    for atom in expr.atoms(sympy.MatrixSymbol):
+        name = str(atom.name)
+        if name in function.input_names or name in function.consts:
+            symbols[name] = atom
+    scalars = {}
+    for atom in expr.atoms(sympy.Symbol):
+        name = str(atom.name)
+        if name in function.consts and function.consts[name].ndim == 0:
+            scalars[atom] = _number(float(function.consts[name]))
+        elif name in function.input_names:
+            raise ClosedFormError(
+                f"form='matrix': input {name} is a scalar Symbol; closed forms here take vectors and "
+                f"matrices (MatrixSymbols)"
+            )
+    for inp in function.inputs:
+        if inp.name not in symbols:
+            continue
+        if len(inp.shape) not in (1, 2):
+            raise ClosedFormError(
+                f"form='matrix': input {inp.name} has shape {inp.shape}; closed forms here take "
+                f"vectors and matrices"
+            )
+    if scalars:
+        expr = expr.xreplace(scalars)
+    if isinstance(expr, sympy.MatrixExpr) and expr.shape == (1, 1) and function.out_shape == ():
+        expr = sympy.Trace(expr)
     return expr, symbols
 
 
@@ -500,11 +538,15 @@ def closed_form(function, wrt: str) -> ClosedForm:
 
 def _closed_form(function, wrt: str) -> ClosedForm:
     expr, symbols = translate(function)
+    shown = function.source if function.source is not None else str(function.matrix_expression)
+    if wrt not in symbols:  # an input the matrix expression does not use: the derivative is 0
+        inp = function.input(wrt)
+        symbols[wrt] = sympy.MatrixSymbol(wrt, *(inp.shape + (1,))[:2])
     try:
         derivative, kind = derive(expr, symbols[wrt])
     except _Unsupported as error:
         raise ClosedFormError(
-            f"form='matrix': no closed form is known for d({function.source}) / d{wrt}: {error}"
+            f"form='matrix': no closed form is known for d({shown}) / d{wrt}: {error}"
         ) from None
     return verify(function, wrt, derivative, kind, symbols)
 

@@ -108,10 +108,10 @@ class Function(Printable):
     compiled code are computed on first use and cached.
     """
 
-    __slots__ = ("_inputs", "_consts", "_output", "_source", "_cache", "_lock", "_limits")
+    __slots__ = ("_inputs", "_consts", "_output", "_source", "_cache", "_lock", "_limits", "_matrix_expression")
 
     def __init__(self, inputs: tuple[Input, ...], consts: Mapping[str, np.ndarray], output: np.ndarray, source: str | None,
-                 limits: Limits = DEFAULT_LIMITS):
+                 limits: Limits = DEFAULT_LIMITS, matrix_expression: Any = None):
         object.__setattr__(self, "_inputs", inputs)
         object.__setattr__(self, "_consts", dict(consts))
         object.__setattr__(self, "_output", output)
@@ -119,6 +119,7 @@ class Function(Printable):
         object.__setattr__(self, "_cache", {})
         object.__setattr__(self, "_lock", threading.RLock())
         object.__setattr__(self, "_limits", limits)
+        object.__setattr__(self, "_matrix_expression", matrix_expression)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Function is immutable; cannot set {name!r}")
@@ -144,6 +145,14 @@ class Function(Printable):
     @property
     def out_shape(self) -> tuple[int, ...]:
         return self._output.shape
+
+    @property
+    def matrix_expression(self) -> Any:
+        """The SymPy expression (with `MatrixSymbol`s) the Function was built from, or None.
+
+        It is the matrix-level view of the same function: closed forms are derived from it.
+        """
+        return self._matrix_expression
 
     @property
     def source(self) -> str | None:
@@ -213,15 +222,15 @@ class Function(Printable):
 
     def __reduce__(self):
         return (_rebuild, (self._inputs_spec(), {k: v for k, v in self._consts.items()}, self._output, self._source,
-                           self._limits))
+                           self._limits, self._matrix_expression))
 
     def _inputs_spec(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         return tuple((inp.name, inp.shape) for inp in self._inputs)
 
 
-def _rebuild(spec, consts, output, source, limits=DEFAULT_LIMITS) -> Function:
+def _rebuild(spec, consts, output, source, limits=DEFAULT_LIMITS, matrix_expression=None) -> Function:
     inputs = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in spec)
-    return Function(inputs, consts, output, source, limits)
+    return Function(inputs, consts, output, source, limits, matrix_expression)
 
 
 def _short(output: np.ndarray) -> str:
@@ -278,13 +287,15 @@ def function(
     const_arrays = {name: np.asarray(consts[name], dtype=np.float64) for name in consts}
     env = {inp.name: inp.symbols for inp in inputs} | const_values
 
-    source = None
+    source = matrix_expression = None
     if isinstance(expr, str):
         source = expr
         output = parse_expression(expr, env, limits=limits)
     elif isinstance(expr, (sympy.Basic, sympy.MatrixBase)) or type(expr).__module__.startswith("sympy"):
         check_sympy_input(expr, limits)
         output = _from_sympy(expr, inputs, const_values)
+        if isinstance(expr, sympy.Basic) and expr.has(sympy.MatrixSymbol):
+            matrix_expression = expr
     elif callable(expr):
         output = _from_callable(expr, inputs, const_values)
     else:
@@ -292,7 +303,7 @@ def function(
             f"expr: must be expression text, a callable or a SymPy expression; received {type(expr).__name__}"
         )
     output = _validate_output(output, inputs, limits)
-    return Function(inputs, const_arrays, output, source, limits)
+    return Function(inputs, const_arrays, output, source, limits, matrix_expression)
 
 
 def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np.ndarray]) -> Any:

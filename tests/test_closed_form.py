@@ -136,10 +136,65 @@ def test_no_closed_form_says_why(expr, shapes, message):
         sj.latex(sj.function(expr, **shapes), form="matrix")
 
 
-def test_functions_not_built_from_text_have_no_closed_form():
+def test_functions_built_from_a_callable_have_no_closed_form():
     f = sj.function(lambda X: X @ X, X=(2, 2))
-    with pytest.raises(sj.ClosedFormError, match="derived from expression text; this Function was built from a callable"):
+    with pytest.raises(sj.ClosedFormError, match="derived from expression text or a SymPy matrix expression; "
+                                                 "this Function was built from a callable"):
         sj.latex(f, form="matrix")
+
+
+_MX = sympy.MatrixSymbol("X", 3, 3)
+_MA = sympy.MatrixSymbol("A", 3, 3)
+_A3 = [[2.0, 1.0, 0.0], [0.5, 3.0, 1.0], [0.0, 1.0, 4.0]]
+
+
+@pytest.mark.parametrize(
+    ("expr", "consts", "text"),
+    [
+        (_MX ** 2, {}, "X @ X"),
+        (_MX * _MX * _MX, {}, "X @ X @ X"),
+        (_MX.T * _MX, {}, "X.T @ X"),
+        (sympy.Inverse(_MX), {}, "inv(X)"),
+        (sympy.Determinant(_MX), {}, "det(X)"),
+        (sympy.log(sympy.Determinant(_MX)), {}, "log(det(X))"),
+        (sympy.Trace(_MA * _MX), {"A": _A3}, "trace(A @ X)"),
+        (_MA * _MX + 2 * _MX.T, {"A": _A3}, "A @ X + 2 * X.T"),
+    ],
+    ids=["pow", "cube", "gram", "inv", "det", "logdet", "trace", "affine"],
+)
+def test_sympy_matrix_expressions_have_the_same_closed_form_as_text(expr, consts, text):
+    from_sympy = sj.function(expr, X=(3, 3), consts=consts)
+    from_text = sj.function(text, X=(3, 3), consts=consts)
+    form = closed_form(from_sympy, "X")
+    assert form.max_error < 1e-9
+    # the same derivative as the text's (SymPy may order the terms differently)
+    point = {"X": 2.0 * np.eye(3) + 0.1 * np.arange(9.0).reshape(3, 3), "A": np.array(_A3)}
+    values = {symbol: point[name] for name, symbol in translate(from_sympy)[1].items()}
+    expected = _closed_form.evaluate(closed_form(from_text, "X").expr, {
+        symbol: point[name] for name, symbol in translate(from_text)[1].items()})
+    np.testing.assert_allclose(_closed_form.evaluate(form.expr, values), expected, rtol=1e-12)
+    assert sj.latex(from_sympy, form="matrix").startswith(("\\frac{\\partial F}", "\\frac{\\partial \\operatorname{vec} F}"))
+
+
+def test_a_sympy_matrix_expression_outside_the_rules_says_why():
+    f = sj.function(sympy.HadamardProduct(_MX, _MX), X=(3, 3))
+    with pytest.raises(sj.ClosedFormError, match=r"no closed form is known for d\(HadamardProduct\(X, X\)\) / dX: HadamardProduct"):
+        sj.latex(f, form="matrix")
+
+
+def test_a_sympy_matrix_expression_with_a_scalar_input_says_why():
+    x = sympy.Symbol("x")
+    f = sj.function(x * _MX, X=(3, 3), x=())
+    with pytest.raises(sj.ClosedFormError, match="input x is a scalar Symbol"):
+        sj.latex(f, form="matrix")
+
+
+def test_a_pickled_sympy_function_keeps_its_matrix_expression():
+    import pickle
+
+    f = pickle.loads(pickle.dumps(sj.function(_MX ** 2, X=(3, 3))))
+    assert f.matrix_expression == _MX ** 2
+    assert closed_form(f, "X").kind == "vec"
 
 
 def test_closed_form_is_a_value_error_and_a_symjac_error():
