@@ -44,10 +44,15 @@ SYMBOLIC, REVERSE, FORWARD, FINITE_DIFF, CANDIDATE = (
 _KINKS = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min, sympy.Piecewise)
 
 
+#: The keyword options of `check`; an input with one of these names is passed with `at=`.
+OPTIONS = ("at", "jacobian", "tolerance", "samples", "seed")
+
+
 def check(
     f,
     /,
     *,
+    at: Mapping[str, Any] | None = None,
     jacobian: Any = None,
     tolerance: ToleranceModel = DEFAULT_TOLERANCE,
     samples: int | None = None,
@@ -61,7 +66,9 @@ def check(
     - `jacobian`: optionally, a Jacobian you computed (torch's layout; a dict by input name when
       `f` has several inputs), checked against every route as the route "candidate".
     - `tolerance`: a `ToleranceModel`; the default is documented in `symjac._tolerance`.
-    - `**values`: the point, one value per input (float32 stays float32, float64 stays float64).
+    - `at`: the point, `{input name: value}` (float32 stays float32, float64 stays float64).
+    - `**values`: the same point as keywords (`X=...`), for inputs whose names are not options of
+      `check` (an input named `seed` or `jacobian` is passed with `at=`).
     - `samples`, `seed`: instead of a point, check `samples` float64 points drawn by Hypothesis from
       the function's domain (`symjac.strategies.inputs`), hunting the worst disagreement and
       shrinking a failure to a minimal counterexample; the same seed (default 0) gives the same run.
@@ -81,6 +88,8 @@ def check(
         raise InvalidArgumentError(
             f"f: must be a symjac.Function (build one with symjac.function); received {type(f).__name__}"
         )
+    values = _point_values(f, at, values, {"jacobian": jacobian, "samples": samples, "seed": seed,
+                                           "tolerance": tolerance is not DEFAULT_TOLERANCE})
     if not isinstance(tolerance, ToleranceModel):
         raise InvalidArgumentError(
             f"tolerance: must be a symjac.ToleranceModel; received {type(tolerance).__name__}"
@@ -97,6 +106,24 @@ def check(
     from ._arbitrate import arbitrate_report
 
     return arbitrate_report(f, _Check(f, point, candidate, tolerance).run())
+
+
+def _point_values(f, at, values: dict, given: dict) -> dict:
+    """The point as one dict, from `at=` or from keywords; an input named like an option must use `at=`."""
+    if at is not None:
+        if not isinstance(at, Mapping):
+            raise InvalidArgumentError(f"at: must be a mapping {{input name: value}}; received {type(at).__name__}")
+        if values:
+            raise InvalidArgumentError(
+                f"at: pass the point either as at={{...}} or as keywords, not both (received at= and "
+                f"{', '.join(sorted(values))}=)")
+        return dict(at)
+    for name in f.input_names:
+        if name in OPTIONS and (values or given.get(name) not in (None, False)):
+            raise InvalidArgumentError(
+                f"{name}: f has an input named {name!r}, which is also an option of symjac.check; pass "
+                f"the point as at={{{', '.join(repr(n) + ': ...' for n in f.input_names)}}}")
+    return values
 
 
 def _check_samples(f, jacobian, tolerance, samples, seed, values) -> Report:
@@ -458,7 +485,10 @@ def reproduction_line(f, point: Point, with_candidate: bool = False) -> str:
         listed = repr(v.tolist())
         return listed if v.dtype == np.float64 else f"numpy.array({listed}, dtype={str(v.dtype)!r})"
 
-    at = ", ".join(f"{n}={value(v)}" for n, v in point.values.items())
+    if any(n in OPTIONS for n in point.values):  # such an input cannot be a keyword
+        at = "at={" + ", ".join(f"{n!r}: {value(v)}" for n, v in point.values.items()) + "}"
+    else:
+        at = ", ".join(f"{n}={value(v)}" for n, v in point.values.items())
     if with_candidate:
         at += ", jacobian=J"
     if f.source is None:

@@ -17,6 +17,7 @@ __all__ = [
     "DomainError",
     "BackendNotAvailableError",
     "JacobianMismatchError",
+    "InconclusiveCheckError",
     "JobTimeoutError",
     "ClosedFormError",
 ]
@@ -52,6 +53,11 @@ class BackendNotAvailableError(SymjacError, ImportError):
 
 class JacobianMismatchError(SymjacError, AssertionError):
     """Two routes to the same Jacobian disagree beyond their tolerance."""
+
+
+class InconclusiveCheckError(SymjacError, AssertionError):
+    """A check could not decide (a kink, a point outside the domain, routes that cannot confirm),
+    raised by `Report.raise_if_failed()` unless `inconclusive="pass"` was chosen."""
 
 
 class JobTimeoutError(SymjacError, TimeoutError):

@@ -262,6 +262,11 @@ def function(
     (2, 2)
     ```
     """
+    for option, value in (("consts", consts), ("limits", limits)):
+        if isinstance(value, (tuple, list)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise InvalidArgumentError(
+                f"{option}: is an option of symjac.function and cannot name an input; received "
+                f"{option}={tuple(value)!r}, which looks like a shape. Rename that input")
     if not shapes:
         raise InvalidArgumentError(
             "shapes: declare at least one input with its shape, e.g. symjac.function('X @ X', X=(2, 2))"

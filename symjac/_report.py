@@ -9,12 +9,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import JacobianMismatchError
+from ._errors import InconclusiveCheckError, InvalidArgumentError, JacobianMismatchError
 from ._printable import Printable
 
 __all__ = ["Report", "PairResult", "Entry", "RouteMatrices", "RunSummary", "VERDICTS", "SCHEMA"]
 
 VERDICTS = ("pass", "fail", "inconclusive")
+#: What `Report.raise_if_failed` does with an inconclusive report.
+INCONCLUSIVE_CHOICES = ("raise", "pass")
 SCHEMA = "symjac.report/1"
 
 
@@ -166,10 +168,20 @@ class Report(Printable):
         """
         return self._figure(path, dpi=dpi)
 
-    def raise_if_failed(self) -> "Report":
-        """Raise `JacobianMismatchError` (an AssertionError) with this report unless it passed."""
-        if self.verdict != "pass":
+    def raise_if_failed(self, *, inconclusive: str = "raise") -> "Report":
+        """Raise unless the check passed; return the report when it did.
+
+        - a `fail` raises `JacobianMismatchError` (an AssertionError) with this report;
+        - an `inconclusive` report is your choice: `inconclusive="raise"` (the default) raises
+          `InconclusiveCheckError` (also an AssertionError, but not a mismatch), `"pass"` returns it.
+        """
+        if inconclusive not in INCONCLUSIVE_CHOICES:
+            raise InvalidArgumentError(
+                f"inconclusive: must be one of {INCONCLUSIVE_CHOICES}; received {inconclusive!r}")
+        if self.verdict == "fail":
             raise JacobianMismatchError(str(self))
+        if self.verdict == "inconclusive" and inconclusive == "raise":
+            raise InconclusiveCheckError(str(self))
         return self
 
     def to_dict(self) -> dict:
