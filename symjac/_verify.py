@@ -287,6 +287,12 @@ class _Verification:
         self.stage = f"{mode}-mode Jacobian"
         argnums = tuple(range(len(args)))
         transform = torch.func.jacrev if mode == "reverse" else torch.func.jacfwd
+        if mode == "forward":  # torch's dual levels are process-wide: one forward mode at a time
+            with torch_backend.FORWARD_AD_LOCK:
+                return self._autograd_unlocked(torch, impl, args, argnums, transform, mode)
+        return self._autograd_unlocked(torch, impl, args, argnums, transform, mode)
+
+    def _autograd_unlocked(self, torch, impl, args, argnums, transform, mode: str) -> np.ndarray | None:
         try:
             result = transform(impl, argnums=argnums)(*args)
         except Exception as first:  # torch.func cannot run it: fall back to torch.autograd
