@@ -171,6 +171,11 @@ def _candidate(f, jacobian) -> np.ndarray | None:
                 f"jacobian: f has inputs {', '.join(f.input_names)}; pass a dict {{name: array}}"
             )
         jacobian = {f.inputs[0].name: jacobian}
+    unknown = [key for key in jacobian if key not in f.input_names]
+    if unknown:
+        raise InvalidArgumentError(
+            f"jacobian: f has no input named {unknown[0]!r}; its inputs are {', '.join(f.input_names)}"
+        )
     parts = []
     for inp in f.inputs:
         if inp.name not in jacobian:

@@ -15,8 +15,20 @@ import re
 import sys
 from typing import Any, Sequence
 
-from ._errors import InvalidArgumentError, SymjacError
-from ._worker import EXIT_INTERNAL, EXIT_TIMEOUT, SUITE_TIMEOUT, PipeSafe, add_job_options, run_job
+from ._errors import InvalidArgumentError, JobTimeoutError, SymjacError
+from ._worker import (
+    EXIT_FAIL,
+    EXIT_INCONCLUSIVE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_PASS,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    SUITE_TIMEOUT,
+    PipeSafe,
+    add_job_options,
+    run_job,
+)
 
 __all__ = [
     "main",
@@ -27,9 +39,12 @@ __all__ = [
     "EXIT_INCONCLUSIVE",
     "EXIT_TIMEOUT",
     "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
 ]
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+#: The job the worker process runs (`symjac._worker`); the time-limit tests point it at
+#: `symjac._worker:_run_until_killed`.
+_JOB = "symjac._cli:run_in_process"
 _EXIT = {"pass": EXIT_PASS, "fail": EXIT_FAIL, "inconclusive": EXIT_INCONCLUSIVE}
 _MAX_JSON_CHARS = 1_000_000
 _SHAPE = re.compile(r"^(?:\(\)|scalar|[1-9][0-9]{0,5}(?:x[1-9][0-9]{0,5}){0,3})$")
@@ -86,16 +101,26 @@ def _check_depth(value: Any, option: str) -> None:
             stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
 
 
+def _once(table: dict, name: str, option: str) -> None:
+    """A name given twice to one option is refused (the last would silently win)."""
+    if name in table:
+        raise _UsageError(f"{option}: {name!r} is given more than once; give each name once")
+
+
 def _function(args):
     from ._function import function
 
     shapes = {}
     for item in args.input or []:
         name, shape = _name_value(item, "--input")
+        _once(shapes, name, "--input")
         shapes[name] = _shape(shape, "--input")
+    if not shapes:
+        raise _UsageError("--input: declare at least one input with its shape, e.g. --input X=2x2")
     consts = {}
     for item in args.const or []:
         name, value = _name_value(item, "--const")
+        _once(consts, name, "--const")
         consts[name] = _json_value(value, "--const")
     return function(args.expr, consts=consts, limits=_limits(args), **shapes)
 
@@ -106,6 +131,7 @@ def _limits(args):
     overrides = {}
     for item in getattr(args, "limit", None) or []:
         name, value = _name_value(item, "--limit")
+        _once(overrides, name, "--limit")
         if name not in Limits.field_names():
             raise _UsageError(f"--limit: unknown limit {name!r}; the limits are {', '.join(Limits.field_names())}")
         if not re.fullmatch(r"[1-9][0-9]{0,17}", value.replace("_", "")):
@@ -120,6 +146,7 @@ def _point(args) -> dict[str, Any]:
     values = {}
     for item in args.at or []:
         name, value = _name_value(item, "--at")
+        _once(values, name, "--at")
         parsed = _json_value(value, "--at")
         # Well-formed numbers get the requested dtype; anything else goes to symjac's own validation.
         try:
@@ -140,6 +167,10 @@ def _is_numeric(value: Any) -> bool:
 def _cmd_check(args, out) -> int:
     from ._check import check
 
+    if args.plot:
+        from ._plot import check_path
+
+        check_path(args.plot, argument="--plot")  # before the check runs
     f = _function(args)
     report = check(f, **_point(args))
     if args.plot:
@@ -285,15 +316,36 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     """Run the `symjac` command: arguments are parsed here, the job runs in a worker process under
-    `--timeout` (see `symjac._worker`), or here with `--timeout 0`. Returns the exit status."""
-    out = PipeSafe(out or sys.stdout)
-    err = PipeSafe(err or sys.stderr)
-    argv = sys.argv[1:] if argv is None else list(argv)
+    `--timeout` (see `symjac._worker`), or here with `--timeout 0`. Returns the exit status.
+
+    Ctrl-C ends it with one line and `EXIT_INTERRUPTED` (130); output that cannot be written
+    (`> /dev/full`, a closed stdout) with one line on stderr and `EXIT_USAGE`."""
+    out = PipeSafe(out if out is not None else sys.stdout)
+    err = PipeSafe(err if err is not None else sys.stderr)
+    try:
+        status = _main(sys.argv[1:] if argv is None else list(argv), out, err)
+    except KeyboardInterrupt:
+        print("symjac: interrupted (Ctrl-C)", file=err)
+        status = EXIT_INTERRUPTED
+    out.flush()
+    if out.error is not None:
+        print(f"symjac: error: cannot write the output to stdout ({out.error})", file=err)
+        status = EXIT_USAGE
+    err.flush()
+    return status
+
+
+def _main(argv: list[str], out, err) -> int:
     args = _parse(argv, err)
     if isinstance(args, int):
         return args
     if args.timeout > 0:
-        return run_job(argv, timeout=args.timeout, out=out, err=err)
+        try:
+            return run_job(_JOB, argv, timeout=args.timeout, out=out, err=err)
+        except JobTimeoutError as error:
+            print(f"symjac: error: the job ran past its time limit of {args.timeout:g} s (--timeout) and was "
+                  f"stopped after {error.elapsed:.1f} s; raise --timeout, or use smaller shapes", file=err)
+            return EXIT_TIMEOUT
     return _run(args, out, err)
 
 
@@ -309,7 +361,7 @@ def _parse(argv: list[str], err):
     except SystemExit as exit_:  # --help
         return int(exit_.code or 0)
     except SymjacError as error:
-        print(f"symjac: error: {_one_line(error)}", file=err)
+        print(f"symjac: error: {_in_flags(_one_line(error))}", file=err)
         return EXIT_USAGE
 
 
@@ -317,7 +369,7 @@ def _run(args, out, err) -> int:
     try:
         return args.run(args, out)
     except SymjacError as error:
-        print(f"symjac: error: {_one_line(error)}", file=err)
+        print(f"symjac: error: {_in_flags(_one_line(error))}", file=err)
         return EXIT_USAGE
     except Exception as error:  # a bug: say so in one line, with a status no verdict uses
         print(f"symjac: internal error: {type(error).__name__}: {_one_line(error)[:300]}", file=err)
@@ -326,6 +378,24 @@ def _run(args, out, err) -> int:
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())
+
+
+#: The library's hints in Python (`symjac.function(..., y=())`) as the command's flags.
+_FLAG_HINTS = (
+    (re.compile(r"^values: "), "--at: "),
+    (re.compile(r"pass it as a keyword, e\.g\. (\w+)=\.\.\."), r"give it with --at \1=JSON"),
+    (re.compile(r"symjac\.function\(\.\.\., (\w+)=\(\)\)"), r"--input \1=SHAPE"),
+    (re.compile(r"consts=\{'(\w+)': \.\.\.\}"), r"--const \1=JSON"),
+    (re.compile(r"a constant \(consts=\.\.\.\)"), "a constant (--const NAME=JSON)"),
+    (re.compile(r"symjac\.function\(\.\.\., limits=symjac\.Limits\((\w+)=\.\.\.\)\), on the command line "), ""),
+)
+
+
+def _in_flags(message: str) -> str:
+    """A library error message as the command's user reads it: hints name flags, not Python."""
+    for pattern, replacement in _FLAG_HINTS:
+        message = pattern.sub(replacement, message)
+    return message
 
 
 def entry_point() -> None:  # console script

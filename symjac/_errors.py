@@ -20,6 +20,7 @@ __all__ = [
     "InconclusiveCheckError",
     "JobTimeoutError",
     "ClosedFormError",
+    "ImplementationError",
 ]
 
 
@@ -67,3 +68,9 @@ class JobTimeoutError(SymjacError, TimeoutError):
 class ClosedFormError(SymjacError, ValueError):
     """No closed matrix-calculus form is known, or the one derived failed the check against the
     element-wise Jacobian (it is then refused, never printed)."""
+
+
+class ImplementationError(SymjacError, RuntimeError):
+    """The implementation under test (`verify`'s `impl`) raised, or could not be run or
+    differentiated, at a point: the message names the point and the step (value, reverse mode,
+    forward mode), and the original exception is the `__cause__`."""

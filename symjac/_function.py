@@ -92,7 +92,7 @@ def _validate_shape(name: str, shape: Any, max_rank: int = MAX_RANK) -> tuple[in
 
 def _const_to_symbolic(name: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     # shape () accepts any shape: every dim counts as a "batch" dim here.
-    array = coerce_array(value, (), argument=f"consts[{name!r}]").astype(np.float64)
+    array = coerce_array(value, (), argument=f"consts[{name!r}]", constant=True).astype(np.float64)
     check_constant(name, array.size, limits)
 
     def exact(v: float) -> sympy.Expr:
@@ -289,7 +289,8 @@ def function(
     check_inputs(names, limits)
     inputs = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in names.items())
     const_values = {name: _const_to_symbolic(name, value, limits) for name, value in consts.items()}
-    const_arrays = {name: np.asarray(consts[name], dtype=np.float64) for name in consts}
+    const_arrays = {name: coerce_array(consts[name], (), argument=f"consts[{name!r}]", constant=True).astype(np.float64)
+                    for name in consts}
     env = {inp.name: inp.symbols for inp in inputs} | const_values
 
     source = matrix_expression = None

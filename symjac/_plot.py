@@ -14,6 +14,7 @@ Only `matplotlib.figure.Figure` and the Agg canvas are used: no pyplot, no globa
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import numpy as np
@@ -87,6 +88,22 @@ def _matplotlib():
     return matplotlib, FigureCanvasAgg, Figure, LogNorm, Normalize, Rectangle
 
 
+def check_path(path: Any, *, argument: str = "path") -> None:
+    """Refuse a PNG path that cannot be written (a directory, a missing directory), before any drawing."""
+    if path is None or hasattr(path, "write"):
+        return
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgumentError(f"{argument}: must be a file name or a file object; received {type(path).__name__}")
+    name = os.fspath(path)
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"{argument}: must be a file name or a file object; received {path!r}")
+    if os.path.isdir(name):
+        raise InvalidArgumentError(f"{argument}: {name!r} is a directory; give a file name such as check.png")
+    folder = os.path.dirname(os.path.abspath(name))
+    if not os.path.isdir(folder):
+        raise InvalidArgumentError(f"{argument}: the directory {folder!r} of {name!r} does not exist")
+
+
 def plot_report(report, path: Any = None, *, dpi: int = 100):
     """Draw a report's sparsity pattern and per-pair error heatmaps; save a PNG to `path` if given.
 
@@ -104,6 +121,7 @@ def plot_report(report, path: Any = None, *, dpi: int = 100):
     """
     if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 600:
         raise InvalidArgumentError(f"dpi: must be an int from 10 to 600; received {dpi!r}")
+    check_path(path)
     run = getattr(report, "run", None)
     if report.matrices is None and run is not None:
         # a run over many points draws its featured point: the counterexample, else the worst point
@@ -166,7 +184,10 @@ def plot_report(report, path: Any = None, *, dpi: int = 100):
 
     fig.suptitle(f"symjac check: {report.verdict.upper()} ({report.function})", fontsize=10, y=1 - 0.15 / height)
     if path is not None:
-        fig.savefig(path, dpi=dpi, format="png")
+        try:
+            fig.savefig(path, dpi=dpi, format="png")
+        except OSError as error:  # no permission, no space left
+            raise InvalidArgumentError(f"path: cannot write the PNG to {path!r} ({error.strerror or error})") from None
     return fig
 
 

@@ -1,8 +1,17 @@
 """Numeric values at a point: validation, batch shapes and the dtype rule, decided here once.
 
 The dtype rule: float32 stays float32 and float64 stays float64; anything else that is real and
-numeric (Python floats and ints, NumPy integers, nested lists) becomes float64. Several inputs at
-one point share the widest float dtype among them. Complex, boolean and object values are refused.
+numeric (Python floats and ints, NumPy integers, float16, torch's bfloat16, nested lists) becomes
+float64. Several inputs at one point share the widest float dtype among them. Complex, boolean and
+object values are refused.
+
+Every numeric value symjac takes (points, constants, a caller's Jacobian) passes `coerce_array`,
+the one validator. Torch tensors are read through their values: the conjugate and negative bits
+are resolved, bfloat16 becomes float64, `requires_grad` is dropped for points (a constant that
+requires grad is refused: it would get no derivative). Tensors without plain values (meta,
+sparse, nested, other layouts) are refused, and so are `torch.Size` (a shape, not values), NumPy
+masked arrays with masked entries (their masked values are not meant to be used) and empty
+batches.
 """
 
 from __future__ import annotations
@@ -19,9 +28,51 @@ __all__ = ["Point", "coerce_point", "coerce_array", "float_dtype", "resolve_dtyp
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def _to_numpy(value: Any, *, argument: str) -> np.ndarray:
+def _torch_to_numpy(value: Any, *, argument: str, constant: bool) -> np.ndarray:
+    """A torch value's numbers as a NumPy array, or a clear error for what has none."""
+    kind = type(value).__name__
+    if not hasattr(value, "detach"):  # torch.Size, and whatever else torch has that is not a tensor
+        what = "a shape, not values" if kind == "Size" else "not a tensor"
+        raise InvalidArgumentError(f"{argument}: must be numbers; received torch.{kind} ({what})")
+    if getattr(value, "is_nested", False):
+        raise InvalidArgumentError(f"{argument}: nested tensors are not accepted; received a nested tensor")
+    if getattr(value, "is_meta", False) or str(getattr(value, "device", "")) == "meta":
+        raise InvalidArgumentError(f"{argument}: a tensor on the meta device has no values; received one of "
+                                   f"shape {tuple(value.shape)}")
+    layout = str(getattr(value, "layout", "torch.strided"))
+    if layout != "torch.strided":
+        raise InvalidArgumentError(
+            f"{argument}: only dense (strided) tensors are accepted; received layout {layout} "
+            "(pass value.to_dense())"
+        )
+    if constant and getattr(value, "requires_grad", False):
+        raise InvalidArgumentError(
+            f"{argument}: a tensor that requires grad is a constant here and gets no derivative; declare it as "
+            "an input to differentiate by it, or pass value.detach()"
+        )
+    tensor = value.detach()
+    if tensor.is_complex():
+        tensor = tensor.resolve_conj()
+    tensor = tensor.resolve_neg()
+    if str(tensor.dtype) == "torch.bfloat16":  # NumPy has no bfloat16; every bfloat16 is a float64
+        tensor = tensor.double()
+    try:
+        return tensor.cpu().numpy()
+    except (RuntimeError, TypeError) as error:
+        raise InvalidArgumentError(f"{argument}: cannot read this tensor's values ({error})") from None
+
+
+def _to_numpy(value: Any, *, argument: str, constant: bool = False) -> np.ndarray:
     if type(value).__module__.startswith("torch"):
-        value = value.detach().cpu().numpy()
+        value = _torch_to_numpy(value, argument=argument, constant=constant)
+    if isinstance(value, np.ma.MaskedArray):
+        if np.ma.getmaskarray(value).any():
+            index = tuple(int(i) for i in np.argwhere(np.ma.getmaskarray(value))[0])
+            raise InvalidArgumentError(
+                f"{argument}: a masked array with masked entries (the first at index {index}); its masked "
+                "values would be used as they are: pass value.filled(...) or plain values"
+            )
+        value = np.ma.getdata(value)
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
@@ -36,9 +87,10 @@ def _to_numpy(value: Any, *, argument: str) -> np.ndarray:
     return array
 
 
-def coerce_array(value: Any, shape: tuple[int, ...], *, argument: str) -> np.ndarray:
-    """`value` as a finite NumPy array whose trailing dims are `shape` (leading dims: a batch)."""
-    array = _to_numpy(value, argument=argument)
+def coerce_array(value: Any, shape: tuple[int, ...], *, argument: str, constant: bool = False) -> np.ndarray:
+    """`value` as a finite NumPy array whose trailing dims are `shape` (leading dims: a batch).
+    `constant`: the value is a Function's constant (a tensor that requires grad is refused)."""
+    array = _to_numpy(value, argument=argument, constant=constant)
     if array.dtype not in FLOAT_DTYPES:
         array = array.astype(np.float64)
     if array.ndim < len(shape) or array.shape[array.ndim - len(shape):] != shape:
@@ -121,6 +173,12 @@ def coerce_point(inputs, values: Mapping[str, Any], *, function_name: str = "f")
     }
     dtype = resolve_dtype(arrays)
     batches = [a.shape[: a.ndim - len(declared[n].shape)] for n, a in arrays.items()]
+    for (name, array), batch in zip(arrays.items(), batches):
+        if 0 in batch:
+            raise ShapeError(
+                f"{name}: an empty batch has no point to evaluate; received shape {array.shape} "
+                f"(batch {batch}, input shape {declared[name].shape})"
+            )
     try:
         batch_shape = np.broadcast_shapes(*batches) if batches else ()
     except ValueError:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import InvalidArgumentError, ShapeError
+from ._errors import ImplementationError, InvalidArgumentError, ShapeError, SymjacError
 from ._report import Entry, PairResult, Report
 from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps
 from ._values import coerce_point, float_dtype
@@ -49,6 +49,7 @@ def verify(
     dtype: Any = np.float64,
     tolerance: ToleranceModel = DEFAULT_TOLERANCE,
     at: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
 ) -> Report:
     """Verify an implementation's value and derivative against the exact ones.
 
@@ -64,6 +65,14 @@ def verify(
       the same seed gives the same run and report. `dtype`: float64 or float32 points.
     - `at`: instead of drawing points, verify at this one point (`{name: value}`; the dtype is the
       values'); then `samples` must be left out.
+    - `timeout`: seconds the whole verification may take (default None: no limit); past it,
+      `symjac.JobTimeoutError`. In the main thread a hanging implementation is interrupted
+      (`SIGALRM`); in other threads the limit is checked between points (`symjac._deadline`).
+
+    An implementation that raises, or cannot be differentiated (an in-place change of its input,
+    a backward of the wrong shape), stops the run with `symjac.ImplementationError`, naming the
+    (shrunk) point and the step; the original exception is its `__cause__`. A value or derivative
+    that is not real numbers (complex, meta, sparse tensors) is an `InvalidArgumentError`.
 
     Returns a `Report` (verdict, worst entry with every route's value, minimal counterexample in
     `report.run`, the tolerance used, reproduction lines).
@@ -75,6 +84,15 @@ def verify(
     'pass'
     ```
     """
+    from ._deadline import time_limit, validate_timeout
+
+    limit = validate_timeout(timeout)
+    with time_limit(limit, what="verify") as deadline:
+        return _verify(impl, spec, samples=samples, seed=seed, kind=kind, dtype=dtype, tolerance=tolerance, at=at,
+                       deadline=deadline)
+
+
+def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline) -> Report:
     from . import _sampling
     from ._check import _describe
 
@@ -94,7 +112,7 @@ def verify(
         raise InvalidArgumentError(f"tolerance: must be a symjac.ToleranceModel; received {type(tolerance).__name__}")
     resolved = float_dtype(dtype)
     seed = _sampling.validate_seed(seed)
-    checker = _PointVerifier(impl, kind, tolerance)
+    checker = _PointVerifier(impl, kind, tolerance, deadline)
     if at is not None:
         if samples is not None:
             raise InvalidArgumentError(
@@ -156,23 +174,24 @@ def _impl_name(impl) -> str:
 
 
 def _as_numpy(value, name: str) -> np.ndarray:
-    if type(value).__module__.startswith("torch"):
-        value = value.detach().cpu().numpy()
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise InvalidArgumentError(f"impl: {name} must be a tensor or array of numbers; received {type(value).__name__} ({error})") from None
+    from ._values import _to_numpy
+
+    # the one validator: complex, meta, sparse and nested tensors are refused, never cast
+    return _to_numpy(value, argument=f"impl: {name}").astype(np.float64)
 
 
 class _PointVerifier:
     """Verifies `impl` at one point of one Function; picklable state only (impl, kind, tolerance)."""
 
-    def __init__(self, impl, kind: str, tolerance: ToleranceModel):
+    def __init__(self, impl, kind: str, tolerance: ToleranceModel, deadline=None):
         self.impl = impl
         self.kind = kind
         self.tol = tolerance
+        self.deadline = deadline
 
     def __call__(self, f, values: dict) -> Report:
+        if self.deadline is not None:
+            self.deadline.check()  # between points: the limit outside the main thread
         from ._check import _Check, _out_size
         from .backends import numpy_backend
 
@@ -196,7 +215,26 @@ class _PointVerifier:
         at_kink = [label for label, d in base._kink_distances() if d == 0.0]
         if at_kink:
             return report.inconclusive(f"non-differentiable point: {at_kink[0]} is exactly 0 here")
-        return report.compare(exact_value, exact)
+        try:
+            return report.compare(exact_value, exact)
+        except SymjacError:
+            raise
+        except Exception as error:  # the implementation's own error: say where, keep it as the cause
+            raise _implementation_error(error, report, point) from error
+
+
+def _implementation_error(error: Exception, report: "_Verification", point) -> ImplementationError:
+    first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+    at = ", ".join(f"{n!r}: {_literal(v)}" for n, v in point.values.items())
+    hint = ""
+    if "in-place" in first or "inplace" in first:
+        hint = "; verify differentiates impl, so impl must not change its inputs in place"
+    elif "invalid gradient" in first:
+        hint = "; its backward must return one gradient per input, of that input's shape"
+    return ImplementationError(
+        f"impl: raised {type(error).__name__}: {first} (while computing its {report.stage}) at the point "
+        f"{{{at}}}{hint}; reproduce: symjac.verify({_impl_name(report.owner.impl)}, spec, at={{{at}}})"
+    )
 
 
 class _Verification:
@@ -206,6 +244,8 @@ class _Verification:
         self.owner, self.f, self.point, self.base, self.rows = owner, f, point, base, rows
         self.tol = owner.tol
         self.notes: list[str] = []
+        #: what is being computed from impl, for errors: "value", "reverse-mode Jacobian", ...
+        self.stage = "value"
 
     # -- the implementation's routes -------------------------------------------------------------
     def _tensors(self):
@@ -244,8 +284,15 @@ class _Verification:
 
         torch = torch_backend.import_torch()
         impl, args = self.owner.impl, self._tensors()
+        self.stage = f"{mode}-mode Jacobian"
         argnums = tuple(range(len(args)))
         transform = torch.func.jacrev if mode == "reverse" else torch.func.jacfwd
+        if mode == "forward":  # torch's dual levels are process-wide: one forward mode at a time
+            with torch_backend.FORWARD_AD_LOCK:
+                return self._autograd_unlocked(torch, impl, args, argnums, transform, mode)
+        return self._autograd_unlocked(torch, impl, args, argnums, transform, mode)
+
+    def _autograd_unlocked(self, torch, impl, args, argnums, transform, mode: str) -> np.ndarray | None:
         try:
             result = transform(impl, argnums=argnums)(*args)
         except Exception as first:  # torch.func cannot run it: fall back to torch.autograd
@@ -269,6 +316,7 @@ class _Verification:
         return self._blocks(result, f"{mode}-mode Jacobian")
 
     def _value(self) -> np.ndarray:
+        self.stage = "value"
         out = self.owner.impl(*self._tensors())
         if not type(out).__module__.startswith("torch"):
             raise InvalidArgumentError(
@@ -295,6 +343,7 @@ class _Verification:
             if forward is not None:
                 routes["impl-forward"] = forward
         else:
+            self.stage = kind
             returned = self.owner.impl(*self._tensors())
             routes[f"impl-{kind}"] = self._blocks(returned, kind)
 

@@ -82,6 +82,29 @@ def test_threads_sampling_with_one_seed_agree():
     assert results[0] == sampled(None)
 
 
+def test_check_and_verify_in_threads_on_one_function():
+    # found: verify and check at once in threads raised "Nested forward mode AD is not supported"
+    # (torch's dual levels are process-wide), and verify alone gave false failures (FlakyFailure):
+    # every forward-mode computation now holds backends._torch.FORWARD_AD_LOCK.
+    torch = pytest.importorskip("torch")
+    f = sj.function("sin(x) * x", x=(3,))
+    points = [np.array([0.1 * k, 0.2, -0.3]) for k in range(12)]
+
+    def work(k):
+        if k % 2:
+            return sj.check(f, x=points[k]).verdict
+        return sj.verify(lambda x: torch.sin(x) * x, f, samples=8, seed=k).verdict
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        verdicts = list(pool.map(work, range(12)))
+    assert verdicts == ["pass"] * 12
+    # and a wrong implementation still fails in threads, every time
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        wrong = list(pool.map(lambda k: sj.verify(lambda x: torch.sin(x) * x * (1 + 1e-4), f, samples=8,
+                                                  seed=k).verdict, range(4)))
+    assert wrong == ["fail"] * 4
+
+
 # --------------------------------------------------------------------------- across processes
 
 SCRIPT = textwrap.dedent("""

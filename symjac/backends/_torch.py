@@ -237,7 +237,12 @@ def _reverse(torch, function, tensors: dict, out_size: int) -> list:
     ]
 
 
-_FORWARD_AD_LOCK = threading.Lock()
+#: torch's forward-mode dual levels (`forward_ad.dual_level`, and `torch.func.jacfwd` and
+#: `torch.autograd.functional.jacobian(strategy="forward-mode")`, which use them) are process-wide,
+#: not per thread: two forward-mode computations in two threads nest ("Nested forward mode AD is
+#: not supported"). Every forward-mode computation of symjac (check's route, verify's) holds this.
+FORWARD_AD_LOCK = threading.RLock()
+_FORWARD_AD_LOCK = FORWARD_AD_LOCK
 
 
 def _forward_mode(torch, function, tensors: dict, out_size: int) -> list:

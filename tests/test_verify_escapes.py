@@ -1,0 +1,147 @@
+"""verify: what an implementation does wrong that is not a wrong number ends in a clear SymjacError
+(issue 15), never a raw torch or Python error without the point; and verify has a time limit."""
+
+import ast
+import re
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import symjac as sj
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.timeout(120)
+
+SPEC = sj.function("sin(x) * 2", x=(3,))
+SCALAR = sj.function("sum(x * x)", x=(3,))
+AT = {"x": np.array([0.1, 0.2, 0.3])}
+
+
+def boom(x):
+    raise ValueError("boom")
+
+
+class WrongShapeBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.sin(x) * 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[:2]
+
+
+ESCAPES = [
+    ("raises", boom, re.escape("impl: raised ValueError: boom (while computing its value) at the point {'x': ")),
+    ("in-place", lambda x: x.mul_(2).sin(), r"raised RuntimeError: .*in-place.*\(while computing its reverse-mode Jacobian\).*"
+     "must not change its inputs in place"),
+    ("wrong-shape backward", WrongShapeBackward.apply, r"returned an invalid gradient at index 0.*one gradient per input"),
+]
+
+
+@pytest.mark.parametrize("impl, fragment", [e[1:] for e in ESCAPES], ids=[e[0] for e in ESCAPES])
+@pytest.mark.parametrize("how", ["at", "samples"])
+def test_an_implementation_that_raises_is_an_implementation_error_with_the_point(impl, fragment, how):
+    with pytest.raises(sj.ImplementationError, match=fragment) as info:
+        if how == "at":
+            sj.verify(impl, SPEC, at=AT)
+        else:
+            sj.verify(impl, SPEC, samples=5)
+    error = info.value
+    assert isinstance(error, RuntimeError) and isinstance(error, sj.SymjacError)
+    assert error.__cause__ is not None and not isinstance(error.__cause__, sj.SymjacError)
+    if how == "at":
+        assert "{'x': [0.1, 0.2, 0.3]}" in str(error)
+    assert "reproduce: symjac.verify(" in str(error)
+
+
+def test_the_reproduction_of_an_implementation_error_reraises_it():
+    with pytest.raises(sj.ImplementationError) as info:
+        sj.verify(boom, SPEC, samples=5)
+    at = str(info.value).split("at={", 1)[1].rsplit("}", 1)[0]
+    point = ast.literal_eval("{" + at + "}")
+    with pytest.raises(sj.ImplementationError, match="boom"):
+        sj.verify(boom, SPEC, at={k: np.array(v) for k, v in point.items()})
+
+
+OUTPUTS = [
+    ("complex value", lambda x: (torch.sin(x) * 2).to(torch.complex128), {}, "impl: the value: must hold real numbers"),
+    ("meta value", lambda x: torch.empty(3, device="meta"), {}, "impl: the value: a tensor on the meta device"),
+    ("sparse value", lambda x: (torch.sin(x) * 2).to_sparse(), {}, "impl: the value: only dense"),
+    ("complex jacobian", lambda x: torch.diag(2 * torch.cos(x)) + 1j, {"kind": "jacobian"},
+     "impl: the jacobian for 'x': must hold real numbers"),
+]
+
+
+@pytest.mark.parametrize("impl, options, fragment", [o[1:] for o in OUTPUTS], ids=[o[0] for o in OUTPUTS])
+def test_outputs_that_are_not_real_numbers_are_refused(impl, options, fragment):
+    with pytest.raises(sj.InvalidArgumentError, match=fragment):
+        sj.verify(impl, SPEC, at=AT, **options)
+
+
+def test_a_complex_gradient_fails_instead_of_passing():
+    # found: `2*x + 5j` passed as the gradient of sum(x * x): NumPy dropped the imaginary part
+    with pytest.raises(sj.InvalidArgumentError, match="impl: the gradient for 'x': must hold real numbers"):
+        sj.verify(lambda x: 2 * x + 5j, SCALAR, kind="gradient", samples=5)
+    assert sj.verify(lambda x: 2 * x, SCALAR, kind="gradient", samples=5).verdict == "pass"  # the real one passes
+    assert sj.verify(lambda x: 2 * x + 1e-3, SCALAR, kind="gradient", samples=5).verdict == "fail"
+
+
+def hang(x):
+    while True:
+        pass
+
+
+def test_timeout_stops_a_hanging_implementation_in_the_main_thread():
+    start = time.monotonic()
+    with pytest.raises(sj.JobTimeoutError, match=r"timeout: verify ran past its time limit of 0.5 s and was stopped"):
+        sj.verify(hang, SPEC, at=AT, timeout=0.5)
+    assert time.monotonic() - start >= 0.5
+    assert signal.getsignal(signal.SIGALRM) is not None
+
+
+def test_timeout_restores_an_earlier_alarm():
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 100.0)
+        assert sj.verify(lambda x: torch.sin(x) * 2, SPEC, at=AT, timeout=50).verdict == "pass"
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0 < left <= 100.0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert fired == []
+
+
+def test_timeout_outside_the_main_thread_is_checked_between_points():
+    def slow(x):
+        time.sleep(0.02)
+        return torch.sin(x) * 2
+
+    caught = []
+
+    def run():
+        try:
+            sj.verify(slow, SPEC, samples=10_000, timeout=0.5)
+        except sj.JobTimeoutError as error:
+            caught.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert len(caught) == 1 and "time limit of 0.5 s" in str(caught[0])
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), 1e9, "5", True])
+def test_bad_timeouts_are_refused(timeout):
+    with pytest.raises(sj.InvalidArgumentError, match="timeout: must be None"):
+        sj.verify(lambda x: torch.sin(x) * 2, SPEC, at=AT, timeout=timeout)
+
+
+def test_a_correct_implementation_passes_under_a_timeout():
+    assert sj.verify(lambda x: torch.sin(x) * 2, SPEC, samples=10, timeout=300).verdict == "pass"
