@@ -20,6 +20,7 @@ Points at a kink or outside the domain are inconclusive, never failures.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,6 +50,8 @@ def verify(
     dtype: Any = np.float64,
     tolerance: ToleranceModel = DEFAULT_TOLERANCE,
     at: Mapping[str, Any] | None = None,
+    order: int = 1,
+    batch: int | None = None,
 ) -> Report:
     """Verify an implementation's value and derivative against the exact ones.
 
@@ -64,6 +67,12 @@ def verify(
       the same seed gives the same run and report. `dtype`: float64 or float32 points.
     - `at`: instead of drawing points, verify at this one point (`{name: value}`; the dtype is the
       values'); then `samples` must be left out.
+    - `order`: 2 verifies the implementation's second derivative: torch's four compositions of it
+      (`impl-reverse-over-reverse`, ...; `impl-double-backward` where torch.func cannot run it)
+      against the exact second derivative and finite differences of the exact Jacobian.
+    - `batch`: B points at once (B per sample, or `at=` with a leading dimension B), the
+      implementation's derivatives also under `torch.func.vmap` in both nesting orders.
+      With `order=2` or `batch`, kind must be "forward"; see `symjac._second_order`.
 
     Returns a `Report` (verdict, worst entry with every route's value, minimal counterexample in
     `report.run`, the tolerance used, reproduction lines).
@@ -94,7 +103,15 @@ def verify(
         raise InvalidArgumentError(f"tolerance: must be a symjac.ToleranceModel; received {type(tolerance).__name__}")
     resolved = float_dtype(dtype)
     seed = _sampling.validate_seed(seed)
-    checker = _PointVerifier(impl, kind, tolerance)
+    from ._second_order import validate_batch, validate_order
+
+    order, batch = validate_order(order), validate_batch(batch)
+    if (order != 1 or batch is not None) and kind != "forward":
+        raise InvalidArgumentError(
+            f"kind: order=2 and batch= compose torch's transforms over the implementation, so kind must be "
+            f"'forward'; received kind={kind!r}"
+        )
+    checker = _PointVerifier(impl, kind, tolerance, order=order, batch=batch)
     if at is not None:
         if samples is not None:
             raise InvalidArgumentError(
@@ -106,6 +123,7 @@ def verify(
     samples = _sampling.validate_samples(_sampling.DEFAULT_SAMPLES if samples is None else samples)
     extra = "" if kind == "forward" else f", kind={kind!r}"
     extra += "" if resolved == np.float64 else ", dtype='float32'"
+    extra += checker.options()
     return _sampling.run(
         functions,
         checker,
@@ -116,6 +134,7 @@ def verify(
         describe=f"{_impl_name(impl)} against {_describe(functions[0])}"
         + (f" and {len(functions) - 1} more shapes" if len(functions) > 1 else ""),
         tolerance=tolerance.describe(resolved),
+        batch=batch,
     )
 
 
@@ -167,16 +186,29 @@ def _as_numpy(value, name: str) -> np.ndarray:
 class _PointVerifier:
     """Verifies `impl` at one point of one Function; picklable state only (impl, kind, tolerance)."""
 
-    def __init__(self, impl, kind: str, tolerance: ToleranceModel):
+    def __init__(self, impl, kind: str, tolerance: ToleranceModel, *, order: int = 1, batch: int | None = None):
         self.impl = impl
         self.kind = kind
         self.tol = tolerance
+        self.order = order
+        self.batch = batch
+
+    def options(self) -> str:
+        return (f", order={self.order}" if self.order != 1 else "") + (f", batch={self.batch}" if self.batch else "")
 
     def __call__(self, f, values: dict) -> Report:
         from ._check import _Check, _out_size
         from .backends import numpy_backend
 
         point = coerce_point(f.inputs, values)
+        if self.order != 1 or self.batch is not None:
+            from ._second_order import check_point
+
+            at = ", ".join(f"{n!r}: {_literal(v)}" for n, v in point.values.items())
+            line = f"import numpy, symjac; symjac.verify(impl, spec, at={{{at}}}{self.options()})  # impl, spec: yours"
+            report = check_point(f, point, self.tol, order=self.order, batch=self.batch, impl=self.impl,
+                                 prefix="impl-", reproduce=line)
+            return dataclasses.replace(report, function=f"{_impl_name(self.impl)} against {report.function}")
         if point.batch_shape:
             raise ShapeError(f"at: verify takes one point; received a batch of shape {point.batch_shape}")
         base = _Check(f, point, None, self.tol)
