@@ -139,10 +139,8 @@ def _unsupported(autograd_function, outer: str, inner: str) -> str:
     base = torch.autograd.Function
     if getattr(autograd_function, "setup_context", base.setup_context) is base.setup_context:
         return "torch.func needs the autograd.Function to override the setup_context staticmethod"
-    if "jacfwd" in (outer, inner) and getattr(autograd_function, "jvp", base.jvp) is base.jvp \
-            and not getattr(autograd_function, "generate_vmap_rule", False) is None:
-        if getattr(autograd_function, "jvp", base.jvp) is base.jvp:
-            return "no jvp staticmethod (forward mode through the Function needs one)"
+    if "jacfwd" in (outer, inner) and getattr(autograd_function, "jvp", base.jvp) is base.jvp:
+        return "no jvp staticmethod (forward mode through the Function needs one)"
     return ""
 
 
