@@ -167,3 +167,22 @@ def test_property_search_with_batches_shrinks():
         pytest.skip(f"torch {torch.__version__}: no batched disagreement for 2x2 det in 8 samples")
     assert cx is not None and "batch=2" in cx.reproduce
     assert np.asarray(cx.point["X"]).shape == (2, 2, 2)
+
+
+def test_cli_batch():
+    import io
+
+    from symjac._cli import main
+
+    out = io.StringIO()
+    code = main(["check", "sin(x) * x[0]", "--input", "x=2", "--at", "x=[[0.5, 2.0], [1.0, -1.0]]", "--batch", "2"], out=out)
+    assert code == 0, out.getvalue()
+    assert "autograd-vmap(jacfwd)" in out.getvalue() and "batch=2" in out.getvalue()
+
+
+def test_pytest_fixture_with_batches():
+    from symjac._pytest_plugin import SymjacAssert
+
+    fixture = SymjacAssert(None, None)
+    with pytest.raises(pytest.fail.Exception, match=r"impl-vmap\(jacrev\)"):
+        fixture.verify(_with_vmap_rule(1), _spec(), batch=3, at={"x": XB})

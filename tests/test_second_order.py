@@ -213,3 +213,26 @@ def test_check_samples_order_2_passes_on_catalog_functions():
     for name in ("softmax", "logdet", "layer"):
         report = sj.check(_catalog.entry(name).function(), order=2, samples=3)
         assert report.verdict == "pass", (name, str(report))
+
+
+def test_cli_order_2():
+    import io
+
+    from symjac._cli import main
+
+    out = io.StringIO()
+    code = main(["check", "x[0] ** 3 * x[1]", "--input", "x=2", "--at", "x=[0.5, 2.0]", "--order", "2"], out=out)
+    assert code == 0, out.getvalue()
+    assert "symbolic vs autograd-forward-over-forward" in out.getvalue()
+    assert "order=2" in out.getvalue()
+    err = io.StringIO()
+    assert main(["check", "sin(x)", "--input", "x=2", "--at", "x=[0.5, 2.0]", "--order", "3"], out=io.StringIO(), err=err) == 2
+
+
+def test_pytest_fixture_fails_a_wrong_second_derivative_with_the_route_named():
+    from symjac._pytest_plugin import SymjacAssert
+
+    fixture = SymjacAssert(None, None)
+    assert fixture.verify(_with_hessian(_hessian_by_hand), _spec(), order=2, at={"x": POINT}).verdict == "pass"
+    with pytest.raises(pytest.fail.Exception, match="odd one out: impl-reverse-over-reverse"):
+        fixture.verify(_with_hessian(lambda x: -_hessian_by_hand(x)), _spec(), order=2, at={"x": POINT})
