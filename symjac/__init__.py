@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # what type checkers and the API docs see; at run time these 
     from ._check import check
     from ._function import Function, function
     from ._jacobian import Jacobian
+    from ._hessian import HigherDerivative
     from ._latex import latex
     from ._report import Report
     from ._tolerance import ToleranceModel
@@ -48,6 +49,7 @@ _LAZY: dict[str, str] = {
     "Function": "._function",
     "function": "._function",
     "Jacobian": "._jacobian",
+    "HigherDerivative": "._hessian",
     "latex": "._latex",
     "Report": "._report",
     "ToleranceModel": "._tolerance",
@@ -66,6 +68,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidExpressionError",
     "Jacobian",
+    "HigherDerivative",
     "JacobianMismatchError",
     "JobTimeoutError",
     "Limits",

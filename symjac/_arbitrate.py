@@ -91,7 +91,7 @@ def entry_cell(f, entry) -> tuple[int, str, int]:
     return row, entry.input_name, col
 
 
-def arbitrate_report(f, report, *, fd_route: str = "finite-diff"):
+def arbitrate_report(f, report, *, fd_route: str = "finite-diff", exact_entry=None):
     """A failing check that finite differences cannot settle, settled by mpmath.
 
     It applies when the check failed and either its odd one out is undetermined, or only rounding
@@ -100,7 +100,8 @@ def arbitrate_report(f, report, *, fd_route: str = "finite-diff"):
     entry of each failing pair the exact Jacobian is evaluated in `DIGITS` digits. Routes farther
     than the pair's tolerance from it are the odd one out; when every route is within it, the
     disagreement was rounding on both sides and the check passes. A note states the value. Other
-    reports are returned unchanged.
+    reports are returned unchanged. `exact_entry(entry)` evaluates the exact value of a report's
+    entry in high precision (default: the Jacobian's, `exact_jacobian_entries`).
     """
     failing = [p for p in report.pairs if not p.ok]
     if any(note.startswith("arbitrated with mpmath") for note in report.notes):
@@ -114,7 +115,10 @@ def arbitrate_report(f, report, *, fd_route: str = "finite-diff"):
     notes = []
     for pair in failing:
         entry = pair.worst
-        exact = exact_jacobian_entries(f, report.point, [entry_cell(f, entry)])[0]
+        if exact_entry is None:
+            exact = exact_jacobian_entries(f, report.point, [entry_cell(f, entry)])[0]
+        else:
+            exact = exact_entry(entry)
         off = [r for r in pair.routes if r != fd_route and not abs(entry.values[r] - exact) <= entry.tolerance]
         outside += [r for r in off if r not in outside]
         notes.append(

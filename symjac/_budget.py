@@ -36,6 +36,7 @@ __all__ = [
     "Limits",
     "SUPPORTED_FUNCTIONS",
     "check_constant",
+    "check_derivative",
     "check_inputs",
     "check_output",
     "check_sympy_input",
@@ -84,6 +85,15 @@ class Limits:
       the sum over output entries of (written-out size x number of input entries it contains);
       about 5 to 20 seconds of differentiation, code generation and checking here.
 
+    Higher derivatives (checked by `Function.hessian` / `Function.derivative` before they
+    differentiate; see `symjac._hessian`):
+
+    - `max_derivative_order` (3): highest order `k` of `Function.derivative(wrt, order=k)`.
+    - `max_derivative_entries` (1_048_576): most entries of one dense higher derivative
+      (`out_size * in_size**k`; float64, 8 MiB).
+    - `max_derivative_work` (2_000_000): estimated cost of one more differentiation, the sum over
+      the previous order's nonzeros of (written-out size x input entries it contains).
+
     Example:
         >>> Limits(max_input_entries=10_000).max_input_entries
         10000
@@ -103,6 +113,9 @@ class Limits:
     max_input_entries: int = 4_096
     max_jacobian_entries: int = 65_536
     max_jacobian_work: int = 200_000
+    max_derivative_order: int = 3
+    max_derivative_entries: int = 1_048_576
+    max_derivative_work: int = 2_000_000
 
     def __post_init__(self) -> None:
         for name, value in dataclasses.asdict(self).items():
@@ -301,6 +314,37 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> N
             f"entries of written-out size x input entries in it), over the budget of "
             f"{limits.max_jacobian_work} (Limits.max_jacobian_work); use smaller shapes, "
             + raise_hint("max_jacobian_work")
+        )
+
+
+def check_derivative(function, wrt: tuple, previous: Iterable[sympy.Basic], limits: Limits) -> None:
+    """Refuse a higher derivative of `function` by the inputs `wrt` (one per order) that would
+    cost more than the budgets allow; `previous` are the nonzeros of the order below, which the
+    last input of `wrt` differentiates once more. Checked before any differentiation."""
+    order = len(wrt)
+    names = ", ".join(inp.name for inp in wrt)
+    if order > limits.max_derivative_order:
+        raise TooLargeError(
+            f"order: derivatives of order {order} (by {names}) are over the budget of "
+            f"{limits.max_derivative_order} (Limits.max_derivative_order); "
+            + raise_hint("max_derivative_order")
+        )
+    dense = math.prod(function.out_shape) * math.prod(inp.size for inp in wrt)
+    if dense > limits.max_derivative_entries:
+        raise TooLargeError(
+            f"wrt: the derivative by {names} would have {dense} dense entries, over the budget of "
+            f"{limits.max_derivative_entries} (Limits.max_derivative_entries); use smaller shapes, "
+            + raise_hint("max_derivative_entries")
+        )
+    entries = list(previous)
+    symbols = set(wrt[-1].flat_symbols)
+    work = sum(size * len(e.free_symbols & symbols) for e, size in zip(entries, written_sizes(entries, refuse=False)))
+    if work > limits.max_derivative_work:
+        raise TooLargeError(
+            f"wrt: the derivative by {names} would cost about {work} operations (the sum over the "
+            f"order-{order - 1} nonzeros of written-out size x input entries in it), over the budget of "
+            f"{limits.max_derivative_work} (Limits.max_derivative_work); use smaller shapes, "
+            + raise_hint("max_derivative_work")
         )
 
 

@@ -45,7 +45,7 @@ _KINKS = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min, sympy.Pi
 
 
 #: The keyword options of `check`; an input with one of these names is passed with `at=`.
-OPTIONS = ("at", "jacobian", "tolerance", "samples", "seed")
+OPTIONS = ("at", "jacobian", "tolerance", "samples", "seed", "order", "batch")
 
 
 def check(
@@ -57,6 +57,8 @@ def check(
     tolerance: ToleranceModel = DEFAULT_TOLERANCE,
     samples: int | None = None,
     seed: int | None = None,
+    order: int = 1,
+    batch: int | None = None,
     **values: Any,
 ) -> Report:
     """Check the exact Jacobian of `f` against torch autograd and finite differences at one point,
@@ -73,6 +75,12 @@ def check(
       the function's domain (`symjac.strategies.inputs`), hunting the worst disagreement and
       shrinking a failure to a minimal counterexample; the same seed (default 0) gives the same run.
       The Report then covers the whole run (`report.run`). See `symjac._sampling`.
+    - `order`: 2 checks the exact second derivative against torch's four compositions
+      (`reverse-over-reverse`, `forward-over-reverse`, `reverse-over-forward`,
+      `forward-over-forward`) and finite differences of the exact Jacobian (`symjac._second_order`).
+    - `batch`: B points at once (every input with a leading dimension B, or B points per sample),
+      each route also under `torch.func.vmap` in both nesting orders (`vmap(jacfwd)`,
+      `jacfwd(vmap)`, ...); the report names the batch point and the nesting that is off.
 
     Returns a `Report`; call `report.raise_if_failed()` to turn a failure into an AssertionError.
 
@@ -89,14 +97,22 @@ def check(
             f"f: must be a symjac.Function (build one with symjac.function); received {type(f).__name__}"
         )
     values = _point_values(f, at, values, {"jacobian": jacobian, "samples": samples, "seed": seed,
-                                           "tolerance": tolerance is not DEFAULT_TOLERANCE})
+                                           "tolerance": tolerance is not DEFAULT_TOLERANCE,
+                                           "order": order != 1, "batch": batch})
     if not isinstance(tolerance, ToleranceModel):
         raise InvalidArgumentError(
             f"tolerance: must be a symjac.ToleranceModel; received {type(tolerance).__name__}"
         )
+    from ._second_order import validate_batch, validate_order
+
+    order, batch = validate_order(order), validate_batch(batch)
+    if order != 1 and jacobian is not None:
+        raise InvalidArgumentError("jacobian: a candidate Jacobian is checked at order=1; received order=2")
     if samples is not None or seed is not None:
-        return _check_samples(f, jacobian, tolerance, samples, seed, values)
+        return _check_samples(f, jacobian, tolerance, samples, seed, values, order=order, batch=batch)
     point = coerce_point(f.inputs, values)
+    if order != 1 or batch is not None:
+        return _check_higher(f, point, _candidate(f, jacobian), tolerance, order, batch)
     if point.batch_shape:
         raise ShapeError(
             f"values: check takes one point; received a batch of shape {point.batch_shape} "
@@ -126,7 +142,23 @@ def _point_values(f, at, values: dict, given: dict) -> dict:
     return values
 
 
-def _check_samples(f, jacobian, tolerance, samples, seed, values) -> Report:
+def _options_text(order: int, batch: int | None) -> str:
+    return (f", order={order}" if order != 1 else "") + (f", batch={batch}" if batch is not None else "")
+
+
+def _check_higher(f, point, candidate, tolerance, order, batch) -> Report:
+    """`check` with `order=2` or `batch=B`: the routes of `symjac._second_order`."""
+    from ._second_order import check_point
+
+    if batch is None and point.batch_shape:
+        raise ShapeError(
+            f"values: check takes one point (or batch=B with B points); received a batch of shape {point.batch_shape}"
+        )
+    line = reproduction_line(f, point, candidate is not None, options=_options_text(order, batch))
+    return check_point(f, point, tolerance, order=order, batch=batch, reproduce=line, candidate=candidate)
+
+
+def _check_samples(f, jacobian, tolerance, samples, seed, values, *, order: int = 1, batch: int | None = None) -> Report:
     from . import _sampling
     from ._arbitrate import arbitrate_report
 
@@ -143,23 +175,25 @@ def _check_samples(f, jacobian, tolerance, samples, seed, values) -> Report:
 
     def at_point(g, point_values):
         point = coerce_point(g.inputs, point_values)
+        if order != 1 or batch is not None:
+            return _check_higher(g, point, None, tolerance, order, batch)
         return arbitrate_report(g, _Check(g, point, None, tolerance).run())
 
     return _sampling.run(
         [f], at_point, samples=samples, seed=seed, dtype=np.float64,
-        reproduce=_run_line(f, samples, seed), describe=_describe(f),
-        tolerance=tolerance.describe(np.float64),
+        reproduce=_run_line(f, samples, seed, options=_options_text(order, batch)), describe=_describe(f),
+        tolerance=tolerance.describe(np.float64), batch=batch,
     )
 
 
-def _run_line(f, samples: int, seed: int) -> str:
+def _run_line(f, samples: int, seed: int, options: str = "") -> str:
     if f.source is None:
-        return f"symjac.check(f, samples={samples}, seed={seed})  # f: the Function checked"
+        return f"symjac.check(f, samples={samples}, seed={seed}{options})  # f: the Function checked"
     shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
     consts = f.consts
     const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
     const_text += _limits_text(f)
-    return f"import symjac; symjac.check(symjac.function({f.source!r}, {shapes}{const_text}), samples={samples}, seed={seed})"
+    return f"import symjac; symjac.check(symjac.function({f.source!r}, {shapes}{const_text}), samples={samples}, seed={seed}{options})"
 
 
 def _candidate(f, jacobian) -> np.ndarray | None:
@@ -198,10 +232,14 @@ def _out_size(f) -> int:
 class _Check:
     """One check: holds the routes' matrices while they are compared."""
 
-    def __init__(self, f, point: Point, candidate, tolerance: ToleranceModel):
+    #: route -> family for the odd one out (`_odd_one_out`); subclasses add their routes
+    families: Mapping = {}
+
+    def __init__(self, f, point: Point, candidate, tolerance: ToleranceModel, *, extra: Mapping | None = None):
         self.f = f
         self.point = point
         self.candidate = candidate
+        self.extra = dict(extra or {})  # more routes' matrices (symjac._second_order: batched routes)
         self.tol = tolerance
         self.dtype = point.dtype
         self.columns = [(inp, q) for inp in f.inputs for q in range(inp.size)]
@@ -279,6 +317,10 @@ class _Check:
             [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs], axis=1
         ).astype(np.float64)
 
+    def _torch_routes(self) -> dict[str, np.ndarray]:
+        """The torch routes of this check, by name (symjac._second_order overrides it)."""
+        return {REVERSE: self._autograd("reverse"), FORWARD: self._autograd("forward")}
+
     def _finite_diff(self):
         f = self.f
         sizes = [inp.size for inp in f.inputs]
@@ -335,13 +377,13 @@ class _Check:
         at_kink = [label for label, d in kinks if d == 0.0]
 
         routes: dict[str, np.ndarray] = {SYMBOLIC: symbolic}
-        routes[REVERSE] = self._autograd("reverse")
-        routes[FORWARD] = self._autograd("forward")
+        routes.update(self._torch_routes())
         with np.errstate(all="ignore"):
             fd = self._finite_diff()
         routes[FINITE_DIFF] = fd.value
         if self.candidate is not None:
             routes[CANDIDATE] = self.candidate
+        routes.update(self.extra)
         noise = self._noise(symbolic)
         self._note_coarse(symbolic, noise)
 
@@ -376,7 +418,7 @@ class _Check:
                 f"{self._entry_label(p, c)} is {fd.error[p, c]:.2e}"
             )
 
-        odd = _odd_one_out(routes, pairs) if verdict == "fail" else None
+        odd = _odd_one_out(routes, pairs, {**_FAMILY, **self.families}) if verdict == "fail" else None
         worst_pair = max(range(len(pairs)), key=lambda k: ratios[k][1])
         worst = pairs[worst_pair].worst if pairs else None
         return self._report(verdict, reason, routes, tuple(pairs), worst, odd)
@@ -484,7 +526,7 @@ def _limits_text(f) -> str:
     return f", limits={text}" if text else ""
 
 
-def reproduction_line(f, point: Point, with_candidate: bool = False) -> str:
+def reproduction_line(f, point: Point, with_candidate: bool = False, options: str = "") -> str:
     """A line of Python that runs the same check (exact float reprs; dtype kept)."""
     def value(v: np.ndarray) -> str:
         listed = repr(v.tolist())
@@ -496,6 +538,7 @@ def reproduction_line(f, point: Point, with_candidate: bool = False) -> str:
         at = ", ".join(f"{n}={value(v)}" for n, v in point.values.items())
     if with_candidate:
         at += ", jacobian=J"
+    at += options
     if f.source is None:
         line = f"symjac.check(f, {at})  # f: the Function checked"
     else:
@@ -512,10 +555,11 @@ def reproduction_line(f, point: Point, with_candidate: bool = False) -> str:
 _FAMILY = {REVERSE: "autograd", FORWARD: "autograd"}
 
 
-def _odd_one_out(routes: dict, pairs) -> str | None:
+def _odd_one_out(routes: dict, pairs, families: Mapping = _FAMILY) -> str | None:
     """The routes outside the unique best set whose pairs all agree, if there is one.
 
-    The best set has the most independent families of routes (then the most routes).
+    The best set has the most independent families of routes (then the most routes); `families`
+    maps a route to its family (routes that share a source).
     """
     ok = {frozenset(p.routes): p.ok for p in pairs}
     names = list(routes)
@@ -529,7 +573,7 @@ def _odd_one_out(routes: dict, pairs) -> str | None:
         return None
 
     def weight(group):
-        return (len({_FAMILY.get(n, n) for n in group}), len(group))
+        return (len({families.get(n, n) for n in group}), len(group))
 
     top = max(map(weight, groups))
     best = [g for g in groups if weight(g) == top]

@@ -172,7 +172,9 @@ def _cmd_check(args, out) -> int:
 
         check_path(args.plot, argument="--plot")  # before the check runs
     f = _function(args)
-    report = check(f, **_point(args))
+    if args.plot and (args.order != 1 or args.batch is not None):
+        raise _UsageError("--plot: draws first-order Jacobians at one point; leave out --order 2 and --batch")
+    report = check(f, order=args.order, batch=args.batch, **_point(args))
     if args.plot:
         report.plot(args.plot)
     if args.json:
@@ -287,6 +289,10 @@ def _parser() -> argparse.ArgumentParser:
     function_args(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--plot", metavar="PNG", help="draw the sparsity pattern and per-pair error heatmaps to this PNG file (needs matplotlib)")
+    p.add_argument("--order", type=int, choices=(1, 2), default=1,
+                   help="2: check the exact second derivative against torch's four compositions (default 1)")
+    p.add_argument("--batch", type=_count(1), default=None, metavar="B",
+                   help="the --at values are B points (leading dimension B); also check every route under vmap")
     p.set_defaults(run=_cmd_check)
     p = sub.add_parser("jacobian", help="print the exact Jacobian (and its value with --at)")
     function_args(p)

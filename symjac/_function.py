@@ -197,6 +197,30 @@ class Function(Printable):
             wrt = self._inputs[0].name
         return exact_jacobian(self, self.input(wrt))
 
+    def hessian(self, wrt: str | tuple[str, str] | None = None):
+        """The exact second derivative, in torch's layout (output shape + input shape + input shape).
+
+        `wrt`: an input name (omit it for a function of one input), or a pair of names for the
+        mixed derivative `d^2 F / dX dY` (shape output + X's + Y's). Same as `derivative(wrt, order=2)`.
+
+        ```python
+        >>> function("x[0] ** 2 * x[1]", x=(2,)).hessian().shape
+        (2, 2)
+        ```
+        """
+        return self.derivative(wrt, order=2)
+
+    def derivative(self, wrt: str | tuple[str, ...] | None = None, *, order: int = 1):
+        """The exact derivative of order `order` (a `symjac.HigherDerivative`), cached on the Function.
+
+        `wrt`: an input name (differentiated `order` times), a tuple of `order` names (by the first,
+        then the second, ...), or None for a function of one input. Order 1 is the Jacobian's
+        entries; orders above `Limits.max_derivative_order` are refused. See `symjac._hessian`.
+        """
+        from ._hessian import exact_derivative, resolve_wrt
+
+        return exact_derivative(self, resolve_wrt(self, wrt, order))
+
     def jacobians(self) -> dict:
         """One exact Jacobian per input, keyed by input name, in declaration order."""
         return {name: self.jacobian(name) for name in self.input_names}

@@ -29,15 +29,24 @@ class Entry:
     input_index: tuple[int, ...]
     values: dict[str, float]
     tolerance: float | None = None
-    #: "jacobian" for a Jacobian entry; "value" for an output value (then input_name is "")
+    #: "jacobian" for a Jacobian entry; "value" for an output value (then input_name is "");
+    #: "second" for a second derivative (then `second` names the second input and its index)
     kind: str = "jacobian"
+    #: for kind "second": (input name, input index) differentiated by second
+    second: tuple[str, tuple[int, ...]] | None = None
+    #: for a batched check (`batch=B`): which point of the batch this entry is at
+    batch_index: int | None = None
 
     def label(self) -> str:
         out = ", ".join(map(str, self.output_index))
+        at = "" if self.batch_index is None else f" at batch point {self.batch_index}"
         if self.kind == "value":
-            return f"value out[{out}]"
+            return f"value out[{out}]{at}"
         inp = ", ".join(map(str, self.input_index))
-        return f"d out[{out}] / d {self.input_name}[{inp}]"
+        if self.kind == "second" and self.second is not None:
+            name, index = self.second
+            return f"d2 out[{out}] / d {self.input_name}[{inp}] d {name}[{', '.join(map(str, index))}]{at}"
+        return f"d out[{out}] / d {self.input_name}[{inp}]{at}"
 
     def to_dict(self) -> dict:
         return {
@@ -47,6 +56,8 @@ class Entry:
             "values": {k: _json_float(v) for k, v in self.values.items()},
             "tolerance": _json_float(self.tolerance),
             "kind": self.kind,
+            **({"second_input": self.second[0], "second_input_index": list(self.second[1])} if self.second else {}),
+            **({"batch_index": self.batch_index} if self.batch_index is not None else {}),
         }
 
 

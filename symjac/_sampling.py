@@ -100,6 +100,7 @@ def run(
     reproduce: str,
     describe: str,
     tolerance: dict,
+    batch: int | None = None,
 ) -> Report:
     """Run `point_check(f, values)` over Hypothesis-drawn points of the Functions in `functions`.
 
@@ -114,12 +115,18 @@ def run(
     from .strategies import domain, inputs
 
     functions = sorted(functions, key=lambda f: sum(inp.size for inp in f.inputs))
+    points = inputs
+    if batch is not None:  # `batch` points per case, stacked on a leading axis (symjac._second_order)
+        def points(f, *, dtype):
+            return st.lists(inputs(f, dtype=dtype), min_size=batch, max_size=batch).map(
+                lambda drawn: {name: np.stack([p[name] for p in drawn]) for name in drawn[0]}
+            )
     if len(functions) == 1:
         only = functions[0]
-        cases = inputs(only, dtype=dtype).map(lambda values: (only, values))
+        cases = points(only, dtype=dtype).map(lambda values: (only, values))
     else:
         cases = st.sampled_from(functions).flatmap(
-            lambda f: inputs(f, dtype=dtype).map(lambda values: (f, values))
+            lambda f: points(f, dtype=dtype).map(lambda values: (f, values))
         )
     roles = {}
     for f in functions:

@@ -20,6 +20,7 @@ Points at a kink or outside the domain are inconclusive, never failures.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,6 +51,8 @@ def verify(
     tolerance: ToleranceModel = DEFAULT_TOLERANCE,
     at: Mapping[str, Any] | None = None,
     timeout: float | None = None,
+    order: int = 1,
+    batch: int | None = None,
 ) -> Report:
     """Verify an implementation's value and derivative against the exact ones.
 
@@ -73,6 +76,12 @@ def verify(
     a backward of the wrong shape), stops the run with `symjac.ImplementationError`, naming the
     (shrunk) point and the step; the original exception is its `__cause__`. A value or derivative
     that is not real numbers (complex, meta, sparse tensors) is an `InvalidArgumentError`.
+    - `order`: 2 verifies the implementation's second derivative: torch's four compositions of it
+      (`impl-reverse-over-reverse`, ...; `impl-double-backward` where torch.func cannot run it)
+      against the exact second derivative and finite differences of the exact Jacobian.
+    - `batch`: B points at once (B per sample, or `at=` with a leading dimension B), the
+      implementation's derivatives also under `torch.func.vmap` in both nesting orders.
+      With `order=2` or `batch`, kind must be "forward"; see `symjac._second_order`.
 
     Returns a `Report` (verdict, worst entry with every route's value, minimal counterexample in
     `report.run`, the tolerance used, reproduction lines).
@@ -89,10 +98,10 @@ def verify(
     limit = validate_timeout(timeout)
     with time_limit(limit, what="verify") as deadline:
         return _verify(impl, spec, samples=samples, seed=seed, kind=kind, dtype=dtype, tolerance=tolerance, at=at,
-                       deadline=deadline)
+                       deadline=deadline, order=order, batch=batch)
 
 
-def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline) -> Report:
+def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, order, batch) -> Report:
     from . import _sampling
     from ._check import _describe
 
@@ -112,7 +121,15 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline) 
         raise InvalidArgumentError(f"tolerance: must be a symjac.ToleranceModel; received {type(tolerance).__name__}")
     resolved = float_dtype(dtype)
     seed = _sampling.validate_seed(seed)
-    checker = _PointVerifier(impl, kind, tolerance, deadline)
+    from ._second_order import validate_batch, validate_order
+
+    order, batch = validate_order(order), validate_batch(batch)
+    if (order != 1 or batch is not None) and kind != "forward":
+        raise InvalidArgumentError(
+            f"kind: order=2 and batch= compose torch's transforms over the implementation, so kind must be "
+            f"'forward'; received kind={kind!r}"
+        )
+    checker = _PointVerifier(impl, kind, tolerance, deadline, order=order, batch=batch)
     if at is not None:
         if samples is not None:
             raise InvalidArgumentError(
@@ -124,6 +141,7 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline) 
     samples = _sampling.validate_samples(_sampling.DEFAULT_SAMPLES if samples is None else samples)
     extra = "" if kind == "forward" else f", kind={kind!r}"
     extra += "" if resolved == np.float64 else ", dtype='float32'"
+    extra += checker.options()
     return _sampling.run(
         functions,
         checker,
@@ -134,6 +152,7 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline) 
         describe=f"{_impl_name(impl)} against {_describe(functions[0])}"
         + (f" and {len(functions) - 1} more shapes" if len(functions) > 1 else ""),
         tolerance=tolerance.describe(resolved),
+        batch=batch,
     )
 
 
@@ -183,11 +202,17 @@ def _as_numpy(value, name: str) -> np.ndarray:
 class _PointVerifier:
     """Verifies `impl` at one point of one Function; picklable state only (impl, kind, tolerance)."""
 
-    def __init__(self, impl, kind: str, tolerance: ToleranceModel, deadline=None):
+    def __init__(self, impl, kind: str, tolerance: ToleranceModel, deadline=None, *, order: int = 1,
+                 batch: int | None = None):
         self.impl = impl
         self.kind = kind
         self.tol = tolerance
         self.deadline = deadline
+        self.order = order
+        self.batch = batch
+
+    def options(self) -> str:
+        return (f", order={self.order}" if self.order != 1 else "") + (f", batch={self.batch}" if self.batch else "")
 
     def __call__(self, f, values: dict) -> Report:
         if self.deadline is not None:
@@ -196,6 +221,14 @@ class _PointVerifier:
         from .backends import numpy_backend
 
         point = coerce_point(f.inputs, values)
+        if self.order != 1 or self.batch is not None:
+            from ._second_order import check_point
+
+            at = ", ".join(f"{n!r}: {_literal(v)}" for n, v in point.values.items())
+            line = f"import numpy, symjac; symjac.verify(impl, spec, at={{{at}}}{self.options()})  # impl, spec: yours"
+            report = check_point(f, point, self.tol, order=self.order, batch=self.batch, impl=self.impl,
+                                 prefix="impl-", reproduce=line)
+            return dataclasses.replace(report, function=f"{_impl_name(self.impl)} against {report.function}")
         if point.batch_shape:
             raise ShapeError(f"at: verify takes one point; received a batch of shape {point.batch_shape}")
         base = _Check(f, point, None, self.tol)

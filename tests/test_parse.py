@@ -434,6 +434,10 @@ def test_default_limits_are_pinned():
         "max_input_entries": 4_096,
         "max_jacobian_entries": 65_536,
         "max_jacobian_work": 200_000,
+        # higher derivatives (symjac._hessian; tested in tests/test_hessian.py)
+        "max_derivative_order": 3,
+        "max_derivative_entries": 1_048_576,
+        "max_derivative_work": 2_000_000,
     }
 
 
