@@ -475,6 +475,18 @@ def _limits_text(f) -> str:
     return f", limits={text}" if text else ""
 
 
+def function_call(f) -> str | None:
+    """`symjac.function('text', X=(2, 2), consts=..., limits=...)` that rebuilds `f`; None when
+    `f` was not built from text (a callable or a SymPy expression has no source to print)."""
+    if f.source is None:
+        return None
+    shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
+    consts = f.consts
+    const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
+    const_text += _limits_text(f)
+    return f"symjac.function({f.source!r}, {shapes}{const_text})"
+
+
 def reproduction_line(f, point: Point, with_candidate: bool = False) -> str:
     """A line of Python that runs the same check (exact float reprs; dtype kept)."""
     def value(v: np.ndarray) -> str:
@@ -487,11 +499,7 @@ def reproduction_line(f, point: Point, with_candidate: bool = False) -> str:
     if f.source is None:
         line = f"symjac.check(f, {at})  # f: the Function checked"
     else:
-        shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
-        consts = f.consts
-        const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
-        const_text += _limits_text(f)
-        line = f"import numpy, symjac; symjac.check(symjac.function({f.source!r}, {shapes}{const_text}), {at})"
+        line = f"import numpy, symjac; symjac.check({function_call(f)}, {at})"
     return line + ("  # J: the candidate Jacobian" if with_candidate else "")
 
 

@@ -100,6 +100,7 @@ def run(
     reproduce: str,
     describe: str,
     tolerance: dict,
+    task: str = "check",
 ) -> Report:
     """Run `point_check(f, values)` over Hypothesis-drawn points of the Functions in `functions`.
 
@@ -197,7 +198,7 @@ def run(
         return Report(
             verdict=verdict, reason=reason, function=describe, dtype=str(np.dtype(dtype)), point={},
             routes=(), pairs=(), worst=None, odd_one_out=None, tolerance=tolerance,
-            reproduce=reproduce, points_tried=state.tried, notes=tuple(notes), run=summary,
+            reproduce=reproduce, points_tried=state.tried, notes=tuple(notes), run=summary, task=task,
         )
     return Report(
         verdict=verdict,
@@ -214,4 +215,5 @@ def run(
         points_tried=state.tried,
         notes=tuple(featured.notes) + tuple(notes),
         run=summary,
+        task=task,
     )

@@ -31,7 +31,35 @@ def import_torch():
             "torch is needed for the autograd routes; install it with `pip install torch` "
             f"(symjac supports torch>=2.2). Import failed with: {error}"
         ) from None
+    if not _DECOMPOSITIONS_LOADED:
+        _load_jvp_decompositions()
     return torch
+
+
+_DECOMPOSITIONS_LOADED = False
+
+
+def _load_jvp_decompositions() -> None:
+    """Load torch's forward-mode decompositions now, without its own deprecation warning.
+
+    The first forward-mode computation (`forward_ad.dual_level`, `torch.func.jacfwd`) imports
+    `torch._decomp.decompositions_for_jvp`, which calls `torch.jit.script` at import and so warns
+    "`torch.jit.script` is deprecated" in every run that checks anything: torch's own internals,
+    not the user's code. That one warning, during that one import, is filtered; nothing else.
+    """
+    global _DECOMPOSITIONS_LOADED
+    import warnings
+
+    with _FORWARD_AD_LOCK:  # catch_warnings changes process-wide state: one thread at a time
+        if _DECOMPOSITIONS_LOADED:
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
+            try:
+                import torch._decomp.decompositions_for_jvp  # noqa: F401
+            except Exception:  # noqa: BLE001 - an older or newer torch: it loads them itself later
+                pass
+        _DECOMPOSITIONS_LOADED = True
 
 
 def _tensor_dtype(dtype: np.dtype):
