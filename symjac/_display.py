@@ -9,6 +9,7 @@ import math
 import sympy
 
 from ._latex import text
+from ._report import entries_text
 
 __all__ = ["report_latex", "report_markdown"]
 
@@ -27,6 +28,7 @@ def _number(x: float | None) -> str:
 def report_latex(report) -> str:
     """The report as nested `array`s: the headline, one row per pair of routes, the worst entry."""
     rows = [f"\\text{{{text(_headline(report))}}}"]
+    rows += [f"\\text{{{text(line)}}}" for line in report.run_lines()]
     if report.reason:
         rows.append(f"\\text{{reason: {text(report.reason)}}}")
     if report.pairs:
@@ -34,7 +36,7 @@ def report_latex(report) -> str:
             "\\text{routes} & \\text{max abs err} & \\text{max rel err} & \\text{tol at worst} & \\text{ok}",
         ]
         for p in report.pairs:
-            ok = "yes" if p.ok else f"NO ({p.n_bad} entries)"
+            ok = "yes" if p.ok else f"NO ({entries_text(p.n_bad)})"
             table.append(
                 f"\\text{{{text(' vs '.join(p.routes))}}} & {_number(p.max_abs_error)} & "
                 f"{_number(p.max_rel_error)} & {_number(p.worst.tolerance)} & \\text{{{ok}}}"
@@ -49,7 +51,7 @@ def report_latex(report) -> str:
 
 
 def _headline(report) -> str:
-    return f"symjac check of {report.function} at a {report.dtype} point: {report.verdict.upper()}"
+    return report.headline()
 
 
 def _cell(value: str) -> str:
@@ -60,13 +62,15 @@ def _cell(value: str) -> str:
 def report_markdown(report) -> str:
     """The report as Markdown: headline, a table of the pairs of routes, the worst entry."""
     lines = [f"**{_cell(_headline(report))}**", ""]
+    for line in report.run_lines():  # a run over many points: counts, the minimal counterexample
+        lines += [_cell(line), ""]
     if report.reason:
         lines += [f"reason: {_cell(report.reason)}", ""]
     if report.pairs:
         lines += ["| routes | max abs err | max rel err | tol at worst | ok |", "|---|---:|---:|---:|---|"]
         for p in report.pairs:
             tol = "-" if p.worst.tolerance is None else f"{p.worst.tolerance:.2e}"
-            ok = "yes" if p.ok else f"**NO** ({p.n_bad} entries)"
+            ok = "yes" if p.ok else f"**NO** ({entries_text(p.n_bad)})"
             lines.append(
                 f"| {' vs '.join(p.routes)} | {p.max_abs_error:.2e} | {p.max_rel_error:.2e} | {tol} | {ok} |"
             )
@@ -77,4 +81,6 @@ def report_markdown(report) -> str:
     if report.verdict == "fail":
         lines.append(f"\nodd one out: {report.odd_one_out or 'undetermined (several routes disagree)'}")
     lines.append(f"\nreproduce: `{report.reproduce}`")
+    if report.point_reproduce() is not None:
+        lines.append(f"\nreproduce that point: `{report.point_reproduce()}`")
     return "\n".join(lines)

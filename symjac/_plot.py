@@ -136,7 +136,8 @@ def plot_report(report, path: Any = None, *, dpi: int = 100):
         )
     _, FigureCanvasAgg, Figure, LogNorm, Normalize, Rectangle = _matplotlib()
     layout = Layout(data.out_shape, data.inputs)
-    panels = 1 + len(report.pairs)
+    pairs = [p for p in report.pairs if all(r in data.values for r in p.routes)]  # verify's value pair has no matrix
+    panels = 1 + len(pairs)
     ncols = min(3, panels)
     nrows = math.ceil(panels / ncols)
     width, height = PANEL_INCHES[0] * ncols, PANEL_INCHES[1] * nrows
@@ -159,7 +160,7 @@ def plot_report(report, path: Any = None, *, dpi: int = 100):
     ax.set_title(f"sparsity: {nnz} of {data.nonzero.size} entries nonzero", fontsize=9)
     _decorate(ax, layout)
 
-    for k, pair in enumerate(report.pairs, start=1):
+    for k, pair in enumerate(pairs, start=1):
         a, b = pair.routes
         ax = panel(k, f"{a} vs {b}")
         with np.errstate(invalid="ignore"):
@@ -182,7 +183,7 @@ def plot_report(report, path: Any = None, *, dpi: int = 100):
         ax.set_title(f"{a} vs {b}: {ok}\nmax |a-b| {pair.max_abs_error:.1e}; worst (red): err/tol", fontsize=8)
         _decorate(ax, layout)
 
-    fig.suptitle(f"symjac check: {report.verdict.upper()} ({report.function})", fontsize=10, y=1 - 0.15 / height)
+    fig.suptitle(f"symjac {getattr(report, 'task', 'check')}: {report.verdict.upper()} ({report.function})", fontsize=10, y=1 - 0.15 / height)
     if path is not None:
         try:
             fig.savefig(path, dpi=dpi, format="png")

@@ -12,12 +12,15 @@ from typing import Any
 from ._errors import InconclusiveCheckError, InvalidArgumentError, JacobianMismatchError
 from ._printable import Printable
 
-__all__ = ["Report", "PairResult", "Entry", "RouteMatrices", "RunSummary", "VERDICTS", "SCHEMA"]
+__all__ = ["Report", "PairResult", "Entry", "RouteMatrices", "RunSummary", "VERDICTS", "SCHEMA", "TASKS", "entries_text"]
 
 VERDICTS = ("pass", "fail", "inconclusive")
 #: What `Report.raise_if_failed` does with an inconclusive report.
 INCONCLUSIVE_CHOICES = ("raise", "pass")
-SCHEMA = "symjac.report/1"
+#: Version 2: `odd_one_out` is a list of route names (or null), and `task` says "check" or "verify".
+SCHEMA = "symjac.report/2"
+#: What made a report: `symjac.check` or `symjac.verify`.
+TASKS = ("check", "verify")
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,8 @@ class Report(Printable):
     matrices: RouteMatrices | None = field(default=None, repr=False, compare=False)
     #: set for a run over many points: the counts, worst point and minimal counterexample
     run: RunSummary | None = None
+    #: "check" (`symjac.check`) or "verify" (`symjac.verify`)
+    task: str = "check"
 
     @property
     def ok(self) -> bool:
@@ -208,35 +213,54 @@ class Report(Printable):
             "routes": list(self.routes),
             "pairs": [p.to_dict() for p in self.pairs],
             "worst": self.worst.to_dict() if self.worst else None,
-            "odd_one_out": self.odd_one_out,
+            "task": self.task,
+            "odd_one_out": self.odd_one_out.split(", ") if self.odd_one_out else None,
             "tolerance": {k: _json_float(v) if isinstance(v, float) else v for k, v in self.tolerance.items()},
             "reproduce": self.reproduce,
             "notes": list(self.notes),
             "run": self.run.to_dict() if self.run else None,
         }
 
-    def __str__(self) -> str:
-        head = f"symjac check of {self.function} at a {self.dtype} point: {self.verdict.upper()}"
+    def headline(self) -> str:
+        """The first line: task, function, point(s), verdict."""
         if self.run is not None:
             r = self.run
-            head = (
-                f"symjac check of {self.function} over {r.points_tried} {self.dtype} points "
-                f"(samples={r.samples}, seed={r.seed}): {self.verdict.upper()}\n"
-                f"  points: {r.passed} passed, {r.failed} failed, {r.inconclusive} inconclusive; "
-                f"inputs drawn as {', '.join(f'{k}: {v}' for k, v in r.inputs.items())}"
+            return (
+                f"symjac {self.task} of {self.function} over {r.points_tried} {self.dtype} points "
+                f"(samples={r.samples}, seed={r.seed}): {self.verdict.upper()}"
             )
-            shown = "minimal counterexample" if r.counterexample is not None else "worst point"
-            featured = r.counterexample or r.worst
-            if featured is not None:
-                head += f"\n  {shown}: {_point_text(featured.point)}"
-        lines = [head]
+        return f"symjac {self.task} of {self.function} at a {self.dtype} point: {self.verdict.upper()}"
+
+    def run_lines(self) -> list[str]:
+        """For a run over many points: the counts and the featured point (minimal counterexample,
+        else the worst point), without indentation; empty for a single point."""
+        if self.run is None:
+            return []
+        r = self.run
+        lines = [
+            f"points: {r.passed} passed, {r.failed} failed, {r.inconclusive} inconclusive; "
+            f"inputs drawn as {', '.join(f'{k}: {v}' for k, v in r.inputs.items())}"
+        ]
+        shown = "minimal counterexample" if r.counterexample is not None else "worst point"
+        featured = r.counterexample or r.worst
+        if featured is not None:
+            lines.append(f"{shown}: {_point_text(featured.point)}")
+        return lines
+
+    def point_reproduce(self) -> str | None:
+        """For a run: the line that reproduces its featured point alone (None without one)."""
+        featured = (self.run.counterexample or self.run.worst) if self.run is not None else None
+        return featured.reproduce if featured is not None else None
+
+    def __str__(self) -> str:
+        lines = [self.headline()] + [f"  {line}" for line in self.run_lines()]
         if self.reason:
             lines.append(f"  reason: {self.reason}")
         if self.pairs:
             width = max(len(" vs ".join(p.routes)) for p in self.pairs)
             lines.append(f"  {'routes':<{width}}  {'max abs err':>11}  {'max rel err':>11}  {'tol at worst':>12}  ok")
             for p in self.pairs:
-                ok = "yes" if p.ok else f"NO ({p.n_bad} {'entry' if p.n_bad == 1 else 'entries'})"
+                ok = "yes" if p.ok else f"NO ({entries_text(p.n_bad)})"
                 lines.append(
                     f"  {' vs '.join(p.routes):<{width}}  {_fmt(p.max_abs_error):>11}  "
                     f"{_fmt(p.max_rel_error):>11}  {_fmt(p.worst.tolerance):>12}  {ok}"
@@ -254,9 +278,14 @@ class Report(Printable):
         for note in self.notes:
             lines.append(f"  note: {note}")
         lines.append(f"  reproduce: {self.reproduce}")
-        if self.run is not None and (self.run.counterexample or self.run.worst) is not None:
-            lines.append(f"  reproduce that point: {(self.run.counterexample or self.run.worst).reproduce}")
+        if self.point_reproduce() is not None:
+            lines.append(f"  reproduce that point: {self.point_reproduce()}")
         return "\n".join(lines)
+
+
+def entries_text(n: int) -> str:
+    """`1 entry`, `2 entries`."""
+    return f"{n} {'entry' if n == 1 else 'entries'}"
 
 
 def _point_text(point: dict[str, Any]) -> str:

@@ -101,6 +101,7 @@ def run(
     describe: str,
     tolerance: dict,
     batch: int | None = None,
+    task: str = "check",
 ) -> Report:
     """Run `point_check(f, values)` over Hypothesis-drawn points of the Functions in `functions`.
 
@@ -204,7 +205,7 @@ def run(
         return Report(
             verdict=verdict, reason=reason, function=describe, dtype=str(np.dtype(dtype)), point={},
             routes=(), pairs=(), worst=None, odd_one_out=None, tolerance=tolerance,
-            reproduce=reproduce, points_tried=state.tried, notes=tuple(notes), run=summary,
+            reproduce=reproduce, points_tried=state.tried, notes=tuple(notes), run=summary, task=task,
         )
     return Report(
         verdict=verdict,
@@ -221,4 +222,5 @@ def run(
         points_tried=state.tried,
         notes=tuple(featured.notes) + tuple(notes),
         run=summary,
+        task=task,
     )

@@ -148,11 +148,12 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, 
         samples=samples,
         seed=seed,
         dtype=resolved,
-        reproduce=f"symjac.verify(impl, spec, samples={samples}, seed={seed}{extra})  # impl, spec: yours",
+        reproduce=_reproduce(impl, functions, f"samples={samples}, seed={seed}{extra}"),
         describe=f"{_impl_name(impl)} against {_describe(functions[0])}"
         + (f" and {len(functions) - 1} more shapes" if len(functions) > 1 else ""),
         tolerance=tolerance.describe(resolved),
         batch=batch,
+        task="verify",
     )
 
 
@@ -186,10 +187,60 @@ def _member(functions, at: Mapping[str, Any]):
 
 
 def _impl_name(impl) -> str:
+    """The implementation's name as a user would write it: `torch.sigmoid`, `mymodule.MyFn.apply`,
+    else its qualified name (`test.<locals>.<lambda>`)."""
+    path = _import_path(impl)
+    if path is not None:
+        return path[0] + "." + path[1] if path[0] not in ("__main__", "builtins") else path[1]
     owner = getattr(impl, "__self__", None)
     if isinstance(owner, type):
         return f"{owner.__qualname__}.{getattr(impl, '__name__', 'apply')}"
     return getattr(impl, "__qualname__", None) or type(impl).__qualname__
+
+
+def _import_path(impl) -> tuple[str, str] | None:
+    """(module, attribute path) from which `impl` can be imported again, or None."""
+    import importlib
+    import sys
+
+    owner = getattr(impl, "__self__", None)
+    if isinstance(owner, type):  # a custom autograd.Function's apply
+        module, path = getattr(owner, "__module__", None), f"{owner.__qualname__}.{getattr(impl, '__name__', 'apply')}"
+    else:
+        module = getattr(impl, "__module__", None)
+        name = getattr(impl, "__name__", None)
+        path = name if module and name and getattr(sys.modules.get(module), name, None) is impl else None
+        path = path or getattr(impl, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(path, str) or "<" in path or module not in sys.modules:
+        return None
+    target = importlib.import_module(module)
+    for part in path.split("."):
+        target = getattr(target, part, None)
+    same = target is impl or (isinstance(owner, type) and getattr(target, "__func__", target) == getattr(impl, "__func__", impl))
+    return (module, path) if same else None
+
+
+def _reproduce(impl, functions, options: str) -> str:
+    """A line that runs the same verification: the spec's `symjac.function(...)` call and the
+    implementation by its import path; what cannot be printed is named in a comment."""
+    from ._check import function_call
+
+    calls = [function_call(f) for f in functions]
+    spec = (calls[0] if len(calls) == 1 else f"[{', '.join(calls)}]") if all(calls) else "spec"
+    path = _import_path(impl)
+    imports = ["numpy", "symjac"]
+    if path is not None and path[0] not in ("__main__", "builtins"):
+        imports.append(path[0].split(".")[0] if path[0].startswith("torch") else path[0])
+        name = f"{path[0]}.{path[1]}"
+    else:
+        name = path[1] if path is not None else "impl"
+    missing = []
+    if name == "impl":
+        missing.append(f"impl: yours ({_impl_name(impl)}, which cannot be imported by name)")
+    if spec == "spec":
+        missing.append("spec: yours (a Function built from a callable or a SymPy expression)")
+    line = f"import {', '.join(dict.fromkeys(imports))}; symjac.verify({name}, {spec}, {options})"
+    return line + (f"  # {'; '.join(missing)}" if missing else "")
 
 
 def _as_numpy(value, name: str) -> np.ndarray:
@@ -266,7 +317,7 @@ def _implementation_error(error: Exception, report: "_Verification", point) -> I
         hint = "; its backward must return one gradient per input, of that input's shape"
     return ImplementationError(
         f"impl: raised {type(error).__name__}: {first} (while computing its {report.stage}) at the point "
-        f"{{{at}}}{hint}; reproduce: symjac.verify({_impl_name(report.owner.impl)}, spec, at={{{at}}})"
+        f"{{{at}}}{hint}; reproduce: {_reproduce(report.owner.impl, [report.f], f'at={{{at}}}')}"
     )
 
 
@@ -279,6 +330,7 @@ class _Verification:
         self.notes: list[str] = []
         #: what is being computed from impl, for errors: "value", "reverse-mode Jacobian", ...
         self.stage = "value"
+        self.matrices = None
 
     # -- the implementation's routes -------------------------------------------------------------
     def _tensors(self):
@@ -339,12 +391,12 @@ class _Verification:
                     raise
                 self.notes.append(
                     f"forward mode not checked: the implementation does not support it "
-                    f"({type(second).__name__}: {str(second).splitlines()[0] if str(second) else ''})"
+                    f"({type(second).__name__}: {_first_line(second)})"
                 )
                 return None
             self.notes.append(
                 f"{mode} mode through torch.autograd.functional.jacobian (torch.func: "
-                f"{type(first).__name__}: {str(first).splitlines()[0][:120] if str(first) else ''})"
+                f"{type(first).__name__}: {_first_line(first)})"
             )
         return self._blocks(result, f"{mode}-mode Jacobian")
 
@@ -420,6 +472,7 @@ class _Verification:
             ratios.append(ratio)
         failing = [p.routes[1] for p in pairs if not p.ok]
         worst = pairs[int(np.argmax(ratios))].worst if pairs else None
+        self.matrices = self.base._matrices({"exact": exact, **routes})  # for Report.plot()
         if failing:
             what = "value" if failing == ["impl-value"] else "derivative" if "impl-value" not in failing else "value and derivative"
             return self._report(
@@ -498,9 +551,21 @@ class _Verification:
             worst=worst,
             odd_one_out=odd,
             tolerance=self.tol.describe(self.point.dtype),
-            reproduce=f"import numpy, symjac; symjac.verify(impl, spec, at={{{at}}}{extra})  # impl, spec: yours",
+            reproduce=_reproduce(owner.impl, [self.f], f"at={{{at}}}{extra}"),
+            task="verify",
+            matrices=getattr(self, "matrices", None),
             notes=tuple(self.notes),
         )
+
+
+def _first_line(error: BaseException, limit: int = 120) -> str:
+    """The first line of an error's message, cut at a word boundary within `limit` characters."""
+    lines = str(error).strip().splitlines()
+    first = lines[0] if lines else ""
+    if len(first) <= limit:
+        return first
+    cut = first[: limit + 1].rsplit(" ", 1)[0] if " " in first[:limit] else first[:limit]
+    return cut.rstrip(" ,;:") + " ..."
 
 
 def _route(name, routes, value):

@@ -194,7 +194,7 @@ def test_report_text_json_and_reproduction(matsq):
     for fragment in ["PASS", "symbolic vs autograd-reverse", "finite-diff", "worst entry: d out[", "tolerance:", "reproduce: "]:
         assert fragment in text
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    assert data["schema"] == "symjac.report/1" and data["verdict"] == "pass"
+    assert data["schema"] == "symjac.report/2" and data["verdict"] == "pass"
     assert data["point"] == {"X": [[1.0, 2.0], [3.0, 4.0]]}
     namespace = {}
     exec(report.reproduce.replace("import numpy, symjac; ", "import numpy, symjac\n__r = "), namespace)

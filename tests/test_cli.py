@@ -203,7 +203,7 @@ def test_help_is_0_on_stdout():
 # --------------------------------------------------------------------------- JSON
 
 REPORT_KEYS = {"schema", "verdict", "reason", "function", "dtype", "point", "points_tried", "routes",
-               "pairs", "worst", "odd_one_out", "tolerance", "reproduce", "notes"}
+               "pairs", "worst", "odd_one_out", "tolerance", "reproduce", "notes", "task"}
 
 
 @pytest.mark.parametrize("expr, at, verdict", [
@@ -219,7 +219,7 @@ def test_json_is_strict_and_has_the_documented_schema(expr, at, verdict):
     assert err == ""
     report = strict_json(out)
     assert REPORT_KEYS <= set(report)
-    assert report["schema"] == "symjac.report/1"
+    assert report["schema"] == "symjac.report/2"
     assert report["verdict"] == verdict
     assert status == {"pass": EXIT_PASS, "inconclusive": EXIT_INCONCLUSIVE}[verdict]
     for pair in report["pairs"]:
