@@ -236,3 +236,23 @@ def test_pytest_fixture_fails_a_wrong_second_derivative_with_the_route_named():
     assert fixture.verify(_with_hessian(_hessian_by_hand), _spec(), order=2, at={"x": POINT}).verdict == "pass"
     with pytest.raises(pytest.fail.Exception, match="odd one out: impl-reverse-over-reverse"):
         fixture.verify(_with_hessian(lambda x: -_hessian_by_hand(x)), _spec(), order=2, at={"x": POINT})
+
+
+def test_double_backward_of_det_at_a_singular_matrix_against_the_truth():
+    """At X = 0 (3x3) the Hessian of det is exactly 0 (each entry is a 1x1 cofactor of a 3x3 matrix
+    of zeros); torch 2.13's jacrev(jacrev(det)) is NaN there. symjac's verdict follows the truth."""
+    Z = np.zeros((3, 3))
+    from torch.func import jacfwd, jacrev
+
+    values = {
+        "impl-reverse-over-reverse": jacrev(jacrev(torch.linalg.det))(torch.tensor(Z)).numpy(),
+        "impl-forward-over-reverse": jacfwd(jacrev(torch.linalg.det))(torch.tensor(Z)).numpy(),
+        "impl-reverse-over-forward": jacrev(jacfwd(torch.linalg.det))(torch.tensor(Z)).numpy(),
+        "impl-forward-over-forward": jacfwd(jacfwd(torch.linalg.det))(torch.tensor(Z)).numpy(),
+    }
+    wrong = [name for name, v in values.items() if not np.allclose(v, 0.0, atol=1e-12)]
+    report = sj.verify(torch.linalg.det, sj.function("det(X)", X=(3, 3)), order=2, at={"X": Z})
+    if not wrong:
+        assert report.verdict == "pass", report
+    else:
+        assert report.verdict == "fail" and report.odd_one_out == ", ".join(wrong), report
