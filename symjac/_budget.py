@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import sympy
 
+from . import _dag
 from ._errors import InvalidArgumentError, InvalidExpressionError, TooLargeError
 
 __all__ = [
@@ -238,25 +239,15 @@ def written_sizes(entries: Iterable[sympy.Basic], *, refuse: bool = True) -> lis
     nodes that no code can be generated for (`_refuse_node`).
     """
     memo: dict[sympy.Basic, int] = {}
-    sizes = []
-    for entry in entries:
-        stack: list[tuple[sympy.Basic, bool]] = [(entry, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if node in memo:
-                continue
-            args = node.args
-            if not args:
-                memo[node] = 1
-            elif expanded:
-                memo[node] = 1 + sum(memo[arg] for arg in args)
-            else:
-                if refuse:
-                    _refuse_node(node)
-                stack.append((node, True))
-                stack.extend((arg, False) for arg in args if arg not in memo)
-        sizes.append(memo[entry])
-    return sizes
+
+    def size(node: sympy.Basic) -> int:
+        if refuse and node.args:
+            _refuse_node(node)
+        return 1 + sum(memo[arg] for arg in node.args)
+
+    entries = list(entries)
+    _dag.evaluate(entries, size, memo=memo)
+    return [memo[entry] for entry in entries]
 
 
 def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> None:
@@ -286,7 +277,9 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> N
     symbols = {s for inp in inputs for s in inp.flat_symbols}
     flat = list(output.reshape(-1))
     work = 0
-    for index, (entry, size) in enumerate(zip(flat, written_sizes(flat))):
+    sizes = written_sizes(flat)
+    free = _dag.free_symbols(flat)
+    for index, (entry, size) in enumerate(zip(flat, sizes)):
         if size > limits.max_entry_size:
             where = list(np.unravel_index(index, output.shape)) if output.ndim else []
             raise TooLargeError(
@@ -294,7 +287,7 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> N
                 f"{limits.max_entry_size} (Limits.max_entry_size); simplify the expression, "
                 + raise_hint("max_entry_size")
             )
-        work += size * len(entry.free_symbols & symbols)
+        work += size * len(free[entry] & symbols)
     if work > limits.max_jacobian_work:
         raise TooLargeError(
             f"expr: the exact Jacobian would cost about {work} operations (the sum over output "

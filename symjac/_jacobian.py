@@ -20,6 +20,8 @@ import numpy as np
 import sympy
 from sympy.core.function import ArgumentIndexError
 
+from . import _dag
+
 __all__ = ["Jacobian", "exact_jacobian"]
 
 
@@ -155,10 +157,23 @@ class _Gradient:
         self.memo: dict[sympy.Basic, dict] = {}
 
     def __call__(self, expr: sympy.Basic) -> dict:
-        found = self.memo.get(expr)
+        # One iterative walk (symjac._dag), children first: the depth of the expression (a
+        # 1,000-step recurrence) never reaches Python's recursion limit. `self(arg)` in the rules
+        # below is then a look-up of a child's gradient.
+        memo = self.memo
+        found = memo.get(expr)
         if found is None:
-            found = self.memo[expr] = self._gradient(expr)
+            _dag.evaluate((expr,), self._gradient, memo=memo, children=self._children)
+            found = memo[expr]
         return found
+
+    def _children(self, expr: sympy.Basic) -> tuple:
+        """The nodes whose gradients the rule for `expr` combines (none for `expr.diff` fallbacks)."""
+        if expr.is_Add or expr.is_Mul or expr.is_Pow:
+            return expr.args
+        if isinstance(expr, sympy.Function) and type(expr)._eval_derivative is _FUNCTION_DERIVATIVE:
+            return expr.args
+        return ()
 
     def _gradient(self, expr: sympy.Basic) -> dict:
         if expr.is_Symbol:
@@ -173,7 +188,7 @@ class _Gradient:
             return self._pow(expr)
         if isinstance(expr, sympy.Function) and type(expr)._eval_derivative is _FUNCTION_DERIVATIVE:
             return self._function(expr)
-        mine = expr.free_symbols & self.targets
+        mine = _dag.free_symbols((expr,))[expr] & self.targets
         return {s: expr.diff(s) for s in mine}
 
     def _add(self, expr) -> dict:
