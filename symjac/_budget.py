@@ -40,6 +40,7 @@ __all__ = [
     "check_inputs",
     "check_output",
     "check_sympy_input",
+    "exceeds_digits",
     "raise_hint",
     "validate_limits",
 ]
@@ -130,6 +131,19 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+_LOG2_10 = math.log2(10)
+
+
+def exceeds_digits(n: int, digits: int) -> bool:
+    """`abs(n) >= 10**digits`, without computing `10**digits` (a huge limit must cost nothing:
+    `Limits(max_number_digits=10**9)` took minutes to build `10**10**9`)."""
+    bits = abs(int(n)).bit_length()
+    if bits < digits * _LOG2_10 - 1:  # |n| < 2**bits <= 10**digits
+        return False
+    if bits - 1 > digits * _LOG2_10 + 1:  # |n| >= 2**(bits - 1) > 10**digits
+        return True
+    return abs(int(n)) >= 10**digits  # here 10**digits is about as large as n itself
 
 
 def raise_hint(field: str) -> str:

@@ -106,6 +106,11 @@ def _torch_printer_class():
                 text = f"{fn}(_as_tensor({text}, {other}), _as_tensor({other}, {text}))"
             return text
 
+        def _print_atan2(self, expr):
+            # SymPy writes |exp(sqrt(x))| with atan2(0, x): torch.atan2 takes tensors only
+            y, x = (self._print(arg) for arg in expr.args)
+            return f"torch.atan2(_as_tensor({y}, {x}), _as_tensor({x}, {y}))"
+
         def _print_Heaviside(self, expr):
             x = self._print(expr.args[0])
             half = self._print(expr.args[1]) if len(expr.args) > 1 else "0.5"
@@ -150,10 +155,40 @@ _PRINTERS = {
 }
 
 
+#: The SymPy node classes generated code is printed from (exact types: a subclass could print
+#: itself, `_numpycode`, as any code). Anything else is refused before printing.
+_CODE_NODES: frozenset = frozenset({
+    sympy.Add, sympy.Mul, sympy.Pow, sympy.Symbol, sympy.Dummy,
+    sympy.Integer, sympy.Rational, sympy.Float,
+    type(sympy.S.Zero), type(sympy.S.One), type(sympy.S.NegativeOne), type(sympy.S.Half),
+    type(sympy.pi), type(sympy.E), type(sympy.S.NaN), type(sympy.oo), type(-sympy.oo), type(sympy.zoo),
+    sympy.exp, sympy.log, sympy.sin, sympy.cos, sympy.tan, sympy.sinh, sympy.cosh, sympy.tanh,
+    sympy.asin, sympy.acos, sympy.atan, sympy.asinh, sympy.acosh, sympy.atanh, sympy.atan2,
+    sympy.Abs, sympy.sign, sympy.re, sympy.im, sympy.Max, sympy.Min, sympy.Heaviside,
+    sympy.Piecewise, sympy.functions.elementary.piecewise.ExprCondPair,
+    sympy.StrictGreaterThan, sympy.GreaterThan, sympy.StrictLessThan, sympy.LessThan,
+    sympy.Eq, sympy.Ne, sympy.And, sympy.Or, sympy.Not,
+    type(sympy.true), type(sympy.false),
+})
+
+
+def refuse_unknown_nodes(exprs: Sequence[sympy.Basic]) -> None:
+    """Refuse any node whose exact class is not in `_CODE_NODES` (one walk over the DAG)."""
+    for node in _dag.postorder(exprs):
+        if type(node) not in _CODE_NODES:
+            raise InvalidExpressionError(
+                f"expr: cannot generate code for {type(node).__name__} (in {str(node)[:60]}): "
+                "generated code is printed only from SymPy's own classes for arithmetic, powers, "
+                "exp, log, trigonometric and hyperbolic functions, abs, sign, max, min and piecewise "
+                "conditions"
+            )
+
+
 def compile_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], backend: str) -> Compiled:
     """Compile `exprs` (a flat list) into a function of `symbols` for `backend` ("numpy" or "torch")."""
     printer_class, namespace = _PRINTERS[backend]
     folded = [fold_constants(e) for e in exprs]
+    refuse_unknown_nodes(folded)
     heights = _dag.height(folded)
     deep = bool(folded) and max(heights[e] for e in folded) > MAX_NESTING
     if _symengine.enabled() and not deep:

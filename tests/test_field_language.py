@@ -119,3 +119,131 @@ def test_deep_parentheses_within_the_depth_budget_differentiate_and_evaluate():
         p, dp = p * 0.3 + 1, dp * 0.3 + p
     assert float(f(x=0.3)) == pytest.approx(p, rel=1e-12)
     assert float(f.jacobian().evaluate(x=0.3)) == pytest.approx(dp, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------ crashes and escapes
+def test_log_det_of_a_gram_matrix_from_sympy_is_written_out_and_differentiated():
+    X = sympy.MatrixSymbol("X", 3, 3)
+    f = sj.function(sympy.log(sympy.Determinant(X.T * X + sympy.Identity(3))), X=(3, 3))
+    x = np.random.default_rng(3).standard_normal((3, 3))
+    expected = 2 * x @ np.linalg.inv(x.T @ x + np.eye(3))  # d log det(X^T X + I) / dX
+    np.testing.assert_allclose(f.jacobian().evaluate(X=x), expected, rtol=1e-10)
+    assert float(f(X=x)) == pytest.approx(np.log(np.linalg.det(x.T @ x + np.eye(3))), rel=1e-12)
+
+
+def test_a_callable_using_a_missing_method_is_a_clear_error():
+    with pytest.raises(sj.InvalidArgumentError) as info:
+        sj.function(lambda x: x.sin(), x=(3,))
+    assert str(info.value) == (
+        "expr: calling the function with symbolic inputs (x) failed: AttributeError: 'numpy.ndarray' "
+        "object has no attribute 'sin'. Use symjac.ops (e.g. ops.sin, ops.det) for functions of arrays"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, shapes, shown",
+    [
+        ("cos(e) ** (3 * X)", {"X": ()}, "cos(E)**(3*X) raises the negative constant cos(E) (about -0.911734)"),
+        ("log(1e-3) ** (X ** X)", {"X": ()}, "(-log(1000))**(X**X) raises the negative constant -log(1000)"),
+        ("tan(2) ** (X ** 1.5)", {"X": ()}, "tan(2)**(X**(3/2)) raises the negative constant tan(2)"),
+        ("(-2)**x", {"x": ()}, "(-2)**x raises the negative constant -2 (about -2) to the power x"),
+        ("cos(e)**x", {"x": ()}, "cos(E)**x raises the negative constant cos(E)"),
+    ],
+)
+def test_a_negative_constant_to_a_non_integer_power_is_refused_when_built(text, shapes, shown):
+    with pytest.raises(sj.DomainError) as info:
+        sj.function(text, **shapes)
+    message = str(info.value)
+    assert message.startswith("expr: " + shown)
+    assert message.endswith("which is not an integer: the result is not real. The language is real-valued")
+
+
+def test_a_negative_constant_to_an_integer_power_and_a_positive_one_to_any_power_are_accepted():
+    f = sj.function("cos(e) ** 3 * x + cos(1) ** x", x=())
+    assert float(f(x=2.0)) == pytest.approx(np.cos(np.e) ** 3 * 2 + np.cos(1.0) ** 2, rel=1e-12)
+
+
+def test_a_complex_constant_reaching_code_generation_is_a_domain_error():
+    x = sympy.Symbol("x", real=True)
+    with pytest.raises(sj.DomainError, match=r"^expr: the constant \(-2\)\*\*\(1/3\) is not a real number"):
+        _codegen.fold_constants(x + sympy.Pow(-2, sympy.Rational(1, 3), evaluate=False))
+
+
+def test_abs_of_exp_of_sqrt_checks_in_torch():
+    # SymPy writes |exp(sqrt(x))| with atan2(0, x); torch.atan2 took the int 0 and raised TypeError
+    report = sj.check(sj.function("abs(exp(sqrt(x)))", x=()), x=1.0)
+    assert report.verdict == "pass", str(report)
+
+
+def test_sampling_a_domain_with_a_fractional_power_of_a_negative_base_draws_or_gives_up_cleanly():
+    report = sj.check(sj.function("sqrt((1e-3 - X) ** trace(X))", X=(3, 3)), samples=10, seed=0)
+    assert report.verdict in ("pass", "inconclusive"), str(report)
+
+
+def test_callable_outputs_obey_max_number_digits():
+    with pytest.raises(sj.TooLargeError, match=r"more than 100 digits \(Limits.max_number_digits\)"):
+        sj.function(lambda X: X[0] * 10**400, X=(2,))
+    f = sj.function(lambda X: X[0] * 10**400, X=(2,), limits=sj.Limits(max_number_digits=500))
+    assert f.out_shape == ()
+
+
+def test_a_huge_digit_limit_costs_nothing():
+    # 10**max_number_digits was computed on every parse: a limit of 10**9 took minutes
+    f = sj.function("x * 2", x=(), limits=sj.Limits(max_number_digits=10**9, max_int_digits=10**9))
+    assert float(f(x=1.5)) == 3.0
+
+
+@pytest.mark.parametrize("digits", [1, 2, 5, 30, 100, 301])
+def test_exceeds_digits_agrees_with_the_power_of_ten(digits):
+    from symjac._budget import exceeds_digits
+
+    for n in (10**digits - 1, 10**digits, -(10**digits), 10**digits + 1, 2**(digits * 3), 7 * 10 ** (digits - 1)):
+        assert exceeds_digits(n, digits) == (abs(n) >= 10**digits), n
+
+
+def test_symengine_own_sympify_error_falls_back_to_sympy(monkeypatch):
+    symengine = pytest.importorskip("symengine")
+    from symjac import _symengine
+
+    def refuse(_):
+        raise symengine.SympifyError("no SymEngine class")
+
+    monkeypatch.setattr(symengine, "sympify", refuse)
+    x = sympy.Symbol("x", real=True)
+    assert _symengine.compile_source([sympy.sin(x)], [x], "numpy") is None
+    code = _codegen.compile_entries([sympy.sin(x)], [x], "numpy")
+    assert code.fn(np.float64(0.5))[0] == pytest.approx(np.sin(0.5))
+
+
+# ------------------------------------------------------------------------------ Unicode
+@pytest.mark.parametrize(
+    "text, shapes, points, reads",
+    [
+        ("\uff58**2", {"x": ()}, "U+FF58 FULLWIDTH LATIN SMALL LETTER X", "'x'"),
+        ("\u017f", {"s": ()}, "U+017F LATIN SMALL LETTER LONG S", "'s'"),
+        ("\uff53\uff49\uff4e(x)", {"x": ()}, "U+FF53 FULLWIDTH LATIN SMALL LETTER S, U+FF49 FULLWIDTH "
+         "LATIN SMALL LETTER I, U+FF4E FULLWIDTH LATIN SMALL LETTER N", "'sin'"),
+        ("\U0001d431 + 1", {"x": ()}, "U+1D431 MATHEMATICAL BOLD SMALL X", "'x'"),
+    ],
+)
+def test_identifiers_that_nfkc_changes_are_refused(text, shapes, points, reads):
+    with pytest.raises(sj.InvalidExpressionError) as info:
+        sj.function(text, **shapes)
+    name = text.split("(")[0].split("*")[0].split(" ")[0]
+    assert str(info.value) == (
+        f"expr: identifier {name!r} ({points}) is not in Unicode normal form NFKC: Python would read "
+        f"it as {reads}, so the text shown is not the text evaluated; write names in ASCII"
+    )
+
+
+def test_a_non_ascii_look_alike_of_a_declared_name_shows_its_code_point():
+    with pytest.raises(sj.InvalidExpressionError) as info:
+        sj.function("\u0445 + 1", x=())
+    assert str(info.value) == (
+        "expr: unknown name '\u0445' (U+0445 CYRILLIC SMALL LETTER HA); declared names: x; names are "
+        "ASCII letters, digits and '_' (a non-ASCII look-alike is not the same name)"
+    )
+
+
+def test_non_ascii_text_in_a_comment_is_not_an_identifier():
+    assert float(sj.function("x * 2  # \uff58", x=())(x=1.0)) == 2.0
