@@ -247,3 +247,94 @@ def test_a_non_ascii_look_alike_of_a_declared_name_shows_its_code_point():
 
 def test_non_ascii_text_in_a_comment_is_not_an_identifier():
     assert float(sj.function("x * 2  # \uff58", x=())(x=1.0)) == 2.0
+
+
+# ------------------------------------------------------------------------------ LaTeX and Markdown
+@pytest.mark.parametrize(
+    "fragment, has",
+    [
+        ("^^5cinput{/etc/passwd}", "'^^', which TeX reads as a character code"),
+        ("\\directlua{os.exit()}", "the command '\\directlua', which is not on the allow-list"),
+        ("\\loop\\iftrue\\repeat", "the command '\\loop', which is not on the allow-list"),
+        ("\\ShellEscape", "the command '\\ShellEscape', which is not on the allow-list"),
+        ("\\stop", "the command '\\stop', which is not on the allow-list"),
+        ("\\endinput", "the command '\\endinput', which is not on the allow-list"),
+        ("a$b", "the character '$' (U+0024), which is not on the allow-list"),
+        ("{x", "unbalanced braces"),
+    ],
+)
+def test_latex_names_come_from_an_allow_list(fragment, has):
+    f = sj.function("x * y", x=(), y=())
+    for options in ({"symbol_names": {"x": fragment}}, {"output_name": fragment}):
+        with pytest.raises(sj.InvalidArgumentError) as info:
+            sj.latex(f, **options)
+        message = str(info.value)
+        assert message.endswith(f"received {fragment!r}, which has {has}")
+        assert "see docs/latex.md" in message
+
+
+def test_every_allowed_latex_command_is_kept():
+    from symjac._latex import FRAGMENT_COMMANDS
+
+    f = sj.function("x * y", x=(), y=())
+    for command in sorted(FRAGMENT_COMMANDS):
+        fragment = f"\\{command}{{x}}_{{1}}"
+        assert fragment in sj.latex(f, symbol_names={"x": fragment})
+
+
+def test_markdown_display_shows_expression_text_and_never_interprets_it():
+    torch = pytest.importorskip("torch")  # noqa: F841 - check needs the autograd routes
+    text = "x * 2  # <img src=x onerror=alert(1)> [click](javascript:alert(1)) **bold** | `tick`"
+    report = sj.check(sj.function(text, x=()), x=1.0)
+    markdown = report._repr_mimebundle_()["text/markdown"]
+    headline = markdown.splitlines()[0]
+    assert "<img" not in headline and "&lt;img src\\=x onerror\\=alert\\(1\\)&gt;" in headline
+    assert "\\[click\\]\\(javascript\\:alert\\(1\\)\\)" in headline and "\\*\\*bold\\*\\* \\|" in headline
+    reproduce = [line for line in markdown.splitlines() if line.startswith("reproduce: ")][0]
+    # a code span fenced by more backticks than any run inside: shown literally
+    assert reproduce.startswith("reproduce: ``") and reproduce.endswith("``") and "`tick`" in reproduce
+    assert "| symbolic vs autograd-reverse | " in markdown
+
+
+def test_markdown_cell_escapes_each_punctuation_character():
+    from symjac._display import _cell, _code
+
+    assert _cell("a<b>&\"c\" [x](y) *z* |") == "a&lt;b&gt;&amp;&quot;c&quot; \\[x\\]\\(y\\) \\*z\\* \\|"
+    assert _code("a `b` c") == "``a `b` c``"
+    assert _code("`a`") == "`` `a` ``"
+
+
+# ------------------------------------------------------------------------------ known node classes
+class _Sneaky(sympy.Expr):
+    """A user's SymPy subclass that prints itself as arbitrary code."""
+
+    is_real = True
+
+    def _numpycode(self, printer):
+        return "__import__('os').system('echo pwned')"
+
+    def _pythoncode(self, printer):
+        return self._numpycode(printer)
+
+
+@pytest.mark.parametrize("with_symengine", [True, False])
+def test_a_user_sympy_subclass_is_refused_before_code_generation(with_symengine, monkeypatch):
+    from symjac import _symengine
+
+    monkeypatch.setattr(_symengine, "ENABLED", with_symengine)
+    x = sympy.Symbol("x", real=True)
+    sneaky = _Sneaky(x)
+    with pytest.raises(sj.InvalidExpressionError) as info:
+        sj.function(x + sneaky, x=())
+    assert str(info.value).startswith(
+        "expr: _Sneaky (in _Sneaky(x)) is not a SymPy class but a subclass defined in "
+    )
+    with pytest.raises(sj.InvalidExpressionError) as info:
+        _codegen.compile_entries([x + sneaky], [x], "numpy")
+    assert str(info.value).startswith("expr: cannot generate code for _Sneaky (in _Sneaky(x)): generated code")
+
+
+def test_a_sympy_class_outside_the_code_allow_list_is_refused_by_code_generation():
+    x = sympy.Symbol("x", real=True)
+    with pytest.raises(sj.InvalidExpressionError, match=r"^expr: cannot generate code for floor \(in floor\(x\)\)"):
+        _codegen.compile_entries([sympy.floor(x)], [x], "numpy")
