@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -316,6 +317,14 @@ def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np
             f"failed: {type(error).__name__}: {error}. Use symjac.ops (e.g. ops.sin, ops.det) for "
             "functions of arrays"
         ) from None
+    except RecursionError:
+        # SymPy's constructors recurse over the depth of their arguments (`sin` asks `is_number`
+        # of the whole chain): about 1,000 nested calls is as deep as SymPy itself can build
+        raise InvalidExpressionError(
+            f"expr: calling the function with symbolic inputs ({', '.join(i.name for i in inputs)}) "
+            f"hit Python's recursion limit ({sys.getrecursionlimit()}) while building the expression "
+            "(SymPy's own constructors recurse over its depth): build fewer nested levels"
+        ) from None
 
 
 def _from_sympy(expr: Any, inputs: tuple[Input, ...], consts: dict[str, np.ndarray]) -> Any:
@@ -357,8 +366,8 @@ def _from_sympy(expr: Any, inputs: tuple[Input, ...], consts: dict[str, np.ndarr
 def _explicit(expr: Any) -> Any:
     """Matrix expressions inside scalar ones written out (`log(Determinant(X.T*X + Identity(3)))`:
     `doit` leaves `Identity(3) + Matrix(...)` unevaluated, and no code can be generated for it)."""
-    if not isinstance(expr, sympy.Basic) or isinstance(expr, sympy.MatrixBase):
-        return expr
+    if not isinstance(expr, sympy.Expr) or isinstance(expr, sympy.MatrixExpr):
+        return expr  # a matrix result is written out below, by `doit`
     return expr.replace(
         lambda node: isinstance(node, sympy.MatrixExpr) and not isinstance(node, sympy.MatrixBase)
         and not node.atoms(sympy.MatrixSymbol),

@@ -21,6 +21,7 @@ import sympy
 from sympy.core.function import ArgumentIndexError
 
 from . import _dag
+from ._errors import InvalidExpressionError
 
 __all__ = ["Jacobian", "exact_jacobian"]
 
@@ -114,7 +115,16 @@ class Jacobian:
 
 def exact_jacobian(function, wrt) -> Jacobian:
     """The (cached) exact Jacobian of `function` with respect to the input `wrt`."""
-    return function.cached(("jacobian", wrt.name), lambda: _differentiate(function, wrt))
+    try:
+        return function.cached(("jacobian", wrt.name), lambda: _differentiate(function, wrt))
+    except RecursionError:
+        # symjac's own walk is iterative; SymPy's rules for nodes it differentiates itself
+        # (`Abs`, `Max`, `Piecewise`) and its assumption queries still recurse over depth
+        raise InvalidExpressionError(
+            f"expr: differentiating by {wrt.name} hit Python's recursion limit inside SymPy "
+            "(its derivative rules and assumption queries recurse over the expression's depth); "
+            "use fewer nested levels"
+        ) from None
 
 
 def _differentiate(function, wrt) -> Jacobian:

@@ -338,3 +338,15 @@ def test_a_sympy_class_outside_the_code_allow_list_is_refused_by_code_generation
     x = sympy.Symbol("x", real=True)
     with pytest.raises(sj.InvalidExpressionError, match=r"^expr: cannot generate code for floor \(in floor\(x\)\)"):
         _codegen.compile_entries([sympy.floor(x)], [x], "numpy")
+
+
+def test_a_callable_that_recurses_too_deep_is_a_clear_error():
+    def endless(x):
+        return endless(x)
+
+    with pytest.raises(sj.InvalidExpressionError) as info:
+        sj.function(endless, x=())
+    assert str(info.value).startswith(
+        "expr: calling the function with symbolic inputs (x) hit Python's recursion limit ("
+    )
+    assert str(info.value).endswith("(SymPy's own constructors recurse over its depth): build fewer nested levels")
