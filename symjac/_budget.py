@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import sympy
 
+from . import _dag
 from ._errors import InvalidArgumentError, InvalidExpressionError, TooLargeError
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "check_inputs",
     "check_output",
     "check_sympy_input",
+    "exceeds_digits",
     "raise_hint",
     "validate_limits",
 ]
@@ -143,6 +145,19 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
+_LOG2_10 = math.log2(10)
+
+
+def exceeds_digits(n: int, digits: int) -> bool:
+    """`abs(n) >= 10**digits`, without computing `10**digits` (a huge limit must cost nothing:
+    `Limits(max_number_digits=10**9)` took minutes to build `10**10**9`)."""
+    bits = abs(int(n)).bit_length()
+    if bits < digits * _LOG2_10 - 1:  # |n| < 2**bits <= 10**digits
+        return False
+    if bits - 1 > digits * _LOG2_10 + 1:  # |n| >= 2**(bits - 1) > 10**digits
+        return True
+    return abs(int(n)) >= 10**digits  # here 10**digits is about as large as n itself
+
 
 def raise_hint(field: str) -> str:
     """The standard way out of a budget, for messages."""
@@ -241,6 +256,12 @@ def _refuse_node(node: sympy.Basic) -> None:
             f"expr: function {type(node).__name__!r} (in {str(node)[:60]}) is not supported: "
             f"symjac generates NumPy and torch code for {names}, Max, Min, powers and arithmetic"
         )
+    if not type(node).__module__.startswith("sympy."):
+        # a class defined outside SymPy could print itself (`_numpycode`) as any code
+        raise InvalidExpressionError(
+            f"expr: {type(node).__name__} (in {str(node)[:60]}) is not a SymPy class but a subclass "
+            f"defined in {type(node).__module__!r}; symjac builds only from SymPy's own classes"
+        )
 
 
 def written_sizes(entries: Iterable[sympy.Basic], *, refuse: bool = True) -> list[int]:
@@ -251,25 +272,15 @@ def written_sizes(entries: Iterable[sympy.Basic], *, refuse: bool = True) -> lis
     nodes that no code can be generated for (`_refuse_node`).
     """
     memo: dict[sympy.Basic, int] = {}
-    sizes = []
-    for entry in entries:
-        stack: list[tuple[sympy.Basic, bool]] = [(entry, False)]
-        while stack:
-            node, expanded = stack.pop()
-            if node in memo:
-                continue
-            args = node.args
-            if not args:
-                memo[node] = 1
-            elif expanded:
-                memo[node] = 1 + sum(memo[arg] for arg in args)
-            else:
-                if refuse:
-                    _refuse_node(node)
-                stack.append((node, True))
-                stack.extend((arg, False) for arg in args if arg not in memo)
-        sizes.append(memo[entry])
-    return sizes
+
+    def size(node: sympy.Basic) -> int:
+        if refuse and node.args:
+            _refuse_node(node)
+        return 1 + sum(memo[arg] for arg in node.args)
+
+    entries = list(entries)
+    _dag.evaluate(entries, size, memo=memo)
+    return [memo[entry] for entry in entries]
 
 
 def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> None:
@@ -299,7 +310,9 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> N
     symbols = {s for inp in inputs for s in inp.flat_symbols}
     flat = list(output.reshape(-1))
     work = 0
-    for index, (entry, size) in enumerate(zip(flat, written_sizes(flat))):
+    sizes = written_sizes(flat)
+    free = _dag.free_symbols(flat)
+    for index, (entry, size) in enumerate(zip(flat, sizes)):
         if size > limits.max_entry_size:
             where = list(np.unravel_index(index, output.shape)) if output.ndim else []
             raise TooLargeError(
@@ -307,7 +320,7 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> N
                 f"{limits.max_entry_size} (Limits.max_entry_size); simplify the expression, "
                 + raise_hint("max_entry_size")
             )
-        work += size * len(entry.free_symbols & symbols)
+        work += size * len(free[entry] & symbols)
     if work > limits.max_jacobian_work:
         raise TooLargeError(
             f"expr: the exact Jacobian would cost about {work} operations (the sum over output "

@@ -5,6 +5,7 @@ Markdown. `Function` and `Jacobian` display through `symjac._latex` directly.
 from __future__ import annotations
 
 import math
+import re
 
 import sympy
 
@@ -54,9 +55,33 @@ def _headline(report) -> str:
     return report.headline()
 
 
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+
+
 def _cell(value: str) -> str:
-    """Markdown table cell text: pipes escaped, code in backticks."""
-    return value.replace("|", "\\|")
+    """Markdown text that renders as exactly `value`: HTML's `& < > "` as entities, every other
+    ASCII punctuation character backslash-escaped (CommonMark), so that text from the expression
+    (a comment holding `<script>`, `[x](javascript:...)`, `**`, `|`) is shown, never interpreted."""
+    out = []
+    for char in value:
+        if char in _HTML:
+            out.append(_HTML[char])
+        elif char.isascii() and not char.isalnum() and char.isprintable() and char != " ":
+            out.append("\\" + char)
+        elif char in "\n\r":
+            out.append(" ")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _code(value: str) -> str:
+    """A Markdown code span holding `value` literally: fenced by more backticks than any run inside."""
+    value = " ".join(value.splitlines())
+    runs = [len(m) for m in re.findall(r"`+", value)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if value.startswith("`") or value.endswith("`") or not value.strip() else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
 
 
 def report_markdown(report) -> str:
@@ -77,10 +102,10 @@ def report_markdown(report) -> str:
         lines.append("")
     if report.worst is not None:
         values = ", ".join(f"{k}={v!r}" for k, v in report.worst.values.items())
-        lines.append(f"worst entry: `{report.worst.label()}`: {values}")
+        lines.append(f"worst entry: {_code(report.worst.label())}: {values}")
     if report.verdict == "fail":
-        lines.append(f"\nodd one out: {report.odd_one_out or 'undetermined (several routes disagree)'}")
-    lines.append(f"\nreproduce: `{report.reproduce}`")
+        lines.append(f"\nodd one out: {_cell(str(report.odd_one_out or 'undetermined (several routes disagree)'))}")
+    lines.append(f"\nreproduce: {_code(report.reproduce)}")
     if report.point_reproduce() is not None:
-        lines.append(f"\nreproduce that point: `{report.point_reproduce()}`")
+        lines.append(f"\nreproduce that point: {_code(report.point_reproduce())}")
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import math
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,9 +26,12 @@ from ._budget import (
     check_inputs,
     check_output,
     check_sympy_input,
+    exceeds_digits,
+    raise_hint,
     validate_limits,
 )
-from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError
+from . import _dag
+from ._errors import DomainError, InvalidArgumentError, InvalidExpressionError, ShapeError, TooLargeError
 from ._parse import parse_expression, validate_name
 from ._printable import Printable
 from ._values import coerce_array
@@ -345,10 +349,20 @@ def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np
     kwargs = {name: (v[()] if v.ndim == 0 else v) for name, v in consts.items() if name in params}
     try:
         return fn(*args, **kwargs)
-    except TypeError as error:
+    except (TypeError, AttributeError) as error:
+        # AttributeError: `x.sin()` on the object array of symbols the callable receives
         raise InvalidArgumentError(
             f"expr: calling the function with symbolic inputs ({', '.join(i.name for i in inputs)}) "
-            f"failed: {error}. Use symjac.ops (e.g. ops.sin, ops.det) for functions of arrays"
+            f"failed: {type(error).__name__}: {error}. Use symjac.ops (e.g. ops.sin, ops.det) for "
+            "functions of arrays"
+        ) from None
+    except RecursionError:
+        # SymPy's constructors recurse over the depth of their arguments (`sin` asks `is_number`
+        # of the whole chain): about 1,000 nested calls is as deep as SymPy itself can build
+        raise InvalidExpressionError(
+            f"expr: calling the function with symbolic inputs ({', '.join(i.name for i in inputs)}) "
+            f"hit Python's recursion limit ({sys.getrecursionlimit()}) while building the expression "
+            "(SymPy's own constructors recurse over its depth): build fewer nested levels"
         ) from None
 
 
@@ -378,7 +392,7 @@ def _from_sympy(expr: Any, inputs: tuple[Input, ...], consts: dict[str, np.ndarr
                     f"use sympy.MatrixSymbol({name!r}, ...)"
                 )
             replace[atom] = value[()]
-    result = expr.xreplace(replace)
+    result = _explicit(expr.xreplace(replace))
     if isinstance(result, sympy.MatrixExpr) and not isinstance(result, sympy.MatrixBase):
         result = result.doit()
         if not isinstance(result, sympy.MatrixBase):
@@ -386,6 +400,18 @@ def _from_sympy(expr: Any, inputs: tuple[Input, ...], consts: dict[str, np.ndarr
     elif isinstance(result, sympy.Expr):
         result = result.doit()
     return result
+
+
+def _explicit(expr: Any) -> Any:
+    """Matrix expressions inside scalar ones written out (`log(Determinant(X.T*X + Identity(3)))`:
+    `doit` leaves `Identity(3) + Matrix(...)` unevaluated, and no code can be generated for it)."""
+    if not isinstance(expr, sympy.Expr) or isinstance(expr, sympy.MatrixExpr):
+        return expr  # a matrix result is written out below, by `doit`
+    return expr.replace(
+        lambda node: isinstance(node, sympy.MatrixExpr) and not isinstance(node, sympy.MatrixBase)
+        and not node.atoms(sympy.MatrixSymbol),
+        lambda node: node.as_explicit(),
+    )
 
 
 def _real_by_construction(expr: sympy.Expr) -> bool:
@@ -412,6 +438,29 @@ def _real_by_construction(expr: sympy.Expr) -> bool:
     return True
 
 
+def _check_numbers(array: np.ndarray, limits: Limits) -> None:
+    """Refuse, in one walk over the output's DAG, exact numbers over `max_number_digits` (a callable
+    or a SymPy expression is not read by the parser, which checks text) and constant bases that
+    are negative under a power that is not an integer (`cos(e) ** x`, `(-2) ** x`): not real."""
+    flat = [e for e in array.reshape(-1) if isinstance(e, sympy.Basic)]
+    free = _dag.free_symbols(flat)
+    for node in _dag.postorder(flat):
+        if isinstance(node, sympy.Rational):
+            if exceeds_digits(node.p, limits.max_number_digits) or exceeds_digits(node.q, limits.max_number_digits):
+                raise TooLargeError(
+                    f"expr: the output holds a number with more than {limits.max_number_digits} digits "
+                    f"(Limits.max_number_digits): {str(node)[:40]}...; use smaller numbers, " + raise_hint("max_number_digits")
+                )
+        elif isinstance(node, sympy.Pow) and not free[node.base] and node.exp.is_Integer is not True:
+            base = node.base.evalf(15)
+            if base.is_Number and base.is_negative:
+                raise DomainError(
+                    f"expr: {str(node)[:80]} raises the negative constant {str(node.base)[:40]} "
+                    f"(about {float(base):.6g}) to the power {str(node.exp)[:40]}, which is not an "
+                    "integer: the result is not real. The language is real-valued"
+                )
+
+
 def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     try:
         array = as_symbolic(output)
@@ -420,6 +469,7 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
     if array.size == 0:
         raise ShapeError(f"expr: the output is empty (shape {array.shape})")
     check_output(array, inputs, limits)  # before SymPy's assumption queries below, which can be slow
+    _check_numbers(array, limits)
     allowed = set()
     for inp in inputs:
         allowed.update(inp.flat_symbols)

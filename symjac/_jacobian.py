@@ -20,6 +20,8 @@ import numpy as np
 import sympy
 from sympy.core.function import ArgumentIndexError
 
+from . import _dag
+from ._errors import InvalidExpressionError
 from ._printable import Printable
 
 __all__ = ["Jacobian", "exact_jacobian"]
@@ -106,7 +108,16 @@ class Jacobian(Printable):
 
 def exact_jacobian(function, wrt) -> Jacobian:
     """The (cached) exact Jacobian of `function` with respect to the input `wrt`."""
-    return function.cached(("jacobian", wrt.name), lambda: _differentiate(function, wrt))
+    try:
+        return function.cached(("jacobian", wrt.name), lambda: _differentiate(function, wrt))
+    except RecursionError:
+        # symjac's own walk is iterative; SymPy's rules for nodes it differentiates itself
+        # (`Abs`, `Max`, `Piecewise`) and its assumption queries still recurse over depth
+        raise InvalidExpressionError(
+            f"expr: differentiating by {wrt.name} hit Python's recursion limit inside SymPy "
+            "(its derivative rules and assumption queries recurse over the expression's depth); "
+            "use fewer nested levels"
+        ) from None
 
 
 def _differentiate(function, wrt) -> Jacobian:
@@ -149,10 +160,23 @@ class _Gradient:
         self.memo: dict[sympy.Basic, dict] = {}
 
     def __call__(self, expr: sympy.Basic) -> dict:
-        found = self.memo.get(expr)
+        # One iterative walk (symjac._dag), children first: the depth of the expression (a
+        # 1,000-step recurrence) never reaches Python's recursion limit. `self(arg)` in the rules
+        # below is then a look-up of a child's gradient.
+        memo = self.memo
+        found = memo.get(expr)
         if found is None:
-            found = self.memo[expr] = self._gradient(expr)
+            _dag.evaluate((expr,), self._gradient, memo=memo, children=self._children)
+            found = memo[expr]
         return found
+
+    def _children(self, expr: sympy.Basic) -> tuple:
+        """The nodes whose gradients the rule for `expr` combines (none for `expr.diff` fallbacks)."""
+        if expr.is_Add or expr.is_Mul or expr.is_Pow:
+            return expr.args
+        if isinstance(expr, sympy.Function) and type(expr)._eval_derivative is _FUNCTION_DERIVATIVE:
+            return expr.args
+        return ()
 
     def _gradient(self, expr: sympy.Basic) -> dict:
         if expr.is_Symbol:
@@ -167,7 +191,7 @@ class _Gradient:
             return self._pow(expr)
         if isinstance(expr, sympy.Function) and type(expr)._eval_derivative is _FUNCTION_DERIVATIVE:
             return self._function(expr)
-        mine = expr.free_symbols & self.targets
+        mine = _dag.free_symbols((expr,))[expr] & self.targets
         return {s: expr.diff(s) for s in mine}
 
     def _add(self, expr) -> dict:

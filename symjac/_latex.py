@@ -115,36 +115,51 @@ class LatexOptions:
         return body
 
 
-#: Characters that would end math mode, comment out, split cells or rows, or take parameters.
-_FRAGMENT_CHARACTERS = set("$%&#\n\r\t")
-#: Control sequences that read or write files, (re)define macros, open environments or links.
-_FRAGMENT_COMMANDS = re.compile(
-    r"\\(?:input|include|InputIfFileExists|write|read|openin|openout|immediate|special|def|edef|gdef|"
-    r"xdef|let|futurelet|catcode|csname|endcsname|expandafter|newcommand|renewcommand|"
-    r"providecommand|DeclareRobustCommand|usepackage|documentclass|begin|end|href|url|"
-    r"includegraphics|html\w*|verb|makeatletter|makeatother|newline|cr)(?![A-Za-z])"
-    r"|\\\\"
+#: The LaTeX a caller may give for a name is built from an allow-list, never filtered by a
+#: deny-list (TeX has too many ways in: `^^5c` is a backslash, `\directlua`, `\loop`, ...):
+#: ASCII letters and digits, spaces, these characters, and the commands in `FRAGMENT_COMMANDS`.
+FRAGMENT_CHARACTERS = frozenset("_^{}()[]',.+-*/|:;!= ")
+_GREEK = (
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi "
+    "pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega "
+    "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega"
 )
+#: Commands allowed in a name: Greek letters, math fonts, accents and a few symbols.
+FRAGMENT_COMMANDS = frozenset(
+    _GREEK.split()
+    + "mathbf mathrm mathit mathsf mathtt mathcal mathbb mathfrak boldsymbol bm operatorname".split()
+    + "hat bar tilde vec dot ddot breve check acute grave widehat widetilde overline underline".split()
+    + "prime ell hbar nabla partial infty star ast dagger top".split()
+)
+_FRAGMENT_TOKEN = re.compile(r"\\[A-Za-z]+|\\.?|[A-Za-z0-9]|.", re.DOTALL)
 
 
 def _check_fragment(argument: str, value: str) -> None:
-    """A caller's LaTeX for one name must be a self-contained piece of math: braces balanced,
-    no `$ % & #` or line breaks, and no file, definition or link commands (it is pasted into
-    every formula that names the input)."""
-    depth = 0
-    for char in value:
-        depth += {"{": 1, "}": -1}.get(char, 0)
+    """A caller's LaTeX for one name must be a self-contained piece of math from the allow-list
+    (`FRAGMENT_CHARACTERS`, `FRAGMENT_COMMANDS`, ASCII letters and digits), braces balanced and no
+    `^^` (TeX reads `^^5c` as a backslash): it is pasted into every formula that names the input."""
+    depth, what = 0, None
+    for token in _FRAGMENT_TOKEN.findall(value):
+        if token.startswith("\\"):
+            if token[1:] not in FRAGMENT_COMMANDS:
+                what = f"the command '{token}', which is not on the allow-list"
+                break
+        elif not (token.isascii() and token.isalnum()) and token not in FRAGMENT_CHARACTERS:
+            what = f"the character {token!r} (U+{ord(token):04X}), which is not on the allow-list"
+            break
+        depth += {"{": 1, "}": -1}.get(token, 0)
         if depth < 0:
             break
-    bad = sorted(_FRAGMENT_CHARACTERS.intersection(value))
-    command = _FRAGMENT_COMMANDS.search(value)
-    if depth != 0 or bad or command or any(ord(c) < 32 for c in value):
-        what = ("unbalanced braces" if depth != 0 else f"the character {bad[0]!r}" if bad
-                else f"the command {command.group(0)!r}" if command else "a control character")
+    if what is None and depth != 0:
+        what = "unbalanced braces"
+    if what is None and "^^" in value:
+        what = "'^^', which TeX reads as a character code"
+    if what is not None:
         raise InvalidArgumentError(
             f"{argument}: must be a self-contained LaTeX fragment for a name, e.g. r'\\mathbf{{X}}' "
-            f"(balanced braces; no $ % & # or line breaks; no file, definition or link commands); "
-            f"received {value!r}, which has {what}"
+            "(balanced braces; ASCII letters, digits, spaces and _ ^ { } ( ) [ ] ' , . + - * / | : ; ! =; "
+            "commands: Greek letters, math fonts such as \\mathbf, accents such as \\hat, \\prime, "
+            f"\\ell, \\partial, \\infty: see docs/latex.md); received {value!r}, which has {what}"
         )
 
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import io
 import keyword
 import math
 import operator
 import re
+import tokenize
 import unicodedata
 import warnings
 from collections.abc import Mapping
@@ -33,7 +35,7 @@ import numpy as np
 import sympy as sp
 
 from symjac import ops
-from symjac._budget import DEFAULT_LIMITS, Limits, raise_hint
+from symjac._budget import DEFAULT_LIMITS, Limits, exceeds_digits, raise_hint
 from symjac._errors import (
     DomainError,
     InvalidArgumentError,
@@ -274,7 +276,6 @@ class _Evaluator:
         self.values: dict[str, np.ndarray] = {}
         self.infos: dict[sp.Basic, tuple[int, int, bool]] = {}
         self.intervals: dict[sp.Basic, Any] = {}
-        self.number_bound = 10**limits.max_number_digits
 
     # ---------------------------------------------------------------- messages
 
@@ -390,7 +391,7 @@ class _Evaluator:
         if isinstance(value, bool):
             what = "boolean literal (True/False)"
         elif isinstance(value, int):
-            if abs(value) >= 10**self.limits.max_int_digits:
+            if exceeds_digits(value, self.limits.max_int_digits):
                 raise self.error(
                     "integer literal too large: more than "
                     f"{self.limits.max_int_digits} digits (Limits.max_int_digits)", node)
@@ -399,7 +400,7 @@ class _Evaluator:
             if not math.isfinite(value):
                 raise self.error("float literal too large: it is not a finite number", node)
             rational = _float_to_rational(value)
-            if abs(rational.p) >= self.number_bound or rational.q >= self.number_bound:
+            if self.big(rational):
                 raise self.error(
                     "float literal too large or too small: as an exact number it has more "
                     f"than {self.limits.max_number_digits} digits "
@@ -421,7 +422,8 @@ class _Evaluator:
 
     def unknown_name(self, name: str, node: ast.AST) -> InvalidExpressionError:
         declared = ", ".join(self.names) or "(none)"
-        message = f"unknown name {name!r}; declared names: {declared}"
+        points = f" ({_code_points(name)})" if not name.isascii() else ""
+        message = f"unknown name {name!r}{points}; declared names: {declared}"
         if _NAME_PATTERN.fullmatch(name) and _reserved_reason(name) is None:
             message += (
                 f". Declare an input with symjac.function(..., {name}=()) or a constant "
@@ -644,9 +646,13 @@ class _Evaluator:
         if node is sp.S.ImaginaryUnit:
             return (1, _NONREAL, True)
         if isinstance(node, sp.Rational):
-            big = abs(node.p) >= self.number_bound or node.q >= self.number_bound
-            return (1, _BIGNUM if big else 0, True)
+            return (1, _BIGNUM if self.big(node) else 0, True)
         return (1, 0, True)
+
+    def big(self, number: sp.Rational) -> bool:
+        """More than `max_number_digits` digits in the numerator or the denominator."""
+        digits = self.limits.max_number_digits
+        return exceeds_digits(number.p, digits) or exceeds_digits(number.q, digits)
 
     def check_result(self, result: np.ndarray, label: str, node: ast.AST) -> np.ndarray:
         limits = self.limits
@@ -899,6 +905,38 @@ def _check_characters(text: str) -> None:
                 f"expr: control character U+{ord(char):04X} at position {position} is not allowed")
 
 
+def _code_points(text: str) -> str:
+    """`U+XXXX NAME` for each non-ASCII character of `text`, for messages."""
+    return ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in dict.fromkeys(text) if ord(c) > 127)
+
+
+def _check_identifiers(text: str, names: Mapping[str, Any]) -> None:
+    """Refuse identifiers that are not plain ASCII, before Python's parser normalises them.
+
+    Python reads identifiers in NFKC normal form: `ｘ` (fullwidth), `ſ` (long s) and mathematical
+    bold x are all read as ASCII letters, so the text shown would not be the text evaluated. The
+    raw identifiers come from the tokenizer, which does not normalise.
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return  # not valid Python: the parser reports it
+    for token in tokens:
+        name = token.string
+        if token.type != tokenize.NAME or name.isascii():
+            continue
+        normal = unicodedata.normalize("NFKC", name)
+        if normal != name:
+            raise InvalidExpressionError(
+                f"expr: identifier {name!r} ({_code_points(name)}) is not in Unicode normal form "
+                f"NFKC: Python would read it as {normal!r}, so the text shown is not the text "
+                "evaluated; write names in ASCII")
+        declared = ", ".join(names) or "(none)"
+        raise InvalidExpressionError(
+            f"expr: unknown name {name!r} ({_code_points(name)}); declared names: {declared}; "
+            "names are ASCII letters, digits and '_' (a non-ASCII look-alike is not the same name)")
+
+
 def _parse_tree(text: str, limits: Limits) -> ast.Expression:
     too_deep = InvalidExpressionError(
         "expr: nesting too deep (or expression too large) for Python's parser; limits: "
@@ -994,6 +1032,7 @@ def parse_expression(
 
     _check_characters(text)
     tree = _parse_tree(text, limits)
+    _check_identifiers(text, names)
     evaluator = _Evaluator(text, names, limits)
     evaluator.count(tree.body)
     evaluator.validate(tree)

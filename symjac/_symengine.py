@@ -158,9 +158,11 @@ def compile_source(exprs: Sequence, symbols: Sequence, backend: str) -> str | No
     try:
         rename = {symengine.sympify(s): symengine.Symbol(a) for s, a in zip(symbols, args)}
         converted = [symengine.sympify(e).xreplace(rename) for e in exprs]
-    except (TypeError, ValueError, NotImplementedError, AttributeError, RuntimeError, OverflowError, SympifyError):
+    except (TypeError, ValueError, NotImplementedError, AttributeError, RuntimeError, OverflowError, SympifyError,
+            symengine.SympifyError):
         # SymEngine cannot hold this SymPy node (found: a Dummy with a negative index, which SymPy's
-        # random numbering gives about half the time, raises OverflowError in its converter): the
+        # random numbering gives about half the time, raises OverflowError in its converter; a
+        # node SymEngine has no class for raises SymEngine's own SympifyError, not SymPy's): the
         # caller takes the SymPy path
         return None
     replacements, reduced = symengine.cse(converted) if converted else ([], [])

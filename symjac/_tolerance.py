@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import sympy
 
+from . import _dag
 from ._errors import InvalidArgumentError
 
 __all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps", "perturbed", "running_error", "MAX_RUNNING_TOTAL"]
@@ -151,10 +152,19 @@ def running_error(expr: sympy.Expr) -> sympy.Expr:
     eps(dtype).
     """
     memo: dict = {}
+    free = _dag.free_symbols((expr,))  # `is_number` recurses over depth
 
-    def bound(e):
-        if e in memo:
-            return memo[e]
+    def _abs(e):
+        number = not free[e] if e in free else e.is_number
+        return abs(e) if number else sympy.Abs(e, evaluate=False)
+
+    def bound(e):  # a look-up: the walk below computes children first
+        return memo[e]
+
+    def children(e):
+        return () if e.is_Atom else tuple(a for a in e.args if isinstance(a, sympy.Expr))
+
+    def step(e):
         if e.is_Atom:
             result = sympy.Integer(0)
         elif e.is_Add:
@@ -180,7 +190,7 @@ def running_error(expr: sympy.Expr) -> sympy.Expr:
             result = _abs(slope) * bound(e.args[0]) + _abs(e)
         else:
             result = sympy.Add(*(bound(a) for a in e.args if isinstance(a, sympy.Expr))) + _abs(e)
-        memo[e] = result
         return result
 
-    return bound(expr)
+    # One iterative walk (symjac._dag): no recursion over the expression's depth.
+    return _dag.evaluate((expr,), step, memo=memo, children=children)[expr]

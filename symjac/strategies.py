@@ -377,11 +377,15 @@ def inputs(
     compiled = f.cached(("symjac-domain-check", dom.checked), lambda: _compile(f, dom.checked))
 
     def valid(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        args = [float(v) for inp in f.inputs for v in np.asarray(values[inp.name], np.float64).reshape(-1)]
+        # NumPy scalars, not Python floats: `0.0 ** -1.5` raises and `(-1.0) ** 0.5` is complex in
+        # Python; NumPy gives inf and nan (warnings off), which fail the constraint as they should
+        args = [v for inp in f.inputs for v in np.asarray(values[inp.name], np.float64).reshape(-1)]
         with np.errstate(all="ignore"):
             results = compiled.fn(*args)
         for kind, value in zip(compiled.kinds, results):
-            assume(bool(_satisfied(kind, np.asarray(value, dtype=np.float64), dom.margin)))
+            value = np.asarray(value)
+            # a negative base to a fractional power is complex in Python: outside the real domain
+            assume(not np.iscomplexobj(value) and bool(_satisfied(kind, value.astype(np.float64), dom.margin)))
         return values
 
     return strategy.map(valid)

@@ -227,6 +227,16 @@ LATEX_BREAKOUTS = [
     "\\csname input\\endcsname{x}",
     "{",
     "}",
+    # TeX has more ways in than any deny-list lists: only the allow-list keeps them out
+    "^^5cinput{/etc/passwd}",
+    "\\directlua{os.execute('id')}",
+    "\\loop\\iftrue\\repeat",
+    "\\ShellEscape{id}",
+    "\\stop",
+    "\\endinput",
+    "\\inputs",
+    "x\u00e9",
+    "<img src=x>",
 ]
 
 
@@ -240,7 +250,7 @@ def test_latex_symbol_names_cannot_break_out(fragment):
 
 
 @pytest.mark.parametrize("fragment", ["\\mathbf{X}", "\\boldsymbol{\\theta}", "x_{1}", "\\tilde{A}^{(2)}",
-                                      "\\mathrm{d}", "\\inputs"])
+                                      "\\mathrm{d}", "\\alpha_{1}'", "\\hat{\\beta}^{(k)}"])
 def test_latex_symbol_names_that_are_plain_math_are_kept(fragment):
     f = sj.function("x * y", x=(), y=())
     assert fragment in sj.latex(f, symbol_names={"x": fragment})
