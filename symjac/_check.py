@@ -391,6 +391,7 @@ class _Check:
         exact_failing = [p for p in failing if FINITE_DIFF not in p.routes]
         fd_failing = [p for p in failing if FINITE_DIFF in p.routes]
         fd_undefined = not np.all(np.isfinite(fd.value))
+        untrusted = self._fd_excused
         vague = self.tol.fd_uninformative(fd.error, symbolic)
 
         verdict, reason = "pass", ""
@@ -407,6 +408,14 @@ class _Check:
             reason = f"finite differences straddle a kink: {near_kink[0]} is within their step"
         elif fd_failing:
             verdict, reason = "fail", "routes disagree beyond their tolerance"
+        elif untrusted.any():
+            p, c = (int(i) for i in np.argwhere(untrusted)[0])
+            verdict = "inconclusive"
+            reason = (
+                f"finite differences cannot be trusted at {self._entry_label(p, c)}: their own error estimate"
+                f" {fd.error[p, c]:.2e} exceeds their value {fd.value[p, c]:.2e} (a pole or wild curvature"
+                " within their stencil); the other routes are not judged by them there"
+            )
         elif vague.any():
             p, c = (int(i) for i in np.argwhere(vague)[0])
             where = f"near a kink ({near_kink[0]}) " if near_kink else ""
@@ -443,6 +452,7 @@ class _Check:
         names = list(routes)
         pairs, ratios = [], []
         self._disputed = np.zeros(noise.shape, dtype=bool)
+        self._fd_excused = np.zeros(noise.shape, dtype=bool)
         for a, b in itertools.combinations(names, 2):
             ra, rb = routes[a], routes[b]
             if FINITE_DIFF in (a, b):
@@ -456,6 +466,12 @@ class _Check:
                 rel = np.where(diff == 0, 0.0, diff / scale)
                 ratio = np.where(diff == 0, 0.0, diff / tol)
             ratio = np.where(np.isnan(ratio), np.inf if FINITE_DIFF not in (a, b) else 0.0, ratio)
+            if FINITE_DIFF in (a, b):
+                # finite differences that cannot be trusted here by their own estimate are no
+                # evidence either way: the entry is inconclusive (`vague`), not a failure
+                untrusted = self.tol.fd_untrusted(fd.error, fd.value)
+                self._fd_excused |= untrusted & (ratio > 1.0)
+                ratio = np.where(untrusted, 0.0, ratio)
             bad = ratio > 1.0
             self._disputed |= bad
             k = int(np.argmax(ratio))

@@ -98,6 +98,13 @@ class ToleranceModel:
         jmax = float(np.max(scale)) if scale.size else 0.0
         return fd_error > self.fd_informative * (scale + jmax) + self.fd_absolute
 
+    def fd_untrusted(self, fd_error: np.ndarray, fd_value: np.ndarray) -> np.ndarray:
+        """Entries where finite differences' own error estimate exceeds their own value (and
+        `fd_absolute`): not even the sign is known (a stencil across a pole of `tan`, wild
+        curvature), so a disagreement there is no evidence against the other routes."""
+        with np.errstate(invalid="ignore"):
+            return ~(fd_error <= np.abs(fd_value) + self.fd_absolute)
+
     def describe(self, dtype) -> dict:
         return {
             "model": "symjac per-entry",
@@ -114,6 +121,7 @@ class ToleranceModel:
             "noise": "max(|J32 - J64| * eps/eps32, max_s |J(x*(1+eps*s)) - J(x)|, eps * running_error(J)) per entry"
             " (verify: also eps * running_error of the fused implementation's formula, plus documented thresholds)",
             "fd_bound": "fd_factor*fd_error + rounding_bound",
+            "fd_untrusted": "fd_error > |fd_value| + fd_absolute: a disagreement there is inconclusive, never a fail",
         }
 
 

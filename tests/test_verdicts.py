@@ -210,3 +210,50 @@ def test_a_wrong_candidate_beyond_the_running_error_budget_still_fails():
     J[k] *= 1 + 1e-4
     report = sj.check(f, X=X, jacobian=J)
     assert report.verdict == "fail" and report.odd_one_out == "candidate"
+
+
+# ----------------------------------------------------------------------- untrusted finite differences (item 3)
+
+#: Points found by a random search where the stencil of finite differences crosses poles of tan:
+#: the exact route and both autograd routes agree to 1e-16, finite differences are off by 1e3..1e5.
+POLES = [
+    ("tan(dot(X, tan(X)) + 1e-3)", [1.5842827116307445, 2.8563447193452123, 0.5180628768869379]),
+    ("tan(dot(X, tan(X)) + 1e-3)", [1.5675882753351815, 2.376747348531181, 0.9555186841360064]),
+    ("tan(X ** X)", [[2.9713438963734173, 2.6676698027406447, 2.9976780230075293],
+                     [2.865536684728717, 2.0357408700419346, 0.9854053616153228],
+                     [1.9216152162787534, 1.1098085238599429, 2.451231639296548]]),
+]
+
+
+@pytest.mark.parametrize("source, point", POLES)
+def test_finite_differences_across_a_pole_never_fail_three_agreeing_routes(source, point):
+    X = np.array(point)
+    f = sj.function(source, X=X.shape)
+    report = sj.check(f, X=X)
+    assert report.verdict == "inconclusive", str(report)
+    assert "cannot be trusted" in report.reason and "own error estimate" in report.reason
+    symbolic = report.worst.values["symbolic"]
+    assert report.worst.values["autograd-reverse"] == pytest.approx(symbolic, rel=1e-12)
+
+
+@pytest.mark.parametrize("source, point", POLES)
+def test_a_wrong_candidate_at_a_pole_still_fails(source, point):
+    X = np.array(point)
+    f = sj.function(source, X=X.shape)
+    J = f.jacobian().evaluate(X=X)
+    k = np.unravel_index(int(np.argmax(np.abs(J))), J.shape)
+    J[k] *= 1 + 1e-4
+    report = sj.check(f, X=X, jacobian=J)
+    assert report.verdict == "fail" and report.odd_one_out == "candidate"
+
+
+def test_finite_differences_that_trust_themselves_still_judge():
+    # a smooth point: the same expression, finite differences confident, a wrong candidate fails
+    # against them and every route
+    f = sj.function("tan(dot(X, tan(X)) + 1e-3)", X=(3,))
+    X = np.array([0.3, 0.2, 0.1])
+    assert sj.check(f, X=X).verdict == "pass"
+    J = f.jacobian().evaluate(X=X) * (1 + 1e-6)
+    report = sj.check(f, X=X, jacobian=J)
+    assert report.verdict == "fail" and report.odd_one_out == "candidate"
+    assert not report.pairs[[p.routes for p in report.pairs].index(("finite-diff", "candidate"))].ok
