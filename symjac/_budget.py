@@ -31,6 +31,7 @@ import sympy
 
 from . import _dag
 from ._errors import InvalidArgumentError, InvalidExpressionError, TooLargeError
+from ._stable import STABLE_FUNCTIONS
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -221,7 +222,7 @@ SUPPORTED_FUNCTIONS = (
     sympy.exp, sympy.log, sympy.sin, sympy.cos, sympy.tan, sympy.sinh, sympy.cosh, sympy.tanh,
     sympy.asin, sympy.acos, sympy.atan, sympy.asinh, sympy.acosh, sympy.atanh, sympy.atan2,
     sympy.Abs, sympy.Piecewise, sympy.re,
-)
+) + STABLE_FUNCTIONS
 
 #: SymPy objects that stand for an algorithm not yet run (`doit`); no code can be generated for
 #: them, and running them is open-ended.

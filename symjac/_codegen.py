@@ -119,12 +119,38 @@ def _torch_printer_class():
         def _print_Float(self, expr):
             return repr(float(expr))
 
+        # symjac._stable: stable primitives (helpers from `_stable.torch_helpers`)
+        def _print_logsumexp(self, expr):
+            return f"_symjac_logsumexp({', '.join(self._print(a) for a in expr.args)})"
+
+        def _print_softplus(self, expr):
+            return f"_symjac_softplus({self._print(expr.args[0])})"
+
+        def _print_sigmoid(self, expr):
+            return f"_symjac_sigmoid({self._print(expr.args[0])})"
+
+        def _print_log1p(self, expr):
+            return f"torch.log1p({self._print(expr.args[0])})"
+
+        def _print_expm1(self, expr):
+            return f"torch.expm1({self._print(expr.args[0])})"
+
     return _TorchPrinter
 
 
 class _NumPyPrinter(NumPyPrinter):
     def _print_Float(self, expr):
         return repr(float(expr))
+
+    # symjac._stable: stable primitives (helpers from `_stable.numpy_helpers`)
+    def _print_logsumexp(self, expr):
+        return f"_symjac_logsumexp({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_softplus(self, expr):
+        return f"_symjac_softplus({self._print(expr.args[0])})"
+
+    def _print_sigmoid(self, expr):
+        return f"_symjac_sigmoid({self._print(expr.args[0])})"
 
 
 def _as_tensor(value, like):
@@ -140,13 +166,17 @@ def _as_tensor(value, like):
 def _numpy_namespace() -> list:
     # The module's own attributes, not `modules=["numpy"]`: lambdify then runs `from numpy import *`,
     # which loads NumPy's lazy submodules (f2py, testing, ...): 0.25-0.5 s on the first compile.
-    return [dict(vars(np))]
+    from ._stable import numpy_helpers
+
+    return [numpy_helpers(), dict(vars(np))]
 
 
 def _torch_namespace() -> list:
     import torch
 
-    return [{"_as_tensor": _as_tensor}, dict(vars(torch))]
+    from ._stable import torch_helpers
+
+    return [{"_as_tensor": _as_tensor, **torch_helpers()}, dict(vars(torch))]
 
 
 _PRINTERS = {

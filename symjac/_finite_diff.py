@@ -81,7 +81,8 @@ def fd_jacobian(
       (`richardson`: the h**4-accurate level against the extrapolated h**6 one; `central`:
       the differences at `step` and `2 step`);
       `richardson` also checks that the level differences shrink like h**2 to h**4 and falls
-      back to a bound valid for any order >= 1 where they do not (`x * abs(x)` at 0);
+      back to a bound valid for any order >= 1 where they do not (`x * abs(x)` at 0), which also
+      counts the coarse level's difference (a stencil across poles);
     - rounding: `EVAL_REL_ERROR * M * sum_k |w_k| / h_k` over the stencil's weights `w_k`, with
       `M` the larger of `max|f_p|` on the stencil and `sum_j |J_pj| (|x_j| + step_j)` (the size of
       the terms a sum like `A @ x` adds up, which its rounding error follows);
@@ -209,7 +210,9 @@ def fd_jacobian(
             & (np.abs(d1) >= 3.0 * np.abs(d2))
             & (np.abs(d1) <= 20.0 * np.abs(d2))
         )
-        fallback = np.abs(value - central[2]) + np.abs(d2)
+        # |d1| too: where the coarse level is off by far more than the fine ones (a stencil across
+        # poles of tan: levels -851, 856, 922 against 6983), |d2| alone underestimates the error
+        fallback = np.abs(value - central[2]) + np.abs(d2) + np.abs(d1)
         truncation = np.where(above_noise & ~ratio_ok, np.maximum(truncation, fallback), truncation)
 
     # A kink exactly at x: forward minus backward slope tends to the jump, not to 0. Counted in full

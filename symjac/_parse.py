@@ -89,11 +89,20 @@ FUNCTIONS: Mapping[str, tuple[Callable[..., np.ndarray], int]] = {
     "softmax": (ops.softmax, 1),
     "logsumexp": (ops.logsumexp, 1),
     "norm": (ops.norm, 1),
+    # stable primitives (symjac._stable)
+    "log_softmax": (ops.log_softmax, 1),
+    "softplus": (ops.softplus, 1),
+    "logsigmoid": (ops.logsigmoid, 1),
+    "log1p": (ops.log1p, 1),
+    "expm1": (ops.expm1, 1),
+    "logaddexp": (ops.logaddexp, 2),
 }
 
 _CONSTANTS = {"pi": sp.pi, "e": sp.E}
-_ELEMENTWISE = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "relu", "sigmoid"}
-_BOUNDED_ARGUMENT = {"exp", "sin", "cos", "tan", "sigmoid", "softmax", "logsumexp"}
+_ELEMENTWISE = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "relu", "sigmoid",
+                "softplus", "logsigmoid", "log1p", "expm1"}
+_BOUNDED_ARGUMENT = {"exp", "sin", "cos", "tan", "sigmoid", "softmax", "logsumexp", "expm1",
+                     "softplus", "logsigmoid", "log_softmax", "logaddexp"}
 
 
 def _signature(name: str) -> str:
@@ -581,8 +590,10 @@ class _Evaluator:
         if name in ("abs", "relu"):
             weight = 1 if name == "abs" else 10  # sign checks walk the written-out tree
             return sum(1 + weight * self.size_of(v) for v in first.flat)
-        if name == "sigmoid" or name == "softmax":
+        if name in ("sigmoid", "softmax", "log_softmax"):
             return 3 * first.size
+        if name == "logaddexp":
+            return 3 * out_size
         if name in _ELEMENTWISE:
             return first.size
         if name in ("sum", "mean", "trace", "norm", "logsumexp"):
@@ -861,7 +872,8 @@ class _Evaluator:
         size = math.prod(shape)
         self.spend(self.call_work(name, args, size), size, name, node)
         if name in _BOUNDED_ARGUMENT:
-            self.check_constant_arguments(name, args[0], node)
+            for argument in args:
+                self.check_constant_arguments(name, argument, node)
         try:
             with self.guard(name, node):
                 result = FUNCTIONS[name][0](*args)

@@ -71,6 +71,9 @@ class ToleranceModel:
     #: fixed sign patterns of the input perturbations that measure each entry's conditioning
     #: (0 turns the conditioning term off)
     perturbations: int = 4
+    #: implementations judged by `verify` may replace softplus(u) by u beyond this threshold
+    #: (torch's documented default, `threshold=20`); see `symjac._implementations`
+    softplus_threshold: float = 20.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -78,11 +81,12 @@ class ToleranceModel:
 
     def rounding(self, a: np.ndarray, b: np.ndarray, dtype, noise: np.ndarray) -> np.ndarray:
         """Per-entry bound on |a - b| for two rounding routes in `dtype`."""
+        # Per entry, never scaled by unrelated entries (max|J|): an entry's cancellation is in its
+        # running error bound (`noise`), and a verdict must not change with the other entries.
         scale = np.fmax(np.abs(a), np.abs(b))
-        jmax = float(np.nanmax(scale)) if scale.size else 0.0
         # + tiny: below the smallest normal number a difference is underflow, not disagreement
         # (at X = 1e-320 every product underflows and eps * |J| rounds to 0).
-        bound = self.rounding_factor * eps(dtype) * (scale + jmax) + self.conditioning_factor * noise
+        bound = self.rounding_factor * eps(dtype) * scale + self.conditioning_factor * noise
         return bound + float(np.finfo(np.dtype(dtype)).tiny)
 
     def against_fd(self, fd_error: np.ndarray, rounding: np.ndarray) -> np.ndarray:
@@ -95,6 +99,13 @@ class ToleranceModel:
         jmax = float(np.max(scale)) if scale.size else 0.0
         return fd_error > self.fd_informative * (scale + jmax) + self.fd_absolute
 
+    def fd_untrusted(self, fd_error: np.ndarray, fd_value: np.ndarray) -> np.ndarray:
+        """Entries where finite differences' own error estimate exceeds their own value (and
+        `fd_absolute`): not even the sign is known (a stencil across a pole of `tan`, wild
+        curvature), so a disagreement there is no evidence against the other routes."""
+        with np.errstate(invalid="ignore"):
+            return ~(fd_error <= np.abs(fd_value) + self.fd_absolute)
+
     def describe(self, dtype) -> dict:
         return {
             "model": "symjac per-entry",
@@ -106,9 +117,12 @@ class ToleranceModel:
             "fd_informative": self.fd_informative,
             "fd_absolute": self.fd_absolute,
             "perturbations": self.perturbations,
-            "rounding_bound": "rounding_factor*eps*(max(|a|,|b|)+max|J|) + conditioning_factor*noise + tiny",
-            "noise": "max(|J32 - J64| * eps/eps32, max_s |J(x*(1+eps*s)) - J(x)|, eps * running_error(J)) per entry",
+            "softplus_threshold": self.softplus_threshold,
+            "rounding_bound": "rounding_factor*eps*max(|a|,|b|) + conditioning_factor*noise + tiny",
+            "noise": "max(|J32 - J64| * eps/eps32, max_s |J(x*(1+eps*s)) - J(x)|, eps * running_error(J)) per entry"
+            " (verify: also eps * running_error of the fused implementation's formula, plus documented thresholds)",
             "fd_bound": "fd_factor*fd_error + rounding_bound",
+            "fd_untrusted": "fd_error > |fd_value| + fd_absolute: a disagreement there is inconclusive, never a fail",
         }
 
 

@@ -31,6 +31,7 @@ from typing import Any, Callable
 import numpy as np
 import sympy as sp
 
+from symjac import _stable
 from symjac._errors import DomainError, InvalidArgumentError, ShapeError
 
 __all__ = [
@@ -60,6 +61,13 @@ __all__ = [
     "softmax",
     "logsumexp",
     "norm",
+    # stable primitives (symjac._stable)
+    "log_softmax",
+    "softplus",
+    "logsigmoid",
+    "log1p",
+    "expm1",
+    "logaddexp",
 ]
 
 Shape = tuple[int, ...]
@@ -315,6 +323,10 @@ _SHAPE_RULES: dict[str, Callable[..., Shape]] = {
     "softmax": _softmax_shape,
     "logsumexp": _logsumexp_shape,
     "norm": _scalar_shape,
+    # stable primitives (symjac._stable)
+    **{name: _same for name in ("softplus", "logsigmoid", "log1p", "expm1")},
+    "log_softmax": lambda shape: _log_softmax_shape(shape),
+    "logaddexp": lambda left, right: _broadcast_shape("logaddexp", left, right),
 }
 
 
@@ -472,7 +484,7 @@ def logsumexp(x: Any) -> np.ndarray:
     """
     a = as_symbolic(x, argument="x")
     _result_shape("logsumexp", a.shape)
-    return _scalar(sp.log(sp.Add(*(sp.exp(v) for v in a.flat))))
+    return _scalar(_stable.logsumexp(*a.flat))
 
 
 def norm(x: Any) -> np.ndarray:
@@ -497,10 +509,12 @@ def softmax(x: Any) -> np.ndarray:
     _result_shape("softmax", a.shape)
     out = np.empty(a.shape, dtype=object)
     for index in np.ndindex(a.shape[:-1]):
-        exps = [sp.exp(v) for v in a[index]]
-        total = sp.Add(*exps)
-        for k, e in enumerate(exps):
-            out[index + (k,)] = e / total
+        row = list(a[index])
+        total = _stable.logsumexp(*row)
+        for k, v in enumerate(row):
+            # exp(x_k - logsumexp(x)): finite wherever softmax is; log(softmax) simplifies to
+            # x_k - logsumexp(x)
+            out[index + (k,)] = sp.exp(v - total)
     return out
 
 
@@ -687,4 +701,101 @@ def solve(a: Any, b: Any) -> np.ndarray:
     out = np.empty(shape, dtype=object)
     for index, v in np.ndenumerate(product):
         out[index] = v / d
+    return out
+
+
+# --------------------------------------------------------------------------- stable primitives
+# Finite wherever the function is (symjac._stable): one SymPy function each, exact derivative,
+# stable generated NumPy and torch code.
+
+
+def _log_softmax_shape(shape: Shape) -> Shape:
+    if len(shape) == 0:
+        raise ShapeError(
+            "log_softmax: needs an array with at least 1 dimension (it works along the last "
+            "axis), received shape ()"
+        )
+    return shape
+
+
+def _broadcast_shape(name: str, left: Shape, right: Shape) -> Shape:
+    try:
+        return tuple(np.broadcast_shapes(left, right))
+    except ValueError:
+        raise ShapeError(f"{name}: shapes do not broadcast: left {left}, right {right}") from None
+
+
+def log_softmax(x: Any) -> np.ndarray:
+    """`x - logsumexp(x)` along the last axis (`log(softmax(x))`, stable). Needs ndim >= 1.
+
+    Example:
+        >>> str(log_softmax([0, 0])[0])
+        '-log(2)'
+    """
+    a = as_symbolic(x, argument="x")
+    _result_shape("log_softmax", a.shape)
+    out = np.empty(a.shape, dtype=object)
+    for index in np.ndindex(a.shape[:-1]):
+        row = list(a[index])
+        total = _stable.logsumexp(*row)
+        for k, v in enumerate(row):
+            out[index + (k,)] = v - total
+    return out
+
+
+def softplus(x: Any) -> np.ndarray:
+    """Elementwise `log(1 + exp(x))`, stable (`symjac._stable.softplus`; torch's `softplus` with
+    its default `beta=1`, exactly: no threshold).
+
+    Example:
+        >>> str(softplus(0)[()])
+        'log(2)'
+    """
+    return _map(_stable.softplus, x)
+
+
+def logsigmoid(x: Any) -> np.ndarray:
+    """Elementwise `log(sigmoid(x))` = `-softplus(-x)`, stable.
+
+    Example:
+        >>> str(logsigmoid(0)[()])
+        '-log(2)'
+    """
+    return _map(lambda v: -_stable.softplus(-v), x)
+
+
+def log1p(x: Any) -> np.ndarray:
+    """Elementwise `log(1 + x)`, accurate near 0 (`sympy.codegen.cfunctions.log1p`).
+
+    Example:
+        >>> log1p(0)[()]
+        0
+    """
+    return _map(_stable.log1p, x)
+
+
+def expm1(x: Any) -> np.ndarray:
+    """Elementwise `exp(x) - 1`, accurate near 0 (`sympy.codegen.cfunctions.expm1`).
+
+    Example:
+        >>> expm1(0)[()]
+        0
+    """
+    return _map(_stable.expm1, x)
+
+
+def logaddexp(a: Any, b: Any) -> np.ndarray:
+    """Elementwise `log(exp(a) + exp(b))`, stable, with NumPy broadcasting.
+
+    Example:
+        >>> str(logaddexp(0, 0)[()])
+        'log(2)'
+    """
+    left = as_symbolic(a, argument="a")
+    right = as_symbolic(b, argument="b")
+    shape = _result_shape("logaddexp", left.shape, right.shape)
+    lb, rb = np.broadcast_to(left, shape), np.broadcast_to(right, shape)
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(shape):
+        out[index] = _stable.logsumexp(lb[index], rb[index])
     return out

@@ -50,6 +50,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from ._errors import InvalidArgumentError
+from ._stable import log1p
 from ._values import float_dtype
 
 __all__ = ["inputs", "expressions", "domain", "Domain", "Constraint", "FLAGS"]
@@ -125,6 +126,8 @@ def _constraints(output: np.ndarray) -> tuple[Constraint, ...]:
     for entry in output.reshape(-1):
         for atom in entry.atoms(sympy.log):
             add("positive", atom.args[0], f"the argument of {_short(atom)}")
+        for atom in entry.atoms(log1p):  # symjac._stable: log1p(u) needs 1 + u > 0
+            add("positive", 1 + atom.args[0], f"1 + the argument of {_short(atom)}")
         for atom in entry.atoms(sympy.Pow):
             base, exponent = atom.args
             if exponent.is_integer and exponent.is_negative:

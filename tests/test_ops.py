@@ -10,6 +10,7 @@ import pytest
 import sympy as sp
 
 from symjac import ops
+from symjac._stable import naive
 from symjac._errors import DomainError, InvalidArgumentError, ShapeError
 
 pytestmark = pytest.mark.timeout(30)
@@ -41,6 +42,7 @@ def test_public_names_are_pinned():
         "as_symbolic", "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "relu",
         "sigmoid", "sum", "mean", "transpose", "mm", "matmul", "dot", "outer", "kron", "trace",
         "det", "inv", "solve", "softmax", "logsumexp", "norm",
+        "log_softmax", "softplus", "logsigmoid", "log1p", "expm1", "logaddexp",
     ]
 
 
@@ -162,7 +164,7 @@ def test_sum_mean_trace_norm_logsumexp():
     assert ops.trace(X)[()] == a + d
     assert ops.norm(X)[()] == sp.sqrt(a**2 + b**2 + c**2 + d**2)
     assert ops.norm(u)[()] == sp.sqrt(sum(e**2 for e in u))
-    assert ops.logsumexp(u)[()] == sp.log(sum(sp.exp(e) for e in u))
+    assert naive(ops.logsumexp(u)[()]) == sp.log(sum(sp.exp(e) for e in u))
     assert ops.sum(x)[()] == x
     assert ops.sum(np.empty((0,), dtype=object))[()] == 0
     for function in (ops.sum, ops.mean, ops.trace, ops.norm, ops.logsumexp):
@@ -177,8 +179,8 @@ def test_softmax_rows_sum_to_one():
     result = ops.softmax(M23)
     assert is_symbolic(result, (2, 3))
     for row in result:
-        assert sp.simplify(sp.Add(*row) - 1) == 0
-    assert result[1, 2] == sp.exp(M23[1, 2]) / sum(sp.exp(e) for e in M23[1])
+        assert sp.simplify(naive(sp.Add(*row)) - 1) == 0
+    assert sp.simplify(naive(result[1, 2]) - sp.exp(M23[1, 2]) / sum(sp.exp(e) for e in M23[1])) == 0
 
 
 # --------------------------------------------------------------------------- products

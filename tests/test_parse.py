@@ -16,6 +16,7 @@ import pytest
 import sympy as sp
 
 from symjac import ops
+from symjac._stable import naive
 from symjac._errors import (
     DomainError,
     InvalidArgumentError,
@@ -516,15 +517,15 @@ def test_solve_equals_inv_at():
 def test_softmax_sums_to_one():
     result = value("softmax(v)")
     assert result.shape == (3,)
-    assert sp.simplify(sp.Add(*result) - 1) == 0
+    assert sp.simplify(naive(sp.Add(*result)) - 1) == 0
 
 
 def test_softmax_of_a_matrix_works_along_the_last_axis():
     result = value("softmax(Y)")
     assert result.shape == (3, 2)
     for row in result:
-        assert sp.simplify(sp.Add(*row) - 1) == 0
-    assert result[0, 0] == sp.exp(Y[0, 0]) / (sp.exp(Y[0, 0]) + sp.exp(Y[0, 1]))
+        assert sp.simplify(naive(sp.Add(*row)) - 1) == 0
+    assert sp.simplify(naive(result[0, 0]) - sp.exp(Y[0, 0]) / (sp.exp(Y[0, 0]) + sp.exp(Y[0, 1]))) == 0
 
 
 def test_transpose_attribute():
@@ -612,6 +613,8 @@ CALLS = {
     "mm": "W, Y", "matmul": "W, v", "dot": "v, v", "outer": "v, v", "kron": "X, W",
     "trace": "X", "det": "X", "inv": "X", "solve": "X, X", "softmax": "Y", "logsumexp": "Y",
     "norm": "Y",
+    "log_softmax": "Y", "softplus": "X", "logsigmoid": "X", "log1p": "X", "expm1": "X",
+    "logaddexp": "X, X",
 }
 
 

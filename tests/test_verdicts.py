@@ -1,0 +1,259 @@
+"""Verdicts users can trust (issue 11, part A): the tolerance model for implementations, stable
+references, and routes of symjac's own that cannot be trusted at a point.
+
+Every case that must pass has a negative twin that must fail: a wrong derivative (1e-4 relative,
+a float32 computation inside a float64 op, a sign flip, a transpose) at the same points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import symjac as sj
+
+
+def _custom(forward, slope):
+    """A custom autograd.Function computing `forward(x)` with backward `g * slope(x)`."""
+
+    class Fn(torch.autograd.Function):
+        @staticmethod
+        def forward(x):
+            return forward(x)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * slope(x)
+
+    return Fn.apply
+
+
+def _sigmoid_slope(x):
+    s = torch.sigmoid(x)
+    return s * (1 - s)
+
+
+WRONG_SIGMOIDS = {
+    "1e-4 relative": lambda x: _sigmoid_slope(x) * (1 + 1e-4),
+    "float32 inside": lambda x: _sigmoid_slope(x.float()).to(x.dtype),
+    "sign flip": lambda x: -_sigmoid_slope(x),
+}
+
+SATURATED = [8.0, 8.5, 9.0, 10.0, 11.0, 11.5, 13.0, 16.0]
+
+
+# ----------------------------------------------------------------------- the tolerance model (item 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_torch_sigmoid_passes_where_it_saturates(dtype):
+    f = sj.function("sigmoid(x)", x=())
+    for x in SATURATED + [-x for x in SATURATED] + [20.0, 30.0, 40.0]:
+        report = sj.verify(torch.sigmoid, f, at={"x": np.array(x, dtype=dtype)})
+        assert report.verdict == "pass", (x, str(report))
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_SIGMOIDS))
+def test_a_wrong_sigmoid_backward_fails_where_it_saturates(name):
+    f = sj.function("sigmoid(x)", x=())
+    wrong = _custom(torch.sigmoid, WRONG_SIGMOIDS[name])
+    for x in SATURATED:
+        report = sj.verify(wrong, f, at={"x": x})
+        assert report.verdict == "fail", (name, x, str(report))
+        assert "impl-reverse" in report.odd_one_out
+
+
+def test_the_correct_custom_sigmoid_passes_at_the_same_points():
+    f = sj.function("sigmoid(x)", x=())
+    right = _custom(torch.sigmoid, _sigmoid_slope)
+    for x in SATURATED:
+        assert sj.verify(right, f, at={"x": x}).verdict == "pass"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sigmoid_of_a_matrix_product_passes_at_sampled_points(dtype):
+    spec = sj.function("sigmoid(W @ x)", W=(4, 3), x=(3,))
+    report = sj.verify(lambda W, x: torch.sigmoid(W @ x), spec, samples=60, dtype=dtype, seed=0)
+    assert report.verdict == "pass", str(report)
+
+
+def test_sigmoid_of_a_matrix_product_transposed_fails():
+    spec = sj.function("sigmoid(W @ x)", W=(3, 3), x=(3,))
+
+    class Transposed(torch.autograd.Function):
+        @staticmethod
+        def forward(W, x):
+            return torch.sigmoid(W @ x)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0], inputs[1], output)
+
+        @staticmethod
+        def backward(ctx, g):
+            W, x, y = ctx.saved_tensors
+            local = g * y * (1 - y)
+            return torch.outer(local, x), W @ local  # W.T @ local is right
+
+    report = sj.verify(Transposed.apply, spec, samples=20, seed=0)
+    assert report.verdict == "fail" and "impl-reverse" in report.odd_one_out
+
+
+def test_the_tolerance_of_an_entry_does_not_depend_on_the_other_entries():
+    # Two entries: sigmoid's slope at 3 (0.045) and a large unrelated one (1e6). A 1e-7 relative
+    # error in the first (4.5e-9) would hide under 64 eps * max|J| (1.4e-8) if the bound scaled
+    # with max|J|.
+    spec = sj.function("sigmoid(x) * y + 1e6 * z", x=(), y=(), z=())
+
+    def wrong(x, y, z):
+        return _custom(torch.sigmoid, lambda t: _sigmoid_slope(t) * (1 + 1e-7))(x) * y + 1e6 * z
+
+    report = sj.verify(wrong, spec, at={"x": 3.0, "y": 1.0, "z": 1.0})
+    assert report.verdict == "fail", str(report)
+    assert report.worst.input_name == "x"
+    right = sj.verify(lambda x, y, z: torch.sigmoid(x) * y + 1e6 * z, spec, at={"x": 3.0, "y": 1.0, "z": 1.0})
+    assert right.verdict == "pass"
+
+
+def test_the_model_is_stated_in_every_report():
+    report = sj.verify(torch.sigmoid, sj.function("sigmoid(x)", x=()), at={"x": 8.0})
+    assert "max|J|" not in report.tolerance["rounding_bound"]
+    assert report.tolerance["softplus_threshold"] == 20.0
+    assert "fused implementation" in report.tolerance["noise"]
+
+
+GELU = "0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gelu_tanh_value_passes_where_1_plus_tanh_cancels(dtype):
+    spec = sj.function(GELU, x=())
+    for x in [-7.19, -5.71, -4.0, -2.5, 0.3, 3.0]:
+        report = sj.verify(lambda t: F.gelu(t, approximate="tanh"), spec, at={"x": np.array(x, dtype=dtype)})
+        assert report.verdict == "pass", str(report)
+
+
+def test_a_gelu_with_a_wrong_constant_fails():
+    spec = sj.function(GELU, x=(6,))
+    x = np.array([-7.19, -5.71, -4.0, -2.5, 0.3, 3.0])
+
+    def wrong(t):  # 0.7978846 instead of sqrt(2 / pi): 5e-8 relative in the constant
+        return 0.5 * t * (1 + torch.tanh(0.7978846 * (t + 0.044715 * t**3)))
+
+    report = sj.verify(wrong, spec, at={"x": x})
+    assert report.verdict == "fail" and "impl-value" in report.odd_one_out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softplus_passes_beyond_its_threshold(dtype):
+    spec = sj.function("log(1 + exp(x))", x=(8,))
+    x = np.array([19.0, 20.5, 21.0, 22.0, 24.6, 27.2, 30.0, -25.0], dtype=dtype)
+    report = sj.verify(F.softplus, spec, at={"x": x})
+    assert report.verdict == "pass", str(report)
+
+
+def test_softplus_with_a_threshold_far_below_the_documented_one_fails():
+    spec = sj.function("log(1 + exp(x))", x=(4,))
+    x = np.array([6.0, 8.0, 10.0, 12.0])
+    report = sj.verify(lambda t: F.softplus(t, threshold=5.0), spec, at={"x": x})
+    assert report.verdict == "fail", str(report)
+
+
+def test_softplus_off_by_1e_4_beyond_the_threshold_fails():
+    spec = sj.function("log(1 + exp(x))", x=(3,))
+    x = np.array([21.0, 25.0, 30.0])
+    report = sj.verify(lambda t: F.softplus(t) * (1 + 1e-4), spec, at={"x": x})
+    assert report.verdict == "fail"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tanh_saturated_passes(dtype):
+    spec = sj.function("tanh(x)", x=(6,))
+    x = np.array([-25.0, -19.0, -9.0, 9.0, 19.0, 25.0], dtype=dtype)
+    assert sj.verify(torch.tanh, spec, at={"x": x}).verdict == "pass"
+
+
+def test_silu_passes_where_its_sigmoid_saturates():
+    spec = sj.function("x * sigmoid(x)", x=(6,))
+    for dtype in (np.float64, np.float32):
+        x = np.array([-20.0, -12.0, -8.0, 8.0, 12.0, 20.0], dtype=dtype)
+        assert sj.verify(F.silu, spec, at={"x": x}).verdict == "pass"
+
+
+# ----------------------------------------------------------------------- honest fallback (item 3)
+
+
+def _saturated_matrix(n, seed=0):
+    return np.random.default_rng(seed).uniform(0.5, 1.5, (n, n)) + 2 * np.eye(n)
+
+
+@pytest.mark.parametrize("n", [6, 8])
+def test_tanh_of_a_matrix_square_passes_beyond_the_running_error_budget(n):
+    report = sj.check(sj.function("tanh(X @ X)", X=(n, n)), X=_saturated_matrix(n))
+    assert report.verdict == "pass", str(report)
+    assert any("left out of the budget" in note for note in report.notes)
+
+
+def test_a_wrong_candidate_beyond_the_running_error_budget_still_fails():
+    n = 6
+    f = sj.function("tanh(X @ X)", X=(n, n))
+    X = _saturated_matrix(n)
+    J = f.jacobian().evaluate(X=X)
+    k = np.unravel_index(int(np.argmax(np.abs(J))), J.shape)
+    J[k] *= 1 + 1e-4
+    report = sj.check(f, X=X, jacobian=J)
+    assert report.verdict == "fail" and report.odd_one_out == "candidate"
+
+
+# ----------------------------------------------------------------------- untrusted finite differences (item 3)
+
+#: Points found by a random search where the stencil of finite differences crosses poles of tan:
+#: the exact route and both autograd routes agree to 1e-16, finite differences are off by 1e3..1e5.
+POLES = [
+    ("tan(dot(X, tan(X)) + 1e-3)", [1.5842827116307445, 2.8563447193452123, 0.5180628768869379]),
+    ("tan(dot(X, tan(X)) + 1e-3)", [1.5675882753351815, 2.376747348531181, 0.9555186841360064]),
+    ("tan(X ** X)", [[2.9713438963734173, 2.6676698027406447, 2.9976780230075293],
+                     [2.865536684728717, 2.0357408700419346, 0.9854053616153228],
+                     [1.9216152162787534, 1.1098085238599429, 2.451231639296548]]),
+]
+
+
+@pytest.mark.parametrize("source, point", POLES)
+def test_finite_differences_across_a_pole_never_fail_three_agreeing_routes(source, point):
+    X = np.array(point)
+    f = sj.function(source, X=X.shape)
+    report = sj.check(f, X=X)
+    assert report.verdict == "inconclusive", str(report)
+    assert "cannot be trusted" in report.reason and "own error estimate" in report.reason
+    symbolic = report.worst.values["symbolic"]
+    assert report.worst.values["autograd-reverse"] == pytest.approx(symbolic, rel=1e-12)
+
+
+@pytest.mark.parametrize("source, point", POLES)
+def test_a_wrong_candidate_at_a_pole_still_fails(source, point):
+    X = np.array(point)
+    f = sj.function(source, X=X.shape)
+    J = f.jacobian().evaluate(X=X)
+    k = np.unravel_index(int(np.argmax(np.abs(J))), J.shape)
+    J[k] *= 1 + 1e-4
+    report = sj.check(f, X=X, jacobian=J)
+    assert report.verdict == "fail" and report.odd_one_out == "candidate"
+
+
+def test_finite_differences_that_trust_themselves_still_judge():
+    # a smooth point: the same expression, finite differences confident, a wrong candidate fails
+    # against them and every route
+    f = sj.function("tan(dot(X, tan(X)) + 1e-3)", X=(3,))
+    X = np.array([0.3, 0.2, 0.1])
+    assert sj.check(f, X=X).verdict == "pass"
+    J = f.jacobian().evaluate(X=X) * (1 + 1e-6)
+    report = sj.check(f, X=X, jacobian=J)
+    assert report.verdict == "fail" and report.odd_one_out == "candidate"
+    assert not report.pairs[[p.routes for p in report.pairs].index(("finite-diff", "candidate"))].ok
