@@ -52,6 +52,8 @@ def check(
     tolerance: ToleranceModel = DEFAULT_TOLERANCE,
     samples: int | None = None,
     seed: int | None = None,
+    bound: float | None = None,
+    roles: Mapping[str, Any] | None = None,
     **values: Any,
 ) -> Report:
     """Check the exact Jacobian of `f` against torch autograd and finite differences at one point,
@@ -66,6 +68,9 @@ def check(
       the function's domain (`symjac.strategies.inputs`), hunting the worst disagreement and
       shrinking a failure to a minimal counterexample; the same seed (default 0) gives the same run.
       The Report then covers the whole run (`report.run`). See `symjac._sampling`.
+    - `bound`, `roles`: with `samples`, how points are drawn: the largest magnitude of an entry
+      (default: mostly within 3, one point in four out to 40) and `{input name: flags}` replacing
+      derived roles (e.g. `{"X": "posdef"}`); see `symjac.strategies`.
 
     Returns a `Report`; call `report.raise_if_failed()` to turn a failure into an AssertionError.
 
@@ -86,7 +91,11 @@ def check(
             f"tolerance: must be a symjac.ToleranceModel; received {type(tolerance).__name__}"
         )
     if samples is not None or seed is not None:
-        return _check_samples(f, jacobian, tolerance, samples, seed, values)
+        return _check_samples(f, jacobian, tolerance, samples, seed, values, bound, roles)
+    if bound is not None or roles is not None:
+        raise InvalidArgumentError(
+            f"bound, roles: choose how points are drawn, with samples=N; received bound={bound!r}, roles={roles!r} for one point"
+        )
     point = coerce_point(f.inputs, values)
     if point.batch_shape:
         raise ShapeError(
@@ -99,7 +108,7 @@ def check(
     return arbitrate_report(f, _Check(f, point, candidate, tolerance).run())
 
 
-def _check_samples(f, jacobian, tolerance, samples, seed, values) -> Report:
+def _check_samples(f, jacobian, tolerance, samples, seed, values, bound=None, roles=None) -> Report:
     from . import _sampling
     from ._arbitrate import arbitrate_report
 
@@ -107,6 +116,7 @@ def _check_samples(f, jacobian, tolerance, samples, seed, values) -> Report:
         raise InvalidArgumentError(f"seed: is used only with samples=N; received seed={seed!r} without samples")
     samples = _sampling.validate_samples(samples)
     seed = _sampling.validate_seed(0 if seed is None else seed)
+    draw = _sampling.draw_options(bound, roles)
     if values or jacobian is not None:
         given = ", ".join(sorted(values)) or "jacobian"
         raise InvalidArgumentError(
@@ -120,19 +130,19 @@ def _check_samples(f, jacobian, tolerance, samples, seed, values) -> Report:
 
     return _sampling.run(
         [f], at_point, samples=samples, seed=seed, dtype=np.float64,
-        reproduce=_run_line(f, samples, seed), describe=_describe(f),
-        tolerance=tolerance.describe(np.float64),
+        reproduce=_run_line(f, samples, seed, _sampling.options_text(bound, roles)), describe=_describe(f),
+        tolerance=tolerance.describe(np.float64), draw=draw,
     )
 
 
-def _run_line(f, samples: int, seed: int) -> str:
+def _run_line(f, samples: int, seed: int, options: str = "") -> str:
     if f.source is None:
-        return f"symjac.check(f, samples={samples}, seed={seed})  # f: the Function checked"
+        return f"symjac.check(f, samples={samples}, seed={seed}{options})  # f: the Function checked"
     shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
     consts = f.consts
     const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
     const_text += _limits_text(f)
-    return f"import symjac; symjac.check(symjac.function({f.source!r}, {shapes}{const_text}), samples={samples}, seed={seed})"
+    return f"import symjac; symjac.check(symjac.function({f.source!r}, {shapes}{const_text}), samples={samples}, seed={seed}{options})"
 
 
 def _candidate(f, jacobian) -> np.ndarray | None:
