@@ -309,3 +309,59 @@ def test_a_correct_function_keeps_the_contract_in_float32_and_float64():
     impl = _fn("Mul", lambda x, y: x * y, lambda g, x, y: (g * y, g * x))
     for dtype in ("float64", "float32"):
         assert sj.verify(impl, XY, samples=10, seed=0, dtype=dtype).verdict == "pass"
+
+
+# -- item 4: the CLI and the pytest fixture take the domain options -----------------------------------
+def test_cli_check_draws_points_with_samples_and_bound():
+    import io
+
+    from symjac._cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["check", "log(1 + exp(x))", "--input", "x=3", "--samples", "10", "--seed", "2", "--bound", "30", "--timeout", "0"]
+    assert main(argv, out=out, err=err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert "over " in text and "(samples=10, seed=2): PASS" in text
+    assert "samples=10, seed=2, bound=30.0)" in text
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", "sin(x)", "--input", "x=3", "--at", "x=[1, 2, 3]", "--bound", "5", "--timeout", "0"],
+                out=out, err=err) == 2
+    assert "bound, roles: choose how points are drawn" in err.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", "sin(x)", "--input", "x=3", "--samples", "5", "--bound", "0.1", "--timeout", "0"],
+                out=out, err=err) == 2
+    assert "--bound: must be a finite number > 0.25; received '0.1'" in err.getvalue()
+
+
+pytest_plugins = ["pytester"]
+
+PLUGIN_TEST = '''
+import torch
+import symjac
+
+spec = symjac.function("log(1 + exp(x))", x=(3,))
+
+class Softplus(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.logaddexp(x, torch.zeros_like(x))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return torch.where(x < -20, g, g * torch.sigmoid(x))
+
+def test_softplus(symjac_assert):
+    symjac_assert.verify(Softplus.apply, spec, samples=100, bound=3)
+'''
+
+
+def test_fixture_bound_option_overrides_the_tests_bound(pytester):
+    pytester.makepyfile(PLUGIN_TEST)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)  # bound=3 cannot see x < -20
+    result = pytester.runpytest("-p", "no:cacheprovider", "--symjac-bound", "40")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*bound=40.0*"])
+    bad = pytester.runpytest("--symjac-bound", "x")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
