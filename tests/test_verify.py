@@ -55,7 +55,7 @@ def test_wrong_implementation_fails_at_a_wrong_entry(name):
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("name", _corpus.twin_params())
+@pytest.mark.parametrize("name", _corpus.names())
 def test_correct_twin_never_fails(name, dtype):
     case = _corpus.case(name)
     for seed in SEEDS:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-__all__ = ["Case", "CASES", "case", "names", "twin_params", "SATURATED_TWINS"]
+__all__ = ["Case", "CASES", "case", "names"]
 
 _A2 = [[2.0, 3.0], [-1.0, 0.5]]
 _A3 = [[2.0, -1.0, 0.5], [0.0, 1.5, 1.0], [1.0, 0.25, -3.0]]
@@ -256,18 +256,3 @@ def names() -> list[str]:
 def case(name: str) -> Case:
     return _BY_NAME[name]
 
-
-#: Correct twins that fail today where a correct formula saturates: `sigmoid(x) * (1 - sigmoid(x))`
-#: at x > 5 carries a relative rounding error of 1e-13..1e-10 that the tolerance of
-#: `symjac._tolerance` does not allow (since points reach |x| = 40 by default, `strategies.DEFAULT_REACH`).
-#: The tolerance model for implementations (issue 11, item 1) is to fix these; they are marked
-#: xfail(strict=True) so that the fix is noticed.
-SATURATED_TWINS = ("jacobian",)
-
-
-def twin_params() -> list:
-    """`names()` for parametrizing the twins' tests, the `SATURATED_TWINS` marked xfail(strict=True)."""
-    import pytest
-
-    mark = pytest.mark.xfail(strict=True, reason="tolerance model, verdicts branch: saturated sigmoid derivative")
-    return [pytest.param(n, marks=mark) if n in SATURATED_TWINS else n for n in names()]

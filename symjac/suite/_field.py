@@ -172,9 +172,9 @@ def _softplus(wrong):
     import torch
 
     def backward(g, x):
-        if wrong:  # torch switches to the identity beyond +20; this code does it below -20
+        if wrong:  # a switch to the identity (torch's beyond +20) put below -20
             return torch.where(x < -20, g, g * torch.sigmoid(x))
-        return torch.where(x > 20, g, g * torch.sigmoid(x))
+        return g * torch.sigmoid(x)
 
     return _function("Softplus" + ("Wrong" if wrong else ""),
                      lambda x: torch.logaddexp(x, torch.zeros_like(x)), backward)

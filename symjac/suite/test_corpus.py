@@ -40,7 +40,7 @@ def test_wrong_implementation_fails(name, samples, seed):
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("name", _corpus.twin_params())
+@pytest.mark.parametrize("name", _corpus.names())
 def test_correct_twin_never_fails(name, dtype, samples, seed):
     case = _corpus.case(name)
     for s in SEEDS:
