@@ -59,6 +59,8 @@ def check(
     seed: int | None = None,
     order: int = 1,
     batch: int | None = None,
+    bound: float | None = None,
+    roles: Mapping[str, Any] | None = None,
     **values: Any,
 ) -> Report:
     """Check the exact Jacobian of `f` against torch autograd and finite differences at one point,
@@ -81,6 +83,9 @@ def check(
     - `batch`: B points at once (every input with a leading dimension B, or B points per sample),
       each route also under `torch.func.vmap` in both nesting orders (`vmap(jacfwd)`,
       `jacfwd(vmap)`, ...); the report names the batch point and the nesting that is off.
+    - `bound`, `roles`: with `samples`, how points are drawn: the largest magnitude of an entry
+      (default: mostly within 3, one point in four out to 40) and `{input name: flags}` replacing
+      derived roles (e.g. `{"X": "posdef"}`); see `symjac.strategies`.
 
     Returns a `Report`; call `report.raise_if_failed()` to turn a failure into an AssertionError.
 
@@ -109,7 +114,11 @@ def check(
     if order != 1 and jacobian is not None:
         raise InvalidArgumentError("jacobian: a candidate Jacobian is checked at order=1; received order=2")
     if samples is not None or seed is not None:
-        return _check_samples(f, jacobian, tolerance, samples, seed, values, order=order, batch=batch)
+        return _check_samples(f, jacobian, tolerance, samples, seed, values, bound, roles, order=order, batch=batch)
+    if bound is not None or roles is not None:
+        raise InvalidArgumentError(
+            f"bound, roles: choose how points are drawn, with samples=N; received bound={bound!r}, roles={roles!r} for one point"
+        )
     point = coerce_point(f.inputs, values)
     if order != 1 or batch is not None:
         return _check_higher(f, point, _candidate(f, jacobian), tolerance, order, batch)
@@ -158,7 +167,8 @@ def _check_higher(f, point, candidate, tolerance, order, batch) -> Report:
     return check_point(f, point, tolerance, order=order, batch=batch, reproduce=line, candidate=candidate)
 
 
-def _check_samples(f, jacobian, tolerance, samples, seed, values, *, order: int = 1, batch: int | None = None) -> Report:
+def _check_samples(f, jacobian, tolerance, samples, seed, values, bound=None, roles=None, *, order: int = 1,
+                   batch: int | None = None) -> Report:
     from . import _sampling
     from ._arbitrate import arbitrate_report
 
@@ -166,6 +176,7 @@ def _check_samples(f, jacobian, tolerance, samples, seed, values, *, order: int 
         raise InvalidArgumentError(f"seed: is used only with samples=N; received seed={seed!r} without samples")
     samples = _sampling.validate_samples(samples)
     seed = _sampling.validate_seed(0 if seed is None else seed)
+    draw = _sampling.draw_options(bound, roles)
     if values or jacobian is not None:
         given = ", ".join(sorted(values)) or "jacobian"
         raise InvalidArgumentError(
@@ -181,8 +192,8 @@ def _check_samples(f, jacobian, tolerance, samples, seed, values, *, order: int 
 
     return _sampling.run(
         [f], at_point, samples=samples, seed=seed, dtype=np.float64,
-        reproduce=_run_line(f, samples, seed, options=_options_text(order, batch)), describe=_describe(f),
-        tolerance=tolerance.describe(np.float64), batch=batch,
+        reproduce=_run_line(f, samples, seed, options=_sampling.options_text(bound, roles) + _options_text(order, batch)),
+        describe=_describe(f), tolerance=tolerance.describe(np.float64), batch=batch, draw=draw,
     )
 
 

@@ -174,7 +174,8 @@ def _cmd_check(args, out) -> int:
     f = _function(args)
     if args.plot and (args.order != 1 or args.batch is not None):
         raise _UsageError("--plot: draws first-order Jacobians at one point; leave out --order 2 and --batch")
-    report = check(f, order=args.order, batch=args.batch, **_point(args))
+    drawn = {k: v for k, v in (("samples", args.samples), ("seed", args.seed), ("bound", args.bound)) if v is not None}
+    report = check(f, order=args.order, batch=args.batch, **drawn, **_point(args))
     if args.plot:
         report.plot(args.plot)
     if args.json:
@@ -267,6 +268,16 @@ def _count(minimum: int):
     return parse
 
 
+def _bound(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0.25; received {text!r}") from None
+    if not (value > 0.25 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0.25; received {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="symjac",
@@ -293,6 +304,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="2: check the exact second derivative against torch's four compositions (default 1)")
     p.add_argument("--batch", type=_count(1), default=None, metavar="B",
                    help="the --at values are B points (leading dimension B); also check every route under vmap")
+    p.add_argument("--samples", type=_count(1), default=None, metavar="N",
+                   help="instead of --at, check N points drawn from the function's domain")
+    p.add_argument("--seed", type=_count(0), default=None, metavar="S", help="seed of the drawn points (default 0)")
+    p.add_argument("--bound", type=_bound, default=None, metavar="B",
+                   help="largest magnitude of a drawn entry (default: mostly within 3, one point in four out to 40)")
     p.set_defaults(run=_cmd_check)
     p = sub.add_parser("jacobian", help="print the exact Jacobian (and its value with --at)")
     function_args(p)

@@ -7,6 +7,8 @@ Hypothesis are imported when a test first uses the fixture).
 - `--symjac-samples N`: points per `verify`/`check` run made through the fixture (overrides the
   test's own `samples=`; default: the test's value, else 100).
 - `--symjac-seed S`: the seed of those runs (overrides the test's `seed=`; default: the test's, else 0).
+- `--symjac-bound B`: the largest magnitude of a drawn entry in those runs (overrides the test's
+  `bound=`; default: the test's, else mostly within 3 with one point in four out to 40).
 
 ```python
 def test_my_backward(symjac_assert):
@@ -44,6 +46,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _bound(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0.25; received {text!r}") from None
+    if not (0.25 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0.25; received {text!r}")
+    return value
+
+
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("symjac", "symjac derivative checks")
     group.addoption(
@@ -54,6 +66,11 @@ def pytest_addoption(parser) -> None:
     group.addoption(
         "--symjac-seed", dest="symjac_seed", type=_seed, default=None, metavar="S",
         help="seed of those runs (overrides the test's seed=; default: the test's, else 0)",
+    )
+    group.addoption(
+        "--symjac-bound", dest="symjac_bound", type=_bound, default=None, metavar="B",
+        help="largest magnitude of a drawn entry in those runs (overrides the test's bound=; "
+        "default: the test's, else mostly within 3 with one point in four out to 40)",
     )
 
 
@@ -68,27 +85,31 @@ class SymjacAssert:
     """Runs `symjac.verify` / `symjac.check` and fails the test, with the report as the message,
     unless the verdict is "pass". Returns the Report when it passes."""
 
-    def __init__(self, samples: int | None, seed: int | None):
+    def __init__(self, samples: int | None, seed: int | None, bound: float | None = None):
         self.samples = samples
         self.seed = seed
+        self.bound = bound
 
-    def _options(self, samples, seed) -> dict:
+    def _options(self, samples, seed, bound=None) -> dict:
         samples = self.samples if self.samples is not None else samples
         seed = self.seed if self.seed is not None else seed
-        return {"samples": samples, "seed": seed if seed is not None else 0}
+        bound = self.bound if self.bound is not None else bound
+        return {"samples": samples, "seed": seed if seed is not None else 0, "bound": bound}
 
-    def verify(self, impl, spec, /, *, samples: int | None = None, seed: int | None = None, **options):
+    def verify(self, impl, spec, /, *, samples: int | None = None, seed: int | None = None,
+               bound: float | None = None, **options):
         """`symjac.verify(impl, spec, ...)`, asserted to pass."""
         import symjac
 
-        return self._assert(symjac.verify(impl, spec, **self._options(samples, seed), **options))
+        return self._assert(symjac.verify(impl, spec, **self._options(samples, seed, bound), **options))
 
-    def check(self, f, /, *, samples: int | None = None, seed: int | None = None, **options):
+    def check(self, f, /, *, samples: int | None = None, seed: int | None = None,
+              bound: float | None = None, **options):
         """`symjac.check(f, samples=..., seed=...)` over points of f's domain, asserted to pass."""
         import symjac
         from symjac._sampling import DEFAULT_SAMPLES
 
-        chosen = self._options(samples, seed)
+        chosen = self._options(samples, seed, bound)
         chosen["samples"] = chosen["samples"] or DEFAULT_SAMPLES
         return self._assert(symjac.check(f, **chosen, **options))
 
@@ -103,4 +124,4 @@ class SymjacAssert:
 def symjac_assert(request) -> SymjacAssert:
     """Assert symjac verifications; `--symjac-samples`/`--symjac-seed` apply to them."""
     config = request.config
-    return SymjacAssert(config.getoption("symjac_samples"), config.getoption("symjac_seed"))
+    return SymjacAssert(config.getoption("symjac_samples"), config.getoption("symjac_seed"), config.getoption("symjac_bound"))

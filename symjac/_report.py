@@ -34,6 +34,10 @@ class Entry:
     tolerance: float | None = None
     #: "jacobian" for a Jacobian entry; "value" for an output value (then input_name is "");
     #: "second" for a second derivative (then `second` names the second input and its index)
+    #: `verify`'s directional checks (`symjac._cotangents`): "vjp" (output_index is (k,), the
+    #: cotangent v{k+1}; input_name, input_index the entry of v^T J), "vjp-sum" (the same for
+    #: vjp(v1 + v2)), "jvp" (output_index the entry of J t; input_index is (k,), the tangent
+    #: t{k+1}) and "jvp-sum"
     kind: str = "jacobian"
     #: for kind "second": (input name, input index) differentiated by second
     second: tuple[str, tuple[int, ...]] | None = None
@@ -43,9 +47,17 @@ class Entry:
     def label(self) -> str:
         out = ", ".join(map(str, self.output_index))
         at = "" if self.batch_index is None else f" at batch point {self.batch_index}"
+        inp = ", ".join(map(str, self.input_index))
         if self.kind == "value":
             return f"value out[{out}]{at}"
-        inp = ", ".join(map(str, self.input_index))
+        if self.kind == "vjp":
+            return f"v{self.output_index[0] + 1}^T J at {self.input_name}[{inp}] (cotangent v{self.output_index[0] + 1})"
+        if self.kind == "vjp-sum":
+            return f"vjp(v1 + v2) at {self.input_name}[{inp}] (linearity in the cotangent)"
+        if self.kind == "jvp":
+            return f"J t{self.input_index[0] + 1} at out[{out}] (tangent t{self.input_index[0] + 1})"
+        if self.kind == "jvp-sum":
+            return f"jvp(t1 + t2) at out[{out}] (linearity in the tangent)"
         if self.kind == "second" and self.second is not None:
             name, index = self.second
             return f"d2 out[{out}] / d {self.input_name}[{inp}] d {name}[{', '.join(map(str, index))}]{at}"

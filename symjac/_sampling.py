@@ -16,6 +16,7 @@ of the points passed, else `inconclusive` (with the most common reason).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,7 +26,10 @@ import numpy as np
 from ._errors import InvalidArgumentError
 from ._report import Report, RunSummary
 
-__all__ = ["DEFAULT_SAMPLES", "MAX_SAMPLES", "MIN_PASS_FRACTION", "run", "validate_samples", "validate_seed", "score"]
+__all__ = [
+    "DEFAULT_SAMPLES", "MAX_SAMPLES", "MIN_PASS_FRACTION", "run", "validate_samples", "validate_seed", "score",
+    "draw_options", "options_text",
+]
 
 #: Points per run when a caller asks for a run without saying how many.
 DEFAULT_SAMPLES = 100
@@ -48,6 +52,40 @@ def validate_seed(seed: Any) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidArgumentError(f"seed: must be an int >= 0; received {seed!r}")
     return int(seed)
+
+
+def draw_options(bound: Any = None, roles: Any = None) -> dict:
+    """Keyword arguments of `symjac.strategies.inputs` for a run's `bound=` and `roles=`.
+
+    `bound=None`: the default domain (entries mostly within `strategies.DEFAULT_BOUND`, far points
+    out to `strategies.DEFAULT_REACH`). `bound=b`: entries out to `b`, most within
+    `min(DEFAULT_BOUND, b)`. `roles`: `{input name: flags}` replacing derived roles (see
+    `symjac.strategies.domain`), e.g. `{"X": "posdef"}` for a Cholesky-based implementation.
+    """
+    from .strategies import DEFAULT_BOUND, DEFAULT_MARGIN
+
+    options: dict = {}
+    if bound is not None:
+        if isinstance(bound, bool) or not isinstance(bound, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(bound) and bound > DEFAULT_MARGIN
+        ):
+            raise InvalidArgumentError(
+                f"bound: must be a finite number > {DEFAULT_MARGIN} (the margin kept from 0, poles and kinks); "
+                f"received {bound!r}"
+            )
+        options["bound"] = min(DEFAULT_BOUND, float(bound))
+        options["reach"] = float(bound)
+    if roles is not None:
+        options["roles"] = roles
+    return options
+
+
+def options_text(bound: Any = None, roles: Any = None) -> str:
+    """`, bound=..., roles=...` for a reproduction line (empty for the defaults)."""
+    text = "" if bound is None else f", bound={float(bound)!r}"
+    if roles is not None:
+        text += f", roles={dict(roles)!r}"
+    return text
 
 
 def score(report: Report) -> float:
@@ -102,11 +140,13 @@ def run(
     tolerance: dict,
     batch: int | None = None,
     task: str = "check",
+    draw: dict | None = None,
 ) -> Report:
     """Run `point_check(f, values)` over Hypothesis-drawn points of the Functions in `functions`.
 
     Several Functions (one expression at several shapes) are tried smallest first, so a failure
-    shrinks to the smallest shape at which it happens.
+    shrinks to the smallest shape at which it happens. `draw`: keyword arguments of
+    `symjac.strategies.inputs` (`draw_options`).
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
     from hypothesis import seed as seed_decorator
@@ -115,23 +155,25 @@ def run(
 
     from .strategies import domain, inputs
 
+    draw = dict(draw or {})
     functions = sorted(functions, key=lambda f: sum(inp.size for inp in f.inputs))
     points = inputs
     if batch is not None:  # `batch` points per case, stacked on a leading axis (symjac._second_order)
-        def points(f, *, dtype):
-            return st.lists(inputs(f, dtype=dtype), min_size=batch, max_size=batch).map(
+        def points(f, *, dtype, **options):
+            return st.lists(inputs(f, dtype=dtype, **options), min_size=batch, max_size=batch).map(
                 lambda drawn: {name: np.stack([p[name] for p in drawn]) for name in drawn[0]}
             )
     if len(functions) == 1:
         only = functions[0]
-        cases = points(only, dtype=dtype).map(lambda values: (only, values))
+        cases = points(only, dtype=dtype, **draw).map(lambda values: (only, values))
     else:
         cases = st.sampled_from(functions).flatmap(
-            lambda f: points(f, dtype=dtype).map(lambda values: (f, values))
+            lambda f: points(f, dtype=dtype, **draw).map(lambda values: (f, values))
         )
+    known = {k: draw[k] for k in ("bound", "roles") if k in draw}
     roles = {}
     for f in functions:
-        for name, role in domain(f).describe().items():
+        for name, role in domain(f, **known).describe().items():
             shape = f.input(name).shape
             roles[name if len(functions) == 1 else f"{name} {shape}"] = role
 

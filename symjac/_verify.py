@@ -35,6 +35,8 @@ __all__ = ["verify", "KINDS"]
 
 #: What `impl` computes: the function itself ("forward"), or its Jacobian or gradient directly.
 KINDS = ("forward", "jacobian", "gradient")
+#: The routes of the cotangent and tangent checks (`symjac._cotangents`).
+_DIRECTIONAL = frozenset({"impl-vjp", "impl-vjp-sum", "impl-jvp", "impl-jvp-sum"})
 #: At most this many disputed entries are re-evaluated in high precision per point.
 _MAX_ARBITRATED = 64
 
@@ -53,6 +55,9 @@ def verify(
     timeout: float | None = None,
     order: int = 1,
     batch: int | None = None,
+    bound: float | None = None,
+    roles: Mapping[str, Any] | None = None,
+    wrt: str | Sequence[str] | None = None,
 ) -> Report:
     """Verify an implementation's value and derivative against the exact ones.
 
@@ -71,17 +76,29 @@ def verify(
     - `timeout`: seconds the whole verification may take (default None: no limit); past it,
       `symjac.JobTimeoutError`. In the main thread a hanging implementation is interrupted
       (`SIGALRM`); in other threads the limit is checked between points (`symjac._deadline`).
-
-    An implementation that raises, or cannot be differentiated (an in-place change of its input,
-    a backward of the wrong shape), stops the run with `symjac.ImplementationError`, naming the
-    (shrunk) point and the step; the original exception is its `__cause__`. A value or derivative
-    that is not real numbers (complex, meta, sparse tensors) is an `InvalidArgumentError`.
     - `order`: 2 verifies the implementation's second derivative: torch's four compositions of it
       (`impl-reverse-over-reverse`, ...; `impl-double-backward` where torch.func cannot run it)
       against the exact second derivative and finite differences of the exact Jacobian.
     - `batch`: B points at once (B per sample, or `at=` with a leading dimension B), the
       implementation's derivatives also under `torch.func.vmap` in both nesting orders.
       With `order=2` or `batch`, kind must be "forward"; see `symjac._second_order`.
+    - `bound`: the largest magnitude of drawn entries (default: mostly within 3, one point in four
+      reaching out to 40, `symjac.strategies.DEFAULT_REACH`); `roles`: `{input name: flags}`
+      replacing the derived roles, e.g. `{"X": "posdef"}` for a Cholesky- or eigh-based
+      implementation (flags: `symjac.strategies.FLAGS`).
+    - `wrt`: the inputs whose derivatives are checked (a name or a sequence of names; default
+      all). The others are passed without `requires_grad`; their backward may return `None`.
+
+    Besides the Jacobian (unit cotangents and tangents), reverse mode is checked with two random
+    cotangents and forward mode with two random tangents, and both for linearity
+    (`symjac._cotangents`); what a custom Function's backward returns is checked against its
+    contract (`symjac._backward_contract`: one gradient per input, shape, dtype, no mutation, the
+    same result twice).
+
+    An implementation that raises, or cannot be differentiated (an in-place change of its input,
+    a backward of the wrong shape), stops the run with `symjac.ImplementationError`, naming the
+    (shrunk) point and the step; the original exception is its `__cause__`. A value or derivative
+    that is not real numbers (complex, meta, sparse tensors) is an `InvalidArgumentError`.
 
     Returns a `Report` (verdict, worst entry with every route's value, minimal counterexample in
     `report.run`, the tolerance used, reproduction lines).
@@ -98,10 +115,11 @@ def verify(
     limit = validate_timeout(timeout)
     with time_limit(limit, what="verify") as deadline:
         return _verify(impl, spec, samples=samples, seed=seed, kind=kind, dtype=dtype, tolerance=tolerance, at=at,
-                       deadline=deadline, order=order, batch=batch)
+                       deadline=deadline, order=order, batch=batch, bound=bound, roles=roles, wrt=wrt)
 
 
-def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, order, batch) -> Report:
+def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, order, batch, bound, roles,
+            wrt) -> Report:
     from . import _sampling
     from ._check import _describe
 
@@ -129,7 +147,13 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, 
             f"kind: order=2 and batch= compose torch's transforms over the implementation, so kind must be "
             f"'forward'; received kind={kind!r}"
         )
-    checker = _PointVerifier(impl, kind, tolerance, deadline, order=order, batch=batch)
+    checker = _PointVerifier(impl, kind, tolerance, deadline, seed=seed, wrt=_wrt(functions[0], wrt),
+                             order=order, batch=batch)
+    draw = _sampling.draw_options(bound, roles)
+    if at is not None and draw:
+        raise InvalidArgumentError(
+            f"bound, roles: choose how points are drawn; with at= no point is drawn (received bound={bound!r}, roles={roles!r})"
+        )
     if at is not None:
         if samples is not None:
             raise InvalidArgumentError(
@@ -141,7 +165,7 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, 
     samples = _sampling.validate_samples(_sampling.DEFAULT_SAMPLES if samples is None else samples)
     extra = "" if kind == "forward" else f", kind={kind!r}"
     extra += "" if resolved == np.float64 else ", dtype='float32'"
-    extra += checker.options()
+    extra += checker.options() + _sampling.options_text(bound, roles) + checker.wrt_text()
     return _sampling.run(
         functions,
         checker,
@@ -154,7 +178,20 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, 
         tolerance=tolerance.describe(resolved),
         batch=batch,
         task="verify",
+        draw=draw,
     )
+
+
+def _wrt(f, wrt) -> tuple[str, ...] | None:
+    if wrt is None:
+        return None
+    names = [wrt] if isinstance(wrt, str) else list(wrt) if isinstance(wrt, Sequence) else None
+    if not names or not all(isinstance(n, str) for n in names):
+        raise InvalidArgumentError(f"wrt: must be an input name or a non-empty sequence of them; received {wrt!r}")
+    unknown = [n for n in names if n not in f.input_names]
+    if unknown:
+        raise InvalidArgumentError(f"wrt: the spec has no input {unknown[0]!r}; its inputs are {', '.join(f.input_names)}")
+    return tuple(n for n in f.input_names if n in names)
 
 
 def _functions(spec) -> list:
@@ -253,17 +290,22 @@ def _as_numpy(value, name: str) -> np.ndarray:
 class _PointVerifier:
     """Verifies `impl` at one point of one Function; picklable state only (impl, kind, tolerance)."""
 
-    def __init__(self, impl, kind: str, tolerance: ToleranceModel, deadline=None, *, order: int = 1,
-                 batch: int | None = None):
+    def __init__(self, impl, kind: str, tolerance: ToleranceModel, deadline=None, *, seed: int = 0,
+                 wrt: tuple[str, ...] | None = None, order: int = 1, batch: int | None = None):
         self.impl = impl
         self.kind = kind
         self.tol = tolerance
         self.deadline = deadline
+        self.seed = seed
+        self.wrt = wrt
         self.order = order
         self.batch = batch
 
     def options(self) -> str:
         return (f", order={self.order}" if self.order != 1 else "") + (f", batch={self.batch}" if self.batch else "")
+
+    def wrt_text(self) -> str:
+        return "" if self.wrt is None else f", wrt={list(self.wrt)!r}"
 
     def __call__(self, f, values: dict) -> Report:
         if self.deadline is not None:
@@ -368,7 +410,7 @@ class _Verification:
         from .backends import torch_backend
 
         torch = torch_backend.import_torch()
-        impl, args = self.owner.impl, self._tensors()
+        impl, args = self._partial()
         self.stage = f"{mode}-mode Jacobian"
         argnums = tuple(range(len(args)))
         transform = torch.func.jacrev if mode == "reverse" else torch.func.jacfwd
@@ -398,7 +440,47 @@ class _Verification:
                 f"{mode} mode through torch.autograd.functional.jacobian (torch.func: "
                 f"{type(first).__name__}: {_first_line(first)})"
             )
-        return self._blocks(result, f"{mode}-mode Jacobian")
+        return self._checked_blocks(result, f"{mode}-mode Jacobian")
+
+    # -- wrt: only some inputs differentiated ----------------------------------------------------
+    def _wrt_indices(self) -> list[int]:
+        wrt = self.owner.wrt
+        return [i for i, n in enumerate(self.f.input_names) if wrt is None or n in wrt]
+
+    def _partial(self):
+        """`(fn, args)`: impl as a function of the checked inputs only, the others held fixed."""
+        impl, tensors = self.owner.impl, self._tensors()
+        chosen = self._wrt_indices()
+        if len(chosen) == len(tensors):
+            return impl, tensors
+
+        def fn(*xs):
+            full = list(tensors)
+            for i, x in zip(chosen, xs):
+                full[i] = x
+            return impl(*full)
+
+        fn.__qualname__ = getattr(impl, "__qualname__", "impl")
+        return fn, [tensors[i] for i in chosen]
+
+    def _checked_blocks(self, result, name: str) -> np.ndarray:
+        """`_blocks` of a Jacobian over the checked inputs; the unchecked inputs' columns are NaN
+        until `_fill_unchecked` gives them the exact values."""
+        chosen = self._wrt_indices()
+        if len(chosen) == len(self.f.inputs):
+            return self._blocks(result, name)
+        parts = list(result) if isinstance(result, (tuple, list)) else [result]
+        full = [np.full(self.f.out_shape + inp.shape, np.nan) for inp in self.f.inputs]
+        for i, part in zip(chosen, parts):
+            full[i] = part
+        return self._blocks(full, name)
+
+    def _unchecked_columns(self) -> np.ndarray:
+        mask = []
+        chosen = set(self._wrt_indices())
+        for i, inp in enumerate(self.f.inputs):
+            mask += [i not in chosen] * inp.size
+        return np.asarray(mask, dtype=bool)
 
     def _value(self) -> np.ndarray:
         self.stage = "value"
@@ -423,6 +505,9 @@ class _Verification:
         value = None
         if kind == "forward":
             value = self._value()
+            broken = self._contract()
+            if broken is not None:
+                return broken
             routes["impl-reverse"] = self._autograd("reverse")
             forward = self._autograd("forward")
             if forward is not None:
@@ -431,6 +516,13 @@ class _Verification:
             self.stage = kind
             returned = self.owner.impl(*self._tensors())
             routes[f"impl-{kind}"] = self._blocks(returned, kind)
+        unchecked = self._unchecked_columns()
+        if unchecked.any():
+            for r in routes.values():
+                r[:, unchecked] = exact[:, unchecked]
+            self.notes.append(
+                "derivatives checked with respect to " + ", ".join(self.owner.wrt) + " only (wrt=)"
+            )
 
         noise = self.base._noise(exact, implementation=True)
         bounds = {name: self.tol.rounding(exact, r, self.point.dtype, noise) for name, r in routes.items()}
@@ -480,13 +572,24 @@ class _Verification:
             pair, ratio = self._pair(name, exact_value, exact, value, routes, bounds[name], bad[name])
             pairs.append(pair)
             ratios.append(ratio)
+        if kind == "forward":
+            for pair, ratio in self._directional(exact, routes, bounds):
+                pairs.append(pair)
+                ratios.append(ratio)
         failing = [p.routes[1] for p in pairs if not p.ok]
         worst = pairs[int(np.argmax(ratios))].worst if pairs else None
         self.matrices = self.base._matrices({"exact": exact, **routes})  # for Report.plot()
         if failing:
             what = "value" if failing == ["impl-value"] else "derivative" if "impl-value" not in failing else "value and derivative"
+            reason = f"the implementation's {what} differs from the exact one beyond the tolerance"
+            if set(failing) <= _DIRECTIONAL:
+                reason = (
+                    "the implementation's derivative is right for unit vectors but wrong for the cotangents or "
+                    "tangents v, t (rules: vjp(v) = v^T J and jvp(t) = J t, linear in v and t; failing: "
+                    f"{', '.join(failing)}): it ignores grad_output or uses it non-linearly"
+                )
             return self._report(
-                "fail", f"the implementation's {what} differs from the exact one beyond the tolerance",
+                "fail", reason,
                 ("exact",) + tuple(["impl-value"] if value is not None else []) + tuple(routes),
                 tuple(pairs), worst, ", ".join(failing),
             )
@@ -494,6 +597,129 @@ class _Verification:
             "pass", "", ("exact",) + tuple(["impl-value"] if value is not None else []) + tuple(routes),
             tuple(pairs), worst, None,
         )
+
+    # -- the backward's contract, cotangents and tangents ------------------------------------------
+    def _contract(self) -> Report | None:
+        """A failing Report when the backward breaks its contract (`symjac._backward_contract`)."""
+        from ._backward_contract import check_backward
+
+        v = self._vectors()[0]
+        contract = check_backward(
+            self.owner.impl, self._tensors(), list(self.f.input_names), self._wrt_indices(),
+            v.reshape(self.f.out_shape), self.tol, self.point.dtype,
+        )
+        self.notes.extend(contract.notes)
+        if not contract.violations:
+            return None
+        first = contract.violations[0]
+        self.notes.extend(v.text() for v in contract.violations[1:])
+        return self._report("fail", first.text(), (), (), None, "impl-backward")
+
+    def _vectors(self) -> list[np.ndarray]:
+        """Cotangents v1, v2 (flat, out_size) and tangents t1, t2 (flat, all inputs side by side)."""
+        from . import _cotangents
+
+        found = getattr(self, "_drawn", None)
+        if found is None:
+            key = _cotangents.point_key(self.point.values)
+            cols = sum(inp.size for inp in self.f.inputs)
+            sizes = (self.rows, self.rows, cols, cols)
+            found = self._drawn = [
+                _cotangents.draw(n, seed=self.owner.seed, point_key=key, stream=k) for k, n in enumerate(sizes)
+            ]
+        return found
+
+    def _directional(self, exact: np.ndarray, routes: dict, bounds: dict):
+        """(PairResult, ratio) of `impl-vjp`, `impl-vjp-sum` and, with forward mode, `impl-jvp`,
+        `impl-jvp-sum` (`symjac._cotangents`)."""
+        from . import _cotangents
+        from .backends import torch_backend
+
+        v1, v2, t1, t2 = self._vectors()
+        chosen = self._wrt_indices()
+        unchecked = self._unchecked_columns()
+        splits = np.cumsum([inp.size for inp in self.f.inputs])[:-1]
+        impl, args = self.owner.impl, self._tensors()
+        found = []
+
+        def vjp(v):
+            grads = torch_backend.impl_vjp(impl, args, chosen, v.reshape(self.f.out_shape))
+            full = [np.zeros(inp.size) for inp in self.f.inputs]
+            for i, g in zip(chosen, grads):
+                full[i] = np.asarray(g, dtype=np.float64).reshape(-1)
+            return np.concatenate(full)
+
+        rev = bounds["impl-reverse"]
+        a, b, s = vjp(v1), vjp(v2), vjp(v1 + v2)
+        got = np.stack([a, b])
+        want = np.stack([v1 @ exact, v2 @ exact])
+        tol = np.stack([np.abs(v1) @ rev, np.abs(v2) @ rev])
+        got[:, unchecked] = want[:, unchecked]
+        found.append(self._vector_pair(("exact", "impl-vjp"), want, got, tol, "vjp"))
+        sum_tol = tol[0] + tol[1] + np.abs(v1 + v2) @ rev
+        s[unchecked] = (a + b)[unchecked]
+        found.append(self._vector_pair(("impl-vjp", "impl-vjp-sum"), (a + b)[None], s[None], sum_tol[None], "vjp-sum"))
+        self.notes.append(
+            f"reverse mode also checked with cotangents v1 = {_cotangents.describe_vector(v1)}, "
+            f"v2 = {_cotangents.describe_vector(v2)} (entries +-{{{', '.join(f'{x:g}' for x in _cotangents.VALUES)}}}, "
+            f"seed {self.owner.seed} and the point) and linearity vjp(v1 + v2) = vjp(v1) + vjp(v2)"
+        )
+        if "impl-forward" in routes:
+            fwd = bounds["impl-forward"]
+            t1[unchecked] = 0.0
+            t2[unchecked] = 0.0
+
+            def jvp(t):
+                parts = np.split(t, splits)
+                tangents = [parts[i].reshape(self.f.inputs[i].shape) for i in chosen]
+                return torch_backend.impl_jvp(impl, args, chosen, tangents).reshape(-1)
+
+            try:
+                a, b, s = jvp(t1), jvp(t2), jvp(t1 + t2)
+            except Exception as error:  # noqa: BLE001 - jacfwd ran through another path; say so
+                self.notes.append(f"forward mode not checked with tangents ({type(error).__name__}: {str(error)[:120]})")
+                return found
+            got = np.stack([a, b], axis=1)
+            want = np.stack([exact @ t1, exact @ t2], axis=1)
+            tol = np.stack([fwd @ np.abs(t1), fwd @ np.abs(t2)], axis=1)
+            found.append(self._vector_pair(("exact", "impl-jvp"), want, got, tol, "jvp"))
+            sum_tol = tol[:, 0] + tol[:, 1] + fwd @ np.abs(t1 + t2)
+            found.append(self._vector_pair(("impl-jvp", "impl-jvp-sum"), (a + b)[:, None], s[:, None], sum_tol[:, None], "jvp-sum"))
+            self.notes.append(
+                f"forward mode also checked with tangents t1 = {_cotangents.describe_vector(t1)}, "
+                f"t2 = {_cotangents.describe_vector(t2)} and linearity jvp(t1 + t2) = jvp(t1) + jvp(t2)"
+            )
+        return found
+
+    def _vector_pair(self, names, want, got, tol, kind):
+        """Compare `got` with `want` entry by entry (vjp: (k, in_size); jvp: (out_size, k))."""
+        with np.errstate(all="ignore"):
+            diff = np.abs(want - got)
+            scale = np.fmax(np.abs(want), np.abs(got))
+            rel = np.where(diff == 0, 0.0, diff / scale)
+            ratio = np.where(diff == 0, 0.0, diff / tol)
+        ratio = np.where(np.isnan(ratio) | ~np.isfinite(got), np.inf, ratio)
+        bad = ratio > 1.0
+        k = int(np.argmax(ratio))
+        r, c = divmod(k, ratio.shape[1])
+        values = {names[0]: float(want[r, c]), names[1]: float(got[r, c])}
+        if kind.startswith("vjp"):
+            inp, q = self.base.columns[c]
+            in_index = tuple(int(i) for i in np.unravel_index(q, inp.shape)) if inp.shape else ()
+            entry = Entry((r,), inp.name, in_index, values, float(tol[r, c]), kind=kind)
+        else:
+            out_index = tuple(int(i) for i in np.unravel_index(r, self.f.out_shape)) if self.f.out_shape else ()
+            entry = Entry(out_index, "", (c,), values, float(tol[r, c]), kind=kind)
+        finite = np.isfinite(diff)
+        pair = PairResult(
+            routes=names,
+            max_abs_error=float(np.max(diff[finite], initial=0.0)),
+            max_rel_error=float(np.max(rel[finite & np.isfinite(rel)], initial=0.0)),
+            n_bad=int(bad.sum()),
+            worst=entry,
+            ok=not bad.any(),
+        )
+        return pair, float(ratio.reshape(-1)[k])
 
     def _cell(self, p: int, c: int) -> tuple[int, str, int]:
         inp, q = self.base.columns[c]
@@ -562,6 +788,8 @@ class _Verification:
         owner = self.owner
         at = ", ".join(f"{n!r}: {_literal(v)}" for n, v in self.point.values.items())
         extra = "" if owner.kind == "forward" else f", kind={owner.kind!r}"
+        extra += f", seed={owner.seed}" if owner.seed else ""
+        extra += owner.wrt_text()
         return Report(
             verdict=verdict,
             reason=reason,

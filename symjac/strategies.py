@@ -28,6 +28,15 @@ satisfies the constraints it takes part in:
 | `positive` | entries in `[margin, bound]` |
 | `invertible` | square matrices, strictly row diagonally dominant: off-diagonal entries in `[-1, 1]` (`[margin, 1]` if also `positive`), `|X[i, i]| = sum_j |X[i, j]| + 1 + t`, `t` in `[0, 1]`: `|det X| >= 1` and `cond_inf(X) <= 2 n` |
 | `posdet` | as `invertible`, with a positive diagonal: `det X > 0` |
+| `symmetric` | square matrices with `X == X.T` (the upper triangle drawn, mirrored); with `invertible`, symmetric and diagonally dominant |
+| `posdef` | symmetric positive definite: symmetric, strictly diagonally dominant, positive diagonal (`cholesky`, `eigh` inputs) |
+
+Far draws: by default, one point in `FAR_ODDS` is a *far* point whose unconstrained, `nonzero` and
+`positive` entries are each, with probability 1/2, drawn from magnitudes in `[bound, reach]`
+(log-uniform: a quarter of them beyond 20 at the defaults)
+(`reach` default `DEFAULT_REACH` = 40) instead of `[margin, bound]`, so that thresholds far beyond
+`bound` (softplus's 20, a clamp at 10) are reached; `reach=bound` turns far draws off. Matrix roles
+built by construction (`invertible`, `posdet`, `posdef`) keep their construction.
 
 A constraint counts as satisfied when SymPy's assumptions prove it for the role (`x + y > 0` for
 positive `x`, `y`), or when it holds with `margin` at the family's extreme and simplest points and at
@@ -56,8 +65,8 @@ from ._values import float_dtype
 __all__ = ["inputs", "expressions", "domain", "Domain", "Constraint", "FLAGS"]
 
 #: The flags a role is made of (see the module docstring).
-FLAGS = ("nonzero", "positive", "invertible", "posdet")
-_MATRIX_FLAGS = frozenset({"invertible", "posdet"})
+FLAGS = ("nonzero", "positive", "invertible", "posdet", "symmetric", "posdef")
+_MATRIX_FLAGS = frozenset({"invertible", "posdet", "symmetric", "posdef"})
 #: Roles tried, weakest first, for the inputs of a constraint that is not yet satisfied.
 _LADDER = (
     frozenset({"nonzero"}),
@@ -73,6 +82,12 @@ _MAX_ASSUMPTION_OPS = 400
 
 DEFAULT_BOUND = 3.0
 DEFAULT_MARGIN = 0.25
+#: Largest magnitude of the far draws (see the module docstring).
+DEFAULT_REACH = 40.0
+#: One point in this many is a far point.
+FAR_ODDS = 4
+#: Geometric bands of far magnitudes, each drawn as often.
+_FAR_STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -180,6 +195,15 @@ def _effective(inp, flags: frozenset[str]) -> frozenset[str]:
 def _numpy_family(inp, flags, rng, count: int, bound: float, margin: float) -> np.ndarray:
     """`count` float64 samples of one input's family: first the simplest point, then the largest one."""
     shape = (count,) + inp.shape
+    if "posdef" in flags:
+        n = inp.shape[0]
+        off = _mirror(rng.uniform(-1.0, 1.0, shape))
+        off[0], off[1] = 0.0, 1.0
+        extra = rng.uniform(0.0, 1.0, (count, n))
+        extra[0], extra[1] = 0.0, 1.0
+        return _dominant(off, extra, np.ones((count, n)))
+    if "symmetric" in flags and "invertible" not in flags:
+        return _mirror(_numpy_family(inp, flags - {"symmetric"}, rng, count, bound, margin))
     if "invertible" in flags:
         n = inp.shape[0]
         off = rng.uniform(margin if "positive" in flags else -1.0, 1.0, shape)
@@ -189,7 +213,7 @@ def _numpy_family(inp, flags, rng, count: int, bound: float, margin: float) -> n
         extra = rng.uniform(0.0, 1.0, (count, n))
         extra[0], extra[1] = 0.0, 1.0
         signs = np.ones((count, n)) if {"positive", "posdet"} & flags else rng.choice([-1.0, 1.0], (count, n))
-        return _dominant(off, extra, signs)
+        return _dominant(_mirror(off) if "symmetric" in flags else off, extra, signs)
     if "positive" in flags:
         x = rng.uniform(margin, bound, shape)
         x[0], x[1] = margin, bound
@@ -200,6 +224,12 @@ def _numpy_family(inp, flags, rng, count: int, bound: float, margin: float) -> n
         x = rng.uniform(-bound, bound, shape)
         x[0], x[1] = 0.0, bound
     return x
+
+
+def _mirror(x: np.ndarray) -> np.ndarray:
+    """The symmetric matrices with the upper triangles (diagonal included) of `x` (`... x n x n`)."""
+    upper = np.triu(x)
+    return upper + np.swapaxes(np.triu(x, 1), -1, -2)
 
 
 def _dominant(off: np.ndarray, extra: np.ndarray, signs: np.ndarray) -> np.ndarray:
@@ -321,26 +351,62 @@ def _entries(flags: frozenset[str], bound: float, margin: float, width: int, hi:
     return _floats(-hi, hi, width)
 
 
-def _input_strategy(inp, flags, dtype: np.dtype, bound: float, margin: float):
+def _far_entries(flags: frozenset[str], bound: float, margin: float, width: int, reach: float):
+    """Entries of a far point: half from the usual range, half from magnitudes in [bound, reach]."""
+    near = _entries(flags, bound, margin, width)
+    # about log-uniform magnitudes in [bound, reach]: one of _FAR_STEPS geometric bands, uniformly
+    # (Hypothesis' floats alone favour the ends of a range), then a point inside it
+    ratio = (reach / bound) ** (1.0 / _FAR_STEPS)
+    far = st.tuples(st.sampled_from(range(_FAR_STEPS)), _floats(0.0, 1.0, 64)).map(
+        lambda t: _rounded(min(reach, bound * ratio ** (t[0] + t[1])), width)
+    )
+    if "positive" not in flags:
+        far = st.tuples(far, st.booleans()).map(lambda t: -t[0] if t[1] else t[0])
+    return st.tuples(st.booleans(), near, far).map(lambda t: t[2] if t[0] else t[1])
+
+
+def _rounded(x: float, width: int) -> float:
+    return float(np.float32(x)) if width == 32 else x
+
+
+def _input_strategy(inp, flags, dtype: np.dtype, bound: float, margin: float, reach: float | None = None):
     width = 32 if dtype == np.float32 else 64
     size = inp.size
+    if "posdef" in flags:
+        n = inp.shape[0]
+        off = st.lists(_floats(-1.0, 1.0, width), min_size=n * n, max_size=n * n)
+        extra = st.lists(_floats(0.0, 1.0, width), min_size=n, max_size=n)
+
+        def build_posdef(parts):
+            o, e = parts
+            return _dominant(_mirror(np.reshape(o, (n, n))), np.asarray(e), np.ones(n)).astype(dtype)
+
+        return st.tuples(off, extra).map(build_posdef)
     if "invertible" in flags:
         n = inp.shape[0]
         positive_diag = bool({"positive", "posdet"} & flags)
+        symmetric = "symmetric" in flags
         off = st.lists(_entries(flags & {"positive", "nonzero"}, bound, margin, width, hi=1.0), min_size=n * n, max_size=n * n)
         extra = st.lists(_floats(0.0, 1.0, width), min_size=n, max_size=n)
         signs = st.just([False] * n) if positive_diag else st.lists(st.booleans(), min_size=n, max_size=n)
 
         def build(parts):
             o, e, s = parts
-            x = _dominant(np.reshape(o, (n, n)), np.asarray(e), np.where(s, -1.0, 1.0))
+            o = np.reshape(o, (n, n))
+            x = _dominant(_mirror(o) if symmetric else o, np.asarray(e), np.where(s, -1.0, 1.0))
             return x.astype(dtype)
 
         return st.tuples(off, extra, signs).map(build)
-    elements = _entries(flags, bound, margin, width)
+    elements = _entries(flags, bound, margin, width) if reach is None else _far_entries(flags, bound, margin, width, reach)
+    mirror = "symmetric" in flags
     return st.lists(elements, min_size=size, max_size=size).map(
-        lambda xs: np.asarray(xs, dtype=np.float64).astype(dtype).reshape(inp.shape)
+        lambda xs: _shaped(np.asarray(xs, dtype=np.float64), inp.shape, mirror).astype(dtype)
     )
+
+
+def _shaped(flat: np.ndarray, shape, mirror: bool) -> np.ndarray:
+    x = flat.reshape(shape)
+    return _mirror(x) if mirror else x
 
 
 def inputs(
@@ -351,11 +417,14 @@ def inputs(
     bound: float = DEFAULT_BOUND,
     margin: float = DEFAULT_MARGIN,
     roles: Mapping[str, Any] | None = None,
+    reach: float = DEFAULT_REACH,
 ) -> st.SearchStrategy[dict[str, np.ndarray]]:
     """A strategy of valid points of `f`: `{input name: array}` inside its domain.
 
     - `f`: a `symjac.Function`; `dtype`: float64 (default) or float32 (values are float32-exact).
     - `bound`, `margin`, `roles`: see `domain` (defaults 3.0, 0.25, derived roles).
+    - `reach`: largest magnitude of the far draws (default 40.0): one point in `FAR_ODDS` has
+      entries out to `reach` (see the module docstring); `reach <= bound` draws none.
 
     Values are finite, bounded and built inside the domain (see the module docstring); they shrink
     toward simple points (zeros, ones, the identity matrix).
@@ -370,11 +439,21 @@ def inputs(
     """
     resolved = float_dtype(dtype)
     dom = domain(f, bound=bound, margin=margin, roles=roles)
+    reach = _check_number("reach", reach, low=0.0)
     parts = {
         inp.name: _input_strategy(inp, _effective(inp, dom.roles[inp.name]), resolved, dom.bound, dom.margin)
         for inp in f.inputs
     }
     strategy = st.fixed_dictionaries(parts)
+    if reach > dom.bound:
+        far = st.fixed_dictionaries({
+            inp.name: _input_strategy(inp, _effective(inp, dom.roles[inp.name]), resolved, dom.bound, dom.margin, reach)
+            for inp in f.inputs
+        })
+        # Shrinks toward 0, a near point; a failure only at far points keeps FAR_ODDS - 1.
+        strategy = st.tuples(st.integers(0, FAR_ODDS - 1), strategy, far).map(
+            lambda t: t[2] if t[0] == FAR_ODDS - 1 else t[1]
+        )
     if not dom.checked:
         return strategy
     compiled = f.cached(("symjac-domain-check", dom.checked), lambda: _compile(f, dom.checked))

@@ -40,10 +40,31 @@ def test_forward_mode_det_at_a_singular_matrix():
     report = sj.verify(torch.linalg.det, SPEC, at={"X": point})
     if _wrong(forward, _adjugate_t(point)):  # torch 2.13: forward mode gives 0
         assert report.verdict == "fail"
-        assert report.odd_one_out == "impl-forward"
-        assert report.worst.values["exact"] == pytest.approx(_adjugate_t(point)[report.worst.input_index])
+        # impl-jvp: forward mode with tangents t1, t2; impl-vjp: plain autograd (next test)
+        assert report.odd_one_out.split(", ")[0] == "impl-forward"
+        assert "impl-reverse" not in report.odd_one_out
+        jacobian = [p for p in report.pairs if p.routes == ("exact", "impl-forward")][0]
+        assert jacobian.worst.values["exact"] == pytest.approx(_adjugate_t(point)[jacobian.worst.input_index])
     else:
-        assert report.verdict == "pass"
+        assert "impl-forward" not in (report.odd_one_out or "")
+
+
+def test_plain_autograd_backward_of_det_at_a_singular_matrix():
+    point = np.array([[1.0, 2.0], [2.0, 4.0]])
+    X = torch.tensor(point, requires_grad=True)
+    torch.linalg.det(X).backward()  # what a training loop calls
+    functorch = torch.func.grad(torch.linalg.det)(torch.from_numpy(point)).numpy()
+    assert not _wrong(functorch, _adjugate_t(point))
+    report = sj.verify(torch.linalg.det, SPEC, at={"X": point})
+    vjp = [p for p in report.pairs if p.routes == ("exact", "impl-vjp")][0]
+    if _wrong(X.grad.numpy(), _adjugate_t(point)):  # torch 2.13: 0
+        assert report.verdict == "fail" and not vjp.ok
+        assert "impl-vjp" in report.odd_one_out
+        # the cotangent check's exact value is v^T J, J the adjugate
+        v = [p for p in report.pairs if p.routes == ("exact", "impl-reverse")][0]
+        assert v.ok  # jacrev (torch.func) is right
+    else:
+        assert vjp.ok
 
 
 def test_vmap_of_jacfwd_of_det_over_a_batch():

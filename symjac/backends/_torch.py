@@ -314,3 +314,38 @@ def _forward_columns(torch, function, tensors: dict, out_size: int, start: int, 
     if tangent_out is None:
         tangent_out = torch.zeros_like(like)
     return tangent_out.reshape(count, out_size).T
+
+
+# -- a user's implementation with given cotangents and tangents (symjac.verify) ----------------------
+def impl_vjp(impl, args: list, wrt: list[int], cotangent: np.ndarray) -> list:
+    """`v^T J` of `impl` at `args` for the cotangent `v` (the output's shape): one backward with
+    `grad_output = v`, through torch.autograd.grad. Returns one gradient per index in `wrt` (NumPy,
+    float64; zeros where autograd found no path)."""
+    torch = import_torch()
+    xs = [a.detach().clone().requires_grad_(i in wrt) for i, a in enumerate(args)]
+    out = impl(*xs)
+    v = torch.as_tensor(np.asarray(cotangent), dtype=out.dtype, device=out.device).reshape(out.shape)
+    chosen = [xs[i] for i in wrt]
+    grads = torch.autograd.grad(out, chosen, grad_outputs=v, allow_unused=True)
+    return [
+        np.zeros(tuple(x.shape)) if g is None else g.detach().cpu().numpy().astype(np.float64)
+        for x, g in zip(chosen, grads)
+    ]
+
+
+def impl_jvp(impl, args: list, wrt: list[int], tangents: list[np.ndarray]) -> np.ndarray:
+    """`J t` of `impl` at `args` for tangents `t` (one per index in `wrt`, the inputs' shapes; the
+    other inputs get none) by forward-mode autograd (dual tensors): NumPy, float64, the output's shape."""
+    torch = import_torch()
+    import torch.autograd.forward_ad as fwad
+
+    with _FORWARD_AD_LOCK, fwad.dual_level():
+        xs = list(a.detach().clone() for a in args)
+        for i, t in zip(wrt, tangents):
+            xs[i] = fwad.make_dual(xs[i], torch.as_tensor(np.asarray(t), dtype=xs[i].dtype).reshape(xs[i].shape))
+        out = impl(*xs)
+        unpacked = fwad.unpack_dual(out)
+        tangent = unpacked.tangent
+        primal = unpacked.primal
+        result = np.zeros(tuple(primal.shape)) if tangent is None else tangent.detach().cpu().numpy().astype(np.float64)
+    return result

@@ -255,3 +255,4 @@ def names() -> list[str]:
 
 def case(name: str) -> Case:
     return _BY_NAME[name]
+
