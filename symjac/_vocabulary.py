@@ -148,6 +148,7 @@ _ROWS = (
     _row("diag", latex=r"\operatorname{diag}(x)"),
     _row("eye", int_arguments=True, latex=r"I_n"),
     _row("index", keywords={"key": "key"}, text=False),
+    _row("gather", arity=(1, 1), keywords={"axis": "int", "indices": "ints"}, text=False),
 )
 
 #: name -> row, every operation of the vocabulary (the tracer reads these).

@@ -92,6 +92,7 @@ __all__ = [
     "diag",
     "eye",
     "bmm",
+    "gather",
 ]
 
 Shape = tuple[int, ...]
@@ -1320,19 +1321,61 @@ def _index_shape(shape: Shape, *, key: Any) -> Shape:
             for part in (item.start, item.stop, item.step):
                 if part is not None and (isinstance(part, bool) or not isinstance(part, (int, np.integer))):
                     raise InvalidArgumentError(f"index: slice bounds must be ints; received {item!r}")
-            if item.step is not None and item.step <= 0:
-                raise ShapeError(f"index: a slice step must be positive; received {item.step}")
+            if item.step == 0:
+                raise ShapeError("index: a slice step must not be 0")
             out.append(len(range(*item.indices(length))))
         elif isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
             if not -length <= item < length:
                 raise ShapeError(
                     f"index: index {int(item)} is out of bounds for axis {axis} with size {length} "
                     f"(shape {shape})")
+        elif isinstance(item, np.ndarray) and item.dtype.kind in "iu":
+            return _advanced_index_shape(shape, key)
         else:
             raise InvalidArgumentError(
-                f"index: indices must be ints, slices or None; received {type(item).__name__}")
+                f"index: indices must be ints, slices, None or integer arrays; received "
+                f"{type(item).__name__}")
         axis += 1
     return tuple(out) + shape[axis:]
+
+
+def _advanced_index_shape(shape: Shape, key: tuple) -> Shape:
+    """NumPy's shape for a key with integer arrays (constant indices), or ShapeError."""
+    try:
+        return np.broadcast_to(np.empty((), dtype=np.int8), shape)[key].shape
+    except IndexError as err:
+        raise ShapeError(f"index: {err} (shape {shape})") from None
+
+
+def gather(x: Any, axis: int, indices: Any) -> np.ndarray:
+    """torch's `gather`: `out[i][j] = x[i][indices[i][j]]` along `axis`, for constant int indices.
+
+    Example:
+        >>> gather([[1, 2], [3, 4]], 1, np.array([[1], [0]])).tolist()
+        [[2], [3]]
+    """
+    a = as_symbolic(x, argument="x")
+    picks = np.asarray(indices)
+    _result_shape("gather", a.shape, axis=axis, indices=picks)
+    (normal,) = _axes("gather", a.shape, axis)
+    out = np.empty(picks.shape, dtype=object)
+    for position, pick in np.ndenumerate(picks):
+        source = list(position)
+        source[normal] = int(pick)
+        out[position] = a[tuple(source)]
+    return out
+
+
+def _gather_shape(shape: Shape, *, axis: Any, indices: Any) -> Shape:
+    picks = np.asarray(indices)
+    if picks.dtype.kind not in "iu" or picks.ndim != len(shape):
+        raise ShapeError(
+            f"gather: indices must be an int array with as many dimensions as x {shape}; "
+            f"received {picks.dtype} of shape {picks.shape}")
+    (normal,) = _axes("gather", shape, axis)
+    if picks.size and (picks.min() < -shape[normal] or picks.max() >= shape[normal]):
+        raise ShapeError(f"gather: an index is out of range for axis {normal} of shape {shape}")
+    return picks.shape
 
 
 def _join_shape(name: str, new_axis: bool) -> Callable[..., Shape]:
@@ -1415,4 +1458,5 @@ _SHAPE_RULES.update({
     "diagonal": _diagonal_shape,
     "diag": _diag_shape,
     "eye": lambda n: (int(n), int(n)),
+    "gather": _gather_shape,
 })

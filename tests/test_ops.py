@@ -45,6 +45,7 @@ def test_public_names_are_pinned():
         "erf", "asin", "acos", "atan", "atan2", "sinh", "cosh", "maximum", "minimum", "clamp",
         "where", "gt", "ge", "lt", "le", "eq", "ne", "var", "prod", "max", "min", "reshape",
         "permute", "swapaxes", "index", "concatenate", "stack", "diagonal", "diag", "eye", "bmm",
+        "gather",
     ]
 
 
