@@ -169,6 +169,14 @@ class Function:
         """The name of the torch code this Function was traced from (`MyFn.apply`), or None."""
         return self._origin["traced"] if self._origin else None
 
+    def traced_from_same(self, impl: Any) -> bool:
+        """Whether `impl` is the very torch code this Function was traced from."""
+        if not self._origin or self._origin.get("identity") is None:
+            return False
+        from ._trace import identity
+
+        return identity(impl) == self._origin["identity"]
+
     @property
     def module_parameters(self) -> tuple[str, ...]:
         """The inputs that are the parameters of a traced `nn.Module` (after the declared ones)."""
@@ -239,8 +247,10 @@ class Function:
         return self._limits
 
     def __reduce__(self):
+        # the traced code's identity is the id of a live object: it does not travel
+        origin = {k: v for k, v in self._origin.items() if k != "identity"} if self._origin else None
         return (_rebuild, (self._inputs_spec(), {k: v for k, v in self._consts.items()}, self._output, self._source,
-                           self._limits, self._origin))
+                           self._limits, origin))
 
     def _inputs_spec(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         return tuple((inp.name, inp.shape) for inp in self._inputs)
@@ -325,7 +335,8 @@ def function(
             if extra:
                 check_inputs({**names, **dict(traced.parameters)}, limits)
             inputs = inputs + extra
-            origin = {"traced": traced.origin, "parameters": [name for name, _ in traced.parameters]}
+            origin = {"traced": traced.origin, "parameters": [name for name, _ in traced.parameters],
+                      "identity": traced.identity}
             output = _validate_output(output, inputs, limits)
             return Function(inputs, const_arrays, output, None, limits, origin)
     else:

@@ -62,6 +62,7 @@ class Traced:
     parameters: tuple[tuple[str, tuple[int, ...]], ...]  # nn.Module parameters as inputs
     origin: str  # who was traced, for reports
     ops_used: tuple[str, ...]
+    identity: Any = None  # `identity(fn)`: verify says "its own forward" only for the same code
 
 
 def _torch():
@@ -92,14 +93,24 @@ def is_torch_code(fn: Any) -> bool:
     return module == "torch" or module.startswith("torch.")
 
 
+def identity(fn: Any) -> Any:
+    """What makes two references to the same torch code equal (`MyFn.apply` is a new bound
+    method at each access; a module's functional wrapper stands for the module)."""
+    marked = getattr(fn, "_symjac_identity", None)
+    if marked is not None:
+        return marked
+    owner = getattr(fn, "__self__", None)
+    if owner is not None:
+        return (id(owner), getattr(fn, "__name__", ""))
+    return (id(fn), "")
+
+
 def describe(fn: Any) -> str:
     """A short name for `fn`: `MyFn.apply`, `Linear`, `my_function`."""
     owner = getattr(fn, "__self__", None)
     if isinstance(owner, type):
-        return f"{owner.__name__}.{getattr(fn, '__name__', 'apply')}"
-    if hasattr(fn, "__qualname__"):
-        return fn.__qualname__
-    return type(fn).__name__
+        return f"{owner.__qualname__}.{getattr(fn, '__name__', 'apply')}"
+    return getattr(fn, "__qualname__", None) or type(fn).__qualname__
 
 
 # --------------------------------------------------------------------------- tracing
@@ -942,6 +953,8 @@ class _Interpreter:
             elif node.op == "get_attr":
                 self.values[node] = self.constant(getattr(self.gm, node.target), node.target)
             elif node.op == "call_function":
+                if not node.users:  # dead code (an autograd detach torch left behind): no effect
+                    continue
                 self.values[node] = self.call(node, users)
             elif node.op == "output":
                 output = self.value(node.args[0])
@@ -1049,6 +1062,9 @@ def trace(fn: Any, inputs: tuple, *, params: str = "inputs") -> Traced:
             arguments = arguments + [_entry_symbols(n, s) for n, s in parameters]
     else:
         _check_signature(fn, len(inputs), name)
+    if not isinstance(fn, torch.nn.Module):
+        def target(*tensors, _fn=fn):  # make_fx binds every parameter, defaults included
+            return _fn(*tensors)
     graph = _graphs(target, shapes, name)
     output, used = _Interpreter(graph, arguments, name).run()
     if isinstance(output, (list, tuple)):
@@ -1060,7 +1076,7 @@ def trace(fn: Any, inputs: tuple, *, params: str = "inputs") -> Traced:
     if output is None:
         raise TraceError(f"expr: {name} returns None; a Function needs a tensor output")
     _check_data_path(graph, name)
-    return Traced(_sym(output, "the output"), tuple(parameters), name, tuple(used))
+    return Traced(_sym(output, "the output"), tuple(parameters), name, tuple(used), identity(fn))
 
 
 def _has_training_behaviour(module) -> bool:
@@ -1098,7 +1114,24 @@ def _functional(module, keys: list[str], count: int) -> Callable:
         values = dict(zip(keys, tensors[count:]))
         return torch.func.functional_call(module, values, tuple(tensors[:count]))
 
+    call.__qualname__ = describe(module)
+    call._symjac_identity = identity(module)
     return call
+
+
+def module_implementation(impl: Any, f: Any) -> Any:
+    """`impl` as verify calls it: a traced module's parameters are passed as inputs after the
+    declared ones, so an `nn.Module` spec'd with `params="inputs"` is called functionally."""
+    torch = sys.modules.get("torch")
+    parameters = getattr(f, "module_parameters", ())
+    if torch is None or not parameters or not isinstance(impl, torch.nn.Module):
+        return impl
+    keys = [key for key, _ in impl.named_parameters()]
+    if len(keys) != len(parameters):
+        raise InvalidArgumentError(
+            f"impl: the module has {len(keys)} parameters, the spec {len(parameters)} "
+            f"({', '.join(parameters)}); trace the same module")
+    return _functional(impl, keys, len(f.inputs) - len(parameters))
 
 
 def _check_signature(fn: Any, count: int, name: str) -> None:
