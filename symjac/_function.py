@@ -173,9 +173,9 @@ class Function:
         """Whether `impl` is the very torch code this Function was traced from."""
         if not self._origin or self._origin.get("identity") is None:
             return False
-        from ._trace import identity
+        from ._trace import identity, same_code
 
-        return identity(impl) == self._origin["identity"]
+        return same_code(self._origin["identity"], identity(impl))
 
     @property
     def module_parameters(self) -> tuple[str, ...]:

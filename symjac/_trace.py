@@ -32,6 +32,7 @@ import operator
 import re
 import sys
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -94,15 +95,30 @@ def is_torch_code(fn: Any) -> bool:
 
 
 def identity(fn: Any) -> Any:
-    """What makes two references to the same torch code equal (`MyFn.apply` is a new bound
-    method at each access; a module's functional wrapper stands for the module)."""
+    """What makes two references to the same torch code equal: (object, name), the object held
+    by a weak reference so that a later object at the same address never matches.
+
+    `MyFn.apply` is a new bound method at each access, so its owner class is what is held; a
+    module's functional wrapper stands for the module.
+    """
     marked = getattr(fn, "_symjac_identity", None)
     if marked is not None:
         return marked
     owner = getattr(fn, "__self__", None)
-    if owner is not None:
-        return (id(owner), getattr(fn, "__name__", ""))
-    return (id(fn), "")
+    target, name = (owner, getattr(fn, "__name__", "")) if owner is not None else (fn, "")
+    try:
+        return (weakref.ref(target), name)
+    except TypeError:  # not weakly referenceable: never claimed to be the same code
+        return None
+
+
+def same_code(a: Any, b: Any) -> bool:
+    """Whether two `identity` values name the same live object."""
+    if a is None or b is None:
+        return False
+    (ref_a, name_a), (ref_b, name_b) = a, b
+    target = ref_a()
+    return target is not None and target is ref_b() and name_a == name_b
 
 
 def describe(fn: Any) -> str:
