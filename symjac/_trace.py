@@ -42,6 +42,7 @@ import sympy as sp
 
 from symjac import ops
 from symjac._errors import InvalidArgumentError, InvalidExpressionError, SymjacError
+from symjac._vocabulary import OPERATIONS
 
 __all__ = ["TraceError", "Traced", "is_torch_code", "trace", "PARAMS"]
 
@@ -332,13 +333,23 @@ def _dims(dim: Any, ndim: int) -> Any:
 
 
 def _fallback(name: str, make: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-    """`ops.<name>` where the vocabulary has it; else `make` (FALLBACK: the coordinator can
-    switch these to the stable primitives of the verdicts branch once merged)."""
-    found = getattr(ops, name, None)
-    return found if found is not None else make
+    """The vocabulary's row `name` where it has one; else `make` (FALLBACK, marked: once the
+    stable primitives of the verdicts branch are rows, these switch to them by themselves)."""
+    row = OPERATIONS.get(name)
+    return row.implementation if row is not None else make
 
 
 # --------------------------------------------------------------------------- rules
+
+
+class _Rows:
+    """`V.sum(...)`: the implementation of the vocabulary's row "sum" (`symjac._vocabulary`)."""
+
+    def __getattr__(self, name: str) -> Callable[..., np.ndarray]:
+        return OPERATIONS[name].implementation
+
+
+V = _Rows()
 
 _RULES: dict[str, Callable[..., Any]] = {}
 
@@ -358,20 +369,20 @@ def _unary(name: str, function: Callable[[np.ndarray], np.ndarray]) -> None:
 
 for _name in ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "relu", "sigmoid",
               "erf", "asin", "acos", "atan", "sinh", "cosh"):
-    _unary(_name, getattr(ops, _name))
+    _unary(_name, OPERATIONS[_name].implementation)
 _unary("neg", lambda x: -x)
 _unary("reciprocal", lambda x: 1 / x)
-_unary("rsqrt", lambda x: 1 / ops.sqrt(x))
+_unary("rsqrt", lambda x: 1 / V.sqrt(x))
 _unary("square", lambda x: x * x)
-_unary("log2", lambda x: ops.log(x) / sp.log(2))
-_unary("log10", lambda x: ops.log(x) / sp.log(10))
-_unary("exp2", lambda x: ops.exp(x * sp.log(2)))
-_unary("log1p", _fallback("log1p", lambda x: ops.log(1 + x)))
-_unary("expm1", _fallback("expm1", lambda x: ops.exp(x) - 1))
-_unary("arcsin", ops.asin)
-_unary("arccos", ops.acos)
-_unary("arctan", ops.atan)
-_unary("asinh", lambda x: ops.log(x + ops.sqrt(x * x + 1)))
+_unary("log2", lambda x: V.log(x) / sp.log(2))
+_unary("log10", lambda x: V.log(x) / sp.log(10))
+_unary("exp2", lambda x: V.exp(x * sp.log(2)))
+_unary("log1p", _fallback("log1p", lambda x: V.log(1 + x)))
+_unary("expm1", _fallback("expm1", lambda x: V.exp(x) - 1))
+_unary("arcsin", V.asin)
+_unary("arccos", V.acos)
+_unary("arctan", V.atan)
+_unary("asinh", lambda x: V.log(x + V.sqrt(x * x + 1)))
 _unary("positive", lambda x: x)
 
 
@@ -409,9 +420,9 @@ def _pow(a, b):
     return _sym(_number(a)) ** _sym(_number(b))
 
 
-_RULES["atan2"] = lambda y, x: ops.atan2(_sym(y), _sym(x))
-_RULES["maximum"] = lambda a, b: ops.maximum(_sym(a), _sym(b))
-_RULES["minimum"] = lambda a, b: ops.minimum(_sym(a), _sym(b))
+_RULES["atan2"] = lambda y, x: V.atan2(_sym(y), _sym(x))
+_RULES["maximum"] = lambda a, b: V.maximum(_sym(a), _sym(b))
+_RULES["minimum"] = lambda a, b: V.minimum(_sym(a), _sym(b))
 _RULES["fmax"] = _RULES["maximum"]
 _RULES["fmin"] = _RULES["minimum"]
 
@@ -420,16 +431,16 @@ _RULES["fmin"] = _RULES["minimum"]
 def _clamp(x, min=None, max=None):  # noqa: A002 - torch's names
     low = None if min is None else _sym(_number(min))
     high = None if max is None else _sym(_number(max))
-    return ops.clamp(_sym(x), low, high)
+    return V.clamp(_sym(x), low, high)
 
 
-_RULES["clamp_min"] = lambda x, low: ops.clamp(_sym(x), _sym(_number(low)), None)
+_RULES["clamp_min"] = lambda x, low: V.clamp(_sym(x), _sym(_number(low)), None)
 _RULES["clamp_min_"] = _RULES["clamp_min"]
-_RULES["clamp_max"] = lambda x, high: ops.clamp(_sym(x), None, _sym(_number(high)))
+_RULES["clamp_max"] = lambda x, high: V.clamp(_sym(x), None, _sym(_number(high)))
 _RULES["clamp_max_"] = _RULES["clamp_max"]
 
 for _name in ("gt", "ge", "lt", "le", "eq", "ne"):
-    _RULES[_name] = (lambda f: lambda a, b: f(_sym(_number(a)), _sym(_number(b))))(getattr(ops, _name))
+    _RULES[_name] = (lambda f: lambda a, b: f(_sym(_number(a)), _sym(_number(b))))(OPERATIONS[_name].implementation)
 _RULES["greater"] = _RULES["gt"]
 _RULES["less"] = _RULES["lt"]
 
@@ -457,7 +468,7 @@ def _where(condition, a, b):
     nan_right = right.size and all(v is sp.nan for v in right.flat)
     if nan_left or nan_right:
         return _nan_branch(cond, right if nan_left else left, nan_left)
-    return ops.where(cond, left, right)
+    return V.where(cond, left, right)
 
 
 def _nan_branch(cond: np.ndarray, other: np.ndarray, nan_where_true: bool) -> np.ndarray:
@@ -486,17 +497,17 @@ def _nan_branch(cond: np.ndarray, other: np.ndarray, nan_where_true: bool) -> np
 
 @_rule("sum")
 def _sum(x, dim=None, keepdim=False, dtype=None):
-    return ops.sum(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
+    return V.sum(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
 
 
 @_rule("mean")
 def _mean(x, dim=None, keepdim=False, dtype=None):
-    return ops.mean(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
+    return V.mean(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
 
 
 @_rule("prod")
 def _prod(x, dim=None, keepdim=False, dtype=None):
-    return ops.prod(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
+    return V.prod(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
 
 
 @_rule("var")
@@ -508,7 +519,7 @@ def _var(x, dim=None, unbiased=None, keepdim=False, correction=None):
         if not c.is_integer():
             raise TraceError(f"expr: var with a fractional correction {c} is not supported")
         c = int(c)
-    return ops.var(_sym(x), axis=_dims(dim, 0), keepdim=keepdim, correction=c)
+    return V.var(_sym(x), axis=_dims(dim, 0), keepdim=keepdim, correction=c)
 
 
 @_rule("var_mean")
@@ -518,17 +529,17 @@ def _var_mean(x, dim=None, unbiased=None, keepdim=False, correction=None):
 
 @_rule("amax")
 def _amax(x, dim=(), keepdim=False):
-    return ops.max(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
+    return V.max(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
 
 
 @_rule("amin")
 def _amin(x, dim=(), keepdim=False):
-    return ops.min(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
+    return V.min(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
 
 
 def _extreme(name: str):
-    reduce = ops.max if name == "max" else ops.min
-    pairwise = ops.maximum if name == "max" else ops.minimum
+    reduce = V.max if name == "max" else V.min
+    pairwise = V.maximum if name == "max" else V.minimum
 
     def rule(x, dim=None, keepdim=False):
         if isinstance(dim, np.ndarray) or (dim is not None and not isinstance(dim, int)):
@@ -547,17 +558,17 @@ _RULES["min"] = _extreme("min")
 
 @_rule("logsumexp")
 def _logsumexp(x, dim, keepdim=False):
-    return ops.logsumexp(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
+    return V.logsumexp(_sym(x), axis=_dims(dim, 0), keepdim=keepdim)
 
 
 @_rule("_softmax", "softmax", "_safe_softmax")
 def _softmax(x, dim, half_to_float=False, dtype=None):
     # _safe_softmax differs from softmax only on rows that are all -inf (it returns 0 there);
     # the traced inputs are finite.
-    return ops.softmax(_sym(x), axis=int(dim))
+    return V.softmax(_sym(x), axis=int(dim))
 
 
-_log_softmax_op = _fallback("log_softmax", lambda x, axis=-1: ops.log(ops.softmax(x, axis=axis)))
+_log_softmax_op = _fallback("log_softmax", lambda x, axis=-1: V.log(V.softmax(x, axis=axis)))
 
 
 @_rule("_log_softmax", "log_softmax")
@@ -570,7 +581,7 @@ def _vector_norm(x, ord=2, dim=None, keepdim=False, dtype=None):  # noqa: A002
     if ord not in (1, 2, 1.0, 2.0):
         raise TraceError(f"expr: vector norms of order {ord!r} are not part of symjac's vocabulary "
                          "(orders 1 and 2 are)")
-    return ops.norm(_sym(x), axis=_dims(dim, 0), keepdim=keepdim, ord=int(ord))
+    return V.norm(_sym(x), axis=_dims(dim, 0), keepdim=keepdim, ord=int(ord))
 
 
 @_rule("softplus")
@@ -578,61 +589,61 @@ def _softplus(x, beta=1, threshold=20):
     # torch's definition, threshold included: x where beta * x > threshold.
     v, b = _sym(x), _sym(_number(beta))
     smooth = _fallback("softplus", None)
-    soft = smooth(v * b) / b if smooth is not None else ops.log(1 + ops.exp(v * b)) / b
-    return ops.where(ops.gt(v * b, _sym(_number(threshold))), v, soft)
+    soft = smooth(v * b) / b if smooth is not None else V.log(1 + V.exp(v * b)) / b
+    return V.where(V.gt(v * b, _sym(_number(threshold))), v, soft)
 
 
 @_rule("log_sigmoid_forward")
 def _log_sigmoid(x):
-    logsigmoid = _fallback("logsigmoid", lambda v: -ops.log(1 + ops.exp(-v)))
+    logsigmoid = _fallback("logsigmoid", lambda v: -V.log(1 + V.exp(-v)))
     return (logsigmoid(_sym(x)), _Unused("the buffer of log_sigmoid_forward"))
 
 
 @_rule("logaddexp")
 def _logaddexp(a, b):
-    found = getattr(ops, "logaddexp", None)
+    found = _fallback("logaddexp", None)
     if found is not None:
         return found(_sym(a), _sym(b))
-    return ops.log(ops.exp(_sym(a)) + ops.exp(_sym(b)))
+    return V.log(V.exp(_sym(a)) + V.exp(_sym(b)))
 
 
 # linear algebra ----------------------------------------------------------------------------
 
 for _name in ("mm", "bmm", "dot", "matmul"):
-    _RULES[_name] = (lambda f: lambda a, b: f(_sym(a), _sym(b)))(getattr(ops, _name))
-_RULES["mv"] = lambda a, b: ops.matmul(_sym(a), _sym(b))
+    _RULES[_name] = (lambda f: lambda a, b: f(_sym(a), _sym(b)))(OPERATIONS[_name].implementation)
+_RULES["mv"] = lambda a, b: V.matmul(_sym(a), _sym(b))
 _RULES["vdot"] = _RULES["dot"]
-_RULES["inner"] = lambda a, b: ops.matmul(_sym(a), ops.transpose(_sym(b)))
-_RULES["outer"] = lambda a, b: ops.outer(_sym(a), _sym(b))
+_RULES["inner"] = lambda a, b: V.matmul(_sym(a), V.transpose(_sym(b)))
+_RULES["outer"] = lambda a, b: V.outer(_sym(a), _sym(b))
 _RULES["ger"] = _RULES["outer"]
-_RULES["trace"] = lambda x: ops.trace(_sym(x))
-_RULES["t"] = lambda x: ops.transpose(_sym(x))
-_RULES["numpy_T"] = lambda x: ops.transpose(_sym(x))
+_RULES["trace"] = lambda x: V.trace(_sym(x))
+_RULES["t"] = lambda x: V.transpose(_sym(x))
+_RULES["numpy_T"] = lambda x: V.transpose(_sym(x))
 
 
 @_rule("_linalg_det")
 def _det(a):
-    return (ops.det(_sym(a)), _Unused("the LU factors of det"), _Unused("the pivots of det"))
+    return (V.det(_sym(a)), _Unused("the LU factors of det"), _Unused("the pivots of det"))
 
 
-_RULES["det"] = lambda a: ops.det(_sym(a))
+_RULES["det"] = lambda a: V.det(_sym(a))
 _RULES["linalg_det"] = _RULES["det"]
 
 
 @_rule("_linalg_slogdet")
 def _slogdet(a):
-    d = ops.det(_sym(a))
+    d = V.det(_sym(a))
     sign = np.vectorize(sp.sign, otypes=[object])(d) if d.ndim else ops._scalar(sp.sign(d[()]))
-    return (sign, ops.log(ops.abs(d)), _Unused("the LU factors of slogdet"),
+    return (sign, V.log(V.abs(d)), _Unused("the LU factors of slogdet"),
             _Unused("the pivots of slogdet"))
 
 
 @_rule("linalg_inv_ex")
 def _inv_ex(a, check_errors=False):
-    return (ops.inv(_sym(a)), _Unused("the info output of inv_ex"))
+    return (V.inv(_sym(a)), _Unused("the info output of inv_ex"))
 
 
-_RULES["linalg_inv"] = lambda a: ops.inv(_sym(a))
+_RULES["linalg_inv"] = lambda a: V.inv(_sym(a))
 _RULES["inverse"] = _RULES["linalg_inv"]
 
 
@@ -640,7 +651,7 @@ _RULES["inverse"] = _RULES["linalg_inv"]
 def _solve_ex(a, b, left=True, check_errors=False):
     if not left:
         raise TraceError("expr: solve with left=False (X A = B) is not supported; transpose instead")
-    return (ops.solve(_sym(a), _sym(b)), _Unused("the LU factors of solve"),
+    return (V.solve(_sym(a), _sym(b)), _Unused("the LU factors of solve"),
             _Unused("the pivots of solve"), _Unused("the info output of solve"))
 
 
@@ -669,7 +680,7 @@ def _conv(x, w, bias, stride, padding, dilation, groups):
             zeros_shape = list(padded.shape)
             zeros_shape[2 + axis] = pad
             zeros = _sym(np.zeros(zeros_shape, dtype=np.int64))
-            padded = ops.concatenate(zeros, padded, zeros, axis=2 + axis)
+            padded = V.concatenate(zeros, padded, zeros, axis=2 + axis)
     out_sizes = [(padded.shape[2 + d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1
                  for d in range(spatial)]
     blocks = []
@@ -681,17 +692,17 @@ def _conv(x, w, bias, stride, padding, dilation, groups):
                 key += [slice(offsets[d] * dilation[d],
                               offsets[d] * dilation[d] + stride[d] * (out_sizes[d] - 1) + 1,
                               stride[d]) for d in range(spatial)]
-                patches.append(ops.index(padded, tuple(key)))
-        columns = ops.reshape(ops.concatenate(*patches, axis=1),
+                patches.append(V.index(padded, tuple(key)))
+        columns = V.reshape(V.concatenate(*patches, axis=1),
                               (batch, per_group * math.prod(kernel), math.prod(out_sizes)))
         size = out_channels // groups
-        kernel_rows = ops.reshape(ops.index(w, (slice(g * size, (g + 1) * size),)),
+        kernel_rows = V.reshape(V.index(w, (slice(g * size, (g + 1) * size),)),
                                   (size, per_group * math.prod(kernel)))
-        blocks.append(ops.matmul(kernel_rows, columns))
-    out = ops.concatenate(*blocks, axis=1) if groups > 1 else blocks[0]
-    out = ops.reshape(out, (batch, out_channels, *out_sizes))
+        blocks.append(V.matmul(kernel_rows, columns))
+    out = V.concatenate(*blocks, axis=1) if groups > 1 else blocks[0]
+    out = V.reshape(out, (batch, out_channels, *out_sizes))
     if bias is not None:
-        out = out + ops.reshape(bias, (out_channels,) + (1,) * spatial)
+        out = out + V.reshape(bias, (out_channels,) + (1,) * spatial)
     return out
 
 
@@ -700,7 +711,7 @@ def _conv(x, w, bias, stride, padding, dilation, groups):
 
 @_rule("view", "_unsafe_view", "reshape", "view_copy", "_reshape_alias")
 def _view(x, shape, *rest):
-    return ops.reshape(_sym(x), tuple(int(n) for n in shape))
+    return V.reshape(_sym(x), tuple(int(n) for n in shape))
 
 
 @_rule("expand", "expand_copy")
@@ -713,19 +724,19 @@ def _expand(x, shape, implicit=False):
 
 @_rule("permute", "permute_copy")
 def _permute(x, dims):
-    return ops.permute(_sym(x), tuple(int(d) for d in dims))
+    return V.permute(_sym(x), tuple(int(d) for d in dims))
 
 
 @_rule("transpose", "transpose_copy", "swapaxes", "swapdims")
 def _transpose(x, dim0, dim1):
-    return ops.swapaxes(_sym(x), int(dim0), int(dim1))
+    return V.swapaxes(_sym(x), int(dim0), int(dim1))
 
 
 @_rule("unsqueeze", "unsqueeze_copy", "unsqueeze_")
 def _unsqueeze(x, dim):
     v = _sym(x)
     d = int(dim) % (v.ndim + 1)
-    return ops.reshape(v, v.shape[:d] + (1,) + v.shape[d:])
+    return V.reshape(v, v.shape[:d] + (1,) + v.shape[d:])
 
 
 @_rule("squeeze", "squeeze_copy", "squeeze_")
@@ -737,7 +748,7 @@ def _squeeze(x, dim=None):
         listed = dim if isinstance(dim, (list, tuple)) else [dim]
         dims = [int(d) % max(v.ndim, 1) for d in listed]
         dims = [d for d in dims if d < v.ndim and v.shape[d] == 1]
-    return ops.reshape(v, tuple(n for d, n in enumerate(v.shape) if d not in dims))
+    return V.reshape(v, tuple(n for d, n in enumerate(v.shape) if d not in dims))
 
 
 @_rule("select", "select_copy")
@@ -745,7 +756,7 @@ def _select(x, dim, index):
     v = _sym(x)
     key = [slice(None)] * v.ndim
     key[int(dim) % v.ndim] = int(index)
-    return ops.index(v, tuple(key))
+    return V.index(v, tuple(key))
 
 
 @_rule("slice", "slice_copy")
@@ -753,7 +764,7 @@ def _slice(x, dim=0, start=None, end=None, step=1):
     v = _sym(x)
     key = [slice(None)] * v.ndim
     key[int(dim) % v.ndim] = slice(start, end, step)
-    return ops.index(v, tuple(key))
+    return V.index(v, tuple(key))
 
 
 @_rule("rev")
@@ -761,7 +772,7 @@ def _rev(x, dims):
     v = _sym(x)
     key = tuple(slice(None, None, -1) if d in [int(k) % v.ndim for k in dims] else slice(None)
                 for d in range(v.ndim))
-    return ops.index(v, key)
+    return V.index(v, key)
 
 
 _RULES["flip"] = _rev
@@ -769,23 +780,23 @@ _RULES["flip"] = _rev
 
 @_rule("diagonal", "diagonal_copy")
 def _diagonal(x, offset=0, dim1=0, dim2=1):
-    return ops.diagonal(_sym(x), offset=offset, axis1=dim1, axis2=dim2)
+    return V.diagonal(_sym(x), offset=offset, axis1=dim1, axis2=dim2)
 
 
 @_rule("cat", "concat", "concatenate")
 def _cat(tensors, dim=0):
     parts = [_sym(t) for t in tensors if not (_sym(t).ndim == 1 and _sym(t).size == 0)]
-    return ops.concatenate(*parts, axis=int(dim))
+    return V.concatenate(*parts, axis=int(dim))
 
 
 @_rule("stack")
 def _stack(tensors, dim=0):
-    return ops.stack(*(_sym(t) for t in tensors), axis=int(dim))
+    return V.stack(*(_sym(t) for t in tensors), axis=int(dim))
 
 
 @_rule("gather")
 def _gather(x, dim, index, sparse_grad=False):
-    return ops.gather(_sym(x), int(dim), _ints(index, "the index of gather"))
+    return V.gather(_sym(x), int(dim), _ints(index, "the index of gather"))
 
 
 @_rule("index_select")
@@ -793,7 +804,7 @@ def _index_select(x, dim, index):
     v = _sym(x)
     key = [slice(None)] * v.ndim
     key[int(dim) % v.ndim] = _ints(index, "the index of index_select").reshape(-1)
-    return ops.index(v, tuple(key))
+    return V.index(v, tuple(key))
 
 
 @_rule("index")
@@ -812,7 +823,7 @@ def _index(x, indices):
                     "expr: indexing with a mask computed from the input (x[x > 0]) has a "
                     "data-dependent shape: refused; use torch.where")
             key.append(_ints(item, "an index tensor"))
-    return ops.index(v, tuple(key))
+    return V.index(v, tuple(key))
 
 
 @_rule("clone", "alias", "contiguous", "lift_fresh_copy", "lift_fresh", "alias_copy",
@@ -856,7 +867,7 @@ _RULES["full_like"] = lambda x, value, **kw: _full(_shape_of(x), value)
 _RULES["fill"] = lambda x, value: _full(_shape_of(x), value)
 _RULES["fill_"] = _RULES["fill"]
 _RULES["scalar_tensor"] = lambda value, **kw: _sym(_number(value))
-_RULES["eye"] = lambda n, m=None, **kw: ops.eye(int(n)) if m is None or m == n else _eye2(n, m)
+_RULES["eye"] = lambda n, m=None, **kw: V.eye(int(n)) if m is None or m == n else _eye2(n, m)
 
 
 def _eye2(n, m):
