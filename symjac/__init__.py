@@ -22,6 +22,7 @@ from ._errors import (
     ShapeError,
     SymjacError,
     TooLargeError,
+    TraceError,
 )
 
 if TYPE_CHECKING:  # what type checkers and the API docs see; at run time these load lazily
@@ -70,6 +71,7 @@ __all__ = [
     "SymjacError",
     "ToleranceModel",
     "TooLargeError",
+    "TraceError",
     "check",
     "function",
     "latex",

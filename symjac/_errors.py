@@ -19,6 +19,7 @@ __all__ = [
     "JacobianMismatchError",
     "JobTimeoutError",
     "ClosedFormError",
+    "TraceError",
 ]
 
 
@@ -61,3 +62,9 @@ class JobTimeoutError(SymjacError, TimeoutError):
 class ClosedFormError(SymjacError, ValueError):
     """No closed matrix-calculus form is known, or the one derived failed the check against the
     element-wise Jacobian (it is then refused, never printed)."""
+
+
+class TraceError(InvalidExpressionError):
+    """torch code that cannot be traced faithfully into an exact Function (the message names the op
+    or construct: no data path to an input, an opaque custom op, an op with no exact counterpart,
+    data-dependent control flow)."""

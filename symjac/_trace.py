@@ -41,7 +41,7 @@ import numpy as np
 import sympy as sp
 
 from symjac import ops
-from symjac._errors import InvalidArgumentError, InvalidExpressionError, SymjacError
+from symjac._errors import InvalidArgumentError, SymjacError, TraceError
 from symjac._vocabulary import OPERATIONS
 
 __all__ = ["TraceError", "Traced", "is_torch_code", "trace", "PARAMS"]
@@ -50,10 +50,6 @@ __all__ = ["TraceError", "Traced", "is_torch_code", "trace", "PARAMS"]
 PARAMS = ("inputs", "consts")
 
 _EXAMPLE_SEEDS = (20240613, 7)
-
-
-class TraceError(InvalidExpressionError):
-    """Torch code that cannot be traced faithfully into an exact Function (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +137,9 @@ _DECOMPOSED = (
     "diag_embed", "mish", "glu", "logit", "huber_loss", "smooth_l1_loss", "repeat",
     "hardswish", "hardsigmoid", "celu", "selu", "nll_loss2d_forward", "cosine_embedding_loss",
     "soft_margin_loss", "kl_div", "l1_loss", "margin_ranking_loss", "nll_loss_nd",
-    "cross_entropy_loss", "narrow", "chunk", "tensor_split",
+    "cross_entropy_loss", "narrow", "chunk", "tensor_split", "unsafe_split",
+    "unsafe_split_with_sizes", "_scaled_dot_product_flash_attention_for_cpu", "triu", "tril",
+    "xlogy",
 )
 
 
@@ -386,12 +384,12 @@ _unary("asinh", lambda x: V.log(x + V.sqrt(x * x + 1)))
 _unary("positive", lambda x: x)
 
 
-@_rule("add", "add_")
+@_rule("add")
 def _add(a, b, alpha=1):
     return _sym(a) + _sym(_number(alpha)) * _sym(_number(b)) if alpha != 1 else _sym(a) + _sym(_number(b))
 
 
-@_rule("sub", "sub_")
+@_rule("sub")
 def _sub(a, b, alpha=1):
     return _sym(a) - _sym(_number(alpha)) * _sym(_number(b)) if alpha != 1 else _sym(a) - _sym(_number(b))
 
@@ -401,12 +399,12 @@ def _rsub(a, b, alpha=1):
     return _sym(_number(b)) - _sym(_number(alpha)) * _sym(a)
 
 
-@_rule("mul", "mul_")
+@_rule("mul")
 def _mul(a, b):
     return _sym(_number(a)) * _sym(_number(b))
 
 
-@_rule("div", "div_")
+@_rule("div")
 def _div(a, b, rounding_mode=None):
     if rounding_mode is not None:
         raise TraceError(
@@ -427,7 +425,7 @@ _RULES["fmax"] = _RULES["maximum"]
 _RULES["fmin"] = _RULES["minimum"]
 
 
-@_rule("clamp", "clamp_")
+@_rule("clamp")
 def _clamp(x, min=None, max=None):  # noqa: A002 - torch's names
     low = None if min is None else _sym(_number(min))
     high = None if max is None else _sym(_number(max))
@@ -435,9 +433,7 @@ def _clamp(x, min=None, max=None):  # noqa: A002 - torch's names
 
 
 _RULES["clamp_min"] = lambda x, low: V.clamp(_sym(x), _sym(_number(low)), None)
-_RULES["clamp_min_"] = _RULES["clamp_min"]
 _RULES["clamp_max"] = lambda x, high: V.clamp(_sym(x), None, _sym(_number(high)))
-_RULES["clamp_max_"] = _RULES["clamp_max"]
 
 for _name in ("gt", "ge", "lt", "le", "eq", "ne"):
     _RULES[_name] = (lambda f: lambda a, b: f(_sym(_number(a)), _sym(_number(b))))(OPERATIONS[_name].implementation)
@@ -481,6 +477,14 @@ def _nan_branch(cond: np.ndarray, other: np.ndarray, nan_where_true: bool) -> np
     out = np.empty(shape, dtype=object)
     for index in np.ndindex(shape):
         c, v = cond_b[index], other_b[index]
+        if isinstance(c, (bool, np.bool_)):
+            c = sp.true if c else sp.false
+        if c is (sp.false if nan_where_true else sp.true):  # a constant condition picks `other`
+            out[index] = v
+            continue
+        if c is (sp.true if nan_where_true else sp.false):
+            out[index] = sp.nan  # refused with the output as undefined
+            continue
         if (nan_where_true and isinstance(c, sp.Eq) and isinstance(c.lhs, sp.sign)
                 and c.rhs == -1 and isinstance(v, sp.log) and isinstance(v.args[0], sp.Abs)
                 and v.args[0].args[0] == c.lhs.args[0]):
@@ -732,14 +736,14 @@ def _transpose(x, dim0, dim1):
     return V.swapaxes(_sym(x), int(dim0), int(dim1))
 
 
-@_rule("unsqueeze", "unsqueeze_copy", "unsqueeze_")
+@_rule("unsqueeze", "unsqueeze_copy")
 def _unsqueeze(x, dim):
     v = _sym(x)
     d = int(dim) % (v.ndim + 1)
     return V.reshape(v, v.shape[:d] + (1,) + v.shape[d:])
 
 
-@_rule("squeeze", "squeeze_copy", "squeeze_")
+@_rule("squeeze", "squeeze_copy")
 def _squeeze(x, dim=None):
     v = _sym(x)
     if dim is None:
@@ -792,6 +796,47 @@ def _cat(tensors, dim=0):
 @_rule("stack")
 def _stack(tensors, dim=0):
     return V.stack(*(_sym(t) for t in tensors), axis=int(dim))
+
+
+@_rule("constant_pad_nd")
+def _constant_pad(x, pad, value=0):
+    v = _sym(x)
+    fill = _sym(_number(value))[()]
+    for k in range(len(pad) // 2):
+        axis = v.ndim - 1 - k
+        before, after = int(pad[2 * k]), int(pad[2 * k + 1])
+        if before < 0 or after < 0:
+            raise TraceError("expr: negative padding (cropping) is not supported; slice instead")
+        parts = []
+        for width in (before, None, after):
+            if width is None:
+                parts.append(v)
+            elif width:
+                shape = list(v.shape)
+                shape[axis] = width
+                parts.append(np.full(shape, fill, dtype=object))
+        v = V.concatenate(*parts, axis=axis)
+    return v
+
+
+@_rule("masked_fill")
+def _masked_fill(x, mask, value):
+    return V.where(_condition(mask), _sym(_number(value)), _sym(x))
+
+
+@_rule("_cdist_forward")
+def _cdist(x1, x2, p, compute_mode=None):
+    if p != 2:
+        raise TraceError(f"expr: cdist with p={p} is not supported (p=2 is)")
+    a, b = _sym(x1), _sym(x2)
+    difference = V.reshape(a, a.shape[:-1] + (1, a.shape[-1])) - V.reshape(
+        b, b.shape[:-2] + (1,) + b.shape[-2:])
+    return V.norm(difference, axis=-1)
+
+
+@_rule("as_strided", "as_strided_copy")
+def _as_strided(x, size, stride, storage_offset=None):
+    raise AssertionError("interpreted in _Interpreter.call")  # pragma: no cover
 
 
 @_rule("gather")
@@ -865,7 +910,6 @@ _RULES["ones_like"] = lambda x, **kw: _full(_shape_of(x), 1)
 _RULES["empty_like"] = lambda x, **kw: _full(_shape_of(x), 0)
 _RULES["full_like"] = lambda x, value, **kw: _full(_shape_of(x), value)
 _RULES["fill"] = lambda x, value: _full(_shape_of(x), value)
-_RULES["fill_"] = _RULES["fill"]
 _RULES["scalar_tensor"] = lambda value, **kw: _sym(_number(value))
 _RULES["eye"] = lambda n, m=None, **kw: V.eye(int(n)) if m is None or m == n else _eye2(n, m)
 
@@ -925,6 +969,15 @@ _INPLACE_VIEWS = {
 # --------------------------------------------------------------------------- interpreter
 
 
+def _mutates(node) -> bool:
+    """An op that writes into one of its arguments (in place, `copy_to`): never dead code."""
+    schema = getattr(node.target, "_schema", None)
+    if schema is not None and any(a.alias_info is not None and a.alias_info.is_write
+                                  for a in schema.arguments):
+        return True
+    return _op_name(node.target)[1] in ("copy_to", "copy_", "set_", "resize_")
+
+
 def _op_name(target: Any) -> tuple[str, str, str]:
     """(namespace, packet name, printable name) of a graph node's target."""
     if target is operator.getitem:
@@ -980,7 +1033,7 @@ class _Interpreter:
             elif node.op == "get_attr":
                 self.values[node] = self.constant(getattr(self.gm, node.target), node.target)
             elif node.op == "call_function":
-                if not node.users:  # dead code (an autograd detach torch left behind): no effect
+                if not node.users and not _mutates(node):  # dead code (a detach torch left): no effect
                     continue
                 self.values[node] = self.call(node, users)
             elif node.op == "output":
@@ -1001,13 +1054,21 @@ class _Interpreter:
                 "from it; write its forward with torch ops, or give the spec as text")
         if name == "detach" and not self.depends(node):
             return self.value(node.args[0])  # a constant's detach (torch.tensor(...)): no derivative to cut
+        if (name in _NO_COUNTERPART or name not in _RULES) and not _mutates(node) \
+                and not self.depends(node) and name not in ("rand", "randn", "bernoulli", "normal",
+                                                            "uniform", "randint", "randperm"):
+            return self.fold(node, printable)  # constant index arithmetic (a decomposition's)
         if name in _NO_COUNTERPART:
             raise TraceError(
                 f"expr: {self.describe_fn} uses {printable}, {_NO_COUNTERPART[name]}, which has "
                 "no exact counterpart in symjac's vocabulary: refused (the Function would not be "
                 "the function torch differentiates)")
         rule = _RULES.get(name)
-        if rule is None and name.endswith("_") and name[:-1] in _RULES:
+        if _mutates(node):  # every in-place op: safe only on a fresh value used nowhere else
+            if not name.endswith("_") or name[:-1] not in _RULES:
+                raise TraceError(
+                    f"expr: {self.describe_fn} writes into a tensor with {printable}, which cannot "
+                    "be traced faithfully here; write it without in-place ops")
             rule = self.inplace(node, name, users)
         if rule is None:
             raise TraceError(
@@ -1015,6 +1076,8 @@ class _Interpreter:
                 "yet (no rule maps it onto symjac's vocabulary); write the spec as text, or use "
                 "other torch ops")
         self.ops_used.append(printable)
+        if name in ("as_strided", "as_strided_copy"):
+            return self.as_strided(node, printable)
         args = [self.value(a) for a in node.args]
         kwargs = {k: self.value(v) for k, v in node.kwargs.items()
                   if k not in ("dtype", "layout", "device", "pin_memory", "memory_format",
@@ -1029,6 +1092,33 @@ class _Interpreter:
                 f"expr: interpreting {printable} of {self.describe_fn} failed: "
                 f"{type(err).__name__}: {_first_line(str(err))}") from None
 
+    def fold(self, node, printable: str) -> Any:
+        """Run an op whose arguments are all constants in torch, and take its result as a constant."""
+        torch = _torch()
+        fx = sys.modules["torch.fx"]
+
+        def tensor(argument):
+            if isinstance(argument, fx.Node):
+                value = self.values[argument]
+                meta = argument.meta.get("val")
+                dtype = getattr(meta, "dtype", torch.float64)
+                if isinstance(value, np.ndarray) and value.dtype == object:
+                    try:
+                        value = np.array([float(v) for v in value.flat]).reshape(value.shape)
+                    except TypeError:
+                        raise TraceError(f"expr: cannot fold the constant op {printable}") from None
+                return torch.as_tensor(np.asarray(value)).to(dtype)
+            if isinstance(argument, (list, tuple)):
+                return type(argument)(tensor(a) for a in argument)
+            return argument
+
+        with torch.no_grad():
+            result = node.target(*tensor(list(node.args)), **{k: tensor(v) for k, v in node.kwargs.items()})
+        self.ops_used.append(printable + " (constant)")
+        if isinstance(result, (list, tuple)):
+            return type(result)(self.constant(r, printable) for r in result)
+        return self.constant(result, printable)
+
     def depends(self, node) -> bool:
         """Whether `node` has a data path from an input (placeholder)."""
         memo = self.dependence
@@ -1039,6 +1129,22 @@ class _Interpreter:
             if item is node:
                 break
         return memo[node]
+
+    def as_strided(self, node, printable: str) -> np.ndarray:
+        """`as_strided` of a contiguous tensor (a decomposition's view): entries picked by stride."""
+        source = node.args[0]
+        meta = source.meta.get("val") if hasattr(source, "meta") else None
+        if meta is None or not meta.is_contiguous() or meta.storage_offset() != 0:
+            raise TraceError(
+                f"expr: {printable} of a tensor that is not contiguous from its storage's start "
+                "cannot be traced faithfully here")
+        flat = _sym(self.values[source]).reshape(-1)
+        size, stride = [int(n) for n in node.args[1]], [int(n) for n in node.args[2]]
+        offset = int(node.args[3]) if len(node.args) > 3 and node.args[3] is not None else 0
+        out = np.empty(tuple(size), dtype=object)
+        for index in np.ndindex(*size):
+            out[index] = flat[offset + sum(i * s for i, s in zip(index, stride))]
+        return out
 
     def inplace(self, node, name: str, users: Mapping[Any, int]) -> Callable[..., Any]:
         """An in-place op left by a trace without functionalize: safe only on a fresh value."""

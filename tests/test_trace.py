@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 import symjac as sj  # noqa: E402
-from symjac._trace import TraceError  # noqa: E402
+from symjac import TraceError  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 
@@ -311,3 +311,51 @@ def test_traced_function_pickles_with_its_origin():
     g = pickle.loads(pickle.dumps(f))
     assert g.traced_from == "Sin2.apply" and g.origin == f.origin
     assert f.traced_from_same(Sin2.apply) and not g.traced_from_same(Sin2.apply)
+
+
+# --------------------------------------------------------------------------- more torch code
+
+
+def _causal_softmax(x):
+    mask = torch.ones(3, 3).triu(1).bool()
+    return x.masked_fill(mask, float("-inf")).softmax(-1)
+
+
+torch.manual_seed(3)
+_MHA = torch.nn.MultiheadAttention(4, 2, batch_first=True).double().eval()
+MORE = [
+    ("pad", lambda x: F.pad(x, (1, 2), value=0.5), (1, 3)),
+    ("causal_softmax", _causal_softmax, (3, 3)),
+    ("einsum", lambda x: torch.einsum("ij,kj->ik", x, x), (2, 3)),
+    ("chunk", lambda x: torch.cat(x.chunk(2)[::-1]), (4,)),
+    ("kl_div", lambda x: F.kl_div(F.log_softmax(x, -1), t([0.2, 0.3, 0.5]), reduction="sum"), (3,)),
+    ("cdist", lambda x: torch.cdist(x, x + 1), (2, 3)),
+    ("cross", lambda x: torch.linalg.cross(x[0], x[1]), (2, 3)),
+    ("multi_head_attention", lambda x: _MHA(x, x, x, need_weights=False)[0], (1, 2, 4)),
+    ("group_norm", torch.nn.GroupNorm(2, 4, affine=False).double(), (1, 4, 2)),
+    ("conv2d", lambda x: F.conv2d(x, t(np.arange(8.0).reshape(2, 1, 2, 2)), padding=1, stride=2), (1, 1, 3, 3)),
+]
+
+
+@pytest.mark.parametrize("fn, shape", [row[1:] for row in MORE], ids=[row[0] for row in MORE])
+def test_more_torch_code_traces_exactly(fn, shape):
+    f = sj.function(fn, x=shape, params="consts")
+    x = torch.tensor(np.random.default_rng(5).uniform(-1, 1, size=shape))
+    expected = torch.autograd.functional.jacobian(fn, x).numpy()
+    np.testing.assert_allclose(f.jacobian().evaluate(x=x.numpy()), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_in_place_mutation_of_a_view_is_refused():
+    class Mutates(torch.autograd.Function):  # no setup_context: traced without functionalize
+        @staticmethod
+        def forward(ctx, x):
+            y = x * 1
+            y[0].mul_(2)
+            return y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    with pytest.raises(TraceError, match="mutates a tensor in place"):
+        sj.function(Mutates.apply, x=(3,))
