@@ -24,6 +24,7 @@ from ._errors import (
     ShapeError,
     SymjacError,
     TooLargeError,
+    TraceError,
 )
 
 if TYPE_CHECKING:  # what type checkers and the API docs see; at run time these load lazily
@@ -77,6 +78,7 @@ __all__ = [
     "SymjacError",
     "ToleranceModel",
     "TooLargeError",
+    "TraceError",
     "check",
     "function",
     "latex",

@@ -215,13 +215,14 @@ def check_constant(name: str, size: int, limits: Limits) -> None:
 
 
 #: Applied functions an output may contain: those both generated backends (NumPy and torch)
-#: print, whose derivatives they print too. Anything else (`erf`, `gamma`, `floor`, `sign`,
+#: print, whose derivatives they print too. Anything else (`gamma`, `floor`, `sign`,
 #: `Heaviside`, ...) would fail later, in generated code, so it is refused when the Function is
 #: built.
 SUPPORTED_FUNCTIONS = (
     sympy.exp, sympy.log, sympy.sin, sympy.cos, sympy.tan, sympy.sinh, sympy.cosh, sympy.tanh,
     sympy.asin, sympy.acos, sympy.atan, sympy.asinh, sympy.acosh, sympy.atanh, sympy.atan2,
     sympy.Abs, sympy.Piecewise, sympy.re,
+    sympy.erf,  # issue 13: exact GELU; NumPy code through math.erf (symjac._codegen)
 ) + STABLE_FUNCTIONS
 
 #: SymPy objects that stand for an algorithm not yet run (`doit`); no code can be generated for

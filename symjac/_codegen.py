@@ -152,6 +152,17 @@ class _NumPyPrinter(NumPyPrinter):
     def _print_sigmoid(self, expr):
         return f"_symjac_sigmoid({self._print(expr.args[0])})"
 
+    def _print_erf(self, expr):
+        # NumPy has no erf; SymPy would print math.erf, which takes one number only.
+        return f"_erf({self._print(expr.args[0])})"
+
+
+def _erf(x):
+    """`math.erf` entry by entry, keeping the dtype (float32 stays float32)."""
+    array = np.asarray(x)
+    dtype = array.dtype if array.dtype.kind == "f" else np.float64
+    return np.vectorize(math.erf, otypes=[dtype])(array)
+
 
 def _as_tensor(value, like):
     import torch
@@ -168,7 +179,7 @@ def _numpy_namespace() -> list:
     # which loads NumPy's lazy submodules (f2py, testing, ...): 0.25-0.5 s on the first compile.
     from ._stable import numpy_helpers
 
-    return [numpy_helpers(), dict(vars(np))]
+    return [numpy_helpers() | {"_erf": _erf}, dict(vars(np))]
 
 
 def _torch_namespace() -> list:
@@ -309,7 +320,7 @@ _GENERATED = itertools.count()
 def _exec(source: str, backend: str) -> Callable:
     """Compile generated source into its function, registering the source for tracebacks."""
     filename = f"<symjac-generated-{next(_GENERATED)}>"
-    namespace: dict[str, Any] = {"numpy": np}
+    namespace: dict[str, Any] = {"numpy": np, "_erf": _erf}
     if backend == "torch":
         import torch
 

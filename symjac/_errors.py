@@ -21,6 +21,7 @@ __all__ = [
     "JobTimeoutError",
     "ClosedFormError",
     "ImplementationError",
+    "TraceError",
 ]
 
 
@@ -74,3 +75,9 @@ class ImplementationError(SymjacError, RuntimeError):
     """The implementation under test (`verify`'s `impl`) raised, or could not be run or
     differentiated, at a point: the message names the point and the step (value, reverse mode,
     forward mode), and the original exception is the `__cause__`."""
+
+
+class TraceError(InvalidExpressionError):
+    """torch code that cannot be traced faithfully into an exact Function (the message names the op
+    or construct: no data path to an input, an opaque custom op, an op with no exact counterpart,
+    data-dependent control flow)."""

@@ -112,10 +112,11 @@ class Function(Printable):
     compiled code are computed on first use and cached.
     """
 
-    __slots__ = ("_inputs", "_consts", "_output", "_source", "_cache", "_lock", "_limits", "_matrix_expression")
+    __slots__ = ("_inputs", "_consts", "_output", "_source", "_cache", "_lock", "_limits", "_matrix_expression",
+                 "_origin")
 
     def __init__(self, inputs: tuple[Input, ...], consts: Mapping[str, np.ndarray], output: np.ndarray, source: str | None,
-                 limits: Limits = DEFAULT_LIMITS, matrix_expression: Any = None):
+                 limits: Limits = DEFAULT_LIMITS, matrix_expression: Any = None, origin: Mapping[str, Any] | None = None):
         object.__setattr__(self, "_inputs", inputs)
         object.__setattr__(self, "_consts", dict(consts))
         object.__setattr__(self, "_output", output)
@@ -124,6 +125,7 @@ class Function(Printable):
         object.__setattr__(self, "_lock", threading.RLock())
         object.__setattr__(self, "_limits", limits)
         object.__setattr__(self, "_matrix_expression", matrix_expression)
+        object.__setattr__(self, "_origin", dict(origin) if origin else None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Function is immutable; cannot set {name!r}")
@@ -162,6 +164,37 @@ class Function(Printable):
     def source(self) -> str | None:
         """The expression text this Function was built from, if it was built from text."""
         return self._source
+
+    @property
+    def origin(self) -> str | None:
+        """Where the formula came from when it was traced from torch code, else None.
+
+        A traced Function is specialised to the shapes it was traced at, and its formula is the
+        traced code's own forward: verifying that same code checks its derivatives, not its value.
+        """
+        if not self._origin:
+            return None
+        shapes = ", ".join(f"{i.name}={i.shape}" for i in self._inputs)
+        return (f"traced from the torch code {self._origin['traced']} (its own forward), "
+                f"specialised to the shapes {shapes}")
+
+    @property
+    def traced_from(self) -> str | None:
+        """The name of the torch code this Function was traced from (`MyFn.apply`), or None."""
+        return self._origin["traced"] if self._origin else None
+
+    def traced_from_same(self, impl: Any) -> bool:
+        """Whether `impl` is the very torch code this Function was traced from."""
+        if not self._origin or self._origin.get("identity") is None:
+            return False
+        from ._trace import identity, same_code
+
+        return same_code(self._origin["identity"], identity(impl))
+
+    @property
+    def module_parameters(self) -> tuple[str, ...]:
+        """The inputs that are the parameters of a traced `nn.Module` (after the declared ones)."""
+        return tuple(self._origin.get("parameters", ())) if self._origin else ()
 
     def input(self, name: str) -> Input:
         for inp in self._inputs:
@@ -249,16 +282,18 @@ class Function(Printable):
         return self._limits
 
     def __reduce__(self):
+        # the traced code's identity is the id of a live object: it does not travel
+        origin = {k: v for k, v in self._origin.items() if k != "identity"} if self._origin else None
         return (_rebuild, (self._inputs_spec(), {k: v for k, v in self._consts.items()}, self._output, self._source,
-                           self._limits, self._matrix_expression))
+                           self._limits, self._matrix_expression, origin))
 
     def _inputs_spec(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         return tuple((inp.name, inp.shape) for inp in self._inputs)
 
 
-def _rebuild(spec, consts, output, source, limits=DEFAULT_LIMITS, matrix_expression=None) -> Function:
+def _rebuild(spec, consts, output, source, limits=DEFAULT_LIMITS, matrix_expression=None, origin=None) -> Function:
     inputs = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in spec)
-    return Function(inputs, consts, output, source, limits, matrix_expression)
+    return Function(inputs, consts, output, source, limits, matrix_expression, origin)
 
 
 def _short(output: np.ndarray) -> str:
@@ -272,6 +307,7 @@ def function(
     *,
     consts: Mapping[str, Any] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    params: str = "inputs",
     **shapes: Any,
 ) -> Function:
     """Define a function once: text, a Python callable, or a SymPy expression.
@@ -282,6 +318,10 @@ def function(
     - `consts`: fixed arrays by name, e.g. `{"A": [[2.0, 3.0], [4.0, 5.0]]}`.
     - `limits`: the budgets (`symjac.Limits`), checked before any symbolic work; over one,
       `TooLargeError` says which and how to raise it. See `docs/limits.md`.
+    - torch code (a function of torch tensors, an `nn.Module`, an `autograd.Function.apply`) is
+      traced at the declared shapes and interpreted with the same vocabulary (`docs/torch-code.md`);
+      the Function is specialised to those shapes. `params`: an `nn.Module`'s parameters become
+      inputs (`"inputs"`, the default: checked too) or exact constants (`"consts"`).
     - `**shapes`: the inputs, in order, with their shapes: `()` scalar, `(n,)` vector, `(m, n)` matrix.
 
     ```python
@@ -331,13 +371,64 @@ def function(
         if isinstance(expr, sympy.Basic) and expr.has(sympy.MatrixSymbol):
             matrix_expression = expr
     elif callable(expr):
-        output = _from_callable(expr, inputs, const_values)
+        output, traced = _from_callable_or_torch(expr, inputs, const_values, consts, params)
+        if traced is not None:
+            output = traced.output
+            extra = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in traced.parameters)
+            if extra:
+                check_inputs({**names, **dict(traced.parameters)}, limits)
+            inputs = inputs + extra
+            origin = {"traced": traced.origin, "parameters": [name for name, _ in traced.parameters],
+                      "identity": traced.identity}
+            output = _validate_output(output, inputs, limits)
+            return Function(inputs, const_arrays, output, None, limits, origin=origin)
     else:
         raise InvalidArgumentError(
             f"expr: must be expression text, a callable or a SymPy expression; received {type(expr).__name__}"
         )
     output = _validate_output(output, inputs, limits)
     return Function(inputs, const_arrays, output, source, limits, matrix_expression)
+
+
+def _from_callable_or_torch(fn: Callable, inputs: tuple[Input, ...], const_values: dict[str, np.ndarray],
+                            consts: Mapping[str, Any], params: str) -> tuple[Any, Any]:
+    """(output, Traced or None): a callable on symbolic arrays, or torch code traced (`symjac._trace`).
+
+    torch code is recognised without importing torch: an `nn.Module`, an `autograd.Function.apply`
+    or a torch function is traced directly; any other callable is first called on symbolic arrays,
+    and traced only when that call fails while torch is loaded (the callable uses torch).
+    """
+    if params not in ("inputs", "consts"):
+        raise InvalidArgumentError(f"params: must be 'inputs' or 'consts'; received {params!r}")
+    from . import _trace
+
+    if not _trace.is_torch_code(fn):
+        if "torch" not in sys.modules:
+            return _from_callable(fn, inputs, const_values), None
+        try:
+            return _from_callable(fn, inputs, const_values), None
+        except Exception:  # noqa: BLE001 - torch code fails on symbolic arrays in many ways
+            pass
+    target = fn
+    if consts:
+        target = _with_consts(fn, consts)
+    return None, _trace.trace(target, inputs, params=params)
+
+
+def _with_consts(fn: Callable, consts: Mapping[str, Any]) -> Callable:
+    import torch
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    tensors = {name: torch.as_tensor(np.asarray(v, dtype=np.float64)) for name, v in consts.items() if name in params}
+
+    def call(*args):
+        return fn(*args, **tensors)
+
+    call.__qualname__ = getattr(fn, "__qualname__", type(fn).__name__)
+    return call
 
 
 def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np.ndarray]) -> Any:

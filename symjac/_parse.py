@@ -35,6 +35,7 @@ import numpy as np
 import sympy as sp
 
 from symjac import ops
+from symjac._vocabulary import KEYWORD_KINDS, TEXT_FUNCTIONS
 from symjac._budget import DEFAULT_LIMITS, Limits, exceeds_digits, raise_hint
 from symjac._errors import (
     DomainError,
@@ -62,51 +63,24 @@ __all__ = [
 
 # --------------------------------------------------------------------------- vocabulary
 
-# name -> (function, number of positional arguments)
+# name -> (function, least number of positional arguments), read from the one table of
+# operations (symjac._vocabulary); its rows also give keywords, arity ranges and budget facts.
 FUNCTIONS: Mapping[str, tuple[Callable[..., np.ndarray], int]] = {
-    "exp": (ops.exp, 1),
-    "log": (ops.log, 1),
-    "sin": (ops.sin, 1),
-    "cos": (ops.cos, 1),
-    "tan": (ops.tan, 1),
-    "tanh": (ops.tanh, 1),
-    "sqrt": (ops.sqrt, 1),
-    "abs": (ops.abs, 1),
-    "relu": (ops.relu, 1),
-    "sigmoid": (ops.sigmoid, 1),
-    "sum": (ops.sum, 1),
-    "mean": (ops.mean, 1),
-    "transpose": (ops.transpose, 1),
-    "mm": (ops.mm, 2),
-    "matmul": (ops.matmul, 2),
-    "dot": (ops.dot, 2),
-    "outer": (ops.outer, 2),
-    "kron": (ops.kron, 2),
-    "trace": (ops.trace, 1),
-    "det": (ops.det, 1),
-    "inv": (ops.inv, 1),
-    "solve": (ops.solve, 2),
-    "softmax": (ops.softmax, 1),
-    "logsumexp": (ops.logsumexp, 1),
-    "norm": (ops.norm, 1),
-    # stable primitives (symjac._stable)
-    "log_softmax": (ops.log_softmax, 1),
-    "softplus": (ops.softplus, 1),
-    "logsigmoid": (ops.logsigmoid, 1),
-    "log1p": (ops.log1p, 1),
-    "expm1": (ops.expm1, 1),
-    "logaddexp": (ops.logaddexp, 2),
+    name: (row.implementation, row.arity[0]) for name, row in TEXT_FUNCTIONS.items()
 }
 
 _CONSTANTS = {"pi": sp.pi, "e": sp.E}
-_ELEMENTWISE = {"exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "relu", "sigmoid",
-                "softplus", "logsigmoid", "log1p", "expm1"}
-_BOUNDED_ARGUMENT = {"exp", "sin", "cos", "tan", "sigmoid", "softmax", "logsumexp", "expm1",
-                     "softplus", "logsigmoid", "log_softmax", "logaddexp"}
+_ELEMENTWISE = {name for name, row in TEXT_FUNCTIONS.items() if row.elementwise}
+_BOUNDED_ARGUMENT = {name for name, row in TEXT_FUNCTIONS.items() if row.bounded_argument}
+# The comparisons of the language (only as the condition of where(c, a, b)).
+_COMPARISONS: dict[type, tuple[str, Callable[[Any, Any], np.ndarray]]] = {
+    ast.Gt: (">", ops.gt), ast.GtE: (">=", ops.ge), ast.Lt: ("<", ops.lt),
+    ast.LtE: ("<=", ops.le), ast.Eq: ("==", ops.eq), ast.NotEq: ("!=", ops.ne),
+}
 
 
 def _signature(name: str) -> str:
-    return f"{name}(x)" if FUNCTIONS[name][1] == 1 else f"{name}(a, b)"
+    return TEXT_FUNCTIONS[name].signature()
 
 
 # --------------------------------------------------------------------------- names
@@ -212,6 +186,13 @@ _CONSTRUCTS: dict[type, str] = {
     ast.YieldFrom: "yield",
     ast.Slice: "slice (a:b)",
 }
+# Operations whose symbolic work `_Evaluator.call_work` estimates by name.
+_LEGACY_WORK = frozenset({
+    "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "relu", "sigmoid", "sum", "mean",
+    "transpose", "mm", "matmul", "dot", "outer", "kron", "trace", "det", "inv", "solve",
+    "softmax", "logsumexp", "norm",
+})
+_COMPARISON_HINT = "comparisons are allowed only as the condition of where(c, a, b)"
 
 _BINARY: dict[type, tuple[str, Callable[[Any, Any], Any] | None]] = {
     ast.Add: ("+", operator.add),
@@ -358,6 +339,8 @@ class _Evaluator:
                             "is .T (transpose)", node)
                 elif kind == "subscript":
                     self.indices(node)
+                elif kind == "compare":
+                    self.check_compare(node, stack)
                 else:  # a call of something other than a bare function name
                     raise self.error(
                         "only the language's functions can be called, by bare name (e.g. "
@@ -393,6 +376,8 @@ class _Evaluator:
                 stack.append(node.body)
             else:
                 what = _CONSTRUCTS.get(type(node), type(node).__name__)
+                if isinstance(node, ast.Compare):
+                    what += f" ({_COMPARISON_HINT})"
                 raise self.error(f"construct not allowed: {what}; {_ALLOWED_SUMMARY}", node)
 
     def check_constant(self, node: ast.Constant) -> None:
@@ -465,28 +450,94 @@ class _Evaluator:
             raise self.error(
                 f"unknown function {name!r}; allowed functions: {', '.join(sorted(FUNCTIONS))}",
                 node)
-        if node.keywords:
+        row = TEXT_FUNCTIONS[name]
+        if node.keywords and not row.keywords:
             raise self.error(
                 f"{name}: keyword arguments are not allowed; call it as {_signature(name)}",
                 node)
+        for keyword_node in node.keywords:
+            self.literal_keyword(name, keyword_node, node)
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.error(
                     f"construct not allowed: starred expression (*args); {_ALLOWED_SUMMARY}",
                     arg)
-        arity = FUNCTIONS[name][1]
-        if len(node.args) != arity:
+        low, high = row.arity
+        if len(node.args) < low or (high is not None and len(node.args) > high):
+            arity = low if low == high else (f"{low} or more" if high is None else f"{low} to {high}")
             plural = "argument" if arity == 1 else "arguments"
             raise self.error(
                 f"{name} takes {arity} {plural} ({_signature(name)}); received "
                 f"{len(node.args)}", node)
-        stack.extend(reversed(node.args))
+        if row.int_arguments:
+            for arg in node.args:
+                self.int_literal(arg, f"{name}: arguments must be int literals, e.g. {name}(3)")
+            return
+        args = list(node.args)
+        if name == "where" and isinstance(args[0], ast.Compare):
+            stack.extend(reversed(args[1:]))
+            stack.append(("compare", args[0]))
+            return
+        stack.extend(reversed(args))
 
-    def indices(self, node: ast.Subscript) -> tuple[int, ...]:
-        """The integer literals of `X[0, -1]`; anything else is refused."""
+    def check_compare(self, node: ast.Compare, stack: list[Any]) -> None:
+        if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARISONS:
+            raise self.error(
+                "construct not allowed: chained comparison; write one comparison such as "
+                "x > 0 as the condition of where(c, a, b)", node)
+        stack.append(node.comparators[0])
+        stack.append(node.left)
+
+    def int_literal(self, node: ast.AST, message: str) -> int:
+        """The value of an int literal such as `3` or `-1`; anything else is refused."""
+        value, sign = node, 1
+        if isinstance(value, ast.UnaryOp) and isinstance(value.op, (ast.USub, ast.UAdd)):
+            sign = -1 if isinstance(value.op, ast.USub) else 1
+            value = value.operand
+        if (isinstance(value, ast.Constant) and isinstance(value.value, int)
+                and not isinstance(value.value, bool)):
+            self.check_constant(value)
+            return sign * value.value
+        raise self.error(f"{message}; received {self.snippet(node)!r}", node)
+
+    def literal_keyword(self, name: str, keyword_node: ast.keyword, call: ast.Call) -> Any:
+        """The literal value of `axis=1`, `keepdim=True`, `shape=(2, 3)`: allowed ones only."""
+        row = TEXT_FUNCTIONS[name]
+        key = keyword_node.arg
+        if key is None or key not in row.keywords:
+            allowed = ", ".join(row.keywords) or "none"
+            raise self.error(
+                f"{name}: keyword argument {key or '**'!r} is not allowed; allowed keywords: "
+                f"{allowed}", call)
+        kind = row.keywords[key]
+        value = keyword_node.value
+        message = f"{name}: {key}= must be {KEYWORD_KINDS.get(kind, kind)}"
+        if kind == "bool":
+            if isinstance(value, ast.Constant) and isinstance(value.value, bool):
+                return value.value
+            raise self.error(f"{message}; received {self.snippet(value)!r}", call)
+        if kind == "int":
+            return self.int_literal(value, message)
+        if isinstance(value, ast.Tuple):
+            return tuple(self.int_literal(item, message) for item in value.elts)
+        if kind == "ints":
+            return self.int_literal(value, message)
+        raise self.error(f"{message}; received {self.snippet(value)!r}", call)
+
+    def indices(self, node: ast.Subscript) -> tuple[Any, ...]:
+        """The integer literals and literal slices of `X[0, -1]`, `X[1:, ::2]`; nothing else."""
         parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-        result = []
+        result: list[Any] = []
         for part in parts:
+            if isinstance(part, ast.Slice):
+                bounds = [None if bound is None else self.int_literal(
+                    bound, "construct not allowed: slice bounds must be int literals, e.g. X[1:3]")
+                    for bound in (part.lower, part.upper, part.step)]
+                if bounds[2] is not None and bounds[2] <= 0:
+                    raise self.error(
+                        f"a slice step must be a positive int literal; received {bounds[2]}", node)
+                result.append(slice(*bounds))
+                continue
             value = part
             sign = 1
             if isinstance(value, ast.UnaryOp) and isinstance(value.op, (ast.USub, ast.UAdd)):
@@ -551,8 +602,16 @@ class _Evaluator:
                 accumulated = self.run(accumulated, run, group)
             return accumulated
         if isinstance(node, ast.Call):
-            args = [self.evaluate(arg) for arg in node.args]
-            return self.call(node.func.id, args, node)
+            row = TEXT_FUNCTIONS[node.func.id]
+            keywords = {k.arg: self.literal_keyword(row.name, k, node) for k in node.keywords}
+            if row.int_arguments:
+                return self.call(row.name, [self.int_literal(a, "") for a in node.args], node)
+            if row.name == "where" and isinstance(node.args[0], ast.Compare):
+                args = [self.comparison(node.args[0])]
+                args += [self.evaluate(arg) for arg in node.args[1:]]
+            else:
+                args = [self.evaluate(arg) for arg in node.args]
+            return self.call(node.func.id, args, node, keywords)
         if isinstance(node, ast.Attribute):
             return self.call("transpose", [self.evaluate(node.value)], node)
         if isinstance(node, ast.Subscript):
@@ -601,14 +660,21 @@ class _Evaluator:
             return total if name in ("sum", "mean", "trace") else 2 * total
         if name == "transpose":
             return 0
-        if name in ("mm", "matmul"):  # a product and a share of a sum: ~1.5 operations
+        if name in ("mm", "matmul", "bmm"):  # a product and a share of a sum: ~1.5 operations
             return out_size * first.shape[-1] * 3 // 2
+        if name not in _LEGACY_WORK:  # the operations of issue 13: about one step per entry read
+            sizes = [arg.size for arg in args if isinstance(arg, np.ndarray)]
+            if name in ("prod", "var", "max", "min"):
+                return 2 * sum(sum(_nargs(v) for v in arg.flat) for arg in args) + out_size
+            else:
+                return out_size + sum(sizes)
         if name in ("dot", "outer", "kron"):
             return max(out_size, first.size)
-        n = first.shape[0]
+        n = first.shape[-1]
+        batch = first.size // max(n * n, 1)  # leading axes of det/inv/solve are batch axes
         if name == "det":
-            return n**5
-        inverse = n**2 * max(n - 1, 0) ** 5 + n**5 + n**2
+            return batch * n**5
+        inverse = batch * (n**2 * max(n - 1, 0) ** 5 + n**5 + n**2)
         if name == "inv":
             return inverse
         return inverse + out_size * n  # solve
@@ -864,11 +930,19 @@ class _Evaluator:
                 out[index] = function(left_b[index], right_b[index])
         return self.check_result(out, label, node)
 
-    def call(self, name: str, args: list[np.ndarray], node: ast.AST) -> np.ndarray:
+    def call(self, name: str, args: list[Any], node: ast.AST,
+             keywords: Mapping[str, Any] | None = None) -> np.ndarray:
+        keywords = dict(keywords or {})
+        row = TEXT_FUNCTIONS[name]
         try:
-            shape = ops._result_shape(name, *(arg.shape for arg in args))
+            if row.int_arguments:
+                shape = ops._result_shape(name, *args)
+            else:
+                shape = ops._result_shape(name, *(arg.shape for arg in args), **keywords)
         except ShapeError as err:
             raise ShapeError(f"expr: {err} (in {self.snippet(node)!r})") from None
+        except InvalidArgumentError as err:
+            raise self.error(str(err), node) from None
         size = math.prod(shape)
         self.spend(self.call_work(name, args, size), size, name, node)
         if name in _BOUNDED_ARGUMENT:
@@ -876,16 +950,39 @@ class _Evaluator:
                 self.check_constant_arguments(name, argument, node)
         try:
             with self.guard(name, node):
-                result = FUNCTIONS[name][0](*args)
+                result = FUNCTIONS[name][0](*args, **keywords)
         except DomainError as err:
             raise DomainError(f"expr: {err} (in {self.snippet(node)!r})") from None
+        except ShapeError as err:
+            raise ShapeError(f"expr: {err} (in {self.snippet(node)!r})") from None
         return self.check_result(result, name, node)
+
+    def comparison(self, node: ast.Compare) -> np.ndarray:
+        """The condition `a > b` of where(c, a, b), as an array of SymPy relations."""
+        symbol, function = _COMPARISONS[type(node.ops[0])]
+        left, right = self.evaluate(node.left), self.evaluate(node.comparators[0])
+        try:
+            shape = np.broadcast_shapes(left.shape, right.shape)
+        except ValueError:
+            raise ShapeError(
+                f"expr: '{symbol}': shapes do not broadcast: left {left.shape}, right "
+                f"{right.shape} (in {self.snippet(node)!r})") from None
+        self.spend(math.prod(shape), math.prod(shape), f"'{symbol}'", node)
+        with self.guard(f"'{symbol}'", node):
+            return function(left, right)
 
     def index(self, value: np.ndarray, node: ast.Subscript) -> np.ndarray:
         indices = self.indices(node)
         where = f"(in {self.snippet(node)!r})"
         if value.ndim == 0:
             raise ShapeError(f"expr: cannot index a scalar (shape ()) {where}")
+        if any(isinstance(position, slice) for position in indices):
+            try:
+                shape = ops._result_shape("index", value.shape, key=indices)
+            except ShapeError as err:
+                raise ShapeError(f"expr: {err} {where}") from None
+            self.spend(math.prod(shape), math.prod(shape), "indexing", node)
+            return self.check_result(ops.index(value, indices), "indexing", node)
         if len(indices) > value.ndim:
             raise ShapeError(
                 f"expr: too many indices: {len(indices)} for shape {value.shape} {where}")

@@ -126,6 +126,10 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, 
     functions = _functions(spec)
     if not callable(impl):
         raise InvalidArgumentError(f"impl: must be callable; received {type(impl).__name__}")
+    if functions[0].module_parameters:  # traced from an nn.Module: its parameters are inputs too
+        from ._trace import module_implementation
+
+        impl = module_implementation(impl, functions[0])
     if not isinstance(kind, str) or kind not in KINDS:
         raise InvalidArgumentError(f"kind: must be one of {KINDS}; received {kind!r}")
     if kind == "gradient":
@@ -373,6 +377,12 @@ class _Verification:
         #: what is being computed from impl, for errors: "value", "reverse-mode Jacobian", ...
         self.stage = "value"
         self.matrices = None
+        if f.traced_from is not None:
+            own = f.traced_from_same(owner.impl)
+            self.notes.append(
+                f"the spec was {f.origin}"
+                + ("; it is this implementation's own forward, so the value is not itself checked, "
+                   "only the derivatives (backward and forward mode) are" if own else ""))
 
     # -- the implementation's routes -------------------------------------------------------------
     def _tensors(self):
