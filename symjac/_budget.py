@@ -258,7 +258,7 @@ def _refuse_node(node: sympy.Basic) -> None:
             f"expr: function {type(node).__name__!r} (in {str(node)[:60]}) is not supported: "
             f"symjac generates NumPy and torch code for {names}, Max, Min, powers and arithmetic"
         )
-    if not type(node).__module__.startswith("sympy."):
+    if not type(node).__module__.startswith("sympy.") and type(node) not in STABLE_FUNCTIONS:
         # a class defined outside SymPy could print itself (`_numpycode`) as any code
         raise InvalidExpressionError(
             f"expr: {type(node).__name__} (in {str(node)[:60]}) is not a SymPy class but a subclass "

@@ -34,6 +34,7 @@ from sympy.core.parameters import evaluate
 from sympy.printing.numpy import NumPyPrinter
 
 from . import _dag, _symengine
+from ._stable import STABLE_FUNCTIONS
 from ._errors import DomainError, InvalidExpressionError
 
 __all__ = ["Compiled", "EntryPlan", "compile_entries", "fold_constants", "plan_entries"]
@@ -210,7 +211,8 @@ _CODE_NODES: frozenset = frozenset({
     sympy.StrictGreaterThan, sympy.GreaterThan, sympy.StrictLessThan, sympy.LessThan,
     sympy.Eq, sympy.Ne, sympy.And, sympy.Or, sympy.Not,
     type(sympy.true), type(sympy.false),
-})
+    sympy.erf,
+}) | frozenset(STABLE_FUNCTIONS)
 
 
 def refuse_unknown_nodes(exprs: Sequence[sympy.Basic]) -> None:
