@@ -186,3 +186,9 @@ def test_pytest_fixture_with_batches():
     fixture = SymjacAssert(None, None)
     with pytest.raises(pytest.fail.Exception, match=r"impl-vmap\(jacrev\)"):
         fixture.verify(_with_vmap_rule(1), _spec(), batch=3, at={"x": XB})
+
+
+def test_float32_builtins_under_vmap_are_not_false_alarms():
+    spec = sj.function("inv(X)", X=(3, 3))
+    report = sj.verify(torch.linalg.inv, spec, batch=3, order=2, samples=3, dtype=np.float32)
+    assert report.verdict == "pass", report
