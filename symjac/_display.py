@@ -1,54 +1,12 @@
-"""Reports as tables for notebooks: LaTeX (an `array`, through `sympy.latex` for the numbers) and
-Markdown. `Function` and `Jacobian` display through `symjac._latex` directly.
-"""
+"""Reports as Markdown tables for notebooks (`text/markdown`). Their LaTeX is in `symjac._latex`."""
 
 from __future__ import annotations
 
-import math
 import re
 
-import sympy
-
-from ._latex import text
 from ._report import entries_text
 
-__all__ = ["report_latex", "report_markdown"]
-
-
-def _number(x: float | None) -> str:
-    """A float to 3 significant digits, printed by sympy.latex (`1.23 \\cdot 10^{-16}`)."""
-    if x is None:
-        return "-"
-    if math.isnan(x):
-        return "\\text{nan}"
-    if math.isinf(x):
-        return sympy.latex(sympy.oo if x > 0 else -sympy.oo)
-    return sympy.latex(sympy.Float(x, 3), min=-3, max=3)
-
-
-def report_latex(report) -> str:
-    """The report as nested `array`s: the headline, one row per pair of routes, the worst entry."""
-    rows = [f"\\text{{{text(_headline(report))}}}"]
-    rows += [f"\\text{{{text(line)}}}" for line in report.run_lines()]
-    if report.reason:
-        rows.append(f"\\text{{reason: {text(report.reason)}}}")
-    if report.pairs:
-        table = [
-            "\\text{routes} & \\text{max abs err} & \\text{max rel err} & \\text{tol at worst} & \\text{ok}",
-        ]
-        for p in report.pairs:
-            ok = "yes" if p.ok else f"NO ({entries_text(p.n_bad)})"
-            table.append(
-                f"\\text{{{text(' vs '.join(p.routes))}}} & {_number(p.max_abs_error)} & "
-                f"{_number(p.max_rel_error)} & {_number(p.worst.tolerance)} & \\text{{{ok}}}"
-            )
-        rows.append("\\begin{array}{lrrrl}" + " \\\\ \\hline ".join(table) + "\\end{array}")
-    if report.worst is not None:
-        values = ", ".join(f"{k} = {v!r}" for k, v in report.worst.values.items())
-        rows.append(f"\\text{{worst entry: {text(report.worst.label())}: {text(values)}}}")
-    if report.verdict == "fail":
-        rows.append(f"\\text{{odd one out: {text(report.odd_one_out or 'undetermined')}}}")
-    return "\\begin{array}{l}" + " \\\\ ".join(rows) + "\\end{array}"
+__all__ = ["report_markdown"]
 
 
 def _headline(report) -> str:

@@ -8,7 +8,6 @@ element-wise form that every other part of symjac (exact Jacobian, generated cod
 from __future__ import annotations
 
 import inspect
-import itertools
 import math
 import sys
 import threading
@@ -35,7 +34,7 @@ from ._errors import DomainError, InvalidArgumentError, InvalidExpressionError, 
 from ._parse import parse_expression, validate_name
 from ._printable import Printable
 from ._values import coerce_array
-from .ops import as_symbolic
+from .ops import as_symbolic, entry_symbols
 
 __all__ = ["Function", "Input", "function", "MAX_INPUT_ENTRIES", "MAX_RANK"]
 
@@ -65,13 +64,7 @@ class Input:
 
 
 def _entry_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
-    if shape == ():
-        return np.array(sympy.Symbol(name, real=True), dtype=object)
-    cells = [
-        sympy.Symbol(f"{name}[{', '.join(map(str, index))}]", real=True)
-        for index in itertools.product(*(range(n) for n in shape))
-    ]
-    return np.array(cells, dtype=object).reshape(shape)
+    return entry_symbols(name, shape)
 
 
 def _validate_shape(name: str, shape: Any, max_rank: int = MAX_RANK) -> tuple[int, ...]:

@@ -25,12 +25,13 @@ import numpy as np
 import sympy
 
 from ._errors import InvalidArgumentError
+from ._printable import Printable
 
 __all__ = ["HigherDerivative", "exact_derivative", "resolve_wrt"]
 
 
 @dataclass(frozen=True, eq=False)
-class HigherDerivative:
+class HigherDerivative(Printable):
     """The exact derivative of order `len(wrt)` of a Function, by the inputs `wrt` in turn.
 
     `rows`, `cols` and `entries` list its structural nonzeros: `entries[k]` is
@@ -104,11 +105,8 @@ class HigherDerivative:
         \\begin{bmatrix}2 x_{1} & 2 x_{0}\\\\2 x_{0} & 0\\end{bmatrix}
         ```
         """
-        from ._latex import LatexOptions, _check_symbol_names, jacobian_latex
-
-        options = LatexOptions(mode, delimiters, symbol_names, "F", index_base, max_size, gradient)
-        _check_symbol_names(self.function, options)
-        return options.wrap(jacobian_latex(_AsJacobian(self), options))
+        return self._latex_matrix(mode=mode, delimiters=delimiters, symbol_names=symbol_names,
+                                  index_base=index_base, max_size=max_size, gradient=gradient)
 
     def _repr_latex_(self) -> str:
         return self.latex(mode="display")
@@ -116,29 +114,6 @@ class HigherDerivative:
     def __repr__(self) -> str:
         by = " d".join(f"{i.name}{i.shape}" for i in self.wrt)
         return f"HigherDerivative(d^{self.order}{self.function.out_shape} / d{by}, shape={self.shape}, nnz={self.nnz})"
-
-
-class _OuterFunction:
-    """The Function seen with the first orders' input axes appended to its output (for display)."""
-
-    def __init__(self, function, extra: tuple[int, ...]):
-        self._function, self.out_shape = function, function.out_shape + extra
-
-    def __getattr__(self, name):
-        return getattr(self._function, name)
-
-
-class _AsJacobian:
-    """A HigherDerivative read as a Jacobian by its last input (what `jacobian_latex` prints)."""
-
-    def __init__(self, d: HigherDerivative):
-        inner = d.wrt[:-1]
-        self.function = _OuterFunction(d.function, tuple(x for inp in inner for x in inp.shape))
-        self.wrt = d.wrt[-1]
-        rows = d.rows.astype(np.int64)
-        for q, inp in enumerate(inner):
-            rows = rows * inp.size + d.cols[:, q]
-        self.rows, self.cols, self.entries = rows, d.cols[:, -1], d.entries
 
 
 def resolve_wrt(function, wrt, order: int) -> tuple:

@@ -18,9 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sympy
 
 from ._errors import InvalidArgumentError
+from ._report import entries_text
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -228,8 +230,6 @@ def latex(
             raise InvalidArgumentError(
                 f"form/wrt: a Report prints as a table only; received form={form!r}, wrt={wrt!r}"
             )
-        from ._display import report_latex
-
         return options.wrap(report_latex(obj))
     if isinstance(obj, Jacobian):
         if wrt is not None and wrt != obj.wrt.name:
@@ -264,7 +264,34 @@ def jacobian_matrix(jacobian, *, mode: str = "plain", delimiters: str = "[", sym
     """A Jacobian's entries alone as a (block) matrix: what `Jacobian.latex()` returns."""
     options = LatexOptions(mode, delimiters, symbol_names, "F", index_base, max_size, gradient)
     _check_symbol_names(jacobian.function, options)
+    from ._hessian import HigherDerivative
+
+    if isinstance(jacobian, HigherDerivative):  # read as the Jacobian, by its last input, of the order below
+        jacobian = _AsJacobian(jacobian)
     return options.wrap(jacobian_latex(jacobian, options))
+
+
+class _OuterFunction:
+    """The Function seen with the first orders' input axes appended to its output (for display)."""
+
+    def __init__(self, function, extra: tuple[int, ...]):
+        self._function, self.out_shape = function, function.out_shape + extra
+
+    def __getattr__(self, name):
+        return getattr(self._function, name)
+
+
+class _AsJacobian:
+    """A HigherDerivative read as a Jacobian by its last input (what `jacobian_latex` prints)."""
+
+    def __init__(self, d):
+        inner = d.wrt[:-1]
+        self.function = _OuterFunction(d.function, tuple(x for inp in inner for x in inp.shape))
+        self.wrt = d.wrt[-1]
+        rows = d.rows.astype(np.int64)
+        for q, inp in enumerate(inner):
+            rows = rows * inp.size + d.cols[:, q]
+        self.rows, self.cols, self.entries = rows, d.cols[:, -1], d.entries
 
 
 def closed_form_latex(form, options: LatexOptions, function) -> str:
@@ -580,3 +607,42 @@ def text(value: str) -> str:
     ```
     """
     return value.translate(_TEXT_ESCAPES)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def _number(x: float | None) -> str:
+    """A float to 3 significant digits, printed by sympy.latex (`1.23 \\cdot 10^{-16}`)."""
+    if x is None:
+        return "-"
+    if math.isnan(x):
+        return "\\text{nan}"
+    if math.isinf(x):
+        return sympy.latex(sympy.oo if x > 0 else -sympy.oo)
+    return sympy.latex(sympy.Float(x, 3), min=-3, max=3)
+
+
+def report_latex(report) -> str:
+    """The report as nested `array`s: the headline, one row per pair of routes, the worst entry."""
+    rows = [f"\\text{{{text(report.headline())}}}"]
+    rows += [f"\\text{{{text(line)}}}" for line in report.run_lines()]
+    if report.reason:
+        rows.append(f"\\text{{reason: {text(report.reason)}}}")
+    if report.pairs:
+        table = [
+            "\\text{routes} & \\text{max abs err} & \\text{max rel err} & \\text{tol at worst} & \\text{ok}",
+        ]
+        for p in report.pairs:
+            ok = "yes" if p.ok else f"NO ({entries_text(p.n_bad)})"
+            table.append(
+                f"\\text{{{text(' vs '.join(p.routes))}}} & {_number(p.max_abs_error)} & "
+                f"{_number(p.max_rel_error)} & {_number(p.worst.tolerance)} & \\text{{{ok}}}"
+            )
+        rows.append("\\begin{array}{lrrrl}" + " \\\\ \\hline ".join(table) + "\\end{array}")
+    if report.worst is not None:
+        values = ", ".join(f"{k} = {v!r}" for k, v in report.worst.values.items())
+        rows.append(f"\\text{{worst entry: {text(report.worst.label())}: {text(values)}}}")
+    if report.verdict == "fail":
+        rows.append(f"\\text{{odd one out: {text(report.odd_one_out or 'undetermined')}}}")
+    return "\\begin{array}{l}" + " \\\\ ".join(rows) + "\\end{array}"

@@ -1219,9 +1219,7 @@ def _has_training_behaviour(module) -> bool:
 
 
 def _entry_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
-    from symjac._function import _entry_symbols as make
-
-    return make(name, shape)
+    return ops.entry_symbols(name, shape)
 
 
 def _parameter_name(key: str, declared: set[str]) -> str:

@@ -23,6 +23,7 @@ Elementwise `+ - * / **` need no wrapper: they are NumPy's object-array broadcas
 from __future__ import annotations
 
 import builtins as _builtins
+import itertools as _itertools
 import math as _math
 import numbers as _numbers
 from fractions import Fraction as _Fraction
@@ -205,6 +206,18 @@ def as_symbolic(value: Any, *, argument: str = "value") -> np.ndarray:
             ) from None
         return as_symbolic(array, argument=argument)
     return _scalar(_as_expr(value, argument))
+
+
+def entry_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """One real SymPy Symbol per entry of an input named `name`: `X[0, 1]` (the input itself when
+    it is a scalar). Every front-end names input entries this way."""
+    if shape == ():
+        return np.array(sp.Symbol(name, real=True), dtype=object)
+    cells = [
+        sp.Symbol(f"{name}[{', '.join(map(str, index))}]", real=True)
+        for index in _itertools.product(*(range(n) for n in shape))
+    ]
+    return np.array(cells, dtype=object).reshape(shape)
 
 
 def _map(function: Callable[[sp.Expr], sp.Expr], x: Any) -> np.ndarray:

@@ -27,6 +27,7 @@ LAYERS = {
     "_budget": "base",
     "_dag": "base",
     "_deadline": "base",
+    "_stable": "base",
     # text, callables, traced torch code -> symbolic arrays over one vocabulary
     "ops": "language",
     "_vocabulary": "language",
@@ -57,6 +58,8 @@ LAYERS = {
     "_second_order": "checking",
     "_batched": "checking",
     "_backward_contract": "checking",
+    "_cotangents": "checking",
+    "_implementations": "checking",
     # show (read-only)
     "_latex": "display",
     "_display": "display",
@@ -70,6 +73,7 @@ LAYERS = {
     "_examples": "faces",
     "suite": "faces",
     "suite._corpus": "faces",
+    "suite._field": "faces",
     "suite.test_catalog": "faces",
     "suite.test_corpus": "faces",
 }
