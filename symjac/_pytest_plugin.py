@@ -97,10 +97,18 @@ class SymjacAssert:
         return {"samples": samples, "seed": seed if seed is not None else 0, "bound": bound}
 
     def verify(self, impl, spec, /, *, samples: int | None = None, seed: int | None = None,
-               bound: float | None = None, **options):
-        """`symjac.verify(impl, spec, ...)`, asserted to pass."""
+               bound: float | None = None, at=None, **options):
+        """`symjac.verify(impl, spec, ...)`, asserted to pass. An explicit `at=` (one point) wins over
+        `--symjac-samples`: the test then verifies that point only."""
         import symjac
 
+        if at is not None:
+            chosen = {"seed": self._options(samples, seed)["seed"]}
+            if samples is not None:  # the test's own samples= with at=: verify says why not
+                chosen["samples"] = samples
+            if bound is not None:
+                chosen["bound"] = bound
+            return self._assert(symjac.verify(impl, spec, at=at, **chosen, **options))
         return self._assert(symjac.verify(impl, spec, **self._options(samples, seed, bound), **options))
 
     def check(self, f, /, *, samples: int | None = None, seed: int | None = None,
@@ -109,6 +117,9 @@ class SymjacAssert:
         import symjac
         from symjac._sampling import DEFAULT_SAMPLES
 
+        names = set(getattr(f, "input_names", ()))
+        if "at" in options or names & set(options):  # values at one point: a check there, whatever --symjac-samples says
+            return self._assert(symjac.check(f, **({"samples": samples} if samples is not None else {}), **options))
         chosen = self._options(samples, seed, bound)
         chosen["samples"] = chosen["samples"] or DEFAULT_SAMPLES
         return self._assert(symjac.check(f, **chosen, **options))

@@ -13,6 +13,10 @@ pytest_plugins = ["pytester"]
 torch = pytest.importorskip("torch")
 import hypothesis  # noqa: E402,F401
 import symjac  # noqa: E402,F401
+# symjac's modules load lazily; load the ones a verify run uses now, for the same reason (a second
+# copy of symjac._function would hold a second Function class).
+from symjac import _check, _deadline, _function, _report, _sampling, _verify, strategies  # noqa: E402,F401
+from symjac.backends import _numpy, _torch  # noqa: E402,F401
 
 GOOD_AND_BAD = '''
 import torch
@@ -53,7 +57,7 @@ def test_fixture_passes_and_fails_with_the_report_as_message(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines([
-        "*symjac check of MatSquare.apply against X @ X (X: (2, 2)) over * float64 points (samples=5, seed=0): FAIL*",
+        "*symjac verify of *MatSquare.apply against X @ X (X: (2, 2)) over * float64 points (samples=5, seed=0): FAIL*",
         "*minimal counterexample: X=*",
         "*odd one out: impl-reverse*",
     ])
@@ -107,3 +111,37 @@ def test_same_results_under_xdist(pytester):
     parallel.assert_outcomes(passed=2, failed=1)
     line = [l for l in serial.stdout.lines if "minimal counterexample" in l]
     assert line and all(l.strip() in parallel.stdout.str() for l in line)
+
+
+AT_ONE_POINT = """
+import torch
+import symjac
+
+SPEC = symjac.function("sin(x) * x", x=(3,))
+
+
+def test_verify_at_a_point(symjac_assert):
+    report = symjac_assert.verify(lambda x: torch.sin(x) * x, SPEC, at={"x": [0.1, 0.2, 0.3]})
+    assert report.run is None and report.point == {"x": [0.1, 0.2, 0.3]}
+
+
+def test_wrong_at_a_point_still_fails(symjac_assert):
+    symjac_assert.verify(lambda x: torch.sin(x) * x * 1.01, SPEC, at={"x": [0.1, 0.2, 0.3]})
+
+
+def test_check_at_a_point(symjac_assert):
+    report = symjac_assert.check(SPEC, x=[0.1, 0.2, 0.3])
+    assert report.run is None
+"""
+
+
+@pytest.mark.timeout(300)
+def test_explicit_at_wins_over_symjac_samples(pytester):
+    # found: --symjac-samples 10 made every verify(..., at=...) error with "pass either at= or samples="
+    pytester.makepyfile(AT_ONE_POINT)
+    # in a subprocess: pytester's in-process runs restore sys.modules between runs, and a second
+    # copy of symjac's lazily imported modules would not know the first's Function class
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--symjac-samples", "10")
+    result.assert_outcomes(passed=2, failed=1)
+    assert "pass either at= or samples=" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*test_wrong_at_a_point_still_fails*"])
