@@ -239,6 +239,8 @@ class Function:
     def __repr__(self) -> str:
         shapes = ", ".join(f"{i.name}={i.shape}" for i in self._inputs)
         body = self._source if self._source is not None else _short(self._output)
+        if self._origin:
+            return f"<symjac.Function traced from torch code {self._origin['traced']} at {shapes}> -> shape {self.out_shape}"
         return f"symjac.function({body!r}, {shapes}) -> shape {self.out_shape}"
 
     @property
@@ -328,7 +330,7 @@ def function(
         check_sympy_input(expr, limits)
         output = _from_sympy(expr, inputs, const_values)
     elif callable(expr):
-        output, traced = _from_callable_or_torch(expr, inputs, const_values, consts, params)
+        output, traced = _from_callable_or_torch(expr, inputs, const_values, consts, params, limits)
         if traced is not None:
             output = traced.output
             extra = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in traced.parameters)
@@ -348,7 +350,8 @@ def function(
 
 
 def _from_callable_or_torch(fn: Callable, inputs: tuple[Input, ...], const_values: dict[str, np.ndarray],
-                            consts: Mapping[str, Any], params: str) -> tuple[Any, Any]:
+                            consts: Mapping[str, Any], params: str,
+                            limits: Limits = DEFAULT_LIMITS) -> tuple[Any, Any]:
     """(output, Traced or None): a callable on symbolic arrays, or torch code traced (`symjac._trace`).
 
     torch code is recognised without importing torch: an `nn.Module`, an `autograd.Function.apply`
@@ -369,7 +372,7 @@ def _from_callable_or_torch(fn: Callable, inputs: tuple[Input, ...], const_value
     target = fn
     if consts:
         target = _with_consts(fn, consts)
-    return None, _trace.trace(target, inputs, params=params)
+    return None, _trace.trace(target, inputs, params=params, limits=limits)
 
 
 def _with_consts(fn: Callable, consts: Mapping[str, Any]) -> Callable:

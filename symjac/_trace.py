@@ -991,7 +991,11 @@ def _op_name(target: Any) -> tuple[str, str, str]:
 
 
 class _Interpreter:
-    def __init__(self, graph_module, arguments: list[np.ndarray], describe_fn: str):
+    def __init__(self, graph_module, arguments: list[np.ndarray], describe_fn: str, limits: Any = None):
+        from symjac._budget import DEFAULT_LIMITS
+
+        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        self.work = 0
         self.gm = graph_module
         self.arguments = arguments
         self.describe_fn = describe_fn
@@ -1076,6 +1080,7 @@ class _Interpreter:
                 "yet (no rule maps it onto symjac's vocabulary); write the spec as text, or use "
                 "other torch ops")
         self.ops_used.append(printable)
+        self.spend(name, node, printable)
         if name in ("as_strided", "as_strided_copy"):
             return self.as_strided(node, printable)
         args = [self.value(a) for a in node.args]
@@ -1091,6 +1096,35 @@ class _Interpreter:
             raise TraceError(
                 f"expr: interpreting {printable} of {self.describe_fn} failed: "
                 f"{type(err).__name__}: {_first_line(str(err))}") from None
+
+    def spend(self, name: str, node, printable: str) -> None:
+        """The text's budgets, before the work: entries of each result, and the symbolic work of the
+        linear algebra (det about n**5, inverse and solve about n**7 per matrix)."""
+        from symjac._budget import raise_hint
+        from symjac._errors import TooLargeError
+
+        meta = node.meta.get("val")
+        shapes = [tuple(meta.shape)] if hasattr(meta, "shape") else [
+            tuple(v.shape) for v in (meta or ()) if hasattr(v, "shape")]
+        entries = max((math.prod(shape) for shape in shapes), default=0)
+        if entries > self.limits.max_entries:
+            raise TooLargeError(
+                f"expr: {printable} would produce {entries} entries; the limit is "
+                f"{self.limits.max_entries} (Limits.max_entries); use smaller shapes, "
+                + raise_hint("max_entries"))
+        power = {"_linalg_det": 5, "det": 5, "linalg_det": 5, "_linalg_slogdet": 5,
+                 "linalg_inv_ex": 7, "linalg_inv": 7, "inverse": 7, "_linalg_solve_ex": 7,
+                 "linalg_solve": 7}.get(name)
+        if power is not None:
+            matrix = tuple(node.args[0].meta["val"].shape)
+            self.work += math.prod(matrix[:-2]) * matrix[-1] ** power
+        else:
+            self.work += entries
+        if self.work > self.limits.max_work:
+            raise TooLargeError(
+                f"expr: too much symbolic work: about {self.work} elementary operations by "
+                f"{printable}, over the budget of {self.limits.max_work} (Limits.max_work); use "
+                "smaller shapes, " + raise_hint("max_work"))
 
     def fold(self, node, printable: str) -> Any:
         """Run an op whose arguments are all constants in torch, and take its result as a constant."""
@@ -1163,7 +1197,7 @@ class _Interpreter:
 # --------------------------------------------------------------------------- entry point
 
 
-def trace(fn: Any, inputs: tuple, *, params: str = "inputs") -> Traced:
+def trace(fn: Any, inputs: tuple, *, params: str = "inputs", limits: Any = None) -> Traced:
     """Trace torch code `fn` at the declared `inputs` (symjac `Input`s) into a symbolic output.
 
     For an `nn.Module` with `params="inputs"`, each parameter becomes an input named after it
@@ -1199,7 +1233,7 @@ def trace(fn: Any, inputs: tuple, *, params: str = "inputs") -> Traced:
         def target(*tensors, _fn=fn):  # make_fx binds every parameter, defaults included
             return _fn(*tensors)
     graph = _graphs(target, shapes, name)
-    output, used = _Interpreter(graph, arguments, name).run()
+    output, used = _Interpreter(graph, arguments, name, limits).run()
     if isinstance(output, (list, tuple)):
         if len(output) != 1:
             raise TraceError(

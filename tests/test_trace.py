@@ -359,3 +359,15 @@ def test_in_place_mutation_of_a_view_is_refused():
 
     with pytest.raises(TraceError, match="mutates a tensor in place"):
         sj.function(Mutates.apply, x=(3,))
+
+
+def test_tracing_keeps_the_budgets():
+    with pytest.raises(sj.TooLargeError, match=r"Limits\.max_work"):
+        sj.function(torch.linalg.inv, x=(9, 9))
+    with pytest.raises(sj.TooLargeError, match=r"Limits\.max_entries"):
+        sj.function(lambda x: torch.outer(x, x).reshape(-1)[:, None] * x, x=(60,))
+
+
+def test_repr_says_traced_and_the_shapes():
+    f = sj.function(Sin2.apply, x=(2,))
+    assert repr(f) == "<symjac.Function traced from torch code Sin2.apply at x=(2,)> -> shape (2,)"
