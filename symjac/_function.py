@@ -28,7 +28,7 @@ from ._budget import (
     check_sympy_input,
     validate_limits,
 )
-from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError
+from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError, SymjacError
 from ._parse import parse_expression, validate_name
 from ._values import coerce_array
 from .ops import as_symbolic
@@ -367,6 +367,11 @@ def _from_callable_or_torch(fn: Callable, inputs: tuple[Input, ...], const_value
             return _from_callable(fn, inputs, const_values), None
         try:
             return _from_callable(fn, inputs, const_values), None
+        except InvalidArgumentError as error:
+            if not isinstance(error.__context__, TypeError):
+                raise  # symjac's own verdict on ops code (a ShapeError, a DomainError): not torch's
+        except SymjacError:
+            raise
         except Exception:  # noqa: BLE001 - torch code fails on symbolic arrays in many ways
             pass
     target = fn

@@ -371,3 +371,8 @@ def test_tracing_keeps_the_budgets():
 def test_repr_says_traced_and_the_shapes():
     f = sj.function(Sin2.apply, x=(2,))
     assert repr(f) == "<symjac.Function traced from torch code Sin2.apply at x=(2,)> -> shape (2,)"
+
+
+def test_symjac_errors_of_ops_code_are_not_hidden_by_tracing():
+    with pytest.raises(sj.ShapeError, match="mm: inner dimensions differ"):
+        sj.function(lambda X: sj.ops.mm(X, X), X=(2, 3))
