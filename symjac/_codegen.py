@@ -146,7 +146,7 @@ def _as_tensor(value, like):
 def _numpy_namespace() -> list:
     # The module's own attributes, not `modules=["numpy"]`: lambdify then runs `from numpy import *`,
     # which loads NumPy's lazy submodules (f2py, testing, ...): 0.25-0.5 s on the first compile.
-    return [{"_erf": _erf}, dict(vars(np))]
+    return [dict(vars(np), _erf=_erf)]
 
 
 def _torch_namespace() -> list:
