@@ -376,3 +376,22 @@ def test_repr_says_traced_and_the_shapes():
 def test_symjac_errors_of_ops_code_are_not_hidden_by_tracing():
     with pytest.raises(sj.ShapeError, match="mm: inner dimensions differ"):
         sj.function(lambda X: sj.ops.mm(X, X), X=(2, 3))
+
+
+def test_text_callable_sympy_and_torch_give_the_same_function():
+    import sympy
+
+    A = np.array([[0.5, -1.0], [2.0, 0.25]])
+    by_torch = sj.function(lambda x: torch.tanh(t(A) @ x).sum() * x[0], x=(2,))
+    by_text = sj.function("sum(tanh(A @ x)) * x[0]", x=(2,), consts={"A": A})
+    by_ops = sj.function(lambda x: sj.ops.sum(sj.ops.tanh(sj.ops.matmul(A, x))) * x[0], x=(2,))
+    s0, s1 = sympy.symbols("x[0] x[1]", real=True)
+    rows = [sympy.tanh(sympy.Rational(1, 2) * s0 - s1), sympy.tanh(2 * s0 + sympy.Rational(1, 4) * s1)]
+    by_sympy = sj.function(sympy.Add(*rows) * s0, x=(2,))
+    exact = by_torch.output[()]
+    for other in (by_ops, by_sympy):
+        assert sympy.simplify(other.output[()] - exact) == 0
+    point = {"x": np.array([0.3, -0.7])}
+    for other in (by_text, by_ops, by_sympy):
+        np.testing.assert_allclose(other.jacobian().evaluate(**point), by_torch.jacobian().evaluate(**point),
+                                   rtol=1e-12, atol=1e-14)
