@@ -710,6 +710,26 @@ def _conv(x, w, bias, stride, padding, dilation, groups):
     return out
 
 
+@_rule("avg_pool2d", "avg_pool1d")
+def _avg_pool(x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+              divisor_override=None):
+    v = _sym(x)
+    spatial = 2 if len(kernel_size) == 2 else 1
+    pads = list(padding) if isinstance(padding, (list, tuple)) else [padding] * spatial
+    if ceil_mode or any(pads) or divisor_override is not None:
+        raise TraceError("expr: average pooling with padding, ceil_mode or divisor_override is not "
+                         "supported by the tracer")
+    kernel = [int(k) for k in kernel_size]
+    steps = [int(k) for k in stride] if stride else kernel
+    unbatched = v.ndim == spatial + 1
+    if unbatched:
+        v = V.reshape(v, (1,) + v.shape)
+    channels = v.shape[1]
+    weight = np.full((channels, 1, *kernel), sp.Rational(1, math.prod(kernel)), dtype=object)
+    out = _conv(v, weight, None, steps, [0] * spatial, [1] * spatial, channels)
+    return V.reshape(out, out.shape[1:]) if unbatched else out
+
+
 # shapes ------------------------------------------------------------------------------------
 
 

@@ -333,6 +333,8 @@ MORE = [
     ("cross", lambda x: torch.linalg.cross(x[0], x[1]), (2, 3)),
     ("multi_head_attention", lambda x: _MHA(x, x, x, need_weights=False)[0], (1, 2, 4)),
     ("group_norm", torch.nn.GroupNorm(2, 4, affine=False).double(), (1, 4, 2)),
+    ("avg_pool", lambda x: F.avg_pool2d(x, 2), (1, 2, 4, 4)),
+    ("adaptive_avg_pool", lambda x: F.adaptive_avg_pool1d(x, 1), (1, 2, 4)),
     ("conv2d", lambda x: F.conv2d(x, t(np.arange(8.0).reshape(2, 1, 2, 2)), padding=1, stride=2), (1, 1, 3, 3)),
 ]
 
