@@ -9,8 +9,8 @@
    `nll_loss`, `addmm`, ...) into primitives by torch's own definitions, and leaves `logsumexp`,
    softmax, log-softmax, norms and the linear algebra as primitives. The trace runs three times:
    with fake tensors (any data-dependent Python control flow, `.item()`, `.tolist()`, `bool(x)`
-   fails there: refused), and with real tensors at two different points (a constant that differs
-   between them came from the input through NumPy or Python: refused).
+   fails there: refused), after two traces with real tensors at different points (a constant
+   that differs between them came from the input through NumPy or Python: refused).
 2. **Interpret.** Each aten op of the graph is one rule of `_RULES`, which calls the
    operations of the one vocabulary (`symjac.ops`, the rows of `symjac._vocabulary`) on symbolic
    arrays; no rule does math of its own beyond `+ - * /` of those arrays. Constants are exact
@@ -186,6 +186,17 @@ def _graphs(fn: Callable, shapes: list[tuple[int, ...]], describe_fn: str):
         generator = torch.Generator().manual_seed(seed)
         examples.append([torch.randn(*shape, generator=generator, dtype=torch.float64) * 0.5 + 0.25
                          for shape in shapes])
+    graphs = []
+    for example in examples:
+        try:
+            graphs.append(_make_graph(fn, example, "real"))
+        except SymjacError:
+            raise
+        except Exception as err:  # noqa: BLE001
+            raise TraceError(
+                f"expr: tracing {describe_fn} on example inputs of shapes {shapes} failed: "
+                f"{_first_line(f'{type(err).__name__}: {err}')}") from None
+    _same_constants(graphs, describe_fn)
     try:
         _make_graph(fn, examples[0], "fake")
     except SymjacError:
@@ -202,17 +213,6 @@ def _graphs(fn: Callable, shapes: list[tuple[int, ...]], describe_fn: str):
         raise TraceError(
             f"expr: tracing {describe_fn} with fake tensors of shapes {shapes} failed: "
             f"{_first_line(text)}") from None
-    graphs = []
-    for example in examples:
-        try:
-            graphs.append(_make_graph(fn, example, "real"))
-        except SymjacError:
-            raise
-        except Exception as err:  # noqa: BLE001
-            raise TraceError(
-                f"expr: tracing {describe_fn} on example inputs of shapes {shapes} failed: "
-                f"{_first_line(f'{type(err).__name__}: {err}')}") from None
-    _same_constants(graphs, describe_fn)
     return graphs[0]
 
 
@@ -228,8 +228,9 @@ def _same_constants(graphs, describe_fn: str) -> None:
     ops_second = [(n.op, str(n.target)) for n in second.graph.nodes if n.op == "call_function"]
     if ops_first != ops_second:
         raise TraceError(
-            f"expr: {describe_fn} runs different torch ops at different inputs (Python control "
-            "flow on tensor values): refused; write the branch as torch.where(cond, a, b)")
+            f"expr: {describe_fn} runs different torch ops at different inputs (data-dependent "
+            "control flow: Python if/while on tensor values): refused; write the branch as "
+            "torch.where(cond, a, b)")
     for node in first.graph.nodes:
         if node.op != "get_attr":
             continue
