@@ -180,7 +180,7 @@ def _numpy_namespace() -> list:
     # which loads NumPy's lazy submodules (f2py, testing, ...): 0.25-0.5 s on the first compile.
     from ._stable import numpy_helpers
 
-    return [numpy_helpers() | {"_erf": _erf}, dict(vars(np))]
+    return [dict(vars(np), **numpy_helpers(), _erf=_erf)]
 
 
 def _torch_namespace() -> list:

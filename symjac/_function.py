@@ -30,7 +30,7 @@ from ._budget import (
     validate_limits,
 )
 from . import _dag
-from ._errors import DomainError, InvalidArgumentError, InvalidExpressionError, ShapeError, TooLargeError
+from ._errors import DomainError, InvalidArgumentError, InvalidExpressionError, ShapeError, SymjacError, TooLargeError
 from ._parse import parse_expression, validate_name
 from ._printable import Printable
 from ._values import coerce_array
@@ -267,6 +267,8 @@ class Function(Printable):
     def __repr__(self) -> str:
         shapes = ", ".join(f"{i.name}={i.shape}" for i in self._inputs)
         body = self._source if self._source is not None else _short(self._output)
+        if self._origin:
+            return f"<symjac.Function traced from torch code {self._origin['traced']} at {shapes}> -> shape {self.out_shape}"
         return f"symjac.function({body!r}, {shapes}) -> shape {self.out_shape}"
 
     @property
@@ -364,7 +366,7 @@ def function(
         if isinstance(expr, sympy.Basic) and expr.has(sympy.MatrixSymbol):
             matrix_expression = expr
     elif callable(expr):
-        output, traced = _from_callable_or_torch(expr, inputs, const_values, consts, params)
+        output, traced = _from_callable_or_torch(expr, inputs, const_values, consts, params, limits)
         if traced is not None:
             output = traced.output
             extra = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in traced.parameters)
@@ -384,7 +386,8 @@ def function(
 
 
 def _from_callable_or_torch(fn: Callable, inputs: tuple[Input, ...], const_values: dict[str, np.ndarray],
-                            consts: Mapping[str, Any], params: str) -> tuple[Any, Any]:
+                            consts: Mapping[str, Any], params: str,
+                            limits: Limits = DEFAULT_LIMITS) -> tuple[Any, Any]:
     """(output, Traced or None): a callable on symbolic arrays, or torch code traced (`symjac._trace`).
 
     torch code is recognised without importing torch: an `nn.Module`, an `autograd.Function.apply`
@@ -400,12 +403,17 @@ def _from_callable_or_torch(fn: Callable, inputs: tuple[Input, ...], const_value
             return _from_callable(fn, inputs, const_values), None
         try:
             return _from_callable(fn, inputs, const_values), None
+        except InvalidArgumentError as error:
+            if not isinstance(error.__context__, TypeError):
+                raise  # symjac's own verdict on ops code (a ShapeError, a DomainError): not torch's
+        except SymjacError:
+            raise
         except Exception:  # noqa: BLE001 - torch code fails on symbolic arrays in many ways
             pass
     target = fn
     if consts:
         target = _with_consts(fn, consts)
-    return None, _trace.trace(target, inputs, params=params)
+    return None, _trace.trace(target, inputs, params=params, limits=limits)
 
 
 def _with_consts(fn: Callable, consts: Mapping[str, Any]) -> Callable:

@@ -9,8 +9,8 @@
    `nll_loss`, `addmm`, ...) into primitives by torch's own definitions, and leaves `logsumexp`,
    softmax, log-softmax, norms and the linear algebra as primitives. The trace runs three times:
    with fake tensors (any data-dependent Python control flow, `.item()`, `.tolist()`, `bool(x)`
-   fails there: refused), and with real tensors at two different points (a constant that differs
-   between them came from the input through NumPy or Python: refused).
+   fails there: refused), after two traces with real tensors at different points (a constant
+   that differs between them came from the input through NumPy or Python: refused).
 2. **Interpret.** Each aten op of the graph is one rule of `_RULES`, which calls the
    operations of the one vocabulary (`symjac.ops`, the rows of `symjac._vocabulary`) on symbolic
    arrays; no rule does math of its own beyond `+ - * /` of those arrays. Constants are exact
@@ -186,6 +186,17 @@ def _graphs(fn: Callable, shapes: list[tuple[int, ...]], describe_fn: str):
         generator = torch.Generator().manual_seed(seed)
         examples.append([torch.randn(*shape, generator=generator, dtype=torch.float64) * 0.5 + 0.25
                          for shape in shapes])
+    graphs = []
+    for example in examples:
+        try:
+            graphs.append(_make_graph(fn, example, "real"))
+        except SymjacError:
+            raise
+        except Exception as err:  # noqa: BLE001
+            raise TraceError(
+                f"expr: tracing {describe_fn} on example inputs of shapes {shapes} failed: "
+                f"{_first_line(f'{type(err).__name__}: {err}')}") from None
+    _same_constants(graphs, describe_fn)
     try:
         _make_graph(fn, examples[0], "fake")
     except SymjacError:
@@ -202,17 +213,6 @@ def _graphs(fn: Callable, shapes: list[tuple[int, ...]], describe_fn: str):
         raise TraceError(
             f"expr: tracing {describe_fn} with fake tensors of shapes {shapes} failed: "
             f"{_first_line(text)}") from None
-    graphs = []
-    for example in examples:
-        try:
-            graphs.append(_make_graph(fn, example, "real"))
-        except SymjacError:
-            raise
-        except Exception as err:  # noqa: BLE001
-            raise TraceError(
-                f"expr: tracing {describe_fn} on example inputs of shapes {shapes} failed: "
-                f"{_first_line(f'{type(err).__name__}: {err}')}") from None
-    _same_constants(graphs, describe_fn)
     return graphs[0]
 
 
@@ -228,8 +228,9 @@ def _same_constants(graphs, describe_fn: str) -> None:
     ops_second = [(n.op, str(n.target)) for n in second.graph.nodes if n.op == "call_function"]
     if ops_first != ops_second:
         raise TraceError(
-            f"expr: {describe_fn} runs different torch ops at different inputs (Python control "
-            "flow on tensor values): refused; write the branch as torch.where(cond, a, b)")
+            f"expr: {describe_fn} runs different torch ops at different inputs (data-dependent "
+            "control flow: Python if/while on tensor values): refused; write the branch as "
+            "torch.where(cond, a, b)")
     for node in first.graph.nodes:
         if node.op != "get_attr":
             continue
@@ -710,6 +711,26 @@ def _conv(x, w, bias, stride, padding, dilation, groups):
     return out
 
 
+@_rule("avg_pool2d", "avg_pool1d")
+def _avg_pool(x, kernel_size, stride=(), padding=0, ceil_mode=False, count_include_pad=True,
+              divisor_override=None):
+    v = _sym(x)
+    spatial = 2 if len(kernel_size) == 2 else 1
+    pads = list(padding) if isinstance(padding, (list, tuple)) else [padding] * spatial
+    if ceil_mode or any(pads) or divisor_override is not None:
+        raise TraceError("expr: average pooling with padding, ceil_mode or divisor_override is not "
+                         "supported by the tracer")
+    kernel = [int(k) for k in kernel_size]
+    steps = [int(k) for k in stride] if stride else kernel
+    unbatched = v.ndim == spatial + 1
+    if unbatched:
+        v = V.reshape(v, (1,) + v.shape)
+    channels = v.shape[1]
+    weight = np.full((channels, 1, *kernel), sp.Rational(1, math.prod(kernel)), dtype=object)
+    out = _conv(v, weight, None, steps, [0] * spatial, [1] * spatial, channels)
+    return V.reshape(out, out.shape[1:]) if unbatched else out
+
+
 # shapes ------------------------------------------------------------------------------------
 
 
@@ -991,7 +1012,11 @@ def _op_name(target: Any) -> tuple[str, str, str]:
 
 
 class _Interpreter:
-    def __init__(self, graph_module, arguments: list[np.ndarray], describe_fn: str):
+    def __init__(self, graph_module, arguments: list[np.ndarray], describe_fn: str, limits: Any = None):
+        from symjac._budget import DEFAULT_LIMITS
+
+        self.limits = limits if limits is not None else DEFAULT_LIMITS
+        self.work = 0
         self.gm = graph_module
         self.arguments = arguments
         self.describe_fn = describe_fn
@@ -1076,6 +1101,7 @@ class _Interpreter:
                 "yet (no rule maps it onto symjac's vocabulary); write the spec as text, or use "
                 "other torch ops")
         self.ops_used.append(printable)
+        self.spend(name, node, printable)
         if name in ("as_strided", "as_strided_copy"):
             return self.as_strided(node, printable)
         args = [self.value(a) for a in node.args]
@@ -1091,6 +1117,35 @@ class _Interpreter:
             raise TraceError(
                 f"expr: interpreting {printable} of {self.describe_fn} failed: "
                 f"{type(err).__name__}: {_first_line(str(err))}") from None
+
+    def spend(self, name: str, node, printable: str) -> None:
+        """The text's budgets, before the work: entries of each result, and the symbolic work of the
+        linear algebra (det about n**5, inverse and solve about n**7 per matrix)."""
+        from symjac._budget import raise_hint
+        from symjac._errors import TooLargeError
+
+        meta = node.meta.get("val")
+        shapes = [tuple(meta.shape)] if hasattr(meta, "shape") else [
+            tuple(v.shape) for v in (meta or ()) if hasattr(v, "shape")]
+        entries = max((math.prod(shape) for shape in shapes), default=0)
+        if entries > self.limits.max_entries:
+            raise TooLargeError(
+                f"expr: {printable} would produce {entries} entries; the limit is "
+                f"{self.limits.max_entries} (Limits.max_entries); use smaller shapes, "
+                + raise_hint("max_entries"))
+        power = {"_linalg_det": 5, "det": 5, "linalg_det": 5, "_linalg_slogdet": 5,
+                 "linalg_inv_ex": 7, "linalg_inv": 7, "inverse": 7, "_linalg_solve_ex": 7,
+                 "linalg_solve": 7}.get(name)
+        if power is not None:
+            matrix = tuple(node.args[0].meta["val"].shape)
+            self.work += math.prod(matrix[:-2]) * matrix[-1] ** power
+        else:
+            self.work += entries
+        if self.work > self.limits.max_work:
+            raise TooLargeError(
+                f"expr: too much symbolic work: about {self.work} elementary operations by "
+                f"{printable}, over the budget of {self.limits.max_work} (Limits.max_work); use "
+                "smaller shapes, " + raise_hint("max_work"))
 
     def fold(self, node, printable: str) -> Any:
         """Run an op whose arguments are all constants in torch, and take its result as a constant."""
@@ -1163,7 +1218,7 @@ class _Interpreter:
 # --------------------------------------------------------------------------- entry point
 
 
-def trace(fn: Any, inputs: tuple, *, params: str = "inputs") -> Traced:
+def trace(fn: Any, inputs: tuple, *, params: str = "inputs", limits: Any = None) -> Traced:
     """Trace torch code `fn` at the declared `inputs` (symjac `Input`s) into a symbolic output.
 
     For an `nn.Module` with `params="inputs"`, each parameter becomes an input named after it
@@ -1199,7 +1254,7 @@ def trace(fn: Any, inputs: tuple, *, params: str = "inputs") -> Traced:
         def target(*tensors, _fn=fn):  # make_fx binds every parameter, defaults included
             return _fn(*tensors)
     graph = _graphs(target, shapes, name)
-    output, used = _Interpreter(graph, arguments, name).run()
+    output, used = _Interpreter(graph, arguments, name, limits).run()
     if isinstance(output, (list, tuple)):
         if len(output) != 1:
             raise TraceError(

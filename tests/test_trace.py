@@ -333,6 +333,8 @@ MORE = [
     ("cross", lambda x: torch.linalg.cross(x[0], x[1]), (2, 3)),
     ("multi_head_attention", lambda x: _MHA(x, x, x, need_weights=False)[0], (1, 2, 4)),
     ("group_norm", torch.nn.GroupNorm(2, 4, affine=False).double(), (1, 4, 2)),
+    ("avg_pool", lambda x: F.avg_pool2d(x, 2), (1, 2, 4, 4)),
+    ("adaptive_avg_pool", lambda x: F.adaptive_avg_pool1d(x, 1), (1, 2, 4)),
     ("conv2d", lambda x: F.conv2d(x, t(np.arange(8.0).reshape(2, 1, 2, 2)), padding=1, stride=2), (1, 1, 3, 3)),
 ]
 
@@ -359,3 +361,39 @@ def test_in_place_mutation_of_a_view_is_refused():
 
     with pytest.raises(TraceError, match="mutates a tensor in place"):
         sj.function(Mutates.apply, x=(3,))
+
+
+def test_tracing_keeps_the_budgets():
+    with pytest.raises(sj.TooLargeError, match=r"Limits\.max_work"):
+        sj.function(torch.linalg.inv, x=(9, 9))
+    with pytest.raises(sj.TooLargeError, match=r"Limits\.max_entries"):
+        sj.function(lambda x: torch.outer(x, x).reshape(-1)[:, None] * x, x=(60,))
+
+
+def test_repr_says_traced_and_the_shapes():
+    f = sj.function(Sin2.apply, x=(2,))
+    assert repr(f) == "<symjac.Function traced from torch code Sin2.apply at x=(2,)> -> shape (2,)"
+
+
+def test_symjac_errors_of_ops_code_are_not_hidden_by_tracing():
+    with pytest.raises(sj.ShapeError, match="mm: inner dimensions differ"):
+        sj.function(lambda X: sj.ops.mm(X, X), X=(2, 3))
+
+
+def test_text_callable_sympy_and_torch_give_the_same_function():
+    import sympy
+
+    A = np.array([[0.5, -1.0], [2.0, 0.25]])
+    by_torch = sj.function(lambda x: torch.tanh(t(A) @ x).sum() * x[0], x=(2,))
+    by_text = sj.function("sum(tanh(A @ x)) * x[0]", x=(2,), consts={"A": A})
+    by_ops = sj.function(lambda x: sj.ops.sum(sj.ops.tanh(sj.ops.matmul(A, x))) * x[0], x=(2,))
+    s0, s1 = sympy.symbols("x[0] x[1]", real=True)
+    rows = [sympy.tanh(sympy.Rational(1, 2) * s0 - s1), sympy.tanh(2 * s0 + sympy.Rational(1, 4) * s1)]
+    by_sympy = sj.function(sympy.Add(*rows) * s0, x=(2,))
+    exact = by_torch.output[()]
+    for other in (by_ops, by_sympy):
+        assert sympy.simplify(other.output[()] - exact) == 0
+    point = {"x": np.array([0.3, -0.7])}
+    for other in (by_text, by_ops, by_sympy):
+        np.testing.assert_allclose(other.jacobian().evaluate(**point), by_torch.jacobian().evaluate(**point),
+                                   rtol=1e-12, atol=1e-14)
