@@ -353,19 +353,28 @@ class _Check:
     # -- the check -----------------------------------------------------------------------------
     def run(self) -> Report:
         f = self.f
+        p64 = self.point.as_dtype(np.float64)
         with np.errstate(all="ignore"):
-            out = numpy_backend.forward(f, self.point.as_dtype(np.float64))
-            symbolic = self._symbolic(self.point).astype(np.float64)
-        if not np.all(np.isfinite(out)):
-            index = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
-            return self._inconclusive(
-                f"outside the domain: output entry {index} is {out[index]} at this point"
-            )
-        if not np.all(np.isfinite(symbolic)):
-            p, c = (int(i) for i in np.argwhere(~np.isfinite(symbolic))[0])
-            return self._inconclusive(
-                f"outside the domain: the exact Jacobian entry {self._entry_label(p, c)} is "
-                f"{symbolic[p, c]} at this point (a singularity)"
+            out = numpy_backend.forward(f, p64).reshape(-1)
+            # the exact reference in float64, for float32 points too: symjac's own code must not
+            # overflow where float32 does (softmax at logits of 100)
+            symbolic = self._symbolic(p64).astype(np.float64)
+        from ._arbitrate import repair_nonfinite
+
+        values = {n: v for n, v in self.point.values.items()}
+        out, why = repair_nonfinite(f, values, out, jacobian=False)
+        if why is not None:
+            return self._inconclusive(why)
+        if not np.all(np.isfinite(out)):  # pragma: no cover - repair_nonfinite returns a reason
+            return self._inconclusive("outside the domain")
+        overflowed = not np.all(np.isfinite(symbolic))
+        symbolic, why = repair_nonfinite(f, values, symbolic, jacobian=True)
+        if why is not None:
+            return self._inconclusive(why)
+        if overflowed:
+            self.notes.append(
+                "symjac's generated float64 code overflowed at some exact entries here; they are "
+                "evaluated with mpmath at 50 digits instead"
             )
         kinks = self._kink_distances()
         at_kink = [label for label, d in kinks if d == 0.0]
@@ -373,6 +382,15 @@ class _Check:
         routes: dict[str, np.ndarray] = {SYMBOLIC: symbolic}
         routes[REVERSE] = self._autograd("reverse")
         routes[FORWARD] = self._autograd("forward")
+        for name in (REVERSE, FORWARD):
+            lost = ~np.isfinite(routes[name])
+            if lost.any():
+                p, c = (int(i) for i in np.argwhere(lost)[0])
+                return self._inconclusive(
+                    f"symjac's generated torch forward cannot represent this point in {self.dtype}: "
+                    f"{name} gives {routes[name][p, c]} at {self._entry_label(p, c)}, where the exact "
+                    f"value is {float(symbolic[p, c])!r} (symjac's own code, not a fault of torch)"
+                )
         with np.errstate(all="ignore"):
             fd = self._finite_diff()
         routes[FINITE_DIFF] = fd.value
