@@ -257,3 +257,109 @@ def test_finite_differences_that_trust_themselves_still_judge():
     report = sj.check(f, X=X, jacobian=J)
     assert report.verdict == "fail" and report.odd_one_out == "candidate"
     assert not report.pairs[[p.routes for p in report.pairs].index(("finite-diff", "candidate"))].ok
+
+
+# ----------------------------------------------------------------------- references that do not overflow (item 2)
+
+
+def test_float32_softmax_at_logits_of_50_and_100_passes():
+    f = sj.function("softmax(x)", x=(4,))
+    for top in (50.0, 100.0):
+        x = np.array([top, 0.0, -3.0, top - 1], dtype=np.float32)
+        report = sj.check(f, x=x)
+        assert report.verdict == "pass", str(report)
+
+
+@pytest.mark.parametrize("dtype, top", [(np.float32, 100.0), (np.float64, 800.0), (np.float64, 1e3), (np.float64, 1.9e6)])
+def test_logsumexp_is_finite_far_beyond_exp_overflow(dtype, top):
+    f = sj.function("logsumexp(x)", x=(3,))
+    x = np.array([top, top - 1.0, 0.0], dtype=dtype)
+    J = f.jacobian().evaluate(x=x)
+    assert np.all(np.isfinite(J)) and J.dtype == dtype
+    assert float(J[0]) == pytest.approx(1 / (1 + np.exp(-1.0)), rel=1e-5 if dtype == np.float32 else 1e-9)  # x - logsumexp(x) keeps the rounding of a number of size x
+    report = sj.check(f, x=x)
+    assert report.verdict in ("pass", "inconclusive") and "outside the domain" not in report.reason
+    assert sj.verify(lambda t: torch.logsumexp(t, 0), f, at={"x": x}).verdict == "pass"
+
+
+def test_a_wrong_logsumexp_gradient_fails_at_large_logits():
+    f = sj.function("logsumexp(x)", x=(3,))
+    x = np.array([800.0, 799.0, 0.0])
+
+    def wrong(t):  # the gradient of the max only: softmax's second entry dropped
+        return _custom(lambda u: torch.logsumexp(u, 0), lambda u: torch.nn.functional.one_hot(u.argmax(), 3).to(u))(t)
+
+    report = sj.verify(wrong, f, at={"x": x})
+    assert report.verdict == "fail" and "impl-reverse" in report.odd_one_out
+
+
+@pytest.mark.parametrize("source, impl", [
+    ("log_softmax(x)", lambda t: torch.log_softmax(t, -1)),
+    ("softplus(x)", F.softplus),
+    ("logsigmoid(x)", F.logsigmoid),
+    ("log1p(x)", torch.log1p),
+    ("expm1(x)", torch.expm1),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_new_stable_ops_agree_with_torch(source, impl, dtype):
+    spec = sj.function(source, x=(4,))
+    assert sj.verify(impl, spec, samples=15, dtype=dtype, seed=0).verdict == "pass"
+    report = sj.verify(lambda t: impl(t) * (1 + 1e-3), spec, samples=15, dtype=dtype, seed=0)
+    assert report.verdict == "fail"
+
+
+def test_stable_ops_at_extreme_arguments():
+    x = np.array([1e3, -1e3, 0.0, 30.0])
+    for source in ("softplus(x)", "logsigmoid(x)", "log_softmax(x)", "softmax(x)"):
+        f = sj.function(source, x=(4,))
+        assert np.all(np.isfinite(f.jacobian().evaluate(x=x))), source
+        report = sj.check(f, x=x)
+        assert report.verdict != "fail" and "outside the domain" not in report.reason, (source, str(report))
+    g = sj.function("logaddexp(x, y)", x=(2,), y=(2,))
+    report = sj.check(g, x=np.array([1e3, -800.0]), y=np.array([0.5, 700.0]))
+    assert report.verdict == "pass", str(report)
+
+
+def test_log_of_softmax_simplifies_to_the_stable_form():
+    from symjac import ops
+
+    f = sj.function("log(softmax(x))", x=(3,))
+    assert not f.output[0].has(sympy_log()) and f.output.tolist() == sj.function("log_softmax(x)", x=(3,)).output.tolist()
+    assert ops.log_softmax([0, 0])[0] == -ops.logsumexp([0, 0])[()]
+
+
+def sympy_log():
+    import sympy
+
+    return sympy.log
+
+
+def test_naive_formulas_that_overflow_are_symjacs_own_failure_never_torchs():
+    # exp(x) / sum(exp(x)) at 800: symjac's float64 code overflows; mpmath gives the exact
+    # Jacobian; symjac's generated torch forward is nan there: inconclusive, naming symjac's code
+    f = sj.function("exp(x) / sum(exp(x))", x=(3,))
+    report = sj.check(f, x=np.array([800.0, 799.0, 0.0]))
+    assert report.verdict == "inconclusive"
+    assert "symjac's generated torch forward" in report.reason and "not a fault of torch" in report.reason
+    assert any("mpmath" in note for note in report.notes)
+    # verify of torch's own softmax against the naive spec: the exact reference comes from mpmath
+    assert sj.verify(lambda t: torch.softmax(t, 0), f, at={"x": np.array([800.0, 799.0, 0.0])}).verdict == "pass"
+
+
+def test_values_beyond_float64_and_outside_the_domain_are_told_apart():
+    beyond = sj.check(sj.function("exp(x)", x=()), x=800.0)
+    assert beyond.verdict == "inconclusive" and "beyond float64" in beyond.reason
+    assert "outside the domain" not in beyond.reason
+    outside = sj.check(sj.function("log(x)", x=()), x=-1.0)
+    assert outside.verdict == "inconclusive" and outside.reason.startswith("outside the domain")
+
+
+def test_cli_cross_entropy_at_float32_logits_of_50_does_not_blame_autograd(capsys):
+    from symjac._cli import main
+
+    argv = ["check", "-sum(T * log(softmax(L))) / 2", "--input", "L=4", "--input", "T=4",
+            "--at", "L=[50, 0, -3, 49]", "--at", "T=[0.1, 0.2, 0.3, 0.4]", "--dtype", "float32"]
+    status = main(argv)
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "PASS" in out
