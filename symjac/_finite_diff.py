@@ -210,9 +210,10 @@ def fd_jacobian(
             & (np.abs(d1) >= 3.0 * np.abs(d2))
             & (np.abs(d1) <= 20.0 * np.abs(d2))
         )
-        # |d1| too: where the coarse level is off by far more than the fine ones (a stencil across
-        # poles of tan: levels -851, 856, 922 against 6983), |d2| alone underestimates the error
-        fallback = np.abs(value - central[2]) + np.abs(d2) + np.abs(d1)
+        # every level's distance and |d1| too: where the levels do not converge (a stencil across
+        # poles of tan: levels -851, 856, 922, or 23, 55, 346, against 6983 and 42805),
+        # |value - D_last| + |d2| alone underestimates the error
+        fallback = np.max(np.abs(value[None] - central), axis=0) + np.abs(d2) + np.abs(d1)
         truncation = np.where(above_noise & ~ratio_ok, np.maximum(truncation, fallback), truncation)
 
     # A kink exactly at x: forward minus backward slope tends to the jump, not to 0. Counted in full
