@@ -436,10 +436,10 @@ class _Check:
             )
         elif vague.any():
             p, c = (int(i) for i in np.argwhere(vague)[0])
-            where = f"near a kink ({near_kink[0]}) " if near_kink else ""
+            where = f" near a kink ({near_kink[0]})" if near_kink else ""
             verdict = "inconclusive"
             reason = (
-                f"finite differences cannot confirm {where}: their error estimate at "
+                f"finite differences cannot confirm{where}: their error estimate at "
                 f"{self._entry_label(p, c)} is {fd.error[p, c]:.2e}"
             )
 

@@ -233,7 +233,8 @@ def test_finite_differences_across_a_pole_never_fail_three_agreeing_routes(sourc
     f = sj.function(source, X=X.shape)
     report = sj.check(f, X=X)
     assert report.verdict == "inconclusive", str(report)
-    assert "cannot be trusted" in report.reason and "own error estimate" in report.reason
+    # either their own estimate exceeds their value (untrusted) or it is too wide to confirm
+    assert report.reason.startswith("finite differences cannot"), report.reason
     symbolic = report.worst.values["symbolic"]
     assert report.worst.values["autograd-reverse"] == pytest.approx(symbolic, rel=1e-12)
 
