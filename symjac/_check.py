@@ -2,7 +2,8 @@
 
 Routes (each gives the full Jacobian, all inputs side by side, as an (out_size, in_size) matrix):
 
-- `symbolic`: the exact SymPy Jacobian, through generated NumPy code, in the point's dtype;
+- `symbolic`: the exact SymPy Jacobian, through generated NumPy code, in float64 (the reference,
+  for float32 points too; entries where float64 overflows are evaluated with mpmath);
 - `autograd-reverse`, `autograd-forward`: torch.func.jacrev / jacfwd of the torch forward
   generated from the same expression, in the point's dtype;
 - `finite-diff`: Richardson-extrapolated central differences of the NumPy forward, in float64,
