@@ -163,7 +163,7 @@ def _numpy_namespace() -> list:
     # which loads NumPy's lazy submodules (f2py, testing, ...): 0.25-0.5 s on the first compile.
     from ._stable import numpy_helpers
 
-    return [numpy_helpers(), dict(vars(np))]
+    return [{**vars(np), **numpy_helpers()}]
 
 
 def _torch_namespace() -> list:
