@@ -29,7 +29,7 @@ from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError
 from ._budget import written_sizes
 from ._finite_diff import fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
-from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps, perturbed
+from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps, perturbed, perturbed_normwise
 from ._values import Point, coerce_array, coerce_point
 from .backends import numpy_backend
 
@@ -294,14 +294,20 @@ class _Check:
 
     def _conditioning(self, evaluate, rows: int) -> np.ndarray:
         """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
-        input moves by one rounding of the dtype (`_tolerance.perturbed`)."""
+        input moves by one rounding of the dtype (`_tolerance.perturbed`), or each input array by
+        one rounding of its largest entry (`_tolerance.perturbed_normwise`)."""
         count = self.tol.perturbations
         p64 = self.point.as_dtype(np.float64)
         base = evaluate(p64).reshape(rows, -1).astype(np.float64)
         if not count:
             return np.zeros_like(base)
-        flat = perturbed(p64.flat(self.f.input_names), self.dtype, count)
-        parts = np.split(flat, np.cumsum([inp.size for inp in self.f.inputs])[:-1], axis=1)
+        x = p64.flat(self.f.input_names)
+        sizes = [inp.size for inp in self.f.inputs]
+        # component-wise (x (1 + eps s)) and normwise per input array (x + eps max|x| s: what a
+        # backward-stable matrix algorithm may be off by), `_tolerance.perturbed*`
+        flat = np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
+        count = 2 * count
+        parts = np.split(flat, np.cumsum(sizes)[:-1], axis=1)
         values = {inp.name: p.reshape((count,) + inp.shape) for inp, p in zip(self.f.inputs, parts)}
         with np.errstate(all="ignore"):
             moved = evaluate(Point(values, np.dtype(np.float64), (count,))).reshape(count, rows, -1)

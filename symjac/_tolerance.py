@@ -40,7 +40,7 @@ import sympy
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps", "perturbed", "running_error", "MAX_RUNNING_TOTAL"]
+__all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps", "perturbed", "perturbed_normwise", "running_error", "MAX_RUNNING_TOTAL"]
 
 
 def eps(dtype) -> float:
@@ -121,7 +121,8 @@ class ToleranceModel:
             "perturbations": self.perturbations,
             "softplus_threshold": self.softplus_threshold,
             "rounding_bound": "rounding_factor*eps*max(|a|,|b|) + conditioning_factor*noise + tiny",
-            "noise": "max(|J32 - J64| * eps/eps32, max_s |J(x*(1+eps*s)) - J(x)|, eps * running_error(J)) per entry"
+            "noise": "max(|J32 - J64| * eps/eps32, max_s |J(x*(1+eps*s)) - J(x)|, max_s |J(x + eps*max|x|*s) - J(x)| (per input array),"
+            " eps * running_error(J)) per entry"
             " (verify: also eps * running_error of the fused implementation's formula, plus documented thresholds)",
             "fd_bound": "fd_factor*fd_error + rounding_bound",
             "fd_untrusted": "fd_error > |fd_value| + fd_absolute: a disagreement there is inconclusive, never a fail",
@@ -140,6 +141,18 @@ def perturbed(x: np.ndarray, dtype, count: int) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     signs = np.random.default_rng(PERTURBATION_SEED).choice([-1.0, 1.0], size=(int(count), x.size))
     return x[None, :] * (1.0 + eps(dtype) * signs)
+
+
+def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes) -> np.ndarray:
+    """`count` float64 copies of the flat point `x` moved normwise, as a backward-stable matrix
+    algorithm (LU, QR) is exact for: each input array moved by `eps(dtype) * max|array| * s`,
+    with fixed random signs `s` (`sizes`: the flat size of each input array, in order). A
+    determinant's cofactor of 3e-38 among entries of size 2 moves by 1e-15 this way, which
+    `torch.linalg.det`'s backward (`det * inv(X).T`) may be off by; component-wise moves see 1e-53."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    scale = np.concatenate([np.full(n, np.max(np.abs(part), initial=0.0)) for n, part in zip(sizes, np.split(x, np.cumsum(sizes)[:-1]))])
+    signs = np.random.default_rng(PERTURBATION_SEED + 1).choice([-1.0, 1.0], size=(int(count), x.size))
+    return x[None, :] + eps(dtype) * scale[None, :] * signs
 
 
 #: Running error bounds are compiled smallest entry first, until they reach MAX_RUNNING_TOTAL

@@ -367,3 +367,36 @@ def test_cli_cross_entropy_at_float32_logits_of_50_does_not_blame_autograd(capsy
     out = capsys.readouterr().out
     assert status == 0, out
     assert "PASS" in out
+
+
+# A point the sampler found: a cofactor of 2.8e-38 among entries of size 2. torch's det backward
+# (det * inv(X).T, through LU) is normwise accurate, 2.8e-17 off there: the tolerance allows what a
+# backward-stable matrix algorithm may be off by (inputs moved by eps * max|X|), and no more.
+DET_POINT = [[2.285649772088513e-205, -0.09589347038335294, -0.6970411243574288],
+             [2.357059871886614, 0.7839236031966204, -2.391586217040614],
+             [-1.175494351e-38, 0.12648626934055418, 8.575276966595442e-48]]
+
+
+def _det_with(scale):
+    class Det(torch.autograd.Function):
+        @staticmethod
+        def forward(X):
+            return torch.linalg.det(X)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0], output)
+
+        @staticmethod
+        def backward(ctx, g):
+            X, d = ctx.saved_tensors
+            return g * d * torch.linalg.inv(X).mT * scale
+
+    return Det.apply
+
+
+def test_torch_det_backward_passes_where_a_cofactor_is_tiny():
+    spec = sj.function("det(X)", X=(3, 3))
+    report = sj.verify(torch.linalg.det, spec, at={"X": np.array(DET_POINT)})
+    assert report.verdict == "pass", str(report)
+    assert sj.verify(_det_with(1 + 1e-4), spec, at={"X": np.array(DET_POINT)}).verdict == "fail"
