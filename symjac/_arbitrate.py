@@ -18,7 +18,7 @@ import mpmath
 import numpy as np
 import sympy
 
-__all__ = ["DIGITS", "exact_jacobian_entries", "exact_values", "arbitrate_report", "entry_cell"]
+__all__ = ["DIGITS", "exact_jacobian_entries", "exact_values", "arbitrate_report", "entry_cell", "repair_nonfinite"]
 
 #: Significant decimal digits of the arbitration.
 DIGITS = 50
@@ -31,8 +31,14 @@ def _symbols(f) -> list[sympy.Symbol]:
 def _compiled(f, key: tuple, expr: sympy.Expr):
     return f.cached(
         ("mpmath",) + key,
-        lambda: sympy.lambdify(_symbols(f), expr, modules="mpmath", dummify=True, docstring_limit=0),
+        lambda: sympy.lambdify(_symbols(f), expr, modules=[_mpmath_helpers(), "mpmath"], dummify=True, docstring_limit=0),
     )
+
+
+def _mpmath_helpers() -> dict:
+    from ._stable import MPMATH_HELPERS
+
+    return dict(MPMATH_HELPERS)
 
 
 def _arguments(f, values: Mapping[str, Any]) -> list:
@@ -81,6 +87,61 @@ def exact_values(f, values: Mapping[str, Any], rows: Sequence[int], *, digits: i
     flat = f.output.reshape(-1)
     with mpmath.workdps(digits):
         return [_to_float(_compiled(f, ("value", int(r)), flat[int(r)])(*args)) for r in rows]
+
+
+#: Beyond this many non-finite entries, the float64 code's overflow is not repaired with mpmath.
+MAX_REPAIRED = 256
+
+
+def repair_nonfinite(f, values: Mapping[str, Any], matrix: np.ndarray, *, jacobian: bool):
+    """Where symjac's own float64 code gave inf or nan (`matrix`: the Jacobian `(out, in)`, all
+    inputs side by side, or the flat output), the exact value in `DIGITS` digits instead.
+
+    Returns `(repaired matrix, None)`, or `(matrix, reason)` when it cannot be repaired: a value
+    is not real there (mathematically outside the domain), or it is too large for float64 (symjac
+    cannot represent it), or there are more than `MAX_REPAIRED` such entries."""
+    bad = np.argwhere(~np.isfinite(matrix))
+    if len(bad) == 0:
+        return matrix, None
+    if len(bad) > MAX_REPAIRED:
+        return matrix, (
+            f"symjac's generated float64 code overflows at {len(bad)} entries here (more than "
+            f"{MAX_REPAIRED} to re-evaluate in high precision)"
+        )
+    columns = [(inp.name, q) for inp in f.inputs for q in range(inp.size)]
+    args = _arguments(f, values)
+    out = matrix.copy()
+    with mpmath.workdps(DIGITS):
+        for index in bad:
+            index = tuple(int(i) for i in index)
+            if jacobian:
+                row, col = index
+                name, q = columns[col]
+                expr = _nonzeros(f, name).get((row, q))
+                key = ("jacobian", name, row, q)
+            else:
+                row = index[0]
+                expr = f.output.reshape(-1)[row]
+                key = ("value", row)
+            if expr is None:
+                out[index] = 0.0
+                continue
+            try:
+                value = _compiled(f, key, expr)(*args)
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                value = mpmath.nan
+            what = "the exact Jacobian entry" if jacobian else "the exact value"
+            where = f"{index}" if jacobian else f"out.flat[{row}]"
+            if isinstance(value, mpmath.mpc) and value.imag != 0 or not mpmath.isfinite(value):
+                return matrix, f"outside the domain: {what} {where} is not a finite real number here"
+            number = _to_float(value)
+            if not math.isfinite(number):
+                return matrix, (
+                    f"{what} {where} is about {mpmath.nstr(value, 5)}, beyond float64: symjac cannot "
+                    "represent it (not a fault of any route)"
+                )
+            out[index] = number
+    return out, None
 
 
 def entry_cell(f, entry) -> tuple[int, str, int]:

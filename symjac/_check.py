@@ -2,7 +2,8 @@
 
 Routes (each gives the full Jacobian, all inputs side by side, as an (out_size, in_size) matrix):
 
-- `symbolic`: the exact SymPy Jacobian, through generated NumPy code, in the point's dtype;
+- `symbolic`: the exact SymPy Jacobian, through generated NumPy code, in float64 (the reference,
+  for float32 points too; entries where float64 overflows are evaluated with mpmath);
 - `autograd-reverse`, `autograd-forward`: torch.func.jacrev / jacfwd of the torch forward
   generated from the same expression, in the point's dtype;
 - `finite-diff`: Richardson-extrapolated central differences of the NumPy forward, in float64,
@@ -28,7 +29,7 @@ from ._errors import InvalidArgumentError, InvalidExpressionError, ShapeError
 from ._budget import written_sizes
 from ._finite_diff import FDJacobian, fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
-from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps, perturbed
+from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps, perturbed, perturbed_normwise
 from ._values import Point, coerce_array, coerce_point
 from .backends import numpy_backend
 
@@ -374,14 +375,20 @@ class _Check:
 
     def _conditioning(self, evaluate, rows: int) -> np.ndarray:
         """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
-        input moves by one rounding of the dtype (`_tolerance.perturbed`)."""
+        input moves by one rounding of the dtype (`_tolerance.perturbed`), or each input array by
+        one rounding of its largest entry (`_tolerance.perturbed_normwise`)."""
         count = self.tol.perturbations
         p64 = self.point.as_dtype(np.float64)
         base = evaluate(p64).reshape(rows, -1).astype(np.float64)
         if not count:
             return np.zeros_like(base)
-        flat = perturbed(p64.flat(self.f.input_names), self.dtype, count)
-        parts = np.split(flat, np.cumsum([inp.size for inp in self.f.inputs])[:-1], axis=1)
+        x = p64.flat(self.f.input_names)
+        sizes = [inp.size for inp in self.f.inputs]
+        # component-wise (x (1 + eps s)) and normwise per input array (x + eps max|x| s: what a
+        # backward-stable matrix algorithm may be off by), `_tolerance.perturbed*`
+        flat = np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
+        count = 2 * count
+        parts = np.split(flat, np.cumsum(sizes)[:-1], axis=1)
         values = {inp.name: p.reshape((count,) + inp.shape) for inp, p in zip(self.f.inputs, parts)}
         with np.errstate(all="ignore"):
             moved = evaluate(Point(values, np.dtype(np.float64), (count,))).reshape(count, rows, -1)
@@ -456,25 +463,44 @@ class _Check:
     # -- the check -----------------------------------------------------------------------------
     def run(self) -> Report:
         f = self.f
+        p64 = self.point.as_dtype(np.float64)
         with np.errstate(all="ignore"):
-            out = numpy_backend.forward(f, self.point.as_dtype(np.float64))
-            symbolic = self._symbolic(self.point).astype(np.float64)
-        if not np.all(np.isfinite(out)):
-            index = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
-            return self._inconclusive(
-                f"outside the domain: output entry {index} is {out[index]} at this point"
-            )
-        if not np.all(np.isfinite(symbolic)):
-            p, c = (int(i) for i in np.argwhere(~np.isfinite(symbolic))[0])
-            return self._inconclusive(
-                f"outside the domain: the exact Jacobian entry {self._entry_label(p, c)} is "
-                f"{symbolic[p, c]} at this point (a singularity)"
+            out = numpy_backend.forward(f, p64).reshape(-1)
+            # the exact reference in float64, for float32 points too: symjac's own code must not
+            # overflow where float32 does (softmax at logits of 100)
+            symbolic = self._symbolic(p64).astype(np.float64)
+        from ._arbitrate import repair_nonfinite
+
+        values = {n: v for n, v in self.point.values.items()}
+        out, why = repair_nonfinite(f, values, out, jacobian=False)
+        if why is not None:
+            return self._inconclusive(why)
+        if not np.all(np.isfinite(out)):  # pragma: no cover - repair_nonfinite returns a reason
+            return self._inconclusive("outside the domain")
+        overflowed = not np.all(np.isfinite(symbolic))
+        symbolic, why = repair_nonfinite(f, values, symbolic, jacobian=True)
+        if why is not None:
+            return self._inconclusive(why)
+        if overflowed:
+            self.notes.append(
+                "symjac's generated float64 code overflowed at some exact entries here; they are "
+                "evaluated with mpmath at 50 digits instead"
             )
         kinks = self._kink_distances()
         at_kink = [label for label, d in kinks if d == 0.0]
 
         routes: dict[str, np.ndarray] = {SYMBOLIC: symbolic}
-        routes.update(self._torch_routes())
+        torch_routes = self._torch_routes()
+        routes.update(torch_routes)
+        for name in (n for n in (REVERSE, FORWARD) if n in torch_routes):
+            lost = ~np.isfinite(routes[name])
+            if lost.any():
+                p, c = (int(i) for i in np.argwhere(lost)[0])
+                return self._inconclusive(
+                    f"symjac's generated torch forward cannot represent this point in {self.dtype}: "
+                    f"{name} gives {routes[name][p, c]} at {self._entry_label(p, c)}, where the exact "
+                    f"value is {float(symbolic[p, c])!r} (symjac's own code, not a fault of torch)"
+                )
         with np.errstate(all="ignore"):
             fd = self._finite_diff()
         routes[FINITE_DIFF] = fd.value
@@ -521,10 +547,10 @@ class _Check:
             )
         elif vague.any():
             p, c = (int(i) for i in np.argwhere(vague)[0])
-            where = f"near a kink ({near_kink[0]}) " if near_kink else ""
+            where = f" near a kink ({near_kink[0]})" if near_kink else ""
             verdict = "inconclusive"
             reason = (
-                f"finite differences cannot confirm {where}: their error estimate at "
+                f"finite differences cannot confirm{where}: their error estimate at "
                 f"{self._entry_label(p, c)} is {fd.error[p, c]:.2e}"
             )
 

