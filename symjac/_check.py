@@ -69,7 +69,7 @@ def check(
       shrinking a failure to a minimal counterexample; the same seed (default 0) gives the same run.
       The Report then covers the whole run (`report.run`). See `symjac._sampling`.
     - `bound`, `roles`: with `samples`, how points are drawn: the largest magnitude of an entry
-      (default: mostly within 3, one point in four out to 40) and `{input name: flags}` replacing
+      (default: mostly within 3, one point in three out to 40) and `{input name: flags}` replacing
       derived roles (e.g. `{"X": "posdef"}`); see `symjac.strategies`.
 
     Returns a `Report`; call `report.raise_if_failed()` to turn a failure into an AssertionError.

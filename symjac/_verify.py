@@ -69,7 +69,7 @@ def verify(
       the same seed gives the same run and report. `dtype`: float64 or float32 points.
     - `at`: instead of drawing points, verify at this one point (`{name: value}`; the dtype is the
       values'); then `samples` must be left out.
-    - `bound`: the largest magnitude of drawn entries (default: mostly within 3, one point in four
+    - `bound`: the largest magnitude of drawn entries (default: mostly within 3, one point in three
       reaching out to 40, `symjac.strategies.DEFAULT_REACH`); `roles`: `{input name: flags}`
       replacing the derived roles, e.g. `{"X": "posdef"}` for a Cholesky- or eigh-based
       implementation (flags: `symjac.strategies.FLAGS`).
