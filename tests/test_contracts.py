@@ -137,7 +137,13 @@ def test_bound_widens_and_narrows_the_draws_and_is_in_the_reproduction_line():
     assert max(seen) <= 2.0
     assert "bound=2.0" in report.reproduce
     seen.clear()
-    sj.verify(lambda x: torch.sin(x), sj.function("sin(x)", x=(3,)), samples=60, seed=0, bound=500.0)
+
+    def sine(x):
+        seen.append(float(x.detach().abs().max()))
+        return torch.sin(x)
+
+    assert sj.verify(sine, sj.function("sin(x)", x=(3,)), samples=60, seed=0, bound=500.0).verdict == "pass"
+    assert 40.0 < max(seen) <= 500.0
     f = sj.function("sin(x)", x=(3,))
     assert sj.check(f, samples=10, seed=0, bound=100.0).verdict == "pass"
 

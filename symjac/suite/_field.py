@@ -363,7 +363,7 @@ class Builtin:
 
 
 def _b(name, expr, shapes, fn_text, consts=None, roles=None):
-    """`fn_text` names a torch callable lazily: 'torch.sin', 'F.softplus', or a lambda built on import."""
+    """A builtin case; `fn_text(torch, F)` returns the torch callable (torch is imported when it is made)."""
 
     def make():
         import torch
