@@ -176,7 +176,7 @@ def test_abs_of_exp_of_sqrt_checks_in_torch():
 
 
 def test_sampling_a_domain_with_a_fractional_power_of_a_negative_base_draws_or_gives_up_cleanly():
-    report = sj.check(sj.function("sqrt((1e-3 - X) ** trace(X))", X=(3, 3)), samples=10, seed=0)
+    report = sj.check(sj.function("sqrt((1e-3 - X) ** trace(X))", X=(3, 3)), samples=3, seed=0)
     assert report.verdict in ("pass", "inconclusive"), str(report)
 
 
