@@ -513,8 +513,12 @@ def _real_by_construction(expr: sympy.Expr) -> bool:
     (4.9 s of the 7 s that `function("X @ X", X=(32, 32))` took), so the question is skipped.
     """
     stack = [expr]
+    seen = set()
     while stack:
         e = stack.pop()
+        if e in seen:
+            continue  # a shared subexpression is asked about once
+        seen.add(e)
         if e.is_Symbol:
             if e.is_real is not True:
                 return False
@@ -565,6 +569,8 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
     allowed = set()
     for inp in inputs:
         allowed.update(inp.flat_symbols)
+    # SymPy's free_symbols recurses over depth (a 300-step recurrence): one memoised walk instead
+    free = _dag.free_symbols(e for e in array.reshape(-1) if isinstance(e, sympy.Basic))
     for index, entry in np.ndenumerate(array):
         if not isinstance(entry, sympy.Expr) or isinstance(entry, sympy.MatrixExpr):
             raise InvalidExpressionError(
@@ -574,7 +580,7 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
             raise InvalidExpressionError(
                 f"expr: output entry {index} is undefined ({entry}); division by zero?"
             )
-        stray = entry.free_symbols - allowed
+        stray = free[entry] - allowed
         if stray:
             names = ", ".join(sorted(map(str, stray)))
             raise InvalidExpressionError(

@@ -238,7 +238,7 @@ class _Gradient:
         # Function._eval_derivative: Add(*[f.fdiff(i) * a.diff(s) for each argument a]).
         parts: dict = {}
         for i, arg in enumerate(expr.args, start=1):
-            grad = {s: d for s, d in self(arg).items() if not d.is_zero}
+            grad = {s: d for s, d in self(arg).items() if _nonzero(d)}
             if not grad:
                 continue
             try:
@@ -251,3 +251,13 @@ class _Gradient:
 
 
 _FUNCTION_DERIVATIVE = sympy.Function._eval_derivative
+
+
+def _nonzero(d: sympy.Expr) -> bool:
+    """`not d.is_zero`, as `Function._eval_derivative` asks it; SymPy's assumption query recurses
+    over the depth of `d` (a 300-step recurrence), and there a structural test stands in for it:
+    a term `df * d` with `d` zero in value but not in form is kept, which changes no value."""
+    try:
+        return not d.is_zero
+    except RecursionError:
+        return d != 0
