@@ -4,7 +4,7 @@ At each point drawn from the spec's domain, the implementation's value is compar
 forward, and its derivative with the exact Jacobian, entry by entry with the per-entry tolerance of
 `symjac._tolerance` (route names in the report):
 
-- `impl-value`: `impl(*inputs)`, the value (kind "forward");
+- `impl-value`: `impl(*inputs)`, the value (kind "function");
 - `impl-reverse`: its Jacobian by reverse mode, `torch.func.jacrev`, or where torch.func does not
   support the implementation (a custom `torch.autograd.Function` without `setup_context` and
   `vmap`), `torch.autograd.functional.jacobian`, which calls its `backward` once per output entry;
@@ -33,8 +33,11 @@ from ._values import coerce_point, float_dtype
 
 __all__ = ["verify", "KINDS"]
 
-#: What `impl` computes: the function itself ("forward"), or its Jacobian or gradient directly.
-KINDS = ("forward", "jacobian", "gradient")
+#: What `impl` computes: the function itself ("function"), or its Jacobian or gradient directly.
+KINDS = ("function", "jacobian", "gradient")
+#: Old spellings of a kind, still accepted with a DeprecationWarning ("forward" read like the route
+#: `impl-forward`, forward-mode autograd, which it is not).
+_OLD_KINDS = {"forward": "function"}
 #: The routes of the cotangent and tangent checks (`symjac._cotangents`).
 _DIRECTIONAL = frozenset({"impl-vjp", "impl-vjp-sum", "impl-jvp", "impl-jvp-sum"})
 #: At most this many disputed entries are re-evaluated in high precision per point.
@@ -48,7 +51,7 @@ def verify(
     *,
     samples: int | None = None,
     seed: int = 0,
-    kind: str = "forward",
+    kind: str = "function",
     dtype: Any = np.float64,
     tolerance: ToleranceModel = DEFAULT_TOLERANCE,
     at: Mapping[str, Any] | None = None,
@@ -62,7 +65,7 @@ def verify(
     """Verify an implementation's value and derivative against the exact ones.
 
     - `impl`: called as `impl(*tensors)`, one torch tensor per input of `spec` in declaration order.
-      kind "forward" (default): it computes the function (torch ops, or a custom
+      kind "function" (default; formerly "forward"): it computes the function (torch ops, or a custom
       `torch.autograd.Function.apply`) and its autograd derivative is checked, in reverse mode and,
       where it supports it, forward mode. kind "jacobian": it returns the Jacobian in torch's layout
       (output shape + input shape; a tuple, list or dict by name for several inputs). kind
@@ -81,7 +84,7 @@ def verify(
       against the exact second derivative and finite differences of the exact Jacobian.
     - `batch`: B points at once (B per sample, or `at=` with a leading dimension B), the
       implementation's derivatives also under `torch.func.vmap` in both nesting orders.
-      With `order=2` or `batch`, kind must be "forward"; see `symjac._second_order`.
+      With `order=2` or `batch`, kind must be "function"; see `symjac._second_order`.
     - `bound`: the largest magnitude of drawn entries (default: mostly within 3, one point in three
       reaching out to 40, `symjac.strategies.DEFAULT_REACH`); `roles`: `{input name: flags}`
       replacing the derived roles, e.g. `{"X": "posdef"}` for a Cholesky- or eigh-based
@@ -130,6 +133,13 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, 
         from ._trace import module_implementation
 
         impl = module_implementation(impl, functions[0])
+    if isinstance(kind, str) and kind in _OLD_KINDS:
+        import warnings
+
+        warnings.warn(
+            f"verify(kind={kind!r}) is now spelled kind={_OLD_KINDS[kind]!r} (the implementation computes the "
+            f"function; 'forward' read like forward-mode autograd)", DeprecationWarning, stacklevel=3)
+        kind = _OLD_KINDS[kind]
     if not isinstance(kind, str) or kind not in KINDS:
         raise InvalidArgumentError(f"kind: must be one of {KINDS}; received {kind!r}")
     if kind == "gradient":
@@ -146,10 +156,10 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, 
     from ._second_order import validate_batch, validate_order
 
     order, batch = validate_order(order), validate_batch(batch)
-    if (order != 1 or batch is not None) and kind != "forward":
+    if (order != 1 or batch is not None) and kind != "function":
         raise InvalidArgumentError(
             f"kind: order=2 and batch= compose torch's transforms over the implementation, so kind must be "
-            f"'forward'; received kind={kind!r}"
+            f"'function'; received kind={kind!r}"
         )
     checker = _PointVerifier(impl, kind, tolerance, deadline, seed=seed, wrt=_wrt(functions[0], wrt),
                              order=order, batch=batch)
@@ -167,7 +177,7 @@ def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, 
             raise InvalidArgumentError(f"at: must be a mapping {{input name: value}}; received {type(at).__name__}")
         return checker(_member(functions, at), dict(at))
     samples = _sampling.validate_samples(_sampling.DEFAULT_SAMPLES if samples is None else samples)
-    extra = "" if kind == "forward" else f", kind={kind!r}"
+    extra = "" if kind == "function" else f", kind={kind!r}"
     extra += "" if resolved == np.float64 else ", dtype='float32'"
     extra += checker.options() + _sampling.options_text(bound, roles) + checker.wrt_text()
     return _sampling.run(
@@ -516,7 +526,7 @@ class _Verification:
         out = self.owner.impl(*self._tensors())
         if not type(out).__module__.startswith("torch"):
             raise InvalidArgumentError(
-                f"impl: with kind='forward' it must return a torch tensor (its autograd derivative is checked); "
+                f"impl: with kind='function' it must return a torch tensor (its autograd derivative is checked); "
                 f"received {type(out).__name__}"
             )
         if tuple(out.shape) != self.f.out_shape:
@@ -532,7 +542,7 @@ class _Verification:
         kind = self.owner.kind
         routes: dict[str, np.ndarray] = {}
         value = None
-        if kind == "forward":
+        if kind == "function":
             value = self._value()
             broken = self._contract()
             if broken is not None:
@@ -601,7 +611,7 @@ class _Verification:
             pair, ratio = self._pair(name, exact_value, exact, value, routes, bounds[name], bad[name])
             pairs.append(pair)
             ratios.append(ratio)
-        if kind == "forward":
+        if kind == "function":
             for pair, ratio in self._directional(exact, routes, bounds):
                 pairs.append(pair)
                 ratios.append(ratio)
@@ -816,7 +826,7 @@ class _Verification:
 
         owner = self.owner
         at = ", ".join(f"{n!r}: {_literal(v)}" for n, v in self.point.values.items())
-        extra = "" if owner.kind == "forward" else f", kind={owner.kind!r}"
+        extra = "" if owner.kind == "function" else f", kind={owner.kind!r}"
         extra += f", seed={owner.seed}" if owner.seed else ""
         extra += owner.wrt_text()
         return Report(

@@ -81,3 +81,20 @@ def test_an_inconclusive_report_is_an_explicit_choice():
 def test_a_pass_returns_the_report():
     report = sj.check(sj.function("x * y", x=(), y=()), x=2.0, y=3.0)
     assert report.raise_if_failed() is report
+
+
+def test_verify_kind_function_is_the_spelling_and_forward_still_works_with_a_warning():
+    import warnings
+
+    torch = pytest.importorskip("torch")
+    spec = sj.function("sin(x) * x", x=(2,))
+    at = {"x": np.array([0.3, -1.2])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sj.verify(lambda x: torch.sin(x) * x, spec, at=at).verdict == "pass"
+        assert sj.verify(lambda x: torch.sin(x) * x, spec, at=at, kind="function").verdict == "pass"
+    with pytest.warns(DeprecationWarning, match=r"verify\(kind='forward'\) is now spelled kind='function'"):
+        report = sj.verify(lambda x: torch.sin(x) * x, spec, at=at, kind="forward")
+    assert report.verdict == "pass"
+    with pytest.raises(sj.InvalidArgumentError, match=r"kind: must be one of \('function', 'jacobian', 'gradient'\)"):
+        sj.verify(lambda x: torch.sin(x) * x, spec, at=at, kind="sideways")

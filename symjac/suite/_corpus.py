@@ -28,7 +28,7 @@ class Case:
     shapes: dict[str, tuple[int, ...]]
     make: Callable[[bool], Any]  # make(wrong) -> impl
     consts: dict[str, Any] = field(default_factory=dict)
-    kind: str = "forward"
+    kind: str = "function"
     #: where the wrong one must be reported: input name, input index, or "value" (None: any wrong entry)
     expect_input: str | None = None
     expect_index: tuple[int, ...] | None = None
