@@ -404,7 +404,7 @@ def _from_callable_or_torch(fn: Callable, inputs: tuple[Input, ...], const_value
         try:
             return _from_callable(fn, inputs, const_values), None
         except InvalidArgumentError as error:
-            if not isinstance(error.__context__, TypeError):
+            if not isinstance(error.__context__, (TypeError, AttributeError)):
                 raise  # symjac's own verdict on ops code (a ShapeError, a DomainError): not torch's
         except SymjacError:
             raise

@@ -54,6 +54,9 @@ class logsumexp(_Stable):
 
     @classmethod
     def eval(cls, *args):
+        if any(a is sympy.S.NegativeInfinity for a in args):  # exp(-oo) = 0 adds nothing (a mask)
+            kept = [a for a in args if a is not sympy.S.NegativeInfinity]
+            return cls(*kept) if kept else sympy.S.NegativeInfinity
         if len(args) == 1:
             return args[0]
         if all(a.is_Number for a in args):  # numbers: the exact value (log(2) for (0, 0))

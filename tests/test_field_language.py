@@ -132,12 +132,18 @@ def test_log_det_of_a_gram_matrix_from_sympy_is_written_out_and_differentiated()
 
 
 def test_a_callable_using_a_missing_method_is_a_clear_error():
+    # a method neither symbolic arrays nor torch tensors have: refused whether or not torch is loaded
     with pytest.raises(sj.InvalidArgumentError) as info:
-        sj.function(lambda x: x.sin(), x=(3,))
-    assert str(info.value) == (
-        "expr: calling the function with symbolic inputs (x) failed: AttributeError: 'numpy.ndarray' "
-        "object has no attribute 'sin'. Use symjac.ops (e.g. ops.sin, ops.det) for functions of arrays"
-    )
+        sj.function(lambda x: x.frobnicate(), x=(3,))
+    assert "frobnicate" in str(info.value)
+
+
+def test_a_tensor_method_in_a_callable_is_traced_as_torch_code():
+    torch = pytest.importorskip("torch")
+    f = sj.function(lambda x: x.sin(), x=(3,))
+    x = np.array([0.1, -0.7, 2.0])
+    np.testing.assert_allclose(f.jacobian().evaluate(x=x), np.diag(np.cos(x)), rtol=1e-15)
+    assert torch.is_tensor(torch.sin(torch.as_tensor(x)))  # torch is loaded: the call was traced
 
 
 @pytest.mark.parametrize(
