@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import sympy
+from sympy.codegen.cfunctions import expm1
 
 __all__ = ["FORMS", "implementation_bounds"]
 
@@ -34,6 +35,7 @@ FORMS = {
     "sigmoid": "torch.sigmoid: backward y * (1 - y) from the output y",
     "softplus": "torch.nn.functional.softplus: x beyond threshold (20), backward 1 there; "
     "below it log1p(exp(x)), backward z / (z + 1) with z = exp(x)",
+    "expm1": "torch.expm1: backward y + 1 from the output y (cancels where exp(x) is small)",
 }
 
 
@@ -42,6 +44,13 @@ class _Sigmoid(sympy.Function):
 
     def fdiff(self, argindex=1):
         return self * (1 - self)
+
+
+class _Expm1(sympy.Function):
+    """expm1(u), differentiated as torch does: `y + 1` from its output y."""
+
+    def fdiff(self, argindex=1):
+        return self + 1
 
 
 class _Softplus(sympy.Function):
@@ -107,6 +116,8 @@ def rewrite(expr: sympy.Expr, threshold: float) -> tuple[sympy.Expr, bool]:
             out = _softplus(args[0], threshold)
         elif name == "sigmoid":
             out = _Sigmoid(args[0])
+        elif name == "expm1":
+            out = _Expm1(args[0])
         if out is None:
             out = e if args == e.args else e.func(*args)
         else:
@@ -136,6 +147,8 @@ def _numeric(expr: sympy.Expr, dtype, threshold: float) -> sympy.Expr:
     return expr.replace(_Deviation, deviation).replace(
         _Sigmoid, lambda u: 1 / (1 + sympy.exp(-u))
     ).replace(_SoftplusSlope, lambda u: 1 / (1 + sympy.exp(-u))).replace(
+        _Expm1, lambda u: expm1(u)  # a node of its own: expm1(u) + 1 keeps its rounding
+    ).replace(
         _Softplus, lambda u: sympy.log(1 + sympy.exp(u))
     )
 
@@ -146,7 +159,6 @@ def implementation_bounds(f, dtype, threshold: float, *, jacobian: bool):
     or None when the spec has no fused primitive (cached on the Function per dtype)."""
 
     def build():
-        from ._check import _compile_bounds
         from ._tolerance import MAX_RUNNING_TOTAL, running_error
 
         outputs = list(f.output.reshape(-1))

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ._check import FINITE_DIFF, _Check, _jacobian_cells, _out_size
+from ._engine import _Check, _jacobian_cells, _out_size
 from ._errors import InvalidArgumentError
 from ._finite_diff import fd_jacobian
 from ._report import Report

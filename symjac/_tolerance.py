@@ -224,3 +224,29 @@ def running_error(expr: sympy.Expr) -> sympy.Expr:
 
     # One iterative walk (symjac._dag): no recursion over the expression's depth.
     return _dag.evaluate((expr,), step, memo=memo, children=children)[expr]
+
+
+def compile_running_bounds(cells, symbols, budget: int | None = None):
+    """Running error bounds of `cells` (`(written-out size, row, col, expression)`), compiled smallest
+    first within `MAX_RUNNING_TOTAL` nodes (or `budget`), as functions of `symbols`:
+    `(compiled or None, (rows, cols), number left without one)`."""
+    from ._codegen import compile_entries
+    from ._errors import InvalidExpressionError
+
+    exprs, rows, cols, total = [], [], [], 0
+    budget = MAX_RUNNING_TOTAL if budget is None else budget
+    for size, r, c, e in sorted(cells, key=lambda cell: cell[:3]):
+        if total + size > budget:
+            break
+        total += size
+        exprs.append(running_error(e))
+        rows.append(r)
+        cols.append(c)
+    left = len(cells) - len(exprs)
+    if not exprs:
+        return None, ([], []), left
+    try:
+        compiled = compile_entries(exprs, list(symbols), "numpy")
+    except InvalidExpressionError:  # a bound with no NumPy code: those entries go without one
+        return None, ([], []), len(cells)
+    return compiled, (np.array(rows), np.array(cols)), left

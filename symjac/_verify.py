@@ -124,7 +124,7 @@ def verify(
 def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, order, batch, bound, roles,
             wrt) -> Report:
     from . import _sampling
-    from ._check import _describe
+    from ._engine import _describe
 
     functions = _functions(spec)
     if not callable(impl):
@@ -274,7 +274,7 @@ def _import_path(impl) -> tuple[str, str] | None:
 def _reproduce(impl, functions, options: str) -> str:
     """A line that runs the same verification: the spec's `symjac.function(...)` call and the
     implementation by its import path; what cannot be printed is named in a comment."""
-    from ._check import function_call
+    from ._engine import function_call
 
     calls = [function_call(f) for f in functions]
     spec = (calls[0] if len(calls) == 1 else f"[{', '.join(calls)}]") if all(calls) else "spec"
@@ -324,7 +324,7 @@ class _PointVerifier:
     def __call__(self, f, values: dict) -> Report:
         if self.deadline is not None:
             self.deadline.check()  # between points: the limit outside the main thread
-        from ._check import _Check, _out_size
+        from ._engine import _Check, _out_size
         from .backends import numpy_backend
 
         point = coerce_point(f.inputs, values)
@@ -780,7 +780,7 @@ class _Verification:
         """eps(dtype) times the running error bound of each output (`_tolerance.running_error`): the
         value's own cancellation, which float32 and float64 may both round alike (`1 + tanh(u)` of
         GELU at u = -5: 7.7e-17 absolute in float64)."""
-        from ._check import _output_cells
+        from ._engine import _output_cells
 
         values, (rows, _), _ = self.base._bounds("running-error-forward", _output_cells)
         out = np.zeros(self.rows)
@@ -822,7 +822,7 @@ class _Verification:
         return self._report("inconclusive", reason, (), (), None, None)
 
     def _report(self, verdict, reason, routes, pairs, worst, odd) -> Report:
-        from ._check import _describe
+        from ._engine import _describe
 
         owner = self.owner
         at = ", ".join(f"{n!r}: {_literal(v)}" for n, v in self.point.values.items())

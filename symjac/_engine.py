@@ -1,0 +1,629 @@
+"""The one checking engine: routes at one point, their comparison, the verdict, the report.
+
+`_Check` holds a point's context (the exact value and Jacobian, rounding noise, conditioning,
+running error bounds, kinks and domain) and compares routes pair by pair against per-entry
+tolerances (`symjac._tolerance`), names the odd one out and builds the Report. `symjac.check`
+(`_check`) adds the generated code's torch routes, finite differences and a candidate;
+`symjac.verify` (`_verify`) the implementation's routes; `symjac._second_order` the second-order
+and batched compositions, as a subclass. Nothing here is public.
+
+The cross-check at one point: evaluate every route, compare every pair, reach a verdict.
+
+Routes (each gives the full Jacobian, all inputs side by side, as an (out_size, in_size) matrix):
+
+- `symbolic`: the exact SymPy Jacobian, through generated NumPy code, in float64 (the reference,
+  for float32 points too; entries where float64 overflows are evaluated with mpmath);
+- `autograd-reverse`, `autograd-forward`: torch.func.jacrev / jacfwd of the torch forward
+  generated from the same expression, in the point's dtype;
+- `finite-diff`: Richardson-extrapolated central differences of the NumPy forward, in float64,
+  with a per-entry error estimate;
+- `candidate`: a Jacobian the caller supplies (`jacobian=`), checked against all of the above.
+
+Verdicts: `fail` when a pair disagrees beyond its tolerance (finite differences are excused near
+a kink their stencil straddles); `inconclusive` at a non-differentiable point, outside the domain,
+or when finite differences cannot be evaluated; `pass` otherwise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import sympy
+
+from ._budget import written_sizes
+from ._finite_diff import FDJacobian, fd_jacobian
+from ._report import Entry, PairResult, Report, RouteMatrices
+from ._tolerance import ToleranceModel, eps, perturbed, perturbed_normwise
+from ._values import Point
+from .backends import numpy_backend
+
+__all__ = ["SYMBOLIC", "REVERSE", "FORWARD", "FINITE_DIFF", "CANDIDATE"]
+
+SYMBOLIC, REVERSE, FORWARD, FINITE_DIFF, CANDIDATE = (
+    "symbolic",
+    "autograd-reverse",
+    "autograd-forward",
+    "finite-diff",
+    "candidate",
+)
+#: The keyword options of `check`; an input with one of these names is passed with `at=`.
+OPTIONS = ("at", "jacobian", "tolerance", "samples", "seed", "order", "batch")
+_KINKS = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min, sympy.Piecewise)
+
+
+
+def _out_size(f) -> int:
+    return math.prod(f.out_shape)
+
+
+class _Check:
+    """One check: holds the routes' matrices while they are compared."""
+
+    #: route -> family for the odd one out (`_odd_one_out`); subclasses add their routes
+    families: Mapping = {}
+
+    def __init__(self, f, point: Point, candidate, tolerance: ToleranceModel, *, extra: Mapping | None = None):
+        self.f = f
+        self.point = point
+        self.candidate = candidate
+        self.extra = dict(extra or {})  # more routes' matrices (symjac._second_order: batched routes)
+        self.tol = tolerance
+        self.dtype = point.dtype
+        self.columns = [(inp, q) for inp in f.inputs for q in range(inp.size)]
+        self.notes: list[str] = []
+
+    # -- routes --------------------------------------------------------------------------------
+    def _symbolic(self, point: Point) -> np.ndarray:
+        batch = point.batch_shape
+        blocks = [
+            numpy_backend.jacobian(self.f.jacobian(inp.name), point).reshape(batch + (_out_size(self.f), inp.size))
+            for inp in self.f.inputs
+        ]
+        return np.concatenate(blocks, axis=-1)
+
+    def _noise(self, symbolic: np.ndarray, *, implementation: bool = False) -> np.ndarray:
+        """Measured rounding sensitivity per entry, rescaled to the point's dtype; with
+        `implementation`, also what a fused implementation's own formula may lose
+        (`symjac._implementations`)."""
+        p32 = self.point.as_dtype(np.float32)
+        j32 = self._symbolic(p32).astype(np.float64)
+        j64 = self._symbolic(p32.as_dtype(np.float64))
+        with np.errstate(invalid="ignore"):
+            noise = np.abs(j32 - j64) * (eps(self.dtype) / eps(np.float32))
+        noise = np.where(np.isfinite(noise), noise, 0.0)
+        noise = np.fmax(noise, self._conditioning(self._symbolic, _out_size(self.f)))
+        noise = np.fmax(noise, self._running(noise.shape))
+        if implementation:
+            noise = np.fmax(noise, self.implementation_noise(noise.shape, jacobian=True))
+        return noise
+
+    def implementation_noise(self, shape, *, jacobian: bool) -> np.ndarray:
+        """eps(dtype) times the bound of `symjac._implementations` per entry (0 where none)."""
+        from ._implementations import implementation_bounds
+
+        out = np.zeros(shape)
+        found = implementation_bounds(self.f, self.dtype, self.tol.softplus_threshold, jacobian=jacobian)
+        if found is not None:
+            compiled, rows, cols = found
+            values = self._at_point(compiled)
+            values = np.where(np.isfinite(values), values, 0.0) * eps(self.dtype)
+            if jacobian:
+                out[rows, cols] = values
+            else:
+                out.reshape(-1)[rows] = values
+        return out
+
+    def _running(self, shape) -> np.ndarray:
+        """eps(dtype) times the running error bound of each exact entry (`_tolerance.running_error`)."""
+        values, (rows, cols), left = self._bounds("running-error", _jacobian_cells)
+        out = np.zeros(shape)
+        self.bounded = np.zeros(shape, dtype=bool)
+        if values is not None:
+            self.bounded[rows, cols] = True
+        if left:
+            self.notes.append(
+                f"no running error bound for {left} of the exact Jacobian's entries (too large to compile"
+                " quickly); their tolerance rests on the measured float32 noise and input conditioning"
+            )
+        if values is not None:
+            out[rows, cols] = values * eps(self.dtype)
+        return out
+
+    def refine_noise(self, noise: np.ndarray, disputed: np.ndarray) -> tuple[np.ndarray, int]:
+        """`noise` with the running error bounds that `_running`'s budget left out, for the
+        entries in dispute (a boolean mask), and how many were added. Without one, such an entry's
+        tolerance rests on float32 noise, which is 0 where both dtypes round alike (a saturated
+        `tanh`: 0.0 in float64, 7.7e-16 in truth). When every left-out entry together is within
+        `MAX_REST_TOTAL` nodes, all of them are compiled once (cached on the Function, so the
+        next points reuse them); otherwise the disputed ones alone, at most `MAX_DISPUTED_BOUNDS`."""
+        bounded = getattr(self, "bounded", None)
+        if bounded is None or bounded.shape != noise.shape:
+            return noise, 0
+        wanted = disputed & ~bounded
+        if not wanted.any():
+            return noise, 0
+        f = self.f
+
+        def rest():
+            cells = [cell for cell in _jacobian_cells(f) if not bounded[cell[1], cell[2]]]
+            if sum(size for size, *_ in cells) > MAX_REST_TOTAL:
+                return None
+            return _compile_bounds(cells, f, budget=MAX_REST_TOTAL)
+
+        found = f.cached("running-error-rest", rest)
+        if found is None:
+            entries = _dense_entries(f)
+            rows, cols = np.nonzero(wanted & _sparsity(f))
+            cells = [(0, int(r), int(c), entries[(int(r), int(c))])
+                     for r, c in zip(rows[:MAX_DISPUTED_BOUNDS], cols[:MAX_DISPUTED_BOUNDS])]
+            found = _compile_bounds(cells, f)
+        compiled, (rows, cols), _ = found
+        if compiled is None:
+            return noise, 0
+        values = self._at_point(compiled)
+        values = np.where(np.isfinite(values), values, 0.0) * eps(self.dtype)
+        out = noise.copy()
+        out[rows, cols] = np.fmax(out[rows, cols], values)
+        self.bounded = bounded.copy()
+        self.bounded[rows, cols] = True
+        added = int(np.count_nonzero(wanted & self.bounded))
+        self.notes.append(
+            f"running error bounds compiled for the {len(rows)} {'entry' if len(rows) == 1 else 'entries'}"
+            f" left out of the budget, {added} of them in dispute"
+        )
+        return out, added
+
+    def _bounds(self, key: str, cells_of):
+        """The running error bounds of `cells_of(f)` at the point (float64, non-finite as 0, None
+        when none was compiled), their `(rows, cols)` and how many entries went without one."""
+        compiled, cells, left = self.f.cached(key, lambda: _compile_bounds(cells_of(self.f), self.f))
+        if compiled is None:
+            return None, cells, left
+        values = self._at_point(compiled)
+        return np.where(np.isfinite(values), values, 0.0), cells, left
+
+    def _at_point(self, compiled) -> np.ndarray:
+        """Compiled code of the function's symbols (`_codegen.compile_entries`) at the point, in float64."""
+        p64 = self.point.as_dtype(np.float64)
+        with np.errstate(all="ignore"):
+            return numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(self.f, p64)), (), np.float64)
+
+    def _conditioning(self, evaluate, rows: int) -> np.ndarray:
+        """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
+        input moves by one rounding of the dtype (`_tolerance.perturbed`), or each input array by
+        one rounding of its largest entry (`_tolerance.perturbed_normwise`)."""
+        count = self.tol.perturbations
+        p64 = self.point.as_dtype(np.float64)
+        base = evaluate(p64).reshape(rows, -1).astype(np.float64)
+        if not count:
+            return np.zeros_like(base)
+        x = p64.flat(self.f.input_names)
+        sizes = [inp.size for inp in self.f.inputs]
+        # component-wise (x (1 + eps s)) and normwise per input array (x + eps max|x| s: what a
+        # backward-stable matrix algorithm may be off by), `_tolerance.perturbed*`
+        flat = np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
+        count = 2 * count
+        parts = np.split(flat, np.cumsum(sizes)[:-1], axis=1)
+        values = {inp.name: p.reshape((count,) + inp.shape) for inp, p in zip(self.f.inputs, parts)}
+        with np.errstate(all="ignore"):
+            moved = evaluate(Point(values, np.dtype(np.float64), (count,))).reshape(count, rows, -1)
+            change = np.max(np.abs(moved - base[None]), axis=0)
+        return np.where(np.isfinite(change), change, 0.0)
+
+    def _autograd(self, mode: str) -> np.ndarray:
+        from .backends import torch_backend
+
+        per_input = torch_backend.autograd_jacobians(self.f, self.point, mode)
+        return np.concatenate(
+            [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs], axis=1
+        ).astype(np.float64)
+
+    def _torch_routes(self) -> dict[str, np.ndarray]:
+        """The torch routes of this check, by name (symjac._second_order overrides it)."""
+        return {REVERSE: self._autograd("reverse"), FORWARD: self._autograd("forward")}
+
+    def _finite_diff(self):
+        f = self.f
+        sizes = [inp.size for inp in f.inputs]
+        splits = np.cumsum(sizes)[:-1]
+
+        def fn(rows: np.ndarray) -> np.ndarray:
+            parts = np.split(rows, splits, axis=1)
+            values = {inp.name: p.reshape((rows.shape[0],) + inp.shape) for inp, p in zip(f.inputs, parts)}
+            out = numpy_backend.forward(f, Point(values, np.dtype(np.float64), (rows.shape[0],)))
+            return out.reshape(rows.shape[0], -1)
+
+        x = self.point.as_dtype(np.float64).flat(f.input_names)
+        used = f.cached("fd-columns", lambda: _read_columns(f))
+        if used.size == x.size or used.size == 0:  # all columns, or none (then: every column at once)
+            return fd_jacobian(fn, x, output_noise=self._forward_running())
+        # Perturb only the inputs the output reads: the stencil of a column it does not read is
+        # its value at x, exactly, so that column is 0 with no error. Without this, the stencil of
+        # X[0, 0] * 2 at X 64 x 64 was 24,577 points of 4,096 entries (2.4 GB, issue 15).
+        def fn_used(rows: np.ndarray) -> np.ndarray:
+            full = np.broadcast_to(x, (rows.shape[0], x.size)).copy()
+            full[:, used] = rows
+            return fn(full)
+
+        part = fd_jacobian(fn_used, x[used], output_noise=self._forward_running())
+        value = np.zeros((part.value.shape[0], x.size))
+        error = np.zeros_like(value)
+        step = np.zeros(x.size)
+        value[:, used], error[:, used], step[used] = part.value, part.error, part.step
+        for array in (value, error, step):
+            array.flags.writeable = False
+        return FDJacobian(value, error, step, part.method, part.evaluations)
+
+    def _forward_running(self) -> np.ndarray | None:
+        """eps(float64) times the running error bound of each output entry at the point (what
+        finite differences divide by their step), or None when no entry has a bound."""
+        values, (rows, _), _ = self._bounds("running-error-forward", _output_cells)
+        if values is None:
+            return None
+        out = np.zeros(_out_size(self.f))
+        out[rows] = values * eps(np.float64)
+        return out
+
+    # -- kinks and domain ----------------------------------------------------------------------
+    def _kink_distances(self) -> list[tuple[str, float]]:
+        """(description, |argument|) for every non-smooth atom of the output at this point."""
+        f = self.f
+        args = f.cached("kink-args", lambda: _kink_arguments(f.output))
+        if not args:
+            return []
+        exprs = [a for _, a in args]
+        vals = self._at_point(f.cached("kink-code", lambda: _compile_kinks(f, exprs)))
+        return [(label, abs(float(v))) for (label, _), v in zip(args, vals)]
+
+    # -- the check -----------------------------------------------------------------------------
+    def run(self) -> Report:
+        f = self.f
+        p64 = self.point.as_dtype(np.float64)
+        with np.errstate(all="ignore"):
+            out = numpy_backend.forward(f, p64).reshape(-1)
+            # the exact reference in float64, for float32 points too: symjac's own code must not
+            # overflow where float32 does (softmax at logits of 100)
+            symbolic = self._symbolic(p64).astype(np.float64)
+        from ._arbitrate import repair_nonfinite
+
+        values = {n: v for n, v in self.point.values.items()}
+        out, why = repair_nonfinite(f, values, out, jacobian=False)
+        if why is not None:
+            return self._inconclusive(why)
+        if not np.all(np.isfinite(out)):  # pragma: no cover - repair_nonfinite returns a reason
+            return self._inconclusive("outside the domain")
+        overflowed = not np.all(np.isfinite(symbolic))
+        symbolic, why = repair_nonfinite(f, values, symbolic, jacobian=True)
+        if why is not None:
+            return self._inconclusive(why)
+        if overflowed:
+            self.notes.append(
+                "symjac's generated float64 code overflowed at some exact entries here; they are "
+                "evaluated with mpmath at 50 digits instead"
+            )
+        kinks = self._kink_distances()
+        at_kink = [label for label, d in kinks if d == 0.0]
+
+        routes: dict[str, np.ndarray] = {SYMBOLIC: symbolic}
+        torch_routes = self._torch_routes()
+        routes.update(torch_routes)
+        for name in (n for n in (REVERSE, FORWARD) if n in torch_routes):
+            lost = ~np.isfinite(routes[name])
+            if lost.any():
+                p, c = (int(i) for i in np.argwhere(lost)[0])
+                return self._inconclusive(
+                    f"symjac's generated torch forward cannot represent this point in {self.dtype}: "
+                    f"{name} gives {routes[name][p, c]} at {self._entry_label(p, c)}, where the exact "
+                    f"value is {float(symbolic[p, c])!r} (symjac's own code, not a fault of torch)"
+                )
+        with np.errstate(all="ignore"):
+            fd = self._finite_diff()
+        routes[FINITE_DIFF] = fd.value
+        if self.candidate is not None:
+            routes[CANDIDATE] = self.candidate
+        routes.update(self.extra)
+        noise = self._noise(symbolic)
+        self._note_coarse(symbolic, noise)
+
+        near_kink = [label for label, d in kinks if 0.0 < d <= 4.0 * float(np.max(fd.step, initial=0.0))]
+        pairs, ratios = self._compare(routes, fd, noise)
+        if any(not p.ok for p in pairs):
+            noise, added = self.refine_noise(noise, self._disputed)
+            if added:
+                pairs, ratios = self._compare(routes, fd, noise)
+        failing = [p for p in pairs if not p.ok]
+        exact_failing = [p for p in failing if FINITE_DIFF not in p.routes]
+        fd_failing = [p for p in failing if FINITE_DIFF in p.routes]
+        fd_undefined = not np.all(np.isfinite(fd.value))
+        untrusted = self._fd_excused
+        vague = self.tol.fd_uninformative(fd.error, symbolic)
+
+        verdict, reason = "pass", ""
+        if at_kink:
+            verdict = "inconclusive"
+            reason = f"non-differentiable point: {at_kink[0]} is exactly 0 here"
+        elif exact_failing:
+            verdict, reason = "fail", "routes disagree beyond their tolerance"
+        elif fd_undefined:
+            verdict = "inconclusive"
+            reason = "finite differences are undefined here: their stencil leaves the function's domain"
+        elif fd_failing and near_kink:
+            verdict = "inconclusive"
+            reason = f"finite differences straddle a kink: {near_kink[0]} is within their step"
+        elif fd_failing:
+            verdict, reason = "fail", "routes disagree beyond their tolerance"
+        elif untrusted.any():
+            p, c = (int(i) for i in np.argwhere(untrusted)[0])
+            verdict = "inconclusive"
+            reason = (
+                f"finite differences cannot be trusted at {self._entry_label(p, c)}: their own error estimate"
+                f" {fd.error[p, c]:.2e} exceeds their value {fd.value[p, c]:.2e} (a pole or wild curvature"
+                " within their stencil); the other routes are not judged by them there"
+            )
+        elif vague.any():
+            p, c = (int(i) for i in np.argwhere(vague)[0])
+            where = f" near a kink ({near_kink[0]})" if near_kink else ""
+            verdict = "inconclusive"
+            reason = (
+                f"finite differences cannot confirm{where}: their error estimate at "
+                f"{self._entry_label(p, c)} is {fd.error[p, c]:.2e}"
+            )
+
+        odd = _odd_one_out(routes, pairs, {**_FAMILY, **self.families}) if verdict == "fail" else None
+        worst_pair = max(range(len(pairs)), key=lambda k: ratios[k][1])
+        worst = pairs[worst_pair].worst if pairs else None
+        return self._report(verdict, reason, routes, tuple(pairs), worst, odd)
+
+    def _note_coarse(self, symbolic: np.ndarray, noise: np.ndarray) -> None:
+        """Say where the exact routes' own tolerance is too wide to confirm `fd_informative`
+        agreement: there a wrong entry smaller than the tolerance would pass, so the report says so."""
+        tol = self.tol.rounding(symbolic, symbolic, self.dtype, noise)
+        scale = np.abs(symbolic)
+        jmax = float(np.max(scale, initial=0.0))
+        if jmax == 0.0:
+            return
+        coarse = tol > self.tol.fd_informative * (scale + jmax)
+        if coarse.any():
+            p, c = np.unravel_index(int(np.argmax(np.where(coarse, tol, -np.inf))), tol.shape)
+            n = int(coarse.sum())
+            self.notes.append(
+                f"weak at {n} {'entry' if n == 1 else 'entries'}: the formula loses precision at this point,"
+                f" so the exact routes may differ by up to {tol[p, c]:.2e} at {self._entry_label(int(p), int(c))}"
+                f" ({tol[p, c] / jmax:.1e} of max|J|); a wrong entry within that would pass there"
+            )
+
+    def _compare(self, routes, fd, noise):
+        names = list(routes)
+        pairs, ratios = [], []
+        self._disputed = np.zeros(noise.shape, dtype=bool)
+        self._fd_excused = np.zeros(noise.shape, dtype=bool)
+        for a, b in itertools.combinations(names, 2):
+            ra, rb = routes[a], routes[b]
+            if FINITE_DIFF in (a, b):
+                other = rb if a == FINITE_DIFF else ra
+                tol = self.tol.against_fd(fd.error, self.tol.rounding(other, other, self.dtype, noise))
+            else:
+                tol = self.tol.rounding(ra, rb, self.dtype, noise)
+            diff = np.abs(ra - rb)
+            with np.errstate(all="ignore"):
+                scale = np.fmax(np.abs(ra), np.abs(rb))
+                rel = np.where(diff == 0, 0.0, diff / scale)
+                ratio = np.where(diff == 0, 0.0, diff / tol)
+            ratio = np.where(np.isnan(ratio), np.inf if FINITE_DIFF not in (a, b) else 0.0, ratio)
+            if FINITE_DIFF in (a, b):
+                # finite differences that cannot be trusted here by their own estimate are no
+                # evidence either way: the entry is inconclusive (`vague`), not a failure
+                untrusted = self.tol.fd_untrusted(fd.error, fd.value)
+                self._fd_excused |= untrusted & (ratio > 1.0)
+                ratio = np.where(untrusted, 0.0, ratio)
+            bad = ratio > 1.0
+            self._disputed |= bad
+            k = int(np.argmax(ratio))
+            p, c = divmod(k, ratio.shape[1])
+            entry = self._entry(p, c, routes, float(tol[p, c]))
+            finite = np.isfinite(diff)
+            pairs.append(
+                PairResult(
+                    routes=(a, b),
+                    max_abs_error=float(np.max(diff[finite], initial=0.0)),
+                    max_rel_error=float(np.max(rel[finite], initial=0.0)),
+                    n_bad=int(bad.sum()),
+                    worst=entry,
+                    ok=not bad.any(),
+                )
+            )
+            ratios.append((k, float(ratio.reshape(-1)[k])))
+        return pairs, ratios
+
+    # -- presentation --------------------------------------------------------------------------
+    def _entry(self, p: int, c: int, routes, tol: float | None) -> Entry:
+        inp, q = self.columns[c]
+        out_index = tuple(int(i) for i in np.unravel_index(p, self.f.out_shape)) if self.f.out_shape else ()
+        in_index = tuple(int(i) for i in np.unravel_index(q, inp.shape)) if inp.shape else ()
+        return Entry(out_index, inp.name, in_index, {k: float(v[p, c]) for k, v in routes.items()}, tol)
+
+    def _entry_label(self, p: int, c: int) -> str:
+        return self._entry(p, c, {}, None).label()
+
+    def _inconclusive(self, reason: str) -> Report:
+        return self._report("inconclusive", reason, {}, (), None, None)
+
+    def _report(self, verdict, reason, routes, pairs, worst, odd) -> Report:
+        return Report(
+            verdict=verdict,
+            reason=reason,
+            function=_describe(self.f),
+            dtype=str(self.dtype),
+            point={n: v.tolist() for n, v in self.point.values.items()},
+            routes=tuple(routes),
+            pairs=pairs,
+            worst=worst,
+            odd_one_out=odd,
+            tolerance=self.tol.describe(self.dtype),
+            reproduce=reproduction_line(self.f, self.point, self.candidate is not None),
+            notes=tuple(self.notes),
+            matrices=self._matrices(routes) if routes else None,
+        )
+
+    def _matrices(self, routes) -> RouteMatrices:
+        """Each route's (out_size, in_size) matrix and the structural nonzeros, for Report.plot()."""
+        nonzero = [self.f.jacobian(i.name).sparsity.reshape(_out_size(self.f), i.size) for i in self.f.inputs]
+        return RouteMatrices(
+            self.f.out_shape, self.f._inputs_spec(), dict(routes), np.concatenate(nonzero, axis=1)
+        )
+
+
+def _describe(f) -> str:
+    shapes = ", ".join(f"{i.name}: {i.shape}" for i in f.inputs)
+    body = f.source if f.source is not None else "<callable or SymPy expression>"
+    return f"{body} ({shapes})"
+
+
+def _limits_text(f) -> str:
+    """`, limits=symjac.Limits(...)` when `f` was built under raised budgets (else it would not rebuild)."""
+    limits = getattr(f, "limits", None)
+    text = limits.source() if limits is not None else ""
+    return f", limits={text}" if text else ""
+
+
+def function_call(f) -> str | None:
+    """`symjac.function('text', X=(2, 2), consts=..., limits=...)` that rebuilds `f`; None when
+    `f` was not built from text (a callable or a SymPy expression has no source to print)."""
+    if f.source is None:
+        return None
+    shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
+    consts = f.consts
+    const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
+    const_text += _limits_text(f)
+    return f"symjac.function({f.source!r}, {shapes}{const_text})"
+
+
+def reproduction_line(f, point: Point, with_candidate: bool = False, options: str = "") -> str:
+    """A line of Python that runs the same check (exact float reprs; dtype kept)."""
+    def value(v: np.ndarray) -> str:
+        listed = repr(v.tolist())
+        return listed if v.dtype == np.float64 else f"numpy.array({listed}, dtype={str(v.dtype)!r})"
+
+    if any(n in OPTIONS for n in point.values):  # such an input cannot be a keyword
+        at = "at={" + ", ".join(f"{n!r}: {value(v)}" for n, v in point.values.items()) + "}"
+    else:
+        at = ", ".join(f"{n}={value(v)}" for n, v in point.values.items())
+    if with_candidate:
+        at += ", jacobian=J"
+    at += options
+    if f.source is None:
+        line = f"symjac.check(f, {at})  # f: the Function checked"
+    else:
+        line = f"import numpy, symjac; symjac.check({function_call(f)}, {at})"
+    return line + ("  # J: the candidate Jacobian" if with_candidate else "")
+
+
+#: Routes that share a source are one piece of evidence: both autograd modes differentiate the
+#: same torch forward, so their agreement with each other outvotes nothing.
+_FAMILY = {REVERSE: "autograd", FORWARD: "autograd"}
+
+
+def _odd_one_out(routes: dict, pairs, families: Mapping = _FAMILY) -> str | None:
+    """The routes outside the unique best set whose pairs all agree, if there is one.
+
+    The best set has the most independent families of routes (then the most routes); `families`
+    maps a route to its family (routes that share a source).
+    """
+    ok = {frozenset(p.routes): p.ok for p in pairs}
+    names = list(routes)
+    groups = [
+        group
+        for size in range(2, len(names) + 1)
+        for group in itertools.combinations(names, size)
+        if all(ok[frozenset(pair)] for pair in itertools.combinations(group, 2))
+    ]
+    if not groups:
+        return None
+
+    def weight(group):
+        return (len({families.get(n, n) for n in group}), len(group))
+
+    top = max(map(weight, groups))
+    best = [g for g in groups if weight(g) == top]
+    if len(best) != 1 or top[0] < 2:
+        return None
+    outside = [n for n in names if n not in best[0]]
+    return ", ".join(outside) if outside else None
+
+
+def _kink_arguments(output: np.ndarray) -> list[tuple[str, sympy.Expr]]:
+    found: dict[sympy.Expr, str] = {}
+    for expr in output.reshape(-1):
+        for atom in expr.atoms(*_KINKS):
+            if isinstance(atom, (sympy.Max, sympy.Min)):
+                for a, b in itertools.combinations(atom.args, 2):
+                    found.setdefault(a - b, f"the argument difference of {atom}")
+            elif isinstance(atom, sympy.Piecewise):
+                for _, cond in atom.args:
+                    if isinstance(cond, sympy.core.relational.Relational):
+                        found.setdefault(cond.lhs - cond.rhs, f"the condition {cond} of {atom}")
+            else:
+                found.setdefault(atom.args[0], f"the argument of {atom}")
+    return [(label, arg) for arg, label in found.items()]
+
+
+def _read_columns(f) -> np.ndarray:
+    """The flat input columns (inputs side by side) whose symbols the output's entries contain."""
+    read = set().union(*(entry.free_symbols for entry in f.output.reshape(-1))) if f.output.size else set()
+    symbols = [s for inp in f.inputs for s in inp.flat_symbols]
+    return np.array([c for c, s in enumerate(symbols) if s in read], dtype=np.intp)
+
+
+def _jacobian_cells(f) -> list[tuple]:
+    """`(written-out size, row, column, entry)` of every structural nonzero of the Jacobian, all
+    inputs side by side."""
+    rows, cols, entries, offset = [], [], [], 0
+    for inp in f.inputs:
+        jac = f.jacobian(inp.name)
+        rows += [int(r) for r in jac.rows]
+        cols += [offset + int(c) for c in jac.cols]
+        entries += list(jac.entries)
+        offset += inp.size
+    return list(zip(written_sizes(entries, refuse=False), rows, cols, entries))
+
+
+#: When entries without a running error bound are in dispute, all entries left out are compiled
+#: once if they are within this many nodes together (about 6 s at 150,000: `tanh(X @ X)`, 12 x 12),
+#: else at most MAX_DISPUTED_BOUNDS disputed entries, at each point.
+MAX_REST_TOTAL = 200_000
+MAX_DISPUTED_BOUNDS = 256
+
+
+def _sparsity(f) -> np.ndarray:
+    """Structural nonzeros of the Jacobian, all inputs side by side, `(out_size, in_size)`."""
+    return np.concatenate(
+        [f.jacobian(i.name).sparsity.reshape(_out_size(f), i.size) for i in f.inputs], axis=1
+    )
+
+
+def _dense_entries(f) -> dict:
+    """`{(row, column): entry}` of the structural nonzeros, all inputs side by side (cached)."""
+    return f.cached("jacobian-dense-entries", lambda: {(r, c): e for _, r, c, e in _jacobian_cells(f)})
+
+
+def _output_cells(f) -> list[tuple]:
+    """`(written-out size, output index, 0, entry)` of every output entry."""
+    entries = list(f.output.reshape(-1))
+    return [(size, p, 0, e) for p, (size, e) in enumerate(zip(written_sizes(entries, refuse=False), entries))]
+
+
+def _compile_bounds(cells, f, budget: int | None = None):
+    """Running error bounds of `cells` for the inputs of `f` (`_tolerance.compile_running_bounds`)."""
+    from ._tolerance import compile_running_bounds
+
+    return compile_running_bounds(cells, [s for inp in f.inputs for s in inp.flat_symbols], budget)
+
+
+def _compile_kinks(f, exprs):
+    from ._codegen import compile_entries
+
+    symbols = [s for inp in f.inputs for s in inp.flat_symbols]
+    return compile_entries(exprs, symbols, "numpy")
