@@ -85,12 +85,26 @@ def _fold_constant(e: sympy.Basic) -> sympy.Basic:
     return sympy.Float(value, 17)
 
 
+class _StablePrinting:
+    """The stable primitives of `symjac._stable`, printed as calls of their helpers (the same names in
+    `_stable.numpy_helpers` and `_stable.torch_helpers`), for both backends."""
+
+    def _print_logsumexp(self, expr):
+        return f"_symjac_logsumexp({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_softplus(self, expr):
+        return f"_symjac_softplus({self._print(expr.args[0])})"
+
+    def _print_sigmoid(self, expr):
+        return f"_symjac_sigmoid({self._print(expr.args[0])})"
+
+
 @functools.cache
 def _torch_printer_class():
     # sympy.printing.pytorch imports torch at import time: load it only when torch code is made.
     from sympy.printing.pytorch import TorchPrinter
 
-    class _TorchPrinter(TorchPrinter):
+    class _TorchPrinter(_StablePrinting, TorchPrinter):
         """SymPy's torch printer, with the few functions it prints for tensors only fixed."""
 
         def _print_Max(self, expr):
@@ -120,16 +134,6 @@ def _torch_printer_class():
         def _print_Float(self, expr):
             return repr(float(expr))
 
-        # symjac._stable: stable primitives (helpers from `_stable.torch_helpers`)
-        def _print_logsumexp(self, expr):
-            return f"_symjac_logsumexp({', '.join(self._print(a) for a in expr.args)})"
-
-        def _print_softplus(self, expr):
-            return f"_symjac_softplus({self._print(expr.args[0])})"
-
-        def _print_sigmoid(self, expr):
-            return f"_symjac_sigmoid({self._print(expr.args[0])})"
-
         def _print_log1p(self, expr):
             return f"torch.log1p({self._print(expr.args[0])})"
 
@@ -139,19 +143,9 @@ def _torch_printer_class():
     return _TorchPrinter
 
 
-class _NumPyPrinter(NumPyPrinter):
+class _NumPyPrinter(_StablePrinting, NumPyPrinter):
     def _print_Float(self, expr):
         return repr(float(expr))
-
-    # symjac._stable: stable primitives (helpers from `_stable.numpy_helpers`)
-    def _print_logsumexp(self, expr):
-        return f"_symjac_logsumexp({', '.join(self._print(a) for a in expr.args)})"
-
-    def _print_softplus(self, expr):
-        return f"_symjac_softplus({self._print(expr.args[0])})"
-
-    def _print_sigmoid(self, expr):
-        return f"_symjac_sigmoid({self._print(expr.args[0])})"
 
     def _print_erf(self, expr):
         # NumPy has no erf; SymPy would print math.erf, which takes one number only.
