@@ -32,8 +32,6 @@ from ._values import coerce_array, coerce_point
 __all__ = ["check", "SYMBOLIC", "REVERSE", "FORWARD", "FINITE_DIFF", "CANDIDATE"]
 
 
-
-
 def check(
     f,
     /,

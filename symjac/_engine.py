@@ -7,9 +7,7 @@ tolerances (`symjac._tolerance`), names the odd one out and builds the Report. `
 `symjac.verify` (`_verify`) the implementation's routes; `symjac._second_order` the second-order
 and batched compositions, as a subclass. Nothing here is public.
 
-The cross-check at one point: evaluate every route, compare every pair, reach a verdict.
-
-Routes (each gives the full Jacobian, all inputs side by side, as an (out_size, in_size) matrix):
+Routes of `check` (each gives the full Jacobian, all inputs side by side, as an (out_size, in_size) matrix):
 
 - `symbolic`: the exact SymPy Jacobian, through generated NumPy code, in float64 (the reference,
   for float32 points too; entries where float64 overflows are evaluated with mpmath);
