@@ -148,11 +148,6 @@ def run_job(target: str, argv: Sequence[str], *, timeout: float, out: TextIO, er
         popen_options["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     start = time.monotonic()
-    # Ctrl-C while the worker is being started would leave it running without a `proc` to kill:
-    # SIGINT waits (blocked) until `proc` exists, then arrives inside the `try` below.
-    blocking = hasattr(signal, "pthread_sigmask")
-    if blocking:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         proc = subprocess.Popen(
             command,
@@ -163,14 +158,10 @@ def run_job(target: str, argv: Sequence[str], *, timeout: float, out: TextIO, er
             **popen_options,
         )
     except OSError as error:
-        if blocking:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         print(f"symjac: error: cannot start the worker process ({error}); --timeout 0 runs the job "
               "in this process", file=err)
         return EXIT_INTERNAL
     try:
-        if blocking:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         stdout, stderr = proc.communicate(job.encode("utf-8"), timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)
