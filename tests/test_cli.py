@@ -343,8 +343,11 @@ def test_console_script_times_out_with_status_4_and_no_stray_process():
 def test_ctrl_c_is_one_line_and_status_130_and_no_stray_process():
     marker = f"SYMJAC_TEST_MARKER={uuid.uuid4()}"
     env = dict(os.environ, SYMJAC_TEST_MARKER=marker.partition("=")[2])
+    # A terminal's Ctrl-C: the test runner (an xdist worker) may ignore SIGINT, and an ignored
+    # signal stays ignored across exec, so the command gets the default disposition back.
     parent = subprocess.Popen(_console() + RUNAWAY + ["--timeout", "50"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+                              stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 40
         # the worker counts once it runs its own program (after exec: until then the forked child
