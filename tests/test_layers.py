@@ -213,6 +213,6 @@ def test_the_circle_finder_finds_circles(graph, expected):
     assert _cycles(graph) == expected
 
 
-def test_the_layer_rule_finds_an_upward_import(monkeypatch):
+def test_the_layer_rule_finds_an_upward_import():
     assert _upward_edges({"_errors": {"_check"}}) == [("_errors", "_check")]
     assert _upward_edges({"_check": {"_errors"}}) == []
