@@ -405,11 +405,7 @@ class _Check:
                 tol = self.tol.against_fd(fd.error, self.tol.rounding(other, other, self.dtype, noise))
             else:
                 tol = self.tol.rounding(ra, rb, self.dtype, noise)
-            diff = np.abs(ra - rb)
-            with np.errstate(all="ignore"):
-                scale = np.fmax(np.abs(ra), np.abs(rb))
-                rel = np.where(diff == 0, 0.0, diff / scale)
-                ratio = np.where(diff == 0, 0.0, diff / tol)
+            diff, rel, ratio = differences(ra, rb, tol)
             ratio = np.where(np.isnan(ratio), np.inf if FINITE_DIFF not in (a, b) else 0.0, ratio)
             if FINITE_DIFF in (a, b):
                 # finite differences that cannot be trusted here by their own estimate are no
@@ -422,17 +418,7 @@ class _Check:
             k = int(np.argmax(ratio))
             p, c = divmod(k, ratio.shape[1])
             entry = self._entry(p, c, routes, float(tol[p, c]))
-            finite = np.isfinite(diff)
-            pairs.append(
-                PairResult(
-                    routes=(a, b),
-                    max_abs_error=float(np.max(diff[finite], initial=0.0)),
-                    max_rel_error=float(np.max(rel[finite], initial=0.0)),
-                    n_bad=int(bad.sum()),
-                    worst=entry,
-                    ok=not bad.any(),
-                )
-            )
+            pairs.append(pair_result((a, b), diff, rel, bad, entry))
             ratios.append((k, float(ratio.reshape(-1)[k])))
         return pairs, ratios
 
@@ -472,6 +458,30 @@ class _Check:
         return RouteMatrices(
             self.f.out_shape, self.f._inputs_spec(), dict(routes), np.concatenate(nonzero, axis=1)
         )
+
+
+def differences(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entry by entry: `|a - b|`, that relative to the larger magnitude, and that over `tol` (0
+    where the two are equal; NaN where a value is NaN: each caller decides what NaN means)."""
+    diff = np.abs(a - b)
+    with np.errstate(all="ignore"):
+        scale = np.fmax(np.abs(a), np.abs(b))
+        rel = np.where(diff == 0, 0.0, diff / scale)
+        ratio = np.where(diff == 0, 0.0, diff / tol)
+    return diff, rel, ratio
+
+
+def pair_result(routes: tuple[str, str], diff: np.ndarray, rel: np.ndarray, bad: np.ndarray, worst: Entry) -> PairResult:
+    """The PairResult of two routes compared by `differences`, `bad` the entries over tolerance."""
+    finite = np.isfinite(diff)
+    return PairResult(
+        routes=routes,
+        max_abs_error=float(np.max(diff[finite], initial=0.0)),
+        max_rel_error=float(np.max(rel[finite & np.isfinite(rel)], initial=0.0)),
+        n_bad=int(bad.sum()),
+        worst=worst,
+        ok=not bad.any(),
+    )
 
 
 def _describe(f) -> str:

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from ._errors import ImplementationError, InvalidArgumentError, ShapeError, SymjacError
-from ._report import Entry, PairResult, Report
+from ._engine import SYMBOLIC, _Check, _describe, _out_size, _output_cells, differences, function_call, pair_result
+from ._report import Entry, Report
 from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps
 from ._values import coerce_point, float_dtype
 
@@ -124,7 +125,6 @@ def verify(
 def _verify(impl, spec, *, samples, seed, kind, dtype, tolerance, at, deadline, order, batch, bound, roles,
             wrt) -> Report:
     from . import _sampling
-    from ._engine import _describe
 
     functions = _functions(spec)
     if not callable(impl):
@@ -274,7 +274,6 @@ def _import_path(impl) -> tuple[str, str] | None:
 def _reproduce(impl, functions, options: str) -> str:
     """A line that runs the same verification: the spec's `symjac.function(...)` call and the
     implementation by its import path; what cannot be printed is named in a comment."""
-    from ._engine import function_call
 
     calls = [function_call(f) for f in functions]
     spec = (calls[0] if len(calls) == 1 else f"[{', '.join(calls)}]") if all(calls) else "spec"
@@ -324,7 +323,6 @@ class _PointVerifier:
     def __call__(self, f, values: dict) -> Report:
         if self.deadline is not None:
             self.deadline.check()  # between points: the limit outside the main thread
-        from ._engine import _Check, _out_size
         from .backends import numpy_backend
 
         point = coerce_point(f.inputs, values)
@@ -617,7 +615,7 @@ class _Verification:
                 ratios.append(ratio)
         failing = [p.routes[1] for p in pairs if not p.ok]
         worst = pairs[int(np.argmax(ratios))].worst if pairs else None
-        self.matrices = self.base._matrices({"exact": exact, **routes})  # for Report.plot()
+        self.matrices = self.base._matrices({SYMBOLIC: exact, **routes})  # for Report.plot()
         if failing:
             what = "value" if failing == ["impl-value"] else "derivative" if "impl-value" not in failing else "value and derivative"
             reason = f"the implementation's {what} differs from the exact one beyond the tolerance"
@@ -629,11 +627,11 @@ class _Verification:
                 )
             return self._report(
                 "fail", reason,
-                ("exact",) + tuple(["impl-value"] if value is not None else []) + tuple(routes),
+                (SYMBOLIC,) + tuple(["impl-value"] if value is not None else []) + tuple(routes),
                 tuple(pairs), worst, ", ".join(failing),
             )
         return self._report(
-            "pass", "", ("exact",) + tuple(["impl-value"] if value is not None else []) + tuple(routes),
+            "pass", "", (SYMBOLIC,) + tuple(["impl-value"] if value is not None else []) + tuple(routes),
             tuple(pairs), worst, None,
         )
 
@@ -694,7 +692,7 @@ class _Verification:
         want = np.stack([v1 @ exact, v2 @ exact])
         tol = np.stack([np.abs(v1) @ rev, np.abs(v2) @ rev])
         got[:, unchecked] = want[:, unchecked]
-        found.append(self._vector_pair(("exact", "impl-vjp"), want, got, tol, "vjp"))
+        found.append(self._vector_pair((SYMBOLIC, "impl-vjp"), want, got, tol, "vjp"))
         sum_tol = tol[0] + tol[1] + np.abs(v1 + v2) @ rev
         s[unchecked] = (a + b)[unchecked]
         found.append(self._vector_pair(("impl-vjp", "impl-vjp-sum"), (a + b)[None], s[None], sum_tol[None], "vjp-sum"))
@@ -721,7 +719,7 @@ class _Verification:
             got = np.stack([a, b], axis=1)
             want = np.stack([exact @ t1, exact @ t2], axis=1)
             tol = np.stack([fwd @ np.abs(t1), fwd @ np.abs(t2)], axis=1)
-            found.append(self._vector_pair(("exact", "impl-jvp"), want, got, tol, "jvp"))
+            found.append(self._vector_pair((SYMBOLIC, "impl-jvp"), want, got, tol, "jvp"))
             sum_tol = tol[:, 0] + tol[:, 1] + fwd @ np.abs(t1 + t2)
             found.append(self._vector_pair(("impl-jvp", "impl-jvp-sum"), (a + b)[:, None], s[:, None], sum_tol[:, None], "jvp-sum"))
             self.notes.append(
@@ -732,11 +730,7 @@ class _Verification:
 
     def _vector_pair(self, names, want, got, tol, kind):
         """Compare `got` with `want` entry by entry (vjp: (k, in_size); jvp: (out_size, k))."""
-        with np.errstate(all="ignore"):
-            diff = np.abs(want - got)
-            scale = np.fmax(np.abs(want), np.abs(got))
-            rel = np.where(diff == 0, 0.0, diff / scale)
-            ratio = np.where(diff == 0, 0.0, diff / tol)
+        diff, rel, ratio = differences(want, got, tol)
         ratio = np.where(np.isnan(ratio) | ~np.isfinite(got), np.inf, ratio)
         bad = ratio > 1.0
         k = int(np.argmax(ratio))
@@ -749,16 +743,7 @@ class _Verification:
         else:
             out_index = tuple(int(i) for i in np.unravel_index(r, self.f.out_shape)) if self.f.out_shape else ()
             entry = Entry(out_index, "", (c,), values, float(tol[r, c]), kind=kind)
-        finite = np.isfinite(diff)
-        pair = PairResult(
-            routes=names,
-            max_abs_error=float(np.max(diff[finite], initial=0.0)),
-            max_rel_error=float(np.max(rel[finite & np.isfinite(rel)], initial=0.0)),
-            n_bad=int(bad.sum()),
-            worst=entry,
-            ok=not bad.any(),
-        )
-        return pair, float(ratio.reshape(-1)[k])
+        return pair_result(names, diff, rel, bad, entry), float(ratio.reshape(-1)[k])
 
     def _cell(self, p: int, c: int) -> tuple[int, str, int]:
         inp, q = self.base.columns[c]
@@ -780,7 +765,6 @@ class _Verification:
         """eps(dtype) times the running error bound of each output (`_tolerance.running_error`): the
         value's own cancellation, which float32 and float64 may both round alike (`1 + tanh(u)` of
         GELU at u = -5: 7.7e-17 absolute in float64)."""
-        from ._engine import _output_cells
 
         values, (rows, _), _ = self.base._bounds("running-error-forward", _output_cells)
         out = np.zeros(self.rows)
@@ -789,41 +773,26 @@ class _Verification:
         return np.fmax(out, self.base.implementation_noise((self.rows,), jacobian=False))
 
     def _pair(self, name, exact_value, exact, value, routes, bound, bad):
-        with np.errstate(all="ignore"):
-            if name == "impl-value":
-                diff = np.abs(exact_value - value)
-                scale = np.fmax(np.abs(exact_value), np.abs(value))
-            else:
-                diff = np.abs(exact - routes[name])
-                scale = np.fmax(np.abs(exact), np.abs(routes[name]))
-            ratio = np.where(diff == 0, 0.0, diff / bound)
-            rel = np.where(diff == 0, 0.0, diff / scale)
+        if name == "impl-value":
+            diff, rel, ratio = differences(exact_value, value, bound)
+        else:
+            diff, rel, ratio = differences(exact, routes[name], bound)
         ratio = np.where(np.isnan(ratio) | (bad & ~(ratio > 1)), np.inf, ratio)
         k = int(np.argmax(ratio))
-        finite = np.isfinite(diff)
         if name == "impl-value":
             index = tuple(int(i) for i in np.unravel_index(k, self.f.out_shape)) if self.f.out_shape else ()
-            entry = Entry(index, "", (), {"exact": float(exact_value[k]), name: float(value[k])}, float(bound[k]), kind="value")
+            entry = Entry(index, "", (), {SYMBOLIC: float(exact_value[k]), name: float(value[k])}, float(bound[k]), kind="value")
         else:
             p, c = divmod(k, ratio.shape[1])
-            entry = self.base._entry(p, c, {"exact": exact, **routes}, float(bound[p, c]))
-        pair = PairResult(
-            routes=("exact", name),
-            max_abs_error=float(np.max(diff[finite], initial=0.0)),
-            max_rel_error=float(np.max(rel[finite & np.isfinite(rel)], initial=0.0)),
-            n_bad=int(bad.sum()),
-            worst=entry,
-            ok=not bad.any(),
-        )
-        return pair, float(ratio.reshape(-1)[k])
+            entry = self.base._entry(p, c, {SYMBOLIC: exact, **routes}, float(bound[p, c]))
+        return pair_result((SYMBOLIC, name), diff, rel, bad, entry), float(ratio.reshape(-1)[k])
 
     # -- reports ---------------------------------------------------------------------------------
     def inconclusive(self, reason: str) -> Report:
         return self._report("inconclusive", reason, (), (), None, None)
 
     def _report(self, verdict, reason, routes, pairs, worst, odd) -> Report:
-        from ._engine import _describe
-
+    
         owner = self.owner
         at = ", ".join(f"{n!r}: {_literal(v)}" for n, v in self.point.values.items())
         extra = "" if owner.kind == "function" else f", kind={owner.kind!r}"

@@ -34,7 +34,7 @@ def test_plot_of_a_verify_report(failing_run):
     single = sj.verify(torch.sigmoid, SPEC, at={"x": [0.1, 0.2, 0.3]})
     for report in (failing_run, single):
         labels = [ax.get_label() for ax in report.plot().axes if ax.get_label() != "<colorbar>"]
-        assert labels == ["sparsity", "exact vs impl-reverse", "exact vs impl-forward"]
+        assert labels == ["sparsity", "symbolic vs impl-reverse", "symbolic vs impl-forward"]
 
 
 def test_notebook_display_of_a_sampled_verify_keeps_counterexample_and_reproduction(failing_run):
