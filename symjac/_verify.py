@@ -26,8 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from ._engine import (
+    SYMBOLIC,
+    _Check,
+    _describe,
+    _out_size,
+    _output_cells,
+    differences,
+    function_call,
+    pair_result,
+)
 from ._errors import ImplementationError, InvalidArgumentError, ShapeError, SymjacError
-from ._engine import SYMBOLIC, _Check, _describe, _out_size, _output_cells, differences, function_call, pair_result
 from ._report import Entry, Report
 from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps
 from ._values import coerce_point, float_dtype
