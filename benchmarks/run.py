@@ -771,10 +771,40 @@ def readme_table(data: dict) -> str:
     """The README's benchmark table: each floor row, the trees side by side."""
     res = Results(data)
     lines = ["| what | floor | " + " | ".join(res.trees) + " |", "|---|---|" + "---|" * len(res.trees)]
-    for what, needed, cells in floors(res):
-        lines.append(f"| {what} | {needed} | "
-                     + " | ".join(f"{cells[t][0]} ({_met(cells[t][1])})" for t in res.trees) + " |")
+    rows = floors(res)
+    for what, needed, cells in rows:
+        if not what.startswith(("eval ", "defaults: ")):
+            lines.append(f"| {what} | {needed} | "
+                         + " | ".join(f"{cells[t][0]} ({_met(cells[t][1])})" for t in res.trees) + " |")
+    # the per-function rows of eval and defaults, summarized (RESULTS.md has them one by one)
+    evals = [(w, c) for w, _, c in rows if w.startswith("eval ")]
+    if evals:
+        def summary(t):
+            met = sum(1 for _, c in evals if c[t][1])
+            worst = min(evals, key=lambda wc: _leading_ratio(wc[1][t][0]))
+            name = worst[0].split("`")[1]
+            return f"{met} of {len(evals)} met; lowest `{name}` {worst[1][t][0].split(' ')[0]}"
+
+        lines.append(f"| evaluation at batch {EVAL_BATCH:,} vs `vmap(jacrev)`, every benchmark function | >= 1x | "
+                     + " | ".join(summary(t) for t in res.trees) + " |")
+    for accepted in (True, False):
+        group = [(w, c) for w, needed, c in rows if w.startswith("defaults: ")
+                 and needed.startswith("accepted") == accepted]
+        if group:
+            what = ("default limits accept " if accepted else "default limits, runaways ") + ", ".join(
+                w.split(": ", 1)[1] for w, _ in group)
+            needed = "built + checked" if accepted else f"done in <= {RUNAWAY_QUICK:.0f} s or refused at once"
+            lines.append(f"| {what} | {needed} | "
+                         + " | ".join(f"{sum(1 for _, c in group if c[t][1])} of {len(group)}" for t in res.trees)
+                         + " |")
     return "\n".join(lines) + "\n"
+
+
+def _leading_ratio(text: str) -> float:
+    try:
+        return float(text.split("x", 1)[0].lstrip("<> "))
+    except ValueError:
+        return -1.0  # failed or missing: listed as the lowest
 
 
 # ------------------------------------------------------------------------------------------ main
@@ -811,6 +841,9 @@ def main(argv=None) -> None:
         args.state = (os.path.join(tempfile.gettempdir(), "symjac-benchmarks-quick.json") if args.quick
                       else os.path.join(HERE, "RESULTS.json"))
     if args.readme:
+        if not os.path.exists(args.state):
+            raise SystemExit(f"--readme: no measurements at {args.state}; run `python benchmarks/run.py` first"
+                             " (or pass --state PATH)")
         with open(args.state) as f:
             print(readme_table(json.load(f)), end="")
         return

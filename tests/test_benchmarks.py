@@ -142,6 +142,9 @@ def test_eval_and_check_floors():
     assert cells["before"][1] is False and cells["after"][1] is True
     cells = _cells(data, "`check(samples=100)`")
     assert cells["after"] == ("0.5x", False) and cells["before"] == ("-", None)
+    summary = [line for line in run.readme_table(data).splitlines() if line.startswith("| evaluation at batch")]
+    assert summary == [f"| evaluation at batch 1,000 vs `vmap(jacrev)`, every benchmark function | >= 1x | "
+                       f"0 of 1 met; lowest `{cases.TANH}` 0.5x | 1 of 1 met; lowest `{cases.TANH}` 2x |"]
 
 
 def test_defaults_floor():
