@@ -43,6 +43,8 @@ MAX_NESTING = 16
 #: Sums and products with more terms are printed in parenthesised groups of this many (Python's
 #: compiler recurses over a long `a + b + c + ...` chain).
 _GROUP = 64
+#: Products with up to this many factors share their pairs of factors (`_Source.pair_count`).
+_PAIRED_FACTORS = 8
 
 _ExprCondPair = sympy.functions.elementary.piecewise.ExprCondPair
 
@@ -149,6 +151,14 @@ class _Source:
         self.text: dict = {}  # node with an input symbol -> its text (a name once assigned)
         self.level: dict = {}  # node -> operations above the last assignment below it
         self.lines: list[str] = []
+        self.negated: dict = {}  # `-1 * rest` printed inline -> the text of `rest` (for `a - rest`)
+        self.pair_count: dict = {}  # (factor, factor) -> how many products of 3+ factors hold both
+        self.pairs: dict = {}  # (factor, factor) -> the name of their product, once assigned
+
+    def assign(self, text: str) -> str:
+        name = f"_t{len(self.lines)}"
+        self.lines.append(f"    {name} = {text}")
+        return name
 
     def literal(self, node) -> str:
         found = self.folded.get(node)
@@ -205,15 +215,22 @@ def generate(exprs: Sequence[sympy.Basic], symbols: Sequence[sympy.Symbol], back
         parents[e] = parents.get(e, 0) + 1
 
     out = _Source(backend)
+    # Products of three or more factors that share two of them (the terms of a determinant,
+    # `X[0, 0] * X[1, 1] * X[2, 2]` and `X[0, 0] * X[1, 1] * X[2, 3]`) compute the pair once.
+    for node in order:
+        if node.is_Mul:
+            factors = [a for a in node.args if a in symbolic]
+            if 3 <= len(factors) <= _PAIRED_FACTORS:
+                for i, a in enumerate(factors):
+                    for b in factors[i + 1:]:
+                        out.pair_count[(a, b)] = out.pair_count.get((a, b), 0) + 1
     for s, name in argument.items():
         out.text[s], out.level[s] = name, 0
     for node in order:
         text = _print(node, out)
         level = 1 + max((out.level.get(a, 0) for a in node.args), default=0)
         if type(node) is not _ExprCondPair and (parents.get(node, 0) > 1 or level >= MAX_NESTING):
-            name = f"_t{len(out.lines)}"
-            out.lines.append(f"    {name} = {text}")
-            text, level = name, 0
+            text, level = out.assign(text), 0
         out.text[node], out.level[node] = text, level
     returned = ", ".join(out.ref(e) for e in exprs)
     signature = ", ".join(argument.values())
@@ -237,7 +254,7 @@ def _print(node, out: _Source) -> str:
     ref = out.ref
     args = node.args
     if kind == "Add":
-        return _joined([ref(a) for a in args], " + ")
+        return _print_add(node, out)
     if kind == "Mul":
         return _print_mul(node, out)
     if kind == "Pow":
@@ -293,17 +310,50 @@ def _print_mul(node, out: _Source) -> str:
     negate = args[0] is sympy.S.NegativeOne
     if negate:
         args = args[1:]
-    numerator, denominator = [], []
+    numerator, denominator, factors = [], [], []
     for a in args:
         # x / y rather than x * (1 / y): one rounding, as SymPy's printers write it
         if a.is_Pow and a.exp is sympy.S.NegativeOne and a in out.text and not out.text[a].startswith("_t"):
             denominator.append(ref(a.base))
+        elif a in out.text:
+            factors.append(a)
         else:
             numerator.append(ref(a))
+    symbolic = [a for a in node.args if a in out.text]
+    if 3 <= len(symbolic) <= _PAIRED_FACTORS:
+        best = max(((out.pair_count.get((a, b), 0), a, b) for i, a in enumerate(symbolic) for b in symbolic[i + 1:]
+                    if a in factors and b in factors), default=None, key=lambda t: t[0])
+        if best is not None and best[0] > 1:
+            _, a, b = best
+            name = out.pairs.get((a, b))
+            if name is None:
+                name = out.pairs[(a, b)] = out.assign(f"({ref(a)}*{ref(b)})")
+            factors = [f for f in factors if f is not a and f is not b]
+            numerator.append(name)
+    numerator.extend(ref(f) for f in factors)
     text = _joined(numerator, "*") if numerator else "1"
     if denominator:
         text = f"({text}/{_joined(denominator, '*') if len(denominator) > 1 else denominator[0]})"
-    return f"(-{text})" if negate else text
+    if negate:
+        out.negated[node] = text
+        return f"(-{text})"
+    return text
+
+
+def _print_add(node, out: _Source) -> str:
+    """`a + b - c`: a term `-1 * c` printed inline is subtracted (one operation, not two)."""
+    plus, minus = [], []
+    for a in node.args:
+        rest = out.negated.get(a)
+        if rest is not None and out.text.get(a, "").startswith("(-"):  # inline, not an assigned name
+            minus.append(rest)
+        else:
+            plus.append(out.ref(a))
+    if not plus:
+        plus, minus = [f"(-{minus[0]})"], minus[1:]
+    if not minus:
+        return _joined(plus, " + ")
+    return f"({_joined(plus, ' + ')} - {_joined(minus, ' + ')})"
 
 
 def _print_pow(node, out: _Source) -> str:
