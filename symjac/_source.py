@@ -16,7 +16,10 @@ source is printed from the DAG, never from the written-out trees:
   an operation between a dual tensor and a plain number is slow); exponents stay literals;
 - each distinct node is printed once; a node with more than one parent, or `MAX_NESTING` levels
   above the last assignment, becomes an assignment `_tK = ...` that its parents refer to. The source
-  is therefore linear in the number of distinct nodes, and its nesting bounded whatever the depth.
+  is therefore linear in the number of distinct nodes, and its nesting bounded whatever the depth;
+- two cheap savings of operations: a negated term printed inline is subtracted (`a - b`), and a
+  pair of factors shared by several products of three or more factors (the terms of a
+  determinant) is multiplied once.
 
 The printed code computes in the arguments' dtype: numbers are Python numbers (NumPy's and torch's
 weak scalars), never `numpy.float64`; torch functions that take tensors only get `_as_tensor`.

@@ -251,3 +251,19 @@ def test_a_symbol_that_is_no_input_is_refused():
 def test_a_constant_that_is_not_real_is_a_domain_error():
     with pytest.raises(sj.DomainError, match=r"^expr: the constant .* is not a real number"):
         compile_entries([x + sympy.I], [x], "numpy")
+
+
+def test_products_sharing_a_pair_of_factors_compute_it_once():
+    z, w = sympy.symbols("z w", real=True)
+    entries = [x * y * z, x * y * w, sympy.exp(x * y * z * w)]
+    source = _source.generate(entries, [x, y, z, w], "numpy")
+    assert source.count("(_a0*_a1)") == 1  # x * y, assigned once and used by all three products
+    got = compile_entries(entries, [x, y, z, w], "numpy").fn(*map(np.float64, (0.5, -2.0, 3.0, 0.25)))
+    np.testing.assert_allclose(got, [-3.0, -0.25, math.exp(-0.75)], rtol=1e-15)
+
+
+def test_negated_terms_are_subtracted():
+    source = _source.generate([x - y * sympy.exp(x), -x - y], [x, y], "numpy")
+    assert "(_a0 - (_a1*numpy.exp(_a0)))" in source and "((-_a0) - _a1)" in source
+    got = compile_entries([x - y * sympy.exp(x), -x - y], [x, y], "numpy").fn(np.float64(0.5), np.float64(2.0))
+    np.testing.assert_allclose(got, [0.5 - 2 * math.exp(0.5), -2.5], rtol=1e-15)
