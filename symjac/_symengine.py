@@ -1,20 +1,23 @@
-"""SymEngine as an optional accelerator for generated code (`pip install symjac[fast]`).
+"""SymEngine as a second, opt-in printer of generated code (`pip install symjac[fast]`).
 
-`_codegen.compile_entries` turns a flat list of SymPy expressions into a Python function. With
-SymPy alone that is `lambdify(..., cse=True)`, whose common-subexpression elimination and printer
-dominate the build of a large Jacobian (48 s of the 64 s that `X @ X @ X` takes at n = 16). With
-SymEngine installed, the same expressions are converted to SymEngine, their common subexpressions
-are eliminated by SymEngine's C++ `cse`, and the result is printed to Python source here.
+`_codegen.compile_entries` prints generated code from the SymPy DAG itself (`symjac._source`: one
+walk, each distinct node printed once). This module is the other way, kept as an independent
+cross-check: the entries are converted to SymEngine, their common subexpressions eliminated by
+SymEngine's C++ `cse`, and the result printed to Python source here. It is off by default
+(`ENABLED = False`): converting every entry with `symengine.sympify` walks it as a tree (shared
+subexpressions once per occurrence), which made it 10-60x slower to build than the DAG printer for
+no faster code (batch 1,000 evaluations equal within noise: tanh(W @ x + b) n = 16, softmax n = 32,
+inv n = 4, X @ X @ X @ X n = 7; /work/wt/_brief/codegen_measure.py).
 
 The interface and the results are the same: a function of one argument per input symbol that
 returns the list of entries (arrays or tensors of the batch shape, or Python numbers), computed
 in the arguments' dtype (numbers are printed as Python literals, never as `numpy.float64`). The
-values agree with the SymPy path up to rounding (the order of operations differs).
+values agree with the DAG printer up to rounding (the order of operations differs).
 tests/test_symengine.py runs the same checks both ways.
 
 Only the node types in `_FUNCTIONS` and arithmetic are printed here; an expression list with any
-other node (`Max`, `Piecewise`, `Heaviside`, ...) is left to the SymPy path (`compile_source`
-returns None). Set `ENABLED = False` to use SymPy only.
+other node (`Max`, `Piecewise`, `Heaviside`, ...) is left to the DAG printer (`compile_source`
+returns None). Set `ENABLED = True` to use it where it can.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from sympy import SympifyError
 
 __all__ = ["ENABLED", "available", "enabled", "compile_source"]
 
-#: Use SymEngine when it is installed. Tests and benchmarks set it to False for the SymPy path.
-ENABLED = True
+#: Print generated code through SymEngine where it can (and it is installed). Off by default;
+#: tests set it to compare both printers.
+ENABLED = False
 
 #: SymEngine function class name -> (NumPy name, torch name).
 _FUNCTIONS = {

@@ -38,6 +38,7 @@ LAYERS = {
     "_tolerance": "numeric",
     "_finite_diff": "numeric",
     "_symengine": "numeric",
+    "_source": "numeric",
     "_codegen": "numeric",
     "backends": "numeric",
     "backends._numpy": "numeric",

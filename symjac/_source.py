@@ -1,0 +1,390 @@
+"""Generated Python source from a SymPy DAG: one walk, each distinct node printed once.
+
+`generate(exprs, symbols, backend)` prints a flat list of scalar SymPy expressions as the source of
+one Python function, `def _generated(_a0, _a1, ..., *, _k=(...)):`, with one argument per input
+symbol (in order; symbol names never reach the source) that returns the list of entries.
+
+The expressions are one DAG (the entries of a Jacobian share most of their subexpressions), and the
+source is printed from the DAG, never from the written-out trees:
+
+- one walk (`symjac._dag.postorder`) over all entries together lists each distinct node once,
+  refuses node classes outside `CODE_NODES` (a subclass could print itself as any code), counts
+  parents and marks the nodes that hold an input symbol;
+- every constant subexpression (no input symbol) is folded to a number once (`evalf(17)`; integers
+  and rationals stay exact until printed), and every distinct number is printed once, as an entry
+  of the keyword-only argument `_k` (torch passes dual tensors there in forward-mode autograd, where
+  an operation between a dual tensor and a plain number is slow); exponents stay literals;
+- each distinct node is printed once; a node with more than one parent, or `MAX_NESTING` levels
+  above the last assignment, becomes an assignment `_tK = ...` that its parents refer to. The source
+  is therefore linear in the number of distinct nodes, and its nesting bounded whatever the depth;
+- two cheap savings of operations: a negated term printed inline is subtracted (`a - b`), and a
+  pair of factors shared by several products of three or more factors (the terms of a
+  determinant) is multiplied once.
+
+The printed code computes in the arguments' dtype: numbers are Python numbers (NumPy's and torch's
+weak scalars), never `numpy.float64`; torch functions that take tensors only get `_as_tensor`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import sympy
+
+from . import _dag
+from ._errors import DomainError, InvalidExpressionError
+from ._stable import STABLE_FUNCTIONS
+
+__all__ = ["CODE_NODES", "MAX_NESTING", "generate", "fold_constant"]
+
+#: Generated code nests at most this many operations in one statement: deeper expressions (a
+#: 100-step recurrence) are cut into one assignment per level group, so that Python's parser
+#: ("too many nested parentheses") never sees the expression's depth.
+MAX_NESTING = 16
+
+#: Sums and products with more terms are printed in parenthesised groups of this many (Python's
+#: compiler recurses over a long `a + b + c + ...` chain).
+_GROUP = 64
+#: Products with up to this many factors share their pairs of factors (`_Source.pair_count`).
+_PAIRED_FACTORS = 8
+
+_ExprCondPair = sympy.functions.elementary.piecewise.ExprCondPair
+
+#: The SymPy node classes generated code is printed from (exact types). Anything else is refused.
+CODE_NODES: frozenset = frozenset({
+    sympy.Add, sympy.Mul, sympy.Pow, sympy.Symbol, sympy.Dummy,
+    sympy.Integer, sympy.Rational, sympy.Float,
+    type(sympy.S.Zero), type(sympy.S.One), type(sympy.S.NegativeOne), type(sympy.S.Half),
+    type(sympy.pi), type(sympy.E), type(sympy.S.NaN), type(sympy.oo), type(-sympy.oo), type(sympy.zoo),
+    sympy.exp, sympy.log, sympy.sin, sympy.cos, sympy.tan, sympy.sinh, sympy.cosh, sympy.tanh,
+    sympy.asin, sympy.acos, sympy.atan, sympy.asinh, sympy.acosh, sympy.atanh, sympy.atan2,
+    sympy.Abs, sympy.sign, sympy.re, sympy.im, sympy.Max, sympy.Min, sympy.Heaviside,
+    sympy.Piecewise, _ExprCondPair,
+    sympy.StrictGreaterThan, sympy.GreaterThan, sympy.StrictLessThan, sympy.LessThan,
+    sympy.Eq, sympy.Ne, sympy.And, sympy.Or, sympy.Not,
+    type(sympy.true), type(sympy.false),
+    sympy.erf,
+}) | frozenset(STABLE_FUNCTIONS)
+
+#: One-argument functions: class name -> (NumPy code, torch code).
+_FUNCTIONS = {
+    "exp": ("numpy.exp", "torch.exp"),
+    "log": ("numpy.log", "torch.log"),
+    "sin": ("numpy.sin", "torch.sin"),
+    "cos": ("numpy.cos", "torch.cos"),
+    "tan": ("numpy.tan", "torch.tan"),
+    "sinh": ("numpy.sinh", "torch.sinh"),
+    "cosh": ("numpy.cosh", "torch.cosh"),
+    "tanh": ("numpy.tanh", "torch.tanh"),
+    "asin": ("numpy.arcsin", "torch.asin"),
+    "acos": ("numpy.arccos", "torch.acos"),
+    "atan": ("numpy.arctan", "torch.atan"),
+    "asinh": ("numpy.arcsinh", "torch.asinh"),
+    "acosh": ("numpy.arccosh", "torch.acosh"),
+    "atanh": ("numpy.arctanh", "torch.atanh"),
+    "Abs": ("numpy.abs", "torch.abs"),
+    "sign": ("numpy.sign", "torch.sign"),
+    "re": ("numpy.real", "torch.real"),
+    "im": ("numpy.imag", "_imag"),
+    "erf": ("_erf", "torch.erf"),
+    "log1p": ("numpy.log1p", "torch.log1p"),
+    "expm1": ("numpy.expm1", "torch.expm1"),
+    "softplus": ("_symjac_softplus", "_symjac_softplus"),
+    "sigmoid": ("_symjac_sigmoid", "_symjac_sigmoid"),
+}
+_RELATIONS = {"StrictGreaterThan": ">", "GreaterThan": ">=", "StrictLessThan": "<", "LessThan": "<=",
+              "Equality": "==", "Unequality": "!="}
+#: Integers beyond this are printed as floats (NumPy cannot hold larger Python ints in C longs).
+_LARGEST_INT = 2**53
+
+
+def fold_constant(e: sympy.Basic) -> sympy.Basic:
+    """A constant expression as the number generated code uses: integers and rationals stay exact,
+    anything else is evaluated to a 17-digit Float; conditions (`True`) stay as they are."""
+    if not isinstance(e, sympy.Expr) or e.is_Integer or e.is_Rational:
+        return e
+    value = e.evalf(17)
+    if not value.is_Number:  # complex (I), or not a number at all (a matrix expression)
+        raise DomainError(
+            f"expr: the constant {str(e)[:80]} is not a real number (it evaluates to "
+            f"{str(value)[:60]}); symjac generates code for real-valued expressions only"
+        )
+    return value if value.is_Float or value in (sympy.oo, -sympy.oo, sympy.nan, sympy.zoo) else sympy.Float(value, 17)
+
+
+def _refuse(node: sympy.Basic) -> None:
+    raise InvalidExpressionError(
+        f"expr: cannot generate code for {type(node).__name__} (in {str(node)[:60]}): "
+        "generated code is printed only from SymPy's own classes for arithmetic, powers, "
+        "exp, log, trigonometric and hyperbolic functions, abs, sign, max, min and piecewise "
+        "conditions"
+    )
+
+
+def _literal(number: sympy.Basic, backend: str) -> str:
+    """A folded number (or condition) as Python source: ints exact, the rest as float literals."""
+    if number is sympy.true or number is sympy.false:
+        return repr(bool(number))
+    if type(number) not in CODE_NODES or not number.is_Number:
+        _refuse(number)
+    if number is sympy.zoo or number is sympy.nan:
+        return "numpy.nan" if backend == "numpy" else "torch.nan"
+    if number.is_Integer:
+        value = int(number)
+        text = repr(value) if abs(value) <= _LARGEST_INT else repr(float(value))
+    else:
+        value = float(number)
+        if math.isfinite(value):
+            text = repr(value)
+        else:
+            module = "numpy" if backend == "numpy" else "torch"
+            text = f"{module}.nan" if math.isnan(value) else f"{module}.inf" if value > 0 else f"(-{module}.inf)"
+    return f"({text})" if text.startswith("-") else text
+
+
+class _Source:
+    """The state of one printing: numbers, assignments, and each node's text."""
+
+    def __init__(self, backend: str):
+        self.backend = backend
+        self.index = 0 if backend == "numpy" else 1
+        self.numbers: dict[str, int] = {}  # literal -> index in _k
+        self.folded: dict = {}  # constant node -> its literal
+        self.text: dict = {}  # node with an input symbol -> its text (a name once assigned)
+        self.level: dict = {}  # node -> operations above the last assignment below it
+        self.lines: list[str] = []
+        self.negated: dict = {}  # `-1 * rest` printed inline -> the text of `rest` (for `a - rest`)
+        self.pair_count: dict = {}  # (factor, factor) -> how many products of 3+ factors hold both
+        self.pairs: dict = {}  # (factor, factor) -> the name of their product, once assigned
+
+    def assign(self, text: str) -> str:
+        name = f"_t{len(self.lines)}"
+        self.lines.append(f"    {name} = {text}")
+        return name
+
+    def literal(self, node) -> str:
+        found = self.folded.get(node)
+        if found is None:
+            found = self.folded[node] = _literal(fold_constant(node), self.backend)
+        return found
+
+    def constant(self, node) -> str:
+        """A constant operand: its number as an entry of `_k` (conditions stay literals)."""
+        literal = self.literal(node)
+        if literal in ("True", "False"):
+            return literal
+        return f"_k[{self.numbers.setdefault(literal, len(self.numbers))}]"
+
+    def ref(self, node) -> str:
+        found = self.text.get(node)
+        return found if found is not None else self.constant(node)
+
+
+def generate(exprs: Sequence[sympy.Basic], symbols: Sequence[sympy.Symbol], backend: str) -> str:
+    """The source of `def _generated(_a0, ...)` returning `exprs` (a flat list) for `backend`.
+
+    Raises `InvalidExpressionError` for a node class outside `CODE_NODES` or a symbol outside
+    `symbols`, `DomainError` for a constant that is not a real number.
+    """
+    exprs = list(exprs)
+    argument = {s: f"_a{k}" for k, s in enumerate(symbols)}
+    # The walk: each distinct node once, children first.
+    order: list = []
+    symbolic: set = set()
+    parents: dict = {}
+    for node in _dag.postorder(exprs):
+        if node.is_Symbol:
+            if type(node) not in CODE_NODES:
+                _refuse(node)
+            if node not in argument:
+                raise InvalidExpressionError(
+                    f"expr: the symbol {str(node)[:40]} is not an input of the generated code "
+                    f"(its inputs are {len(argument)} entries of the function's inputs)"
+                )
+            symbolic.add(node)
+            continue
+        args = node.args
+        if not any(a in symbolic for a in args):
+            continue  # constant: folded where it is used
+        if type(node) not in CODE_NODES:
+            _refuse(node)
+        symbolic.add(node)
+        order.append(node)
+        for a in set(args):
+            if a in symbolic:
+                parents[a] = parents.get(a, 0) + 1
+    for e in exprs:
+        parents[e] = parents.get(e, 0) + 1
+
+    out = _Source(backend)
+    # Products of three or more factors that share two of them (the terms of a determinant,
+    # `X[0, 0] * X[1, 1] * X[2, 2]` and `X[0, 0] * X[1, 1] * X[2, 3]`) compute the pair once.
+    for node in order:
+        if node.is_Mul:
+            factors = [a for a in node.args if a in symbolic]
+            if 3 <= len(factors) <= _PAIRED_FACTORS:
+                for i, a in enumerate(factors):
+                    for b in factors[i + 1:]:
+                        out.pair_count[(a, b)] = out.pair_count.get((a, b), 0) + 1
+    for s, name in argument.items():
+        out.text[s], out.level[s] = name, 0
+    for node in order:
+        text = _print(node, out)
+        level = 1 + max((out.level.get(a, 0) for a in node.args), default=0)
+        if type(node) is not _ExprCondPair and (parents.get(node, 0) > 1 or level >= MAX_NESTING):
+            text, level = out.assign(text), 0
+        out.text[node], out.level[node] = text, level
+    returned = ", ".join(out.ref(e) for e in exprs)
+    signature = ", ".join(argument.values())
+    if out.numbers:
+        signature += (", " if signature else "") + f"*, _k=({', '.join(out.numbers)},)"
+    return "\n".join([f"def _generated({signature}):", *out.lines, f"    return [{returned}]"]) + "\n"
+
+
+def _joined(parts: list[str], operator: str) -> str:
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) <= _GROUP:
+        return "(" + operator.join(parts) + ")"
+    return _joined([_joined(parts[i:i + _GROUP], operator) for i in range(0, len(parts), _GROUP)], operator)
+
+
+def _print(node, out: _Source) -> str:
+    """The text of one node whose children are printed already (`out.ref`)."""
+    kind = type(node).__name__
+    torch = out.index == 1
+    ref = out.ref
+    args = node.args
+    if kind == "Add":
+        return _print_add(node, out)
+    if kind == "Mul":
+        return _print_mul(node, out)
+    if kind == "Pow":
+        return _print_pow(node, out)
+    if kind in _FUNCTIONS:
+        (arg,) = args
+        return f"{_FUNCTIONS[kind][out.index]}({ref(arg)})"
+    if kind in _RELATIONS:
+        lhs, rhs = (ref(a) for a in args)
+        return f"({lhs} {_RELATIONS[kind]} {rhs})"
+    if kind in ("Max", "Min"):
+        fn = ("numpy." if not torch else "torch.") + ("maximum" if kind == "Max" else "minimum")
+        return _pairwise(fn, [ref(a) for a in args], torch)
+    if kind in ("And", "Or"):
+        fn = ("numpy." if not torch else "torch.") + ("logical_and" if kind == "And" else "logical_or")
+        return _pairwise(fn, [ref(a) for a in args], torch)
+    if kind == "Not":
+        return f"{'torch' if torch else 'numpy'}.logical_not({ref(args[0])})"
+    if kind == "atan2":
+        y, x = (ref(a) for a in args)
+        if torch:
+            return f"torch.atan2(_as_tensor({y}, {x}), _as_tensor({x}, {y}))"
+        return f"numpy.arctan2({y}, {x})"
+    if kind == "Heaviside":
+        x = ref(args[0])
+        half = ref(args[1]) if len(args) > 1 else out.constant(sympy.S.Half)
+        if torch:
+            return f"torch.heaviside({x}, _as_tensor({half}, {x}))"
+        return f"numpy.heaviside({x}, {half})"
+    if kind == "Piecewise":
+        return _print_piecewise(node, out)
+    if kind == "ExprCondPair":
+        return ""  # printed by its Piecewise
+    if kind == "logsumexp":
+        return f"_symjac_logsumexp({', '.join(ref(a) for a in args)})"
+    _refuse(node)  # a class in CODE_NODES without a rule here
+    raise AssertionError  # pragma: no cover
+
+
+def _pairwise(fn: str, parts: list[str], torch: bool) -> str:
+    text = parts[0]
+    for other in parts[1:]:
+        if torch:  # torch.maximum and friends take two tensors: `_as_tensor` lifts a number
+            text = f"{fn}(_as_tensor({text}, {other}), _as_tensor({other}, {text}))"
+        else:
+            text = f"{fn}({text}, {other})"
+    return text
+
+
+def _print_mul(node, out: _Source) -> str:
+    ref = out.ref
+    args = list(node.args)
+    negate = args[0] is sympy.S.NegativeOne
+    if negate:
+        args = args[1:]
+    numerator, denominator, factors = [], [], []
+    for a in args:
+        # x / y rather than x * (1 / y): one rounding, as SymPy's printers write it
+        if a.is_Pow and a.exp is sympy.S.NegativeOne and a in out.text and not out.text[a].startswith("_t"):
+            denominator.append(ref(a.base))
+        elif a in out.text:
+            factors.append(a)
+        else:
+            numerator.append(ref(a))
+    symbolic = [a for a in node.args if a in out.text]
+    if 3 <= len(symbolic) <= _PAIRED_FACTORS:
+        best = max(((out.pair_count.get((a, b), 0), a, b) for i, a in enumerate(symbolic) for b in symbolic[i + 1:]
+                    if a in factors and b in factors), default=None, key=lambda t: t[0])
+        if best is not None and best[0] > 1:
+            _, a, b = best
+            name = out.pairs.get((a, b))
+            if name is None:
+                name = out.pairs[(a, b)] = out.assign(f"({ref(a)}*{ref(b)})")
+            factors = [f for f in factors if f is not a and f is not b]
+            numerator.append(name)
+    numerator.extend(ref(f) for f in factors)
+    text = _joined(numerator, "*") if numerator else "1"
+    if denominator:
+        text = f"({text}/{_joined(denominator, '*') if len(denominator) > 1 else denominator[0]})"
+    if negate:
+        out.negated[node] = text
+        return f"(-{text})"
+    return text
+
+
+def _print_add(node, out: _Source) -> str:
+    """`a + b - c`: a term `-1 * c` printed inline is subtracted (one operation, not two)."""
+    plus, minus = [], []
+    for a in node.args:
+        rest = out.negated.get(a)
+        if rest is not None and out.text.get(a, "").startswith("(-"):  # inline, not an assigned name
+            minus.append(rest)
+        else:
+            plus.append(out.ref(a))
+    if not plus:
+        plus, minus = [f"(-{minus[0]})"], minus[1:]
+    if not minus:
+        return _joined(plus, " + ")
+    return f"({_joined(plus, ' + ')} - {_joined(minus, ' + ')})"
+
+
+def _print_pow(node, out: _Source) -> str:
+    base, exp = node.args
+    sqrt = "torch.sqrt" if out.index else "numpy.sqrt"
+    b = out.ref(base)
+    if exp in out.text:  # a symbolic exponent
+        return f"({b}**{out.text[exp]})"
+    if exp is sympy.S.Half:
+        return f"{sqrt}({b})"
+    if exp == sympy.Rational(-1, 2):
+        return f"(1/{sqrt}({b}))"
+    if exp is sympy.S.NegativeOne:
+        return f"(1/{b})"
+    # A numeric exponent stays a literal: `x ** 2` is fast on dual tensors too.
+    return f"({b}**{out.literal(exp)})"
+
+
+def _print_piecewise(node, out: _Source) -> str:
+    torch = out.index == 1
+    pieces = []
+    for pair in node.args:
+        value, condition = pair.args
+        pieces.append((out.ref(value), out.ref(condition)))
+    value, condition = pieces[-1]
+    text = value if condition == "True" else ("torch.nan" if torch else "numpy.nan")
+    if condition not in ("True",):
+        text = f"{'_where' if torch else 'numpy.where'}({condition}, {value}, {text})"
+    for value, condition in reversed(pieces[:-1]):
+        text = f"{'_where' if torch else 'numpy.where'}({condition}, {value}, {text})"
+    return text
