@@ -39,6 +39,7 @@ LAYERS = {
     "_finite_diff": "numeric",
     "_symengine": "numeric",
     "_codegen": "numeric",
+    "_entry_plan": "numeric",
     "backends": "numeric",
     "backends._numpy": "numeric",
     "backends._torch": "numeric",

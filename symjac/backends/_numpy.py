@@ -1,10 +1,11 @@
 """NumPy backend: forward values and exact Jacobians, batched, in the point's dtype.
 
-Both are evaluated by a plan (`symjac._codegen.EntryPlan`, cached per Function): polynomial entries
-as gathers, products and one segmented sum over all their monomials, constants broadcast, the rest
-through generated code; the result is one gather from the plan's table of columns (for a Jacobian,
-structural zeros read a zero column). No Python loop runs per entry, except over the entries left
-to generated code. `compiled_forward` / `compiled_jacobian` compile every entry (kept for the
+Both are evaluated by a plan (`symjac._entry_plan.EntryPlan`, cached per Function): generated code
+computes only the plan's atoms (shared non-polynomial subexpressions, and entries that do not pay to
+split), every other entry is a polynomial over inputs and atoms, evaluated stage by stage as gathers,
+products and one segmented sum over all its monomials; constants are broadcast; the result is one
+gather from the plan's table of columns (for a Jacobian, structural zeros read a zero column). No
+Python loop runs per entry, except over the atoms in generated code. `compiled_forward` / `compiled_jacobian` compile every entry (kept for the
 generated source and for comparisons in the tests).
 """
 
@@ -15,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .._codegen import Compiled, EntryPlan, compile_entries, plan_entries
+from .._codegen import Compiled, compile_entries
+from .._entry_plan import EntryPlan, PolynomialStage, plan_entries
 from .._values import Point, coerce_point
 
 __all__ = [
@@ -96,55 +98,66 @@ def _assemble(entries: list, batch_shape: tuple[int, ...], dtype: np.dtype) -> n
 _CHUNK_ELEMENTS = 1 << 22
 
 
-def _polynomials(plan: EntryPlan, x: np.ndarray) -> np.ndarray:
-    """The plan's polynomial columns at `x` (`(points, n_inputs)`): `(points, n_polynomials)`."""
-    x1 = np.concatenate([x, np.ones(x.shape[:-1] + (1,), dtype=x.dtype)], axis=-1) if plan.degree > 1 else x
-    coefs = None if plan.unit_coefs else plan.coefs.astype(x.dtype)
-    offsets = None if plan.offsets is None else plan.offsets.astype(x.dtype)
-    step = max(1, _CHUNK_ELEMENTS // max(1, len(plan.monomials)))
-    out = np.empty((x.shape[0], plan.n_polynomials), dtype=x.dtype)
-    for lo in range(0, x.shape[0], step):
-        rows = x1[lo : lo + step]
-        values = rows[:, plan.monomials[:, 0]]
-        for d in range(1, plan.degree):
-            values *= rows[:, plan.monomials[:, d]]
+def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
+    """Fill a stage's rows of `table` (`(n_columns + 1, points)`, columns as rows) from its rows
+    before the stage (and the row of ones at `stage.pad`)."""
+    coefs = None if stage.unit_coefs else stage.coefs.astype(table.dtype)[:, None]
+    offsets = None if stage.offsets is None else stage.offsets.astype(table.dtype)[:, None]
+    out = table[stage.width : stage.width + stage.n_polynomials]
+    points = table.shape[1]
+    step = max(1, _CHUNK_ELEMENTS // max(1, len(stage.monomials)))
+    for lo in range(0, points, step):
+        columns = slice(lo, lo + step)
+        values = table[stage.monomials[:, 0], columns]
+        for d in range(1, stage.degree):
+            values *= table[stage.monomials[:, d], columns]
         if coefs is not None:
             values *= coefs
-        sums = values if plan.one_term_each else np.add.reduceat(values, plan.starts, axis=-1)
+        sums = values if stage.one_term_each else np.add.reduceat(values, stage.starts, axis=0)
         if offsets is not None:
             sums += offsets
-        out[lo : lo + step] = sums
-    return out
+        out[:, columns] = sums
+
+
+def _columns(plan: EntryPlan, function, point: Point) -> np.ndarray:
+    """The plan's table at a point, columns as rows: `(plan.n_columns + 1, points)` in the point's
+    dtype (the batch flattened; the last row is ones, read by monomials of lower degree)."""
+    dtype, batch = point.dtype, point.batch_shape
+    x = point.flat(function.input_names).reshape(-1, plan.n_inputs)
+    table = np.empty((plan.n_columns + 1, x.shape[0]), dtype=dtype)
+    table[: plan.n_inputs] = x.T
+    table[-2], table[-1] = 0.0, 1.0  # the zero column, and the ones the polynomials read
+    if plan.code is not None:
+        for k, entry in enumerate(plan.code.fn(*_arguments(function, point)), start=plan.n_inputs):
+            table[k].reshape(batch)[...] = entry  # broadcasts constants, casts to the point's dtype
+    for stage in plan.stages:
+        _polynomials(stage, table)
+    start = plan.n_inputs + plan.n_atoms + plan.n_polynomials
+    table[start : start + len(plan.constants)] = plan.constants.astype(dtype)[:, None]
+    return table
 
 
 def _table(plan: EntryPlan, function, point: Point) -> np.ndarray:
     """The plan's columns at a point: `batch_shape + (plan.n_columns,)`, in the point's dtype."""
-    dtype, batch = point.dtype, point.batch_shape
-    x = point.flat(function.input_names)
-    parts = [x]
-    if plan.n_polynomials:
-        flat = x.reshape(-1, plan.n_inputs)
-        parts.append(_polynomials(plan, flat).reshape(batch + (plan.n_polynomials,)))
-    if len(plan.constants):
-        parts.append(np.broadcast_to(plan.constants.astype(dtype), batch + plan.constants.shape))
-    if plan.code is not None:
-        parts.append(_assemble(plan.code.fn(*_arguments(function, point)), batch, dtype))
-    parts.append(np.zeros(batch + (1,), dtype=dtype))
-    return np.concatenate(parts, axis=-1)
+    return _columns(plan, function, point)[:-1].T.reshape(point.batch_shape + (plan.n_columns,))
+
+
+def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: tuple) -> np.ndarray:
+    """The table's columns `index` at a point, as `batch_shape + shape`."""
+    picked = np.take(_columns(plan, function, point), index, axis=0)
+    return np.ascontiguousarray(picked.T).reshape(point.batch_shape + shape)
 
 
 def forward(function, point: Point) -> np.ndarray:
     """Output values at a validated point: `batch_shape + out_shape`, in the point's dtype."""
     plan = forward_plan(function)
-    table = _table(plan, function, point)
-    return np.take(table, plan.take, axis=-1).reshape(point.batch_shape + function.out_shape)
+    return _gather(plan, function, point, plan.take, function.out_shape)
 
 
 def jacobian(jac, point: Point) -> np.ndarray:
     """Exact Jacobian values at a validated point: `batch_shape + jac.shape`, in the point's dtype."""
     plan, dense = jacobian_plan(jac)
-    table = _table(plan, jac.function, point)
-    return np.take(table, dense, axis=-1).reshape(point.batch_shape + jac.shape)
+    return _gather(plan, jac.function, point, dense, jac.shape)
 
 
 def evaluate_forward(function, values: dict[str, Any]) -> np.ndarray:
