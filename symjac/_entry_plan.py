@@ -50,6 +50,15 @@ __all__ = ["EntryPlan", "PolynomialStage", "plan_entries", "MAX_DEGREE", "MAX_MO
 MAX_DEGREE = 4
 MAX_MONOMIALS_PER_ENTRY = 256
 
+#: The cost of one row operation of the table (a gather or a product inside one vectorised call)
+#: relative to one operation of generated code (a NumPy call on whole arrays), in `_cost`.
+#: Calibrated on the benchmark functions (tanh(W@x+b), softmax, attention, X@X@X, inv, log(det)):
+#: medians of the two plans forced one way and the other, batch 1,000, on a shared 2-core machine.
+TABLE_WEIGHT = 0.25
+#: A split needing more stages than this is not used: deeply nested polynomials (`inv(X)` and
+#: `det(X)`'s cofactors, 4-5 stages) ran 3.5-6x slower as a table than as generated code with cse.
+MAX_STAGES = 2
+
 
 @dataclass(frozen=True, eq=False)
 class PolynomialStage:
@@ -79,6 +88,17 @@ class PolynomialStage:
     def needs_ones(self) -> bool:
         """Some monomial reads the column of ones (it has fewer than `degree` factors)."""
         return bool(np.any(self.monomials == self.pad))
+
+    @functools.cached_property
+    def products(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """`(distinct, term)`: the distinct monomials `(U, D)` and each term's row of them, when
+        terms repeat products (`W[i, j] tanh(u_i)**2`: 16 products, 256 terms); else None."""
+        if self.degree < 2:
+            return None
+        distinct, term = np.unique(self.monomials, axis=0, return_inverse=True)
+        if 2 * len(distinct) > len(self.monomials):
+            return None
+        return distinct, term.reshape(-1)
 
     @functools.cached_property
     def unit_coefs(self) -> bool:
@@ -325,33 +345,18 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
         if kind == "column" and sum(users[a] == 1 for a in split.code_atoms_of(key, reach)) > 1:
             kinds[k] = ("column", split.code_atom(expr))
 
-    # 3. The columns the entries read, by stage (a polynomial after every column it reads).
-    stage_of: dict[int, int] = {}
-    order: list[int] = []  # live column keys, dependencies first
-
-    def visit(root: int) -> None:
-        stack = [(root, False)]
-        while stack:
-            key, done = stack.pop()
-            if key < n_inputs or (key in stage_of and not done):
-                continue
-            kind, value = split.columns[key]
-            if kind == "code":
-                stage_of[key] = 0
-                order.append(key)
-                continue
-            reads = {c for m in value[1] for c in m}
-            if done:
-                if key not in stage_of:
-                    stage_of[key] = 1 + max((stage_of.get(c, 0) for c in reads), default=0)
-                    order.append(key)
-                continue
-            stack.append((key, True))
-            stack.extend((c, False) for c in reads if c >= n_inputs and c not in stage_of)
-
-    for kind, key in kinds:
-        if kind == "column":
-            visit(key)
+    # 3. The table or the code, whichever runs fewer operations: the split as above, or only
+    #    polynomials in the inputs themselves and every other entry one code atom (deep polynomial
+    #    DAGs such as `inv(X)`'s cofactors share more in generated code's cse than in a table).
+    order, stage_of = _layout(kinds, split)
+    plain = [
+        (kind, key) if kind != "column" or _reads_inputs_only(key, split) else ("column", split.code_atom(expr))
+        for (kind, key), expr in zip(kinds, unique)
+    ]
+    if plain != kinds:
+        plain_order, plain_stage_of = _layout(plain, split)
+        if _cost(plain_order, plain_stage_of, split, free) <= _cost(order, stage_of, split, free):
+            kinds, order, stage_of = plain, plain_order, plain_stage_of
 
     atoms = [key for key in order if stage_of[key] == 0]
     n_stages = max(stage_of.values(), default=0)
@@ -387,6 +392,62 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
         take=np.asarray(column_of_unique, dtype=np.int64)[np.asarray(first_of, dtype=np.int64)]
         if exprs else np.zeros(0, dtype=np.int64),
     )
+
+
+def _layout(kinds: list, split: _Split) -> tuple[list[int], dict[int, int]]:
+    """The columns the entries read, dependencies first, and each one's stage (0 for code atoms;
+    a polynomial comes one stage after every column it reads)."""
+    n_inputs = split.n_inputs
+    stage_of: dict[int, int] = {}
+    order: list[int] = []
+
+    def visit(root: int) -> None:
+        stack = [(root, False)]
+        while stack:
+            key, done = stack.pop()
+            if key < n_inputs or (key in stage_of and not done):
+                continue
+            kind, value = split.columns[key]
+            if kind == "code":
+                stage_of[key] = 0
+                order.append(key)
+                continue
+            reads = {c for m in value[1] for c in m}
+            if done:
+                if key not in stage_of:
+                    stage_of[key] = 1 + max((stage_of.get(c, 0) for c in reads), default=0)
+                    order.append(key)
+                continue
+            stack.append((key, True))
+            stack.extend((c, False) for c in reads if c >= n_inputs and c not in stage_of)
+
+    for kind, key in kinds:
+        if kind == "column":
+            visit(key)
+    return order, stage_of
+
+
+def _reads_inputs_only(key: int, split: _Split) -> bool:
+    if key < split.n_inputs:
+        return True
+    kind, value = split.columns[key]
+    return kind == "poly" and all(c < split.n_inputs for m in value[1] for c in m)
+
+
+def _cost(order: list[int], stage_of: dict[int, int], split: _Split, free: dict) -> int:
+    """Whole-array operations a layout runs: per monomial its factors (a gather and a product
+    each) and one for the sum; for the code atoms, one per operation of their DAG (each distinct
+    non-constant node once, as cse computes it)."""
+    table = sum(len(m) + 1 for key in order if stage_of[key] for m in split.columns[key][1][1])
+    atoms = [split.columns[key][1] for key in order if not stage_of[key]]
+    code = 0
+    for node in _dag.postorder(atoms):
+        symbols = free.get(node)
+        if node.args and (symbols if symbols is not None else node.free_symbols):
+            code += max(1, len(node.args) - 1)
+    if max(stage_of.values(), default=0) > MAX_STAGES:
+        return math.inf
+    return TABLE_WEIGHT * table + code
 
 
 def _stage(width: int, pad: int, polys: list[dict], final: dict[int, int]) -> PolynomialStage:

@@ -93,59 +93,67 @@ def _assemble(entries: list, batch_shape: tuple[int, ...], dtype: np.dtype) -> n
     return out
 
 
-#: Largest monomial-by-point array the polynomial part builds at once (elements); larger batches
-#: are evaluated in chunks of points.
-_CHUNK_ELEMENTS = 1 << 22
+#: Points per chunk: about this many elements in the widest array a chunk builds (the table, or
+#: one stage's monomials), so that each whole-array operation stays in cache.
+_CHUNK_ELEMENTS = 1 << 18
 
 
 def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
     """Fill a stage's rows of `table` (`(n_columns + 1, points)`, columns as rows) from its rows
     before the stage (and the row of ones at `stage.pad`)."""
-    coefs = None if stage.unit_coefs else stage.coefs.astype(table.dtype)[:, None]
-    offsets = None if stage.offsets is None else stage.offsets.astype(table.dtype)[:, None]
-    out = table[stage.width : stage.width + stage.n_polynomials]
-    points = table.shape[1]
-    step = max(1, _CHUNK_ELEMENTS // max(1, len(stage.monomials)))
-    for lo in range(0, points, step):
-        columns = slice(lo, lo + step)
-        values = table[stage.monomials[:, 0], columns]
-        for d in range(1, stage.degree):
-            values *= table[stage.monomials[:, d], columns]
-        if coefs is not None:
-            values *= coefs
-        sums = values if stage.one_term_each else np.add.reduceat(values, stage.starts, axis=0)
-        if offsets is not None:
-            sums += offsets
-        out[:, columns] = sums
+    shared = stage.products
+    monomials = stage.monomials if shared is None else shared[0]
+    values = table[monomials[:, 0]]
+    for d in range(1, stage.degree):
+        values *= table[monomials[:, d]]
+    if shared is not None:
+        values = values[shared[1]]
+    if not stage.unit_coefs:
+        values *= stage.coefs.astype(table.dtype)[:, None]
+    sums = values if stage.one_term_each else np.add.reduceat(values, stage.starts, axis=0)
+    if stage.offsets is not None:
+        sums += stage.offsets.astype(table.dtype)[:, None]
+    table[stage.width : stage.width + stage.n_polynomials] = sums
 
 
-def _columns(plan: EntryPlan, function, point: Point) -> np.ndarray:
-    """The plan's table at a point, columns as rows: `(plan.n_columns + 1, points)` in the point's
-    dtype (the batch flattened; the last row is ones, read by monomials of lower degree)."""
-    dtype, batch = point.dtype, point.batch_shape
-    x = point.flat(function.input_names).reshape(-1, plan.n_inputs)
-    table = np.empty((plan.n_columns + 1, x.shape[0]), dtype=dtype)
-    table[: plan.n_inputs] = x.T
+def _columns(plan: EntryPlan, x: np.ndarray) -> np.ndarray:
+    """The plan's table at points `x` (`(n_inputs, points)`, inputs as rows), columns as rows:
+    `(plan.n_columns + 1, points)` in `x`'s dtype (the last row is ones, read by monomials of
+    lower degree)."""
+    table = np.empty((plan.n_columns + 1, x.shape[1]), dtype=x.dtype)
+    table[: plan.n_inputs] = x
     table[-2], table[-1] = 0.0, 1.0  # the zero column, and the ones the polynomials read
     if plan.code is not None:
-        for k, entry in enumerate(plan.code.fn(*_arguments(function, point)), start=plan.n_inputs):
-            table[k].reshape(batch)[...] = entry  # broadcasts constants, casts to the point's dtype
+        for k, entry in enumerate(plan.code.fn(*table[: plan.n_inputs]), start=plan.n_inputs):
+            table[k] = entry  # broadcasts constants, casts to the dtype
     for stage in plan.stages:
         _polynomials(stage, table)
     start = plan.n_inputs + plan.n_atoms + plan.n_polynomials
-    table[start : start + len(plan.constants)] = plan.constants.astype(dtype)[:, None]
+    table[start : start + len(plan.constants)] = plan.constants.astype(x.dtype)[:, None]
     return table
+
+
+def _inputs(plan: EntryPlan, function, point: Point) -> np.ndarray:
+    """The point's input entries as rows, `(n_inputs, points)`, the batch flattened."""
+    return np.ascontiguousarray(point.flat(function.input_names).reshape(-1, plan.n_inputs).T)
 
 
 def _table(plan: EntryPlan, function, point: Point) -> np.ndarray:
     """The plan's columns at a point: `batch_shape + (plan.n_columns,)`, in the point's dtype."""
-    return _columns(plan, function, point)[:-1].T.reshape(point.batch_shape + (plan.n_columns,))
+    return _columns(plan, _inputs(plan, function, point))[:-1].T.reshape(point.batch_shape + (plan.n_columns,))
 
 
 def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: tuple) -> np.ndarray:
-    """The table's columns `index` at a point, as `batch_shape + shape`."""
-    picked = np.take(_columns(plan, function, point), index, axis=0)
-    return np.ascontiguousarray(picked.T).reshape(point.batch_shape + shape)
+    """The table's columns `index` at a point, as `batch_shape + shape`, chunk by chunk of points."""
+    x = _inputs(plan, function, point)
+    points = x.shape[1]
+    widest = max([plan.n_columns, len(index)] + [len(s.monomials) for s in plan.stages])
+    step = max(1, _CHUNK_ELEMENTS // widest)
+    out = np.empty((points, len(index)), dtype=x.dtype)
+    for lo in range(0, points, step):
+        table = _columns(plan, x[:, lo : lo + step])
+        out[lo : lo + step] = np.take(table, index, axis=0).T
+    return out.reshape(point.batch_shape + shape)
 
 
 def forward(function, point: Point) -> np.ndarray:
