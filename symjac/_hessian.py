@@ -190,9 +190,9 @@ def _differentiate(function, wrt: tuple) -> HigherDerivative:
 
 
 def plan(d: HigherDerivative, backend: str = "numpy"):
-    """How the nonzeros are evaluated (`_codegen.EntryPlan`) and, per dense entry, its column of the
+    """How the nonzeros are evaluated (`_entry_plan.EntryPlan`) and, per dense entry, its column of the
     plan's table (structural zeros read the zero column). Cached on the Function."""
-    from ._codegen import plan_entries
+    from ._entry_plan import plan_entries
 
     def build():
         symbols = [s for inp in d.function.inputs for s in inp.flat_symbols]

@@ -40,6 +40,7 @@ LAYERS = {
     "_symengine": "numeric",
     "_source": "numeric",
     "_codegen": "numeric",
+    "_entry_plan": "numeric",
     "backends": "numeric",
     "backends._numpy": "numeric",
     "backends._torch": "numeric",

@@ -14,7 +14,8 @@ import sympy
 
 import symjac as sj
 from symjac import _codegen, _symengine
-from symjac._codegen import compile_entries, fold_constants, plan_entries
+from symjac._codegen import compile_entries, fold_constants
+from symjac._entry_plan import plan_entries
 from symjac._values import coerce_point
 from symjac.backends import _numpy as numpy_backend
 

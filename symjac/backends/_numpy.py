@@ -1,10 +1,11 @@
 """NumPy backend: forward values and exact Jacobians, batched, in the point's dtype.
 
-Both are evaluated by a plan (`symjac._codegen.EntryPlan`, cached per Function): polynomial entries
-as gathers, products and one segmented sum over all their monomials, constants broadcast, the rest
-through generated code; the result is one gather from the plan's table of columns (for a Jacobian,
-structural zeros read a zero column). No Python loop runs per entry, except over the entries left
-to generated code. `compiled_forward` / `compiled_jacobian` compile every entry (kept for the
+Both are evaluated by a plan (`symjac._entry_plan.EntryPlan`, cached per Function): generated code
+computes only the plan's atoms (shared non-polynomial subexpressions, and entries that do not pay to
+split), every other entry is a polynomial over inputs and atoms, evaluated stage by stage as gathers,
+products and one segmented sum over all its monomials; constants are broadcast; the result is one
+gather from the plan's table of columns (for a Jacobian, structural zeros read a zero column). No
+Python loop runs per entry, except over the atoms in generated code. `compiled_forward` / `compiled_jacobian` compile every entry (kept for the
 generated source and for comparisons in the tests).
 """
 
@@ -15,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .._codegen import Compiled, EntryPlan, compile_entries, plan_entries
+from .._codegen import Compiled, compile_entries
+from .._entry_plan import EntryPlan, PolynomialStage, plan_entries
 from .._values import Point, coerce_point
 
 __all__ = [
@@ -91,60 +93,79 @@ def _assemble(entries: list, batch_shape: tuple[int, ...], dtype: np.dtype) -> n
     return out
 
 
-#: Largest monomial-by-point array the polynomial part builds at once (elements); larger batches
-#: are evaluated in chunks of points.
-_CHUNK_ELEMENTS = 1 << 22
+#: Points per chunk: about this many elements in the widest array a chunk builds (the table, or
+#: one stage's monomials), so that each whole-array operation stays in cache.
+_CHUNK_ELEMENTS = 1 << 18
 
 
-def _polynomials(plan: EntryPlan, x: np.ndarray) -> np.ndarray:
-    """The plan's polynomial columns at `x` (`(points, n_inputs)`): `(points, n_polynomials)`."""
-    x1 = np.concatenate([x, np.ones(x.shape[:-1] + (1,), dtype=x.dtype)], axis=-1) if plan.degree > 1 else x
-    coefs = None if plan.unit_coefs else plan.coefs.astype(x.dtype)
-    offsets = None if plan.offsets is None else plan.offsets.astype(x.dtype)
-    step = max(1, _CHUNK_ELEMENTS // max(1, len(plan.monomials)))
-    out = np.empty((x.shape[0], plan.n_polynomials), dtype=x.dtype)
-    for lo in range(0, x.shape[0], step):
-        rows = x1[lo : lo + step]
-        values = rows[:, plan.monomials[:, 0]]
-        for d in range(1, plan.degree):
-            values *= rows[:, plan.monomials[:, d]]
-        if coefs is not None:
-            values *= coefs
-        sums = values if plan.one_term_each else np.add.reduceat(values, plan.starts, axis=-1)
-        if offsets is not None:
-            sums += offsets
-        out[lo : lo + step] = sums
-    return out
+def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
+    """Fill a stage's rows of `table` (`(n_columns + 1, points)`, columns as rows) from its rows
+    before the stage (and the row of ones at `stage.pad`)."""
+    shared = stage.products
+    monomials = stage.monomials if shared is None else shared[0]
+    values = table[monomials[:, 0]]
+    for d in range(1, stage.degree):
+        values *= table[monomials[:, d]]
+    if shared is not None:
+        values = values[shared[1]]
+    if not stage.unit_coefs:
+        values *= stage.coefs.astype(table.dtype)[:, None]
+    sums = values if stage.one_term_each else np.add.reduceat(values, stage.starts, axis=0)
+    if stage.offsets is not None:
+        sums += stage.offsets.astype(table.dtype)[:, None]
+    table[stage.width : stage.width + stage.n_polynomials] = sums
+
+
+def _columns(plan: EntryPlan, x: np.ndarray) -> np.ndarray:
+    """The plan's table at points `x` (`(n_inputs, points)`, inputs as rows), columns as rows:
+    `(plan.n_columns + 1, points)` in `x`'s dtype (the last row is ones, read by monomials of
+    lower degree)."""
+    table = np.empty((plan.n_columns + 1, x.shape[1]), dtype=x.dtype)
+    table[: plan.n_inputs] = x
+    table[-2], table[-1] = 0.0, 1.0  # the zero column, and the ones the polynomials read
+    if plan.code is not None:
+        for k, entry in enumerate(plan.code.fn(*table[: plan.n_inputs]), start=plan.n_inputs):
+            table[k] = entry  # broadcasts constants, casts to the dtype
+    for stage in plan.stages:
+        _polynomials(stage, table)
+    start = plan.n_inputs + plan.n_atoms + plan.n_polynomials
+    table[start : start + len(plan.constants)] = plan.constants.astype(x.dtype)[:, None]
+    return table
+
+
+def _inputs(plan: EntryPlan, function, point: Point) -> np.ndarray:
+    """The point's input entries as rows, `(n_inputs, points)`, the batch flattened."""
+    return np.ascontiguousarray(point.flat(function.input_names).reshape(-1, plan.n_inputs).T)
 
 
 def _table(plan: EntryPlan, function, point: Point) -> np.ndarray:
     """The plan's columns at a point: `batch_shape + (plan.n_columns,)`, in the point's dtype."""
-    dtype, batch = point.dtype, point.batch_shape
-    x = point.flat(function.input_names)
-    parts = [x]
-    if plan.n_polynomials:
-        flat = x.reshape(-1, plan.n_inputs)
-        parts.append(_polynomials(plan, flat).reshape(batch + (plan.n_polynomials,)))
-    if len(plan.constants):
-        parts.append(np.broadcast_to(plan.constants.astype(dtype), batch + plan.constants.shape))
-    if plan.code is not None:
-        parts.append(_assemble(plan.code.fn(*_arguments(function, point)), batch, dtype))
-    parts.append(np.zeros(batch + (1,), dtype=dtype))
-    return np.concatenate(parts, axis=-1)
+    return _columns(plan, _inputs(plan, function, point))[:-1].T.reshape(point.batch_shape + (plan.n_columns,))
+
+
+def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: tuple) -> np.ndarray:
+    """The table's columns `index` at a point, as `batch_shape + shape`, chunk by chunk of points."""
+    x = _inputs(plan, function, point)
+    points = x.shape[1]
+    widest = max([plan.n_columns, len(index)] + [len(s.monomials) for s in plan.stages])
+    step = max(1, _CHUNK_ELEMENTS // widest)
+    out = np.empty((points, len(index)), dtype=x.dtype)
+    for lo in range(0, points, step):
+        table = _columns(plan, x[:, lo : lo + step])
+        out[lo : lo + step] = np.take(table, index, axis=0).T
+    return out.reshape(point.batch_shape + shape)
 
 
 def forward(function, point: Point) -> np.ndarray:
     """Output values at a validated point: `batch_shape + out_shape`, in the point's dtype."""
     plan = forward_plan(function)
-    table = _table(plan, function, point)
-    return np.take(table, plan.take, axis=-1).reshape(point.batch_shape + function.out_shape)
+    return _gather(plan, function, point, plan.take, function.out_shape)
 
 
 def jacobian(jac, point: Point) -> np.ndarray:
     """Exact Jacobian values at a validated point: `batch_shape + jac.shape`, in the point's dtype."""
     plan, dense = jacobian_plan(jac)
-    table = _table(plan, jac.function, point)
-    return np.take(table, dense, axis=-1).reshape(point.batch_shape + jac.shape)
+    return _gather(plan, jac.function, point, dense, jac.shape)
 
 
 def evaluate_forward(function, values: dict[str, Any]) -> np.ndarray:

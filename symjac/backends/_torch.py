@@ -94,7 +94,7 @@ def _batch_like(function, tensors: dict):
 def forward(function, tensors: dict):
     """The torch forward: `{name: tensor}` -> tensor of `batch_shape + out_shape`, graph kept.
 
-    Evaluated by the forward's plan (`symjac._codegen.EntryPlan`): polynomial entries as batched
+    Evaluated by the forward's plan (`symjac._entry_plan.EntryPlan`): polynomial entries as batched
     gathers, products and one `index_add`, the rest by generated torch code, so that autograd
     differentiates a handful of tensor operations instead of one per scalar term.
     """
@@ -137,19 +137,27 @@ def _plan_tensors(torch, plan, device, dtype) -> dict:
             return torch.as_tensor(a, dtype=dtype, device=device)
 
         found = per_plan[key] = {
-            "factors": [index(plan.monomials[:, d].copy()) for d in range(plan.degree)],
-            "coefs": None if plan.unit_coefs else values(plan.coefs),
-            "segment": None if plan.one_term_each else index(plan.segment),
-            "offsets": None if plan.offsets is None else values(plan.offsets),
+            "stages": [
+                {
+                    # the column of ones is appended right after the stage's `width` columns
+                    "factors": [index(np.where(stage.monomials[:, d] == stage.pad, stage.width, stage.monomials[:, d]))
+                                for d in range(stage.degree)],
+                    "ones": stage.needs_ones,
+                    "coefs": None if stage.unit_coefs else values(stage.coefs),
+                    "segment": None if stage.one_term_each else index(stage.segment),
+                    "offsets": None if stage.offsets is None else values(stage.offsets),
+                }
+                for stage in plan.stages
+            ],
             "constants": values(plan.constants),
             "take": index(plan.take),
         }
     return found
 
 
-def _polynomials(torch, plan, x, t: dict, dual: bool):
-    """The plan's polynomial columns at `x` (`batch + (n_inputs,)`): `batch + (n_polynomials,)`."""
-    x1 = torch.cat([x, x.new_ones(tuple(x.shape[:-1]) + (1,))], dim=-1) if plan.degree > 1 else x
+def _polynomials(torch, stage, base, t: dict, dual: bool):
+    """A stage's polynomial columns at `base` (`batch + (stage.width,)`): `batch + (n_polynomials,)`."""
+    x1 = torch.cat([base, base.new_ones(tuple(base.shape[:-1]) + (1,))], dim=-1) if t["ones"] else base
     factors = t["factors"]
     values = x1.index_select(-1, factors[0])
     for factor in factors[1:]:
@@ -157,7 +165,7 @@ def _polynomials(torch, plan, x, t: dict, dual: bool):
     if t["coefs"] is not None:
         values = values * (_as_dual(t["coefs"]) if dual else t["coefs"])
     if t["segment"] is not None:
-        values = values.new_zeros(tuple(x.shape[:-1]) + (plan.n_polynomials,)).index_add(-1, t["segment"], values)
+        values = values.new_zeros(tuple(base.shape[:-1]) + (stage.n_polynomials,)).index_add(-1, t["segment"], values)
     if t["offsets"] is not None:
         values = values + (_as_dual(t["offsets"]) if dual else t["offsets"])
     return values
@@ -187,7 +195,7 @@ def _code_constants(torch, fn, dtype, device) -> dict:
 def _table(torch, plan, function, tensors: dict, *, dual: bool = False):
     """The plan's columns, `batch_shape + (plan.n_columns,)`, and the plan's tensors.
 
-    See `symjac._codegen.EntryPlan`.
+    See `symjac._entry_plan.EntryPlan`.
     """
     like = _batch_like(function, tensors)
     dtype, device = like.dtype, like.device
@@ -199,13 +207,16 @@ def _table(torch, plan, function, tensors: dict, *, dual: bool = False):
     batch = tuple(torch.broadcast_shapes(*(tuple(f.shape[:-1]) for f in flat))) if len(flat) > 1 else tuple(flat[0].shape[:-1])
     x = torch.cat([f.expand(batch + f.shape[-1:]) for f in flat], dim=-1) if len(flat) > 1 else flat[0]
     parts = [x]
-    if plan.n_polynomials:
-        parts.append(_polynomials(torch, plan, x, t, dual))
-    if len(plan.constants):
-        parts.append(t["constants"].expand(batch + plan.constants.shape))
     if plan.code is not None:
         constants = _code_constants(torch, plan.code.fn, dtype, device) if dual else {}
         parts.append(_assemble(plan.code.fn(*_arguments(function, tensors), **constants), like.new_zeros(batch)))
+    if plan.stages:
+        base = torch.cat(parts, dim=-1) if len(parts) > 1 else x
+        for stage, st in zip(plan.stages, t["stages"]):
+            base = torch.cat([base, _polynomials(torch, stage, base, st, dual)], dim=-1)
+        parts = [base]
+    if len(plan.constants):
+        parts.append(t["constants"].expand(batch + plan.constants.shape))
     parts.append(x.new_zeros(batch + (1,)))
     return torch.cat(parts, dim=-1), t
 

@@ -1,0 +1,477 @@
+"""How a flat entry list is evaluated as whole arrays: each entry a polynomial over *atoms*.
+
+Most Jacobian entries are constants (`A @ X`, `sum(X)`), low-degree polynomials in the inputs
+(`X @ X`), or low-degree polynomials in a few non-polynomial subexpressions that many entries share:
+`tanh(W @ x + b)` has entries `W[i, j] - W[i, j] * tanh(u_i)**2`, 256 entries over 16 atoms
+`tanh(u_i)`; softmax has entries `-s_i * s_j` over the atoms `s_i = exp(x_i - logsumexp(x))`. Here
+every entry is written as a polynomial over columns of one table, and only the atoms are computed
+by generated code (`_codegen.compile_entries`, one flat list, each atom once); everything else is
+gathers, products and segmented sums over whole arrays.
+
+The table of a plan, column by column:
+
+    [inputs | code atoms | polynomials, stage 1 | stage 2 | ... | constants | 0]
+
+- *inputs*: the inputs' scalar entries, all inputs flattened and side by side;
+- *code atoms*: the generated code's outputs, functions of the inputs: non-polynomial
+  subexpressions (`tanh(u_i)`, `exp(...)`, `1/det`), and whole entries that do not pay to split;
+- *polynomials*: each a sum of monomials `c * col_a * col_b ...` (at most `MAX_DEGREE` factors,
+  at most `MAX_MONOMIALS_PER_ENTRY` terms) over the columns before its stage; a stage reads only
+  earlier columns, so a polynomial may use another's value (`(1 - s_i) * s_i` uses the polynomial
+  column `1 - s_i`, `X[1, 0] * (X[0, 0] + X[1, 1])` the column `X[0, 0] + X[1, 1]`);
+- *constants*: constant entries' float64 values, broadcast;
+- a final zero column (a Jacobian's structural zeros read it).
+
+Sums inside a product become their own polynomial column rather than being multiplied out, so each
+entry is evaluated by the operations its formula writes (no cancellation that the formula did not
+have); only the order of a sum's terms may differ, as in generated code. An entry whose split needs
+more than one code atom of its own (used by no other entry: `X * cos(X) + sin(X)`) stays one code
+atom: splitting it would only add columns.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy
+
+from . import _dag
+from ._codegen import Compiled, compile_entries, fold_constants
+
+__all__ = ["EntryPlan", "PolynomialStage", "plan_entries", "MAX_DEGREE", "MAX_MONOMIALS_PER_ENTRY"]
+
+#: A monomial has at most this many factors (columns, with repetition); a term with more is a code
+#: atom. A sum with more terms than `MAX_MONOMIALS_PER_ENTRY` is a code atom too.
+MAX_DEGREE = 4
+MAX_MONOMIALS_PER_ENTRY = 256
+
+#: The cost of one row operation of the table (a gather or a product inside one vectorised call)
+#: relative to one operation of generated code (a NumPy call on whole arrays), in `_cost`.
+#: Calibrated on the benchmark functions (tanh(W@x+b), softmax, attention, X@X@X, inv, log(det)):
+#: medians of the two plans forced one way and the other, batch 1,000, on a shared 2-core machine.
+TABLE_WEIGHT = 0.25
+#: A split needing more stages than this is not used: deeply nested polynomials (`inv(X)` and
+#: `det(X)`'s cofactors, 4-5 stages) ran 3.5-6x slower as a table than as generated code with cse.
+MAX_STAGES = 2
+
+
+@dataclass(frozen=True, eq=False)
+class PolynomialStage:
+    """Polynomials over the first `width` columns of the table (and a column of ones).
+
+    `monomials` `(T, D)`: column indices of each monomial's factors, padded with `pad`, the index
+    of a column of ones just past the table (`EntryPlan.n_columns`); polynomial `i` is
+    `offsets[i] + sum(coefs[t] * prod(table[monomials[t]]) for t in starts[i]:starts[i + 1])`.
+    """
+
+    width: int
+    pad: int
+    monomials: np.ndarray
+    coefs: np.ndarray
+    starts: np.ndarray
+    offsets: np.ndarray | None
+
+    @property
+    def n_polynomials(self) -> int:
+        return len(self.starts)
+
+    @property
+    def degree(self) -> int:
+        return self.monomials.shape[1]
+
+    @functools.cached_property
+    def needs_ones(self) -> bool:
+        """Some monomial reads the column of ones (it has fewer than `degree` factors)."""
+        return bool(np.any(self.monomials == self.pad))
+
+    @functools.cached_property
+    def products(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """`(distinct, term)`: the distinct monomials `(U, D)` and each term's row of them, when
+        terms repeat products (`W[i, j] tanh(u_i)**2`: 16 products, 256 terms); else None."""
+        if self.degree < 2:
+            return None
+        distinct, term = np.unique(self.monomials, axis=0, return_inverse=True)
+        if 2 * len(distinct) > len(self.monomials):
+            return None
+        return distinct, term.reshape(-1)
+
+    @functools.cached_property
+    def unit_coefs(self) -> bool:
+        return bool(np.all(self.coefs == 1.0))
+
+    @functools.cached_property
+    def one_term_each(self) -> bool:
+        """Every polynomial is a single monomial: the segmented sum is the identity."""
+        return len(self.monomials) == self.n_polynomials
+
+    @functools.cached_property
+    def segment(self) -> np.ndarray:
+        """For each monomial, the index of its polynomial."""
+        counts = np.diff(np.append(self.starts, len(self.monomials)))
+        return np.repeat(np.arange(self.n_polynomials), counts)
+
+
+@dataclass(frozen=True, eq=False)
+class EntryPlan:
+    """How a flat entry list is evaluated: the table's parts (module docstring) and, for each
+    entry of the list, its column of the table (`take`).
+
+    - `n_inputs`: the inputs' scalar entries (the table's first columns);
+    - `code`: generated code for the code atoms, a function of the input entries (`None` if none);
+    - `stages`: the polynomial columns, stage by stage (`PolynomialStage`);
+    - `constants`: the values of the constant entries (float64, as generated code would fold them);
+    - `take`: for each entry of the list, its column of the table.
+    """
+
+    n_inputs: int
+    code: Compiled | None
+    stages: tuple[PolynomialStage, ...]
+    constants: np.ndarray
+    take: np.ndarray
+
+    @property
+    def n_atoms(self) -> int:
+        return self.code.n_entries if self.code is not None else 0
+
+    @property
+    def n_polynomials(self) -> int:
+        return sum(s.n_polynomials for s in self.stages)
+
+    @property
+    def degree(self) -> int:
+        """The most factors of any monomial (1 without polynomials)."""
+        return max((s.degree for s in self.stages), default=1)
+
+    @property
+    def offsets(self) -> np.ndarray | None:
+        """Every polynomial's constant term, in column order, or None if all are zero."""
+        if all(s.offsets is None for s in self.stages):
+            return None
+        return np.concatenate([s.offsets if s.offsets is not None else np.zeros(s.n_polynomials) for s in self.stages])
+
+    @property
+    def n_columns(self) -> int:
+        """Columns of the table, the final zero column included."""
+        return self.n_inputs + self.n_atoms + self.n_polynomials + len(self.constants) + 1
+
+    @property
+    def zero_column(self) -> int:
+        return self.n_columns - 1
+
+
+def _constant_value(expr: sympy.Expr) -> float | None:
+    """The float a generated function would return for a constant entry, or None if not finite."""
+    value = fold_constants(expr)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+class _NotFinite(Exception):
+    """A constant part of an expression is not a finite float: the expression is a code atom."""
+
+
+class _Split:
+    """Writes expressions as polynomials over columns, registering code atoms and polynomial columns.
+
+    A polynomial is a dict `{monomial: coefficient}`, a monomial a sorted tuple of column keys
+    (input index `q < n_inputs`, else a key of `self.columns`); `()` is the constant term. Each
+    distinct node is split once (`self.memo`).
+    """
+
+    def __init__(self, position: dict, free: dict):
+        self.position, self.free = position, free
+        self.n_inputs = len(position)
+        self.memo: dict = {}  # node -> its polynomial
+        self.key_of: dict = {}  # (kind, node) -> column key
+        self.columns: dict[int, tuple[str, Any]] = {}  # key -> ("code", node) | ("poly", (node, polynomial))
+
+    def _new(self, kind: str, node, value) -> int:
+        key = self.key_of.get((kind, node))
+        if key is None:
+            key = self.key_of[(kind, node)] = self.n_inputs + len(self.columns)
+            self.columns[key] = (kind, value)
+        return key
+
+    def code_atom(self, node) -> int:
+        return self._new("code", node, node)
+
+    def _constant(self, node) -> bool:
+        found = self.free.get(node)
+        return not (found if found is not None else node.free_symbols)
+
+    def polynomial(self, node) -> dict:
+        """`node` as a polynomial over columns (raises `_NotFinite`)."""
+        found = self.memo.get(node)
+        if found is not None:
+            return found
+        if self._constant(node):
+            value = _constant_value(node)
+            if value is None:
+                raise _NotFinite
+            result = {(): value} if value != 0.0 else {}
+        elif node.is_Symbol and node in self.position:
+            result = {(self.position[node],): 1.0}
+        elif node.is_Add:
+            result = self._add(node)
+        elif node.is_Mul:
+            result = self._mul(node)
+        elif node.is_Pow and node.exp.is_Integer and 1 <= abs(int(node.exp)) <= MAX_DEGREE:
+            result = self._pow(node)
+        else:
+            result = {(self.code_atom(node),): 1.0}
+        self.memo[node] = result
+        return result
+
+    def _factor(self, node) -> tuple[tuple, float]:
+        """`node` as one monomial `(factors, coefficient)`: a sum becomes its own column."""
+        try:
+            poly = self.polynomial(node)
+        except _NotFinite:
+            return (self.code_atom(node),), 1.0
+        if len(poly) == 1:
+            ((monomial, coef),) = poly.items()
+            return monomial, coef
+        if not poly:
+            return (), 0.0
+        return (self._new("poly", node, (node, poly)),), 1.0
+
+    def _add(self, node) -> dict:
+        if len(node.args) > MAX_MONOMIALS_PER_ENTRY:
+            return {(self.code_atom(node),): 1.0}
+        result: dict = {}
+        for arg in node.args:
+            for monomial, coef in self.polynomial(arg).items():
+                result[monomial] = result.get(monomial, 0.0) + coef
+        if len(result) > MAX_MONOMIALS_PER_ENTRY + 1:
+            return {(self.code_atom(node),): 1.0}
+        return result
+
+    def _mul(self, node) -> dict:
+        constants = [a for a in node.args if self._constant(a)]
+        coef = 1.0
+        if constants:
+            value = _constant_value(sympy.Mul(*constants))
+            if value is None:
+                raise _NotFinite
+            coef = value
+        factors: list = []
+        for arg in node.args:
+            if self._constant(arg):
+                continue
+            monomial, c = self._factor(arg)
+            factors.extend(monomial)
+            coef *= c
+        if len(factors) > MAX_DEGREE:
+            return {(self.code_atom(node),): 1.0}
+        return {tuple(sorted(factors)): coef} if coef != 0.0 else {}
+
+    def _pow(self, node) -> dict:
+        k = int(node.exp)
+        if k < 0:
+            inverse = node if k == -1 else sympy.Pow(node.base, -1)
+            return {(self.code_atom(inverse),) * -k: 1.0}
+        monomial, coef = self._factor(node.base)
+        if len(monomial) * k > MAX_DEGREE:
+            return {(self.code_atom(node),): 1.0}
+        return {tuple(sorted(monomial * k)): coef**k}
+
+    def code_atoms_of(self, key: int, memo: dict) -> frozenset:
+        """The code atoms a column reads, through polynomial columns."""
+        found = memo.get(key)
+        if found is not None:
+            return found
+        if key < self.n_inputs:
+            result: frozenset = frozenset()
+        else:
+            kind, value = self.columns[key]
+            if kind == "code":
+                result = frozenset((key,))
+            else:
+                result = frozenset().union(*(self.code_atoms_of(c, memo) for m in value[1] for c in m))
+        memo[key] = result
+        return result
+
+
+def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], backend: str) -> EntryPlan:
+    """The plan of `exprs` (see the module docstring): equal entries are evaluated once, and only
+    the code atoms are compiled (for `backend`, as in `compile_entries`), so a Jacobian that is
+    polynomial in the inputs compiles no code at all."""
+    position = {s: q for q, s in enumerate(symbols)}
+    n_inputs = len(position)
+    unique: dict = {}
+    first_of = [unique.setdefault(e, len(unique)) for e in exprs]
+    free = _dag.free_symbols(unique)
+    split = _Split(position, free)
+
+    # 1. Each distinct entry as an input, a constant, or a column (a code atom or a polynomial).
+    kinds: list[tuple[str, Any]] = []
+    for expr in unique:
+        if expr.is_Symbol and expr in position:
+            kinds.append(("input", position[expr]))
+            continue
+        if not free[expr]:
+            value = _constant_value(expr)
+            if value is not None:
+                kinds.append(("constant", value))
+                continue
+        try:
+            poly = split.polynomial(expr)
+        except _NotFinite:
+            kinds.append(("column", split.code_atom(expr)))
+            continue
+        if len(poly) == 1:
+            ((monomial, coef),) = poly.items()
+            if coef == 1.0 and len(monomial) == 1:  # the entry is a column already
+                kinds.append(("column", monomial[0]))
+                continue
+        kinds.append(("column", split._new("poly", expr, (expr, poly))))
+
+    # 2. An entry that needs more than one code atom no other entry uses is one code atom itself.
+    reach: dict = {}
+    users: dict[int, int] = {}
+    for kind, key in kinds:
+        if kind == "column":
+            for atom in split.code_atoms_of(key, reach):
+                users[atom] = users.get(atom, 0) + 1
+    for k, ((kind, key), expr) in enumerate(zip(kinds, unique)):
+        if kind == "column" and sum(users[a] == 1 for a in split.code_atoms_of(key, reach)) > 1:
+            kinds[k] = ("column", split.code_atom(expr))
+
+    # 3. The table or the code, whichever runs fewer operations: the split as above, or only
+    #    polynomials in the inputs themselves and every other entry one code atom (deep polynomial
+    #    DAGs such as `inv(X)`'s cofactors share more in generated code's cse than in a table).
+    order, stage_of = _layout(kinds, split)
+    plain = [
+        (kind, key) if kind != "column" or _reads_inputs_only(key, split) else ("column", split.code_atom(expr))
+        for (kind, key), expr in zip(kinds, unique)
+    ]
+    if plain != kinds:
+        plain_order, plain_stage_of = _layout(plain, split)
+        if _cost(plain_order, plain_stage_of, split, free) <= _cost(order, stage_of, split, free):
+            kinds, order, stage_of = plain, plain_order, plain_stage_of
+
+    atoms = [key for key in order if stage_of[key] == 0]
+    n_stages = max(stage_of.values(), default=0)
+    final: dict[int, int] = {q: q for q in range(n_inputs)}
+    for key in atoms:
+        final[key] = len(final)
+    by_stage: list[list[int]] = [[key for key in order if stage_of[key] == s] for s in range(1, n_stages + 1)]
+    constants = [v for kind, v in kinds if kind == "constant"]
+    pad = len(final) + sum(len(keys) for keys in by_stage) + len(constants) + 1  # n_columns
+    stages = []
+    for keys in by_stage:
+        width = len(final)
+        stages.append(_stage(width, pad, [split.columns[key][1][1] for key in keys], final))
+        for key in keys:
+            final[key] = len(final)
+    base = len(final)
+    column_of_unique = []
+    counter = 0
+    for kind, value in kinds:
+        if kind == "input":
+            column_of_unique.append(value)
+        elif kind == "constant":
+            column_of_unique.append(base + counter)
+            counter += 1
+        else:
+            column_of_unique.append(final[value])
+    code = compile_entries([split.columns[key][1] for key in atoms], symbols, backend) if atoms else None
+    return EntryPlan(
+        n_inputs=n_inputs,
+        code=code,
+        stages=tuple(stages),
+        constants=np.asarray(constants, dtype=np.float64),
+        take=np.asarray(column_of_unique, dtype=np.int64)[np.asarray(first_of, dtype=np.int64)]
+        if exprs else np.zeros(0, dtype=np.int64),
+    )
+
+
+def _layout(kinds: list, split: _Split) -> tuple[list[int], dict[int, int]]:
+    """The columns the entries read, dependencies first, and each one's stage (0 for code atoms;
+    a polynomial comes one stage after every column it reads)."""
+    n_inputs = split.n_inputs
+    stage_of: dict[int, int] = {}
+    order: list[int] = []
+
+    def visit(root: int) -> None:
+        stack = [(root, False)]
+        while stack:
+            key, done = stack.pop()
+            if key < n_inputs or (key in stage_of and not done):
+                continue
+            kind, value = split.columns[key]
+            if kind == "code":
+                stage_of[key] = 0
+                order.append(key)
+                continue
+            reads = {c for m in value[1] for c in m}
+            if done:
+                if key not in stage_of:
+                    stage_of[key] = 1 + max((stage_of.get(c, 0) for c in reads), default=0)
+                    order.append(key)
+                continue
+            stack.append((key, True))
+            stack.extend((c, False) for c in reads if c >= n_inputs and c not in stage_of)
+
+    for kind, key in kinds:
+        if kind == "column":
+            visit(key)
+    return order, stage_of
+
+
+def _reads_inputs_only(key: int, split: _Split) -> bool:
+    if key < split.n_inputs:
+        return True
+    kind, value = split.columns[key]
+    return kind == "poly" and all(c < split.n_inputs for m in value[1] for c in m)
+
+
+def _cost(order: list[int], stage_of: dict[int, int], split: _Split, free: dict) -> int:
+    """Whole-array operations a layout runs: per monomial its factors (a gather and a product
+    each) and one for the sum; for the code atoms, one per operation of their DAG (each distinct
+    non-constant node once, as cse computes it)."""
+    table = sum(len(m) + 1 for key in order if stage_of[key] for m in split.columns[key][1][1])
+    atoms = [split.columns[key][1] for key in order if not stage_of[key]]
+    code = 0
+    for node in _dag.postorder(atoms):
+        symbols = free.get(node)
+        if node.args and (symbols if symbols is not None else node.free_symbols):
+            code += max(1, len(node.args) - 1)
+    if max(stage_of.values(), default=0) > MAX_STAGES:
+        return math.inf
+    return TABLE_WEIGHT * table + code
+
+
+def _stage(width: int, pad: int, polys: list[dict], final: dict[int, int]) -> PolynomialStage:
+    """The stage of `polys` (each over columns before `width`), in final column numbers."""
+    terms: list[list[tuple[tuple, float]]] = []
+    offsets = []
+    for poly in polys:
+        own = [(m, c) for m, c in poly.items() if m]
+        if not own:  # every monomial cancelled: one zero term keeps the segmented sum simple
+            own = [((), 0.0)]
+        terms.append(own)
+        offsets.append(poly.get((), 0.0))
+    degree = max((len(m) for own in terms for m, _ in own), default=1) or 1
+    flat = [t for own in terms for t in own]
+    monomials = np.full((len(flat), degree), pad, dtype=np.int64)
+    for t, (m, _) in enumerate(flat):
+        monomials[t, : len(m)] = [final[c] for c in m]
+    starts = np.cumsum([0] + [len(own) for own in terms[:-1]])
+    offsets_array = np.asarray(offsets, dtype=np.float64)
+    return PolynomialStage(
+        width=width,
+        pad=pad,
+        monomials=monomials,
+        coefs=np.asarray([c for _, c in flat], dtype=np.float64),
+        starts=np.asarray(starts, dtype=np.int64),
+        offsets=offsets_array if np.any(offsets_array != 0.0) else None,
+    )
