@@ -453,7 +453,7 @@ def _compile_matrix(function, expr) -> Callable:
                 raise _Unsupported(f"matrix power {power}")
             b, k = compile_node(base), int(power)
             return lambda c, env: c.torch.linalg.matrix_power(b(c, env), k)
-        if isinstance(node, sympy.Pow):
+        if isinstance(node, (sympy.Pow, sympy.HadamardPower)):
             b, p = args
             return lambda c, env: b(c, env) ** p(c, env)
         if isinstance(node, MatrixElement):
