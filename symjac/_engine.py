@@ -271,7 +271,7 @@ class _Check:
         """When a tensor route disagrees with the exact Jacobian, add the element-wise `autograd-reverse` (the
         exact expression's generated torch code): it tells torch's derivative rule (tensor routes
         off, it agrees) from the exact Jacobian (it disagrees with them too). True when added."""
-        if not getattr(self, "tensor_routes", False) or REVERSE in routes:
+        if not self.tensor_routes or REVERSE in routes:
             return False
         if not any(SYMBOLIC in p.routes and set(p.routes) & {TENSOR_REVERSE, TENSOR_FORWARD} for p in failing):
             return False  # torch agrees with the exact Jacobian: nothing to tell apart
@@ -387,7 +387,7 @@ class _Check:
         routes.update(self.extra)
         # a tensor route runs torch's fused implementations (sigmoid's backward y * (1 - y), softplus
         # beyond its threshold): what they may lose is allowed (`symjac._implementations`)
-        noise = self._noise(symbolic, implementation=getattr(self, "tensor_routes", False))
+        noise = self._noise(symbolic, implementation=True) if self.tensor_routes else self._noise(symbolic)
         self._note_coarse(symbolic, noise)
 
         near_kink = [label for label, d in kinks if 0.0 < d <= 4.0 * float(np.max(fd.step, initial=0.0))]
