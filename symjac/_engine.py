@@ -11,8 +11,15 @@ Routes of `check` (each gives the full Jacobian, all inputs side by side, as an 
 
 - `symbolic`: the exact SymPy Jacobian, through generated NumPy code, in float64 (the reference,
   for float32 points too; entries where float64 overflows are evaluated with mpmath);
-- `autograd-reverse`, `autograd-forward`: torch.func.jacrev / jacfwd of the torch forward
-  generated from the same expression, in the point's dtype;
+- `torch-reverse`, `torch-forward`: torch autograd (a batched backward; `torch.func.jacfwd`) of
+  the tensor-level torch forward (`backends/_torch_tensor`: `torch.matmul`, `torch.tanh`,
+  `torch.linalg.det` on whole tensors, generated from the text's or the SymPy matrix expression's
+  tree), in the point's dtype: what a user's torch code runs, so torch's own derivative rules;
+- `autograd-reverse`, `autograd-forward`: jacrev / jacfwd of the element-wise torch forward
+  generated from the exact expression, in the point's dtype: the torch routes of a Function with
+  no tensor forward (a callable, SymPy scalar expressions, traced code) or whose tensor forward
+  cannot represent the point; with a tensor forward, `autograd-reverse` is added only when a
+  tensor route disagrees, as the independent view that tells torch's rule from the exact Jacobian;
 - `finite-diff`: Richardson-extrapolated central differences of the NumPy forward, in float64,
   with a per-entry error estimate;
 - `candidate`: a Jacobian the caller supplies (`jacobian=`), checked against all of the above.
@@ -38,7 +45,7 @@ from ._tolerance import ToleranceModel, eps, perturbed, perturbed_normwise
 from ._values import Point
 from .backends import numpy_backend
 
-__all__ = ["SYMBOLIC", "REVERSE", "FORWARD", "FINITE_DIFF", "CANDIDATE"]
+__all__ = ["SYMBOLIC", "REVERSE", "FORWARD", "TENSOR_REVERSE", "TENSOR_FORWARD", "FINITE_DIFF", "CANDIDATE"]
 
 SYMBOLIC, REVERSE, FORWARD, FINITE_DIFF, CANDIDATE = (
     "symbolic",
@@ -47,6 +54,10 @@ SYMBOLIC, REVERSE, FORWARD, FINITE_DIFF, CANDIDATE = (
     "finite-diff",
     "candidate",
 )
+#: torch autograd of the tensor-level forward (`backends/_torch_tensor`: torch's own operations on
+#: whole tensors, so torch's own derivative rules); REVERSE and FORWARD differentiate the
+#: element-wise torch code generated from the exact expression.
+TENSOR_REVERSE, TENSOR_FORWARD = "torch-reverse", "torch-forward"
 #: The keyword options of `check`; an input with one of these names is passed with `at=`.
 OPTIONS = ("at", "jacobian", "tolerance", "samples", "seed", "order", "batch")
 _KINKS = (sympy.Abs, sympy.sign, sympy.Heaviside, sympy.Max, sympy.Min, sympy.Piecewise)
@@ -72,6 +83,7 @@ class _Check:
         self.dtype = point.dtype
         self.columns = [(inp, q) for inp in f.inputs for q in range(inp.size)]
         self.notes: list[str] = []
+        self.tensor_routes = False  # set by `_tensor_routes` when the tensor-level torch routes ran
 
     # -- routes --------------------------------------------------------------------------------
     def _symbolic(self, point: Point) -> np.ndarray:
@@ -220,8 +232,58 @@ class _Check:
         ).astype(np.float64)
 
     def _torch_routes(self) -> dict[str, np.ndarray]:
-        """The torch routes of this check, by name (symjac._second_order overrides it)."""
+        """The torch routes of this check, by name (symjac._second_order overrides it): those of
+        the tensor-level forward when the Function has one and it represents the point, else the
+        element-wise generated forward's."""
+        tensor = self._tensor_routes()
+        if tensor is not None:
+            return tensor
         return {REVERSE: self._autograd("reverse"), FORWARD: self._autograd("forward")}
+
+    def _tensor_routes(self) -> dict[str, np.ndarray] | None:
+        from .backends import torch_backend
+        from .backends._torch_tensor import Unsupported
+
+        routes = {}
+        for name, mode in ((TENSOR_REVERSE, "reverse"), (TENSOR_FORWARD, "forward")):
+            try:
+                per_input = torch_backend.tensor_jacobians(self.f, self.point, mode)
+            except Unsupported as why:
+                self.notes.append(f"no tensor-level torch routes at this point ({why}); the element-wise ones ran")
+                return None
+            if per_input is None:
+                return None
+            routes[name] = np.concatenate(
+                [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs], axis=1
+            ).astype(np.float64)
+            lost = ~np.isfinite(routes[name])
+            if lost.any():
+                p, c = (int(i) for i in np.argwhere(lost)[0])
+                self.notes.append(
+                    f"torch's own operations cannot represent this point in {self.dtype} ({name} gives "
+                    f"{routes[name][p, c]} at {self._entry_label(p, c)}); the element-wise generated routes ran instead"
+                )
+                return None
+        self.tensor_routes = True
+        return routes
+
+    def _independent_view(self, routes: dict, failing) -> bool:
+        """When a tensor route disagrees with the exact Jacobian, add the element-wise `autograd-reverse` (the
+        exact expression's generated torch code): it tells torch's derivative rule (tensor routes
+        off, it agrees) from the exact Jacobian (it disagrees with them too). True when added."""
+        if not self.tensor_routes or REVERSE in routes:
+            return False
+        if not any(SYMBOLIC in p.routes and set(p.routes) & {TENSOR_REVERSE, TENSOR_FORWARD} for p in failing):
+            return False  # torch agrees with the exact Jacobian: nothing to tell apart
+        value = self._autograd("reverse")
+        if not np.all(np.isfinite(value)):
+            return False
+        position = list(routes).index(TENSOR_FORWARD) + 1 if TENSOR_FORWARD in routes else len(routes)
+        items = list(routes.items())
+        items.insert(position, (REVERSE, value))
+        routes.clear()
+        routes.update(items)
+        return True
 
     def _finite_diff(self):
         f = self.f
@@ -323,7 +385,9 @@ class _Check:
         if self.candidate is not None:
             routes[CANDIDATE] = self.candidate
         routes.update(self.extra)
-        noise = self._noise(symbolic)
+        # a tensor route runs torch's fused implementations (sigmoid's backward y * (1 - y), softplus
+        # beyond its threshold): what they may lose is allowed (`symjac._implementations`)
+        noise = self._noise(symbolic, implementation=True) if self.tensor_routes else self._noise(symbolic)
         self._note_coarse(symbolic, noise)
 
         near_kink = [label for label, d in kinks if 0.0 < d <= 4.0 * float(np.max(fd.step, initial=0.0))]
@@ -332,6 +396,8 @@ class _Check:
             noise, added = self.refine_noise(noise, self._disputed)
             if added:
                 pairs, ratios = self._compare(routes, fd, noise)
+        if self._independent_view(routes, [p for p in pairs if not p.ok]):
+            pairs, ratios = self._compare(routes, fd, noise)
         failing = [p for p in pairs if not p.ok]
         exact_failing = [p for p in failing if FINITE_DIFF not in p.routes]
         fd_failing = [p for p in failing if FINITE_DIFF in p.routes]
@@ -371,9 +437,28 @@ class _Check:
             )
 
         odd = _odd_one_out(routes, pairs, {**_FAMILY, **self.families}) if verdict == "fail" else None
+        if odd is not None:
+            self._note_torch_rule(odd)
         worst_pair = max(range(len(pairs)), key=lambda k: ratios[k][1])
         worst = pairs[worst_pair].worst if pairs else None
         return self._report(verdict, reason, routes, tuple(pairs), worst, odd)
+
+    def _note_torch_rule(self, odd: str) -> None:
+        """Say what a tensor route as the odd one out means: torch's own derivative rule."""
+        outside = set(odd.split(", "))
+        tensor = sorted(outside & {TENSOR_REVERSE, TENSOR_FORWARD})
+        if not tensor or outside - {TENSOR_REVERSE, TENSOR_FORWARD, REVERSE, FORWARD}:
+            return
+        if REVERSE in outside:
+            where = (f"{REVERSE} (the element-wise torch code generated from the exact expression) is off too, "
+                     "so the rule is one of an operation both use")
+        else:
+            where = (f"{REVERSE} (the element-wise torch code generated from the exact expression) agrees with "
+                     "them, so the rule is one of torch's whole-tensor operations (torch.linalg, reductions, softmax)")
+        self.notes.append(
+            f"the odd one out is torch's derivative rule: {', '.join(tensor)} ran torch's own operations on whole "
+            f"tensors and disagree with the exact Jacobian and finite differences; {where}"
+        )
 
     def _note_coarse(self, symbolic: np.ndarray, noise: np.ndarray) -> None:
         """Say where the exact routes' own tolerance is too wide to confirm `fd_informative`
@@ -531,7 +616,10 @@ def reproduction_line(f, point: Point, with_candidate: bool = False, options: st
 
 #: Routes that share a source are one piece of evidence: both autograd modes differentiate the
 #: same torch forward, so their agreement with each other outvotes nothing.
-_FAMILY = {REVERSE: "autograd", FORWARD: "autograd"}
+#: The tensor routes run torch's rules too (the element-wise ones for each elementary operation):
+#: one family, so that torch's agreement with itself outvotes neither the exact Jacobian nor
+#: finite differences.
+_FAMILY = {REVERSE: "autograd", FORWARD: "autograd", TENSOR_REVERSE: "autograd", TENSOR_FORWARD: "autograd"}
 
 
 def _odd_one_out(routes: dict, pairs, families: Mapping = _FAMILY) -> str | None:

@@ -1153,3 +1153,16 @@ def parse_expression(
             f"expr: nesting too deep to evaluate (limit {limits.max_depth}, "
             "Limits.max_depth)") from None
     return result.copy()
+
+
+def validated_tree(text: str, names: Mapping[str, Any], *, limits: Limits = DEFAULT_LIMITS) -> ast.Expression:
+    """The `ast` tree of `text` after the same checks `parse_expression` makes before evaluating
+    (characters, syntax, identifiers, size, the allow-list), for readers of the text other than
+    SymPy (`symjac.backends._torch_tensor`): one parser, one set of rules."""
+    _check_characters(text)
+    tree = _parse_tree(text, limits)
+    _check_identifiers(text, names)
+    evaluator = _Evaluator(text, names, limits)
+    evaluator.count(tree.body)
+    evaluator.validate(tree)
+    return tree

@@ -83,7 +83,8 @@ def test_correct_functions_pass_all_routes(case, dtype):
         report = sj.check(f, **values)
         assert report.verdict == "pass", str(report)
         assert report.dtype == np.dtype(dtype).name
-        assert set(report.routes) == {"symbolic", "autograd-reverse", "autograd-forward", "finite-diff"}
+        # text Functions: the tensor-level torch routes (torch.matmul, torch.linalg.det on whole tensors)
+        assert set(report.routes) == {"symbolic", "torch-reverse", "torch-forward", "finite-diff"}
         assert len(report.pairs) == 6
 
 
@@ -168,19 +169,23 @@ def test_wrong_symbolic_route_is_named(matsq):
     assert report.worst.input_index == tuple(np.unravel_index(c, (3, 3)))
 
 
-def test_wrong_autograd_route_is_named(monkeypatch, matsq):
+@pytest.mark.parametrize("which, odd", [("autograd_jacobians", "autograd-reverse, autograd-forward"),
+                                        ("tensor_jacobians", "torch-reverse, torch-forward")])
+def test_wrong_autograd_route_is_named(monkeypatch, matsq, which, odd):
     from symjac.backends import torch_backend
 
-    real = torch_backend.autograd_jacobians
+    real = getattr(torch_backend, which)
 
     def transposed(function, point, mode):
         return {k: v.reshape(9, 9).T.reshape(3, 3, 3, 3) for k, v in real(function, point, mode).items()}
 
-    monkeypatch.setattr(torch_backend, "autograd_jacobians", transposed)
+    monkeypatch.setattr(torch_backend, which, transposed)
     f, x, _ = matsq
+    if which == "autograd_jacobians":  # a callable has no tensor-level forward: the element-wise routes
+        f = sj.function(lambda X: X @ X, X=(3, 3))
     report = sj.check(f, X=x)
     assert report.verdict == "fail"
-    assert report.odd_one_out == "autograd-reverse, autograd-forward"
+    assert report.odd_one_out == odd
 
 
 @pytest.mark.parametrize("expr", ["relu(x)", "abs(x)"])

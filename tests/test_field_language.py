@@ -299,7 +299,7 @@ def test_markdown_display_shows_expression_text_and_never_interprets_it():
     reproduce = [line for line in markdown.splitlines() if line.startswith("reproduce: ")][0]
     # a code span fenced by more backticks than any run inside: shown literally
     assert reproduce.startswith("reproduce: ``") and reproduce.endswith("``") and "`tick`" in reproduce
-    assert "| symbolic vs autograd-reverse | " in markdown
+    assert "| symbolic vs torch-reverse | " in markdown
 
 
 def test_markdown_cell_escapes_each_punctuation_character():

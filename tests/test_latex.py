@@ -196,7 +196,7 @@ def test_report_latex_and_markdown():
     assert report._repr_latex_() == "$$" + out + "$$"
     bundle = report._repr_mimebundle_()
     assert bundle["text/plain"] == str(report)
-    assert "| symbolic vs autograd-reverse | " in bundle["text/markdown"]
+    assert "| symbolic vs torch-reverse | " in bundle["text/markdown"]
 
 
 def test_report_latex_of_a_failure_names_the_odd_one_out():

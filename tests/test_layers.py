@@ -44,6 +44,7 @@ LAYERS = {
     "backends": "numeric",
     "backends._numpy": "numeric",
     "backends._torch": "numeric",
+    "backends._torch_tensor": "numeric",
     # build once: Function, exact derivatives
     "_function": "symbolic",
     "_jacobian": "symbolic",

@@ -42,7 +42,8 @@ def test_forward_mode_copies_are_chunked(monkeypatch):
         return copy
 
     monkeypatch.setattr(_torch, "_copies", counting)
-    f = sj.function("X[0, 0] * 2 + X[63, 63]", X=(64, 64))
+    # a callable: no tensor-level forward, so the element-wise routes run (their copies are counted)
+    f = sj.function(lambda X: X[0, 0] * 2 + X[63, 63], X=(64, 64))
     report = sj.check(f, X=np.ones((64, 64)))
     assert report.verdict == "pass"
     assert sizes and max(sizes) <= _torch.FORWARD_CHUNK_ENTRIES  # was 4096 * 4096 = 16.7 million
@@ -61,20 +62,53 @@ def test_chunked_forward_mode_gives_the_unchunked_jacobian(monkeypatch):
     assert chunked.to_dict() == whole.to_dict()
 
 
-@pytest.mark.parametrize("route", ["autograd-forward", "autograd-reverse"])
-def test_a_wrong_derivative_at_an_input_the_output_does_not_read_is_caught(monkeypatch, route):
+def test_tensor_routes_are_chunked(monkeypatch):
+    from symjac.backends import _torch
+
+    chunks = []
+    real_rows, real_columns = _torch._tensor_rows, _torch._tensor_columns
+
+    def rows(torch, y, xs, start, stop):
+        chunks.append((stop - start) * max(y.numel(), sum(x.numel() for x in xs)))
+        return real_rows(torch, y, xs, start, stop)
+
+    def columns(torch, fn, primals, sizes, start, stop):
+        chunks.append((stop - start) * sum(sizes))
+        return real_columns(torch, fn, primals, sizes, start, stop)
+
+    monkeypatch.setattr(_torch, "_tensor_rows", rows)
+    monkeypatch.setattr(_torch, "_tensor_columns", columns)
+    monkeypatch.setattr(_torch, "FORWARD_CHUNK_ENTRIES", 4096 * 16)
+    f = sj.function("X[0, 0] * 2 + X[63, 63] * X[1, 1]", X=(64, 64))
+    report = sj.check(f, X=np.ones((64, 64)))
+    assert report.verdict == "pass" and "torch-forward" in report.routes
+    assert len(chunks) == 1 + 4096 // 16  # one row (a scalar output), 256 chunks of 16 columns
+    assert max(chunks) <= _torch.FORWARD_CHUNK_ENTRIES  # unchunked: 4096 * 4096 = 16.7 million
+
+
+@pytest.mark.parametrize("route, how", [
+    ("autograd-forward", "_autograd"), ("autograd-reverse", "_autograd"),
+    ("torch-forward", "_tensor_routes"), ("torch-reverse", "_tensor_routes")])
+def test_a_wrong_derivative_at_an_input_the_output_does_not_read_is_caught(monkeypatch, route, how):
     # finite differences give an exact 0 (no error) there: an autograd route off there is the odd one out
-    real = _check._Check._autograd
+    real = getattr(_check._Check, how)
     mode = route.split("-")[1]
 
-    def wrong(self, which):
+    def wrong_autograd(self, which):
         value = real(self, which).copy()
         if which == mode:
             value[0, 5] += 1e-4
         return value
 
-    monkeypatch.setattr(_check._Check, "_autograd", wrong)
-    f = sj.function("X[0, 0] * 2", X=(8, 8))
+    def wrong_tensor(self):
+        routes = real(self)
+        routes[route] = routes[route].copy()
+        routes[route][0, 5] += 1e-4
+        return routes
+
+    monkeypatch.setattr(_check._Check, how, wrong_autograd if how == "_autograd" else wrong_tensor)
+    # text: the tensor routes; a callable: the element-wise ones
+    f = sj.function("X[0, 0] * 2" if how == "_tensor_routes" else (lambda X: X[0, 0] * 2), X=(8, 8))
     report = sj.check(f, X=np.ones((8, 8)))
     assert report.verdict == "fail"
     assert report.odd_one_out == route

@@ -237,7 +237,7 @@ def test_finite_differences_across_a_pole_never_fail_three_agreeing_routes(sourc
     # either their own estimate exceeds their value (untrusted) or it is too wide to confirm
     assert report.reason.startswith("finite differences cannot"), report.reason
     symbolic = report.worst.values["symbolic"]
-    assert report.worst.values["autograd-reverse"] == pytest.approx(symbolic, rel=1e-12)
+    assert report.worst.values["torch-reverse"] == pytest.approx(symbolic, rel=1e-12)
 
 
 @pytest.mark.parametrize("source, point", POLES)

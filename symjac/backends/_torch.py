@@ -17,7 +17,7 @@ from .._errors import BackendNotAvailableError
 from .._values import Point
 from ._numpy import forward_plan, jacobian_plan
 
-__all__ = ["import_torch", "forward", "exact_jacobian", "autograd_jacobians", "MODES"]
+__all__ = ["import_torch", "forward", "exact_jacobian", "autograd_jacobians", "tensor_jacobians", "MODES"]
 
 #: The autograd modes symjac runs: reverse (jacrev) and forward (jacfwd).
 MODES = ("reverse", "forward")
@@ -255,6 +255,112 @@ def autograd_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarra
         inp.name: block.detach().cpu().numpy().reshape(function.out_shape + inp.shape)
         for inp, block in zip(function.inputs, blocks)
     }
+
+
+def tensor_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray] | None:
+    """Jacobians by torch autograd of the Function's tensor-level forward
+    (`backends._torch_tensor`: torch.matmul, torch.tanh, torch.linalg.det on whole tensors) at one
+    unbatched point, per input; None when the Function has no tensor forward.
+
+    "reverse": one forward, then the rows as one batched backward (`torch.autograd.grad` with
+    `is_grads_batched`, one unit cotangent per output entry; a plain backward for a scalar
+    output). "forward": one JVP per input entry (its unit tangent), batched by `torch.func.vmap`:
+    what `jacrev` and `jacfwd` compute. Both in chunks of at most `FORWARD_CHUNK_ENTRIES` (issue
+    15). Measured at one thread on tanh(W @ x + b), n = 16: the batched backward 0.27 ms and the
+    batched JVP (as `jacfwd`) 0.57 ms, where `jacrev` took 0.5 ms, a loop of backwards 0.85 ms and
+    a loop of dual-number forwards 49 ms. Raises
+    `backends._torch_tensor.Unsupported` when the forward cannot run at this point.
+    """
+    from ._torch_tensor import tensor_forward
+
+    run = tensor_forward(function)
+    if run is None:
+        return None
+    torch = import_torch()
+    if point.batch_shape != ():
+        raise ValueError("tensor_jacobians takes one point, not a batch")
+    if mode not in MODES:
+        raise ValueError(f"mode: must be one of {MODES}; received {mode!r}")
+    tensors = to_tensors(point)
+    names = [inp.name for inp in function.inputs]
+    out_size = math.prod(function.out_shape)
+    sizes = [inp.size for inp in function.inputs]
+    total = sum(sizes)
+    if mode == "reverse":
+        xs = [tensors[n].requires_grad_(True) for n in names]
+        y = run(dict(zip(names, xs))).reshape(-1)
+        chunk = max(1, FORWARD_CHUNK_ENTRIES // max(total, out_size, 1))
+        rows = [_tensor_rows(torch, y, xs, start, min(start + chunk, out_size)) for start in range(0, out_size, chunk)]
+        full = torch.cat(rows, dim=0) if len(rows) > 1 else rows[0]
+    else:
+        def fn(*args):
+            return run(dict(zip(names, args))).reshape(-1)
+
+        primals = tuple(tensors[n] for n in names)
+        chunk = max(1, FORWARD_CHUNK_ENTRIES // max(total, out_size, 1))
+        with _FORWARD_AD_LOCK:
+            columns = [_tensor_columns(torch, fn, primals, sizes, start, min(start + chunk, total))
+                       for start in range(0, total, chunk)]
+        full = torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]
+    blocks = full.split(sizes, dim=1)
+    return {
+        inp.name: block.detach().cpu().numpy().reshape(function.out_shape + inp.shape)
+        for inp, block in zip(function.inputs, blocks)
+    }
+
+
+def _tensor_rows(torch, y, xs: list, start: int, stop: int):
+    """Rows `start:stop` of the Jacobian of `y` (flat) by `xs`, `(stop - start, in_size)`: one
+    backward per row, batched (`is_grads_batched`), or a plain backward for a single row."""
+    count = stop - start
+    if not y.requires_grad:
+        return y.new_zeros((count, sum(x.numel() for x in xs)))
+    if count == 1 and y.numel() == 1:
+        grads = torch.autograd.grad(y[0], xs, retain_graph=True, allow_unused=True)
+        grads = [None if g is None else g.unsqueeze(0) for g in grads]
+    else:
+        cotangents = y.new_zeros((count, y.numel()))
+        cotangents[torch.arange(count), torch.arange(start, stop)] = 1
+        grads = torch.autograd.grad(y, xs, grad_outputs=cotangents, is_grads_batched=True, retain_graph=True,
+                                    allow_unused=True)
+    return torch.cat([(x.new_zeros((count, x.numel())) if g is None else g.reshape(count, -1))
+                      for x, g in zip(xs, grads)], dim=1)
+
+
+def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: int):
+    """Columns `start:stop` of the Jacobian of `fn` at `primals`, `(out_size, stop - start)`: one
+    JVP per column (the unit tangent of that input entry), batched by `torch.func.vmap`."""
+    count = stop - start
+    tangents, offset = [], 0
+    for p, size in zip(primals, sizes):
+        t = p.new_zeros((count, size))
+        lo, hi = max(start, offset), min(stop, offset + size)
+        if lo < hi:
+            t[torch.arange(lo - start, hi - start), torch.arange(lo - offset, hi - offset)] = 1
+        tangents.append(t.reshape((count,) + tuple(p.shape)))
+        offset += size
+
+    if count <= FEW_COLUMNS:  # vmap's own overhead is most of the cost for a few columns
+        import torch.autograd.forward_ad as fwad
+
+        columns = []
+        with fwad.dual_level():
+            for k in range(count):
+                out = fn(*(fwad.make_dual(p, t[k]) for p, t in zip(primals, tangents)))
+                tangent = fwad.unpack_dual(out).tangent
+                columns.append(out.new_zeros(out.shape) if tangent is None else tangent)
+        return torch.stack(columns, dim=1)
+
+    def jvp(*ts):
+        return torch.func.jvp(fn, primals, ts)[1]
+
+    return torch.func.vmap(jvp)(*tangents).T
+
+
+#: Up to this many columns, forward mode runs one dual-number forward per column instead of one
+#: `vmap` of JVPs: at one thread, `x * y` (2 columns) 0.1 ms against 0.29 ms; `det(X)` 4 x 4 (16
+#: columns) 1.04 ms against 0.42 ms.
+FEW_COLUMNS = 4
 
 
 def _copies(t, count: int):
