@@ -431,16 +431,21 @@ def test_default_limits_are_pinned():
         "max_constant_argument": 1_000,
         "max_entries": 100_000,
         "max_entry_size": 100_000,
-        "max_work": 50_000,
+        "max_work": 10_000_000,
         # the Function's budgets (symjac._budget; tested in tests/test_bad_inputs.py)
         "max_rank": 4,
         "max_input_entries": 4_096,
-        "max_jacobian_entries": 65_536,
-        "max_jacobian_work": 200_000,
+        "max_jacobian_entries": 4_194_304,
+        "max_jacobian_work": 1_000_000_000,
         # higher derivatives (symjac._hessian; tested in tests/test_hessian.py)
         "max_derivative_order": 3,
         "max_derivative_entries": 1_048_576,
         "max_derivative_work": 2_000_000,
+        # seconds and MiB (symjac._cost; tested in tests/test_cost_model.py), the time limit, progress
+        "max_seconds": 30.0,
+        "max_memory": 4096,
+        "timeout": 300.0,
+        "progress": None,
     }
 
 
