@@ -13,10 +13,9 @@ time limit, capped at `--cap` seconds (killed past it). It reports, measured:
 
 The coefficients are fitted by non-negative least squares on the relative error (each case's row
 divided by its measured time, so small cases weigh as much as large ones): `PARSE_SECONDS` from
-the parse phase (one rate per label group: relu, abs, det, inv, everything else), `SECONDS` from the
-Jacobian-and-check phase. A case stopped by the cap enters the fit at the cap (a lower bound). The
-memory table (`BYTES`) is not fitted: the peak RSS of each case is printed next to the model's
-estimate for comparison. The script prints the tables as Python, to paste into symjac/_cost.py,
+the parse phase (one rate per label group: relu, abs, det, inv, everything else; for relu, det and
+inv the whole job's seconds per unit of the largest case, `WHOLE_JOB`), `SECONDS` from the
+Jacobian-and-check phase. A case stopped by the cap enters the fit at the cap (a lower bound). `BYTES` from each case's peak RSS (`ru_maxrss`). The script prints the tables as Python, to paste into symjac/_cost.py,
 and a table of measured vs estimated seconds under the old and the new coefficients.
 """
 
@@ -59,12 +58,18 @@ CASES = {
     "invinv4": ("inv(inv(X))", {"X": (4, 4)}),
     "relu4": ("relu(X @ X)", {"X": (4, 4)}),
     "relu6": ("relu(X @ X)", {"X": (6, 6)}),
+    "relu8": ("relu(X @ X)", {"X": (8, 8)}),
     "abs6": ("abs(X @ X)", {"X": (6, 6)}),
 }
 QUICK = ("matmul8", "softmax32", "inv3", "det4", "mlp16", "attention4", "detsigmoid3", "invinv3", "relu4",
          "abs6", "sum32")
 #: Parser labels priced at their own rate (`PARSE_SECONDS`); every other label is "default".
 PARSE_GROUPS = ("relu", "abs", "det", "inv")
+#: Groups whose result costs far more later than its parse count says (entries written out grow
+#: ~13x per n for det, sign queries of relu grow with the argument): priced at the whole job's
+#: seconds (parse, Jacobians, check) per unit, from the measured case with the most units of it,
+#: so that the parser refuses them before building them.
+WHOLE_JOB = ("relu", "det", "inv")
 
 
 def one(name: str) -> dict:
@@ -166,8 +171,16 @@ def main() -> None:
     parse_rows = [({g: v for g, v in r["labels"].items()}, max(r["parse"], 1e-3)) for r in results.values()
                   if r["labels"] and not (r["capped"] and r["features"] is None)]
     parse_rates = fit(parse_rows, ["default", *PARSE_GROUPS])
+    for group in WHOLE_JOB:  # the whole job's seconds per unit, from the case with most units of it
+        cases = [r for r in results.values() if r["labels"].get(group)]
+        if cases:
+            largest = max(cases, key=lambda r: r["labels"][group])
+            parse_rates[group] = (largest["parse"] + largest["rest"]) / largest["labels"][group]
     rest_rows = [(r["features"], max(r["rest"], 1e-3)) for r in results.values() if r["features"]]
     seconds = fit(rest_rows, list(_cost.SECONDS))
+    memory_rows = [(r["features"], r["peak_mib"] * 2**20) for r in results.values()
+                   if r["features"] and not r["capped"]]
+    memory = fit(memory_rows, list(_cost.BYTES))
 
     def show(table: dict[str, float]) -> str:
         return "{\n" + "".join(f"    {k!r}: {v:.3g},\n" for k, v in table.items()) + "}"
@@ -175,7 +188,8 @@ def main() -> None:
     print("\n# measured on", os.uname().nodename, time.strftime("%Y-%m-%d"), f"repeats={args.repeats}")
     print("PARSE_SECONDS: dict[str, float] =", show(parse_rates))
     print("SECONDS: dict[str, float] =", show(seconds))
-    print("\n# case          measured s   old model s   new model s   peak MiB   model MiB")
+    print("BYTES: dict[str, float] =", show(memory))
+    print("\n# case          measured s   old model s   new model s   peak MiB   new model MiB")
     for name, r in results.items():
         if not r["features"]:
             print(f"# {name:12s} capped before its features were known")
@@ -186,7 +200,7 @@ def main() -> None:
             _cost.operation_seconds(g, w) for g, w in r["labels"].items())
         new = sum(seconds[k] * x[k] for k in seconds) + sum(
             parse_rates.get(g, 0) * w for g, w in r["labels"].items())
-        mib = sum(_cost.BYTES[k] * x[k] for k in _cost.BYTES) / 2**20
+        mib = sum(memory[k] * x[k] for k in memory) / 2**20
         flag = " (capped: a lower bound)" if r["capped"] else ""
         print(f"# {name:12s} {measured:10.2f}   {old:11.2f}   {new:11.2f}   {r.get('peak_mib', 0):8.0f}   "
               f"{mib:9.0f}{flag}")

@@ -546,7 +546,7 @@ def check_sympy_input(expr: Any, limits: Limits) -> None:
                     f"{_seconds(seconds)} here (at {str(node)[:60]}), over the limit of "
                     f"{limits.max_seconds:g} s (Limits.max_seconds); use smaller shapes, or pass text or a "
                     "callable built on symjac.ops (det, inv and products are cheaper there), "
-                    + raise_hint("max_seconds", _cost.suggest(seconds))
+                    + raise_hint("max_seconds", _cost.suggest(seconds, later=True))
                 )
             if work > limits.max_work:
                 raise TooLargeError(

@@ -24,63 +24,68 @@ from __future__ import annotations
 import dataclasses
 import math
 
-__all__ = ["BYTES", "Estimate", "Features", "PARSE_SECONDS", "SECONDS", "estimate", "operation_seconds",
-           "suggest"]
+__all__ = ["BYTES", "Estimate", "Features", "MEASURED", "PARSE_SECONDS", "SECONDS", "estimate",
+           "operation_seconds", "suggest"]
 
 #: Seconds per unit of the parser's operation count, by operation (the parser's label of the step:
-#: a function name, or an operator). `default` prices everything not listed. `relu`, `abs`, `max`,
-#: `min`, `where` ask SymPy's assumption system about their arguments (`Max(0, e)` compares `e` with
-#: 0 through `is_positive` on the whole written-out argument), which costs about 30x an arithmetic
-#: step and is paid again when the result is differentiated: their rate includes that.
-#: Measured by benchmarks/calibrate_budgets.py (parse phase of `X @ X` n = 8..16, `det(X)` n = 5..6,
-#: `inv(X)` n = 4..5, `relu(X @ X)` n = 4..8) on the project's 2-core test machine, shared.
+#: a function name, or an operator). `default` prices everything not listed. `det`, `inv` and
+#: `relu` build results that cost far more later than their count says (a determinant's entry
+#: written out grows about 13x per n from 6 x 6 on; `Max(0, e)` asks SymPy's assumption system about
+#: `e` when built and again when differentiated): they are priced at the whole job's seconds
+#: (build, Jacobians, one check) per unit of the largest measured case, so that the parser refuses
+#: them before it builds them. `sympy_matrix` prices SymPy's own evaluation of `MatMul`, `MatPow`,
+#: `Inverse`, `Determinant` in SymPy input, in the units of `_budget._matrix_cost` (measured when
+#: those were written: a 5 x 5 Determinant, 5**7 units, about 10 s; a 4 x 4 Inverse, over 30 s).
 PARSE_SECONDS: dict[str, float] = {
-    "default": 2.0e-5,
-    "relu": 1.4e-3,
-    "abs": 4.0e-4,
-    # SymPy's own evaluation of MatMul/MatPow/Inverse/Determinant of SymPy input, in the units of
-    # `_budget._matrix_cost` (measured when those were written: a 5 x 5 Determinant, 5**7 units,
-    # about 10 s; a 4 x 4 Inverse, 4**9 units, over 30 s)
+    "default": 1.56e-4,
+    "relu": 1.11e-3,
+    "abs": 9.06e-4,
+    "det": 5.62e-4,
+    "inv": 4.71e-4,
     "sympy_matrix": 1.3e-4,
 }
 
 #: Seconds per unit of each `Features` field: building every exact Jacobian, generating the forward
 #: and Jacobian code (NumPy and torch) and one `symjac.check` at a point (reverse and forward
-#: autograd, finite differences, comparisons). Measured by benchmarks/calibrate_budgets.py on the
-#: project's 2-core test machine (medians of 3 runs per case, each in a subprocess; cases: `X @ X`
-#: n = 8..16, `softmax(x)` n = 32..64, `inv(X)` n = 3..5, `det(X)` n = 4..6, `tanh(W @ x + b)` n =
-#: 16..32, attention n = 4..8, `inv(inv(X))` n = 3, `relu(X @ X)` n = 4..6), with the DAG-aware code
-#: generation of issue 14 item 2 (each distinct node printed once). Before it, code generation
-#: walked every entry written out and `jacobian_written` cost about 1.5e-5 s per unit (attention
-#: 8 x 8: 175 s of compile).
+#: autograd, finite differences, comparisons; torch imported on first use included in `fixed`).
 SECONDS: dict[str, float] = {
-    "fixed": 1.0,  # a check's fixed costs: routes set up, torch and SymPy code paths warmed
-    "out_size": 1.0e-3,  # per output entry: a reverse-mode pass, an entry of generated code
-    "in_size": 1.0e-3,  # per input entry: forward-mode columns, finite-difference steps
-    "written": 2.0e-5,  # per output node written out: forward code, sizes, printing
-    "distinct": 1.0e-4,  # per distinct node of the output DAG
-    "dag_inputs": 4.0e-5,  # per (distinct node x input entries in it): differentiation by each symbol
-    "jacobian_written": 3.0e-6,  # per (written-out size of an entry x input entries in it)
-    "nonzeros": 4.0e-4,  # per Jacobian nonzero: one derivative, one generated column, comparisons
-    "dense": 5.0e-5,  # per dense Jacobian entry (outputs x input entries): routes' matrices
-    "branches": 3.6e-4,  # per (written-out size x inputs) under Max/Min/Piecewise/Abs: assumption queries
+    "fixed": 3.6,
+    "out_size": 9.44e-3,
+    "in_size": 1.08e-3,
+    "written": 2.04e-5,
+    "distinct": 0.0,
+    "dag_inputs": 1.49e-4,
+    "jacobian_written": 5.92e-8,
+    "nonzeros": 3.4e-4,
+    "dense": 0.0,
+    "branches": 3.64e-4,
 }
 
-#: Bytes per unit of each `Features` field, peak: SymPy nodes (about 1 KiB each with their caches),
-#: their derivatives, and the dense float64 matrices of one check (about a dozen: each route's
-#: Jacobian, tolerances, errors, finite differences' steps).
+#: Bytes per unit of each `Features` field, at the peak (resident set) of the same job.
 BYTES: dict[str, float] = {
-    "fixed": 200 * 2**20,  # the interpreter with SymPy, NumPy and torch loaded
+    "fixed": 2.94e8,  # the interpreter with SymPy, NumPy and torch loaded
     "out_size": 0.0,
-    "in_size": 0.0,
-    "written": 0.0,
-    "distinct": 1024.0,
-    "dag_inputs": 512.0,
-    "jacobian_written": 64.0,
-    "nonzeros": 4096.0,
-    "dense": 12 * 8.0,
+    "in_size": 2.19e5,  # per input entry: forward-mode tangents and finite-difference steps
+    "written": 18.7,
+    "distinct": 2.18e3,
+    "dag_inputs": 0.0,
+    "jacobian_written": 2.87,
+    "nonzeros": 2.16e3,
+    "dense": 0.0,
     "branches": 0.0,
 }
+
+#: How the tables were measured: `python benchmarks/calibrate_budgets.py --cap 45`, each case once
+#: in a fresh subprocess, on this project's 2-core test machine shared with other jobs (the same
+#: case varied up to 3x between two runs: attention 8 x 8 took 20 s in one and passed the 45 s cap
+#: in the other); the fit is non-negative least squares of the relative error over 26 cases from
+#: `X @ X` 8 x 8 to `sum(X)` 64 x 64, with the DAG-aware code generation of issue 14 item 2 (each
+#: distinct node printed once) and `det`/`inv` without SymPy's `dotprodsimp`. `PARSE_SECONDS` and
+#: `SECONDS` are from the run in which no case hit the cap, `BYTES` from the other (the first did
+#: not fit memory). Zeros are features the fit found no time in on those cases; they stay, so that
+#: a re-fit can use them. The memory model underestimates `sum(X)` at 64 x 64 (2.6 GiB measured,
+#: 1.2 GiB estimated): finite differences and forward mode grow with the square of the inputs.
+MEASURED = "2026-12-01, benchmarks/calibrate_budgets.py --cap 45, codegen branch c8bc5a5 + budget branch"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,10 +151,11 @@ def operation_seconds(label: str, work: int) -> float:
     return PARSE_SECONDS.get(label, PARSE_SECONDS["default"]) * work
 
 
-def suggest(value: float) -> int:
+def suggest(value: float, *, later: bool = False) -> int:
     """A round limit comfortably over `value` (for "raise it to ..." in messages): 2x, rounded up
-    to 1, 2 or 5 times a power of ten."""
-    target = max(2 * value, 1.0)
+    to 1, 2 or 5 times a power of ten. `later`: `value` is a build estimate only, and the Jacobian
+    and check estimated after it cost at least `SECONDS["fixed"]` more."""
+    target = max(2 * (value + (SECONDS["fixed"] if later else 0.0)), 1.0)
     power = 10 ** math.floor(math.log10(target))
     for step in (1, 2, 5, 10):
         if step * power >= target:

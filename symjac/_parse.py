@@ -282,7 +282,7 @@ class _Evaluator:
 
     def too_large(self, message: str, node: ast.AST) -> TooLargeError:
         field = _LIMIT_FIELD.search(message)
-        value = _cost.suggest(self.seconds) if field and field.group(1) == "max_seconds" else None
+        value = _cost.suggest(self.seconds, later=True) if field and field.group(1) == "max_seconds" else None
         hint = f"; use smaller shapes or simpler text, {raise_hint(field.group(1), value)}" if field else ""
         return TooLargeError(f"expr: {message} (in {self.snippet(node)!r}){hint}")
 

@@ -1148,7 +1148,7 @@ class _Interpreter:
             raise TooLargeError(
                 f"expr: interpreting the traced code up to {printable} is estimated to take about "
                 f"{seconds:,.1f} s here, over the limit of {self.limits.max_seconds:g} s "
-                "(Limits.max_seconds); use smaller shapes, " + raise_hint("max_seconds", _cost.suggest(seconds)))
+                "(Limits.max_seconds); use smaller shapes, " + raise_hint("max_seconds", _cost.suggest(seconds, later=True)))
         if self.work > self.limits.max_work:
             raise TooLargeError(
                 f"expr: too much symbolic work: about {self.work} elementary operations by "
