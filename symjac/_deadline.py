@@ -60,9 +60,11 @@ class Deadline:
     def __init__(self, seconds: float | None):
         self.seconds = seconds
         self.start = time.monotonic()
+        self.expired = False  # this limit (not an enclosing one) has passed
 
     def check(self) -> None:
         if self.seconds is not None and time.monotonic() - self.start >= self.seconds:
+            self.expired = True
             raise _Expired()
 
 
@@ -83,6 +85,7 @@ def time_limit(seconds: float | None, *, what: str, hint: str = "") -> Iterator[
         use_signal = False  # an earlier timer is due first: it keeps the signal
     if use_signal:
         def on_alarm(signum, frame):
+            deadline.expired = True
             raise _Expired()
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
@@ -92,6 +95,8 @@ def time_limit(seconds: float | None, *, what: str, hint: str = "") -> Iterator[
         yield deadline
     except _Expired:
         elapsed = time.monotonic() - deadline.start
+        if not deadline.expired:
+            raise  # an enclosing limit's signal, not ours: that limit reports it
         error = JobTimeoutError(
             f"timeout: {what} ran past its time limit of {seconds:g} s and was stopped after {elapsed:.1f} s"
             + (f"; {hint}" if hint else "")

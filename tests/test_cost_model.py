@@ -328,3 +328,10 @@ def test_symjac_function_shows_progress_on_a_terminal(terminal, monkeypatch):
     monkeypatch.setattr("sys.stderr", quiet)
     sj.function("X @ X", X=(16, 16), limits=sj.Limits(progress=False))
     assert quiet.getvalue() == ""
+
+
+def test_an_enclosing_limit_reports_its_own_timeout():
+    """verify's (or any) shorter limit around a job: the job's own 300 s limit does not claim it."""
+    with pytest.raises(sj.JobTimeoutError, match="outer ran past its time limit of 0.5 s"):
+        with _deadline.time_limit(0.5, what="outer"):
+            sj.function(forever, X=(2,))  # default Limits: timeout 300 s
