@@ -4,14 +4,17 @@ symjac takes text and arrays from users and turns them into symbolic work whose 
 much faster than the input (`X @ X` is n**3 products, its Jacobian n**4 entries). Every such cost
 is bounded by a field of one frozen dataclass, `Limits`, and checked *before* the work it bounds,
 from numbers that are cheap to know in advance (shapes, syntax-tree sizes, estimated operation
-counts). Over a budget, symjac raises `TooLargeError` naming the limit, what was asked for, and how
-to get under it (smaller shapes) or to raise it:
+counts). The main budgets are in seconds and MiB: the cost model `symjac._cost` turns those numbers
+into an estimate, refused over `Limits.max_seconds` (30 s) or `Limits.max_memory` (4096 MiB).
+Over a budget, symjac raises `TooLargeError` naming the limit, the estimate, and how to get under
+it (smaller shapes) or to raise it:
 
 ```python
-symjac.function("X @ X", X=(32, 32), limits=symjac.Limits(max_jacobian_work=2_000_000))
+symjac.function("X @ X", X=(32, 32), limits=symjac.Limits(max_seconds=120))
 ```
 
-The CLI takes the same fields: `symjac check ... --limit max_jacobian_work=2000000`.
+The CLI takes the same fields: `symjac check ... --limit max_seconds=120`. The other fields are
+hard caps against blow-ups the model cannot see (text length, digits, depth, exponents).
 
 Budgets bound work symjac does on the caller's behalf. A Python callable passed to
 `symjac.function` is the caller's own code and runs unbounded (its *result* is still checked before
@@ -29,7 +32,7 @@ from typing import Any
 import numpy as np
 import sympy
 
-from . import _dag
+from . import _cost, _dag
 from ._errors import InvalidArgumentError, InvalidExpressionError, TooLargeError
 from ._stable import STABLE_FUNCTIONS
 
@@ -50,7 +53,26 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """The budgets of symjac, with their documented defaults. All fields are positive ints.
+    """The budgets of symjac, with their documented defaults.
+
+    The two budgets in units a user reads, checked against the cost model's estimate
+    (`symjac._cost`) before the work:
+
+    - `max_seconds` (30.0): longest estimated time to build the Function, its exact Jacobians and
+      their code, and check it at one point; refused at once (`TooLargeError`, with the estimate)
+      when the estimate is longer.
+    - `max_memory` (4096): most estimated peak memory of the same, in MiB.
+
+    How the work runs (not budgets):
+
+    - `timeout` (300.0, or None for no limit): a real time limit, in seconds, on
+      `symjac.function(...)`, `Function.jacobian()` and `symjac.check(...)` of a Function built
+      under these limits; past it the work stops with `JobTimeoutError` (`symjac._deadline`).
+    - `progress` (None): a one-line progress display on stderr for long work; None shows it when
+      stderr is a terminal (not under pytest or CI), True always, False never.
+
+    Every other field is a positive int: a hard cap on a size the model cannot see, or an old
+    operation-count budget kept (accepted, its default high) for code that sets it.
 
     Pass an instance to `symjac.function(..., limits=Limits(...))` (or `--limit NAME=N` on the
     command line) to raise or lower a budget; `DEFAULT_LIMITS` holds the defaults.
@@ -74,19 +96,18 @@ class Limits:
       constant array (`consts=`).
     - `max_entry_size` (100_000): most nodes in one entry of any array produced, counted as if
       written out (shared subexpressions count every time they appear).
-    - `max_work` (50_000): estimated elementary SymPy operations to build the output (about one
-      to three seconds): `X @ X` costs 1.5 n**3, `det` n**5, `inv` about n**7 for n x n.
+    - `max_work` (10_000_000): estimated elementary SymPy operations to build the output
+      (`X @ X` costs 1.5 n**3, `det` n**5, `inv` about n**7 for n x n); a hard cap, over the
+      seconds the parser's steps are priced at (`max_seconds`).
 
     The Function (checked by `symjac.function` before any differentiation):
 
     - `max_rank` (4): most dimensions of an input (a `ShapeError` over it).
     - `max_input_entries` (4_096): most scalar input entries, all inputs together (64 x 64).
-    - `max_jacobian_entries` (65_536): most entries of the dense Jacobians, all inputs together
-      (`out_size * in_size`; 256 x 256). A check holds several dense matrices of this size and
-      evaluates finite differences and forward-mode autograd once per input entry.
-    - `max_jacobian_work` (200_000): estimated cost of the exact Jacobian and its generated code,
-      the sum over output entries of (written-out size x number of input entries it contains);
-      about 5 to 20 seconds of differentiation, code generation and checking here.
+    - `max_jacobian_entries` (4_194_304): most entries of the dense Jacobians, all inputs together
+      (`out_size * in_size`; 2048 x 2048); a hard cap, over the memory the model estimates.
+    - `max_jacobian_work` (1_000_000_000): the sum over output entries of (written-out size x
+      number of input entries it contains); a hard cap, over the seconds the model estimates.
 
     Higher derivatives (checked by `Function.hessian` / `Function.derivative` before they
     differentiate; see `symjac._hessian`):
@@ -111,17 +132,38 @@ class Limits:
     max_constant_argument: int = 1_000
     max_entries: int = 100_000
     max_entry_size: int = 100_000
-    max_work: int = 50_000
+    max_work: int = 10_000_000
     max_rank: int = 4
     max_input_entries: int = 4_096
-    max_jacobian_entries: int = 65_536
-    max_jacobian_work: int = 200_000
+    max_jacobian_entries: int = 4_194_304
+    max_jacobian_work: int = 1_000_000_000
     max_derivative_order: int = 3
     max_derivative_entries: int = 1_048_576
     max_derivative_work: int = 2_000_000
+    max_seconds: float = 30.0
+    max_memory: int = 4096
+    timeout: float | None = 300.0
+    progress: bool | None = None
 
     def __post_init__(self) -> None:
         for name, value in dataclasses.asdict(self).items():
+            if name in _SECONDS_FIELDS:
+                if value is None and name == "timeout":
+                    continue
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+                        math.isfinite(value) and 0 < value <= _MAX_SECONDS):
+                    allowed = "None (no limit) or " if name == "timeout" else ""
+                    raise InvalidArgumentError(
+                        f"limits: {name} must be {allowed}a number of seconds over 0 and at most "
+                        f"{_MAX_SECONDS:.0f}; received {value!r}"
+                    )
+                object.__setattr__(self, name, float(value))
+                continue
+            if name == "progress":
+                if value is not None and not isinstance(value, bool):
+                    raise InvalidArgumentError(
+                        f"limits: progress must be None (on a terminal only), True or False; received {value!r}")
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise InvalidArgumentError(
                     f"limits: {name} must be a positive int; received {value!r}"
@@ -141,8 +183,13 @@ class Limits:
         """
         changed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                    if getattr(self, f.name) != f.default}
-        return f"symjac.Limits({', '.join(f'{k}={v}' for k, v in changed.items())})" if changed else ""
+        shown = {k: (f"{v:g}" if isinstance(v, float) else repr(v)) for k, v in changed.items()}
+        return f"symjac.Limits({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else ""
 
+
+#: The fields in seconds (numbers, not ints), and their largest value (about 11.6 days).
+_SECONDS_FIELDS = ("max_seconds", "timeout")
+_MAX_SECONDS = 1_000_000.0
 
 DEFAULT_LIMITS = Limits()
 
@@ -160,12 +207,36 @@ def exceeds_digits(n: int, digits: int) -> bool:
     return abs(int(n)) >= 10**digits  # here 10**digits is about as large as n itself
 
 
-def raise_hint(field: str) -> str:
-    """The standard way out of a budget, for messages."""
+def raise_hint(field: str, value: int | None = None) -> str:
+    """The standard way out of a budget, for messages (`value`: a suggested new limit)."""
+    shown = "..." if value is None else str(value)
     return (
-        f"or raise the budget: symjac.function(..., limits=symjac.Limits({field}=...)), "
-        f"on the command line --limit {field}=N"
+        f"or raise the budget: symjac.function(..., limits=symjac.Limits({field}={shown})), "
+        f"on the command line --limit {field}={'N' if value is None else value}"
     )
+
+
+def check_estimate(estimate: _cost.Estimate, limits: Limits, *, what: str, argument: str = "expr") -> None:
+    """Refuse work whose estimate (`symjac._cost`) is over `max_seconds` or `max_memory`."""
+    if estimate.seconds > limits.max_seconds:
+        raise TooLargeError(
+            f"{argument}: {what} is estimated to take about {_seconds(estimate.seconds)} here "
+            f"(mostly {estimate.largest()}), over the limit of {limits.max_seconds:g} s "
+            f"(Limits.max_seconds); use smaller shapes, "
+            + raise_hint("max_seconds", _cost.suggest(estimate.seconds))
+        )
+    if estimate.mib > limits.max_memory:
+        raise TooLargeError(
+            f"{argument}: {what} is estimated to need about {estimate.mib:,.0f} MiB of memory, over the "
+            f"limit of {limits.max_memory} MiB (Limits.max_memory); use smaller shapes, "
+            + raise_hint("max_memory", _cost.suggest(estimate.mib))
+        )
+
+
+def _seconds(value: float) -> str:
+    if value >= 10**7:
+        return f"10**{int(math.log10(value))} s"
+    return f"{value:,.0f} s" if value >= 10 else f"{value:.1f} s"
 
 
 def validate_limits(limits: Any, *, argument: str = "limits") -> Limits:
@@ -312,6 +383,7 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> N
     symbols = {s for inp in inputs for s in inp.flat_symbols}
     flat = list(output.reshape(-1))
     work = 0
+    nonzeros = 0
     sizes = written_sizes(flat)
     free = _dag.free_symbols(flat)
     for index, (entry, size) in enumerate(zip(flat, sizes)):
@@ -322,14 +394,49 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> N
                 f"{limits.max_entry_size} (Limits.max_entry_size); simplify the expression, "
                 + raise_hint("max_entry_size")
             )
-        work += size * len(free[entry] & symbols)
+        count = len(free[entry] & symbols)
+        nonzeros += count
+        work += size * count
     if work > limits.max_jacobian_work:
         raise TooLargeError(
-            f"expr: the exact Jacobian would cost about {work} operations (the sum over output "
-            f"entries of written-out size x input entries in it), over the budget of "
+            f"expr: the exact Jacobian's entries would be about {work} nodes written out (the sum over "
+            f"output entries of written-out size x input entries in it), over the hard cap of "
             f"{limits.max_jacobian_work} (Limits.max_jacobian_work); use smaller shapes, "
             + raise_hint("max_jacobian_work")
         )
+    features = output_features(flat, symbols, in_size, sizes=sizes, free=free, nonzeros=nonzeros, work=work)
+    check_estimate(_cost.estimate(features), limits,
+                   what="building the exact Jacobian and its code and checking it at one point")
+
+
+#: Nodes whose derivative SymPy builds through its assumption system (sign queries on the argument).
+_BRANCHES = (sympy.Max, sympy.Min, sympy.Piecewise, sympy.Abs, sympy.Heaviside)
+
+
+def output_features(flat: list, symbols: set, in_size: int, *, sizes: list[int] | None = None,
+                    free: Mapping | None = None, nonzeros: int | None = None,
+                    work: int | None = None) -> _cost.Features:
+    """The cost model's `Features` of an output's flat entries (one walk over their DAG)."""
+    sizes = written_sizes(flat, refuse=False) if sizes is None else sizes
+    free = _dag.free_symbols(flat) if free is None else free
+    counts = [len(free[entry] & symbols) for entry in flat]
+    nonzeros = sum(counts) if nonzeros is None else nonzeros
+    work = sum(s * c for s, c in zip(sizes, counts)) if work is None else work
+    node_sizes = {}
+    distinct = dag_inputs = branches = 0
+    for node in _dag.postorder(flat):
+        distinct += 1
+        inside = len(free[node] & symbols) if node.args else 0
+        dag_inputs += inside
+        if node.args:
+            node_sizes[node] = 1 + sum(node_sizes.get(arg, 1) for arg in node.args)
+            if isinstance(node, _BRANCHES):
+                branches += node_sizes[node] * inside
+    return _cost.Features(
+        out_size=len(flat), in_size=in_size, dense=len(flat) * in_size, nonzeros=nonzeros,
+        written=sum(sizes), distinct=distinct, dag_inputs=dag_inputs, jacobian_written=work,
+        branches=branches,
+    )
 
 
 def check_derivative(function, wrt: tuple, previous: Iterable[sympy.Basic], limits: Limits) -> None:
@@ -409,7 +516,8 @@ def check_sympy_input(expr: Any, limits: Limits) -> None:
     Walks the expression once (iteratively, each distinct node once) and refuses undefined
     functions (no code can be generated for them), open-ended algorithms (`Integral`, `Sum`,
     `Product`, `Limit`: evaluate them first), symbolic matrix shapes, and matrix algebra
-    (`MatMul`, `MatPow`, `Inverse`, `Determinant`) whose estimated cost is over `Limits.max_work`.
+    (`MatMul`, `MatPow`, `Inverse`, `Determinant`) whose estimated time is over `Limits.max_seconds`
+    (priced at `symjac._cost.PARSE_SECONDS["sympy_matrix"]`) or its cost over `Limits.max_work`.
     """
     if not isinstance(expr, sympy.Basic):
         return  # a Matrix: explicit entries, nothing left to evaluate
@@ -431,6 +539,15 @@ def check_sympy_input(expr: Any, limits: Limits) -> None:
                     f"{matrix.shape}; declare MatrixSymbols with integer shapes"
                 )
             work += _matrix_cost(node, limits)
+            seconds = _cost.operation_seconds("sympy_matrix", work)
+            if seconds > limits.max_seconds:
+                raise TooLargeError(
+                    f"expr: evaluating the SymPy matrix expression is estimated to take about "
+                    f"{_seconds(seconds)} here (at {str(node)[:60]}), over the limit of "
+                    f"{limits.max_seconds:g} s (Limits.max_seconds); use smaller shapes, or pass text or a "
+                    "callable built on symjac.ops (det, inv and products are cheaper there), "
+                    + raise_hint("max_seconds", _cost.suggest(seconds, later=True))
+                )
             if work > limits.max_work:
                 raise TooLargeError(
                     f"expr: evaluating the SymPy matrix expression would cost about {work} "

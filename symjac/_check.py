@@ -32,6 +32,21 @@ from ._values import coerce_array, coerce_point
 __all__ = ["check", "SYMBOLIC", "REVERSE", "FORWARD", "FINITE_DIFF", "CANDIDATE"]
 
 
+def _as_job(check):
+    """Run `check` as a job under the limits `f` was built with (`Limits.timeout`, `progress`)."""
+    import functools
+
+    @functools.wraps(check)
+    def run(f, /, **options: Any) -> Report:
+        from ._function import Function, as_job
+
+        with as_job(f.limits if isinstance(f, Function) else None, "symjac.check", phase="checking"):
+            return check(f, **options)
+
+    return run
+
+
+@_as_job
 def check(
     f,
     /,

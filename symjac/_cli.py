@@ -132,11 +132,22 @@ def _limits(args):
     for item in getattr(args, "limit", None) or []:
         name, value = _name_value(item, "--limit")
         _once(overrides, name, "--limit")
-        if name not in Limits.field_names():
-            raise _UsageError(f"--limit: unknown limit {name!r}; the limits are {', '.join(Limits.field_names())}")
+        if name in ("timeout", "progress"):
+            raise _UsageError(f"--limit: {name} is not a budget; the command's time limit is --timeout SECONDS")
+        budgets = [field for field in Limits.field_names() if field not in ("timeout", "progress")]
+        if name not in budgets:
+            raise _UsageError(f"--limit: unknown limit {name!r}; the limits are {', '.join(budgets)}")
+        if name == "max_seconds":
+            if not re.fullmatch(r"[0-9]{1,7}(\.[0-9]{1,6})?", value) or float(value) <= 0:
+                raise _UsageError(f"--limit: max_seconds must be a positive number of seconds; received {value!r}")
+            overrides[name] = float(value)
+            continue
         if not re.fullmatch(r"[1-9][0-9]{0,17}", value.replace("_", "")):
             raise _UsageError(f"--limit: {name} must be a positive int; received {value!r}")
         overrides[name] = int(value.replace("_", ""))
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and (timeout == 0 or timeout > DEFAULT_LIMITS.timeout):
+        overrides["timeout"] = None  # --timeout governs: no in-process limit stops the job before it
     return Limits(**overrides) if overrides else DEFAULT_LIMITS
 
 
@@ -294,7 +305,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--at", action="append", metavar="NAME=JSON", help="the point: X='[[2, 3], [4, 5]]'")
         p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
         p.add_argument("--limit", action="append", metavar="NAME=N",
-                       help="raise or lower a budget of symjac.Limits, e.g. max_jacobian_work=1000000 (docs/limits.md)")
+                       help="raise or lower a budget of symjac.Limits, e.g. max_seconds=120 (docs/limits.md)")
 
     p = sub.add_parser("check", help="cross-check the exact Jacobian at a point")
     function_args(p)
@@ -409,7 +420,7 @@ _FLAG_HINTS = (
     (re.compile(r"symjac\.function\(\.\.\., (\w+)=\(\)\)"), r"--input \1=SHAPE"),
     (re.compile(r"consts=\{'(\w+)': \.\.\.\}"), r"--const \1=JSON"),
     (re.compile(r"a constant \(consts=\.\.\.\)"), "a constant (--const NAME=JSON)"),
-    (re.compile(r"symjac\.function\(\.\.\., limits=symjac\.Limits\((\w+)=\.\.\.\)\), on the command line "), ""),
+    (re.compile(r"symjac\.function\(\.\.\., limits=symjac\.Limits\((\w+)=[^)]*\)\), on the command line "), ""),
 )
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
 from typing import Any
 
+from . import _deadline
+
 __all__ = ["postorder", "evaluate", "free_symbols", "height"]
 
 
@@ -36,8 +38,11 @@ def postorder(
     - `done`: nodes already handled by the caller (e.g. a memo dict): neither yielded nor entered.
 
     Iterative: the depth of the graph is bounded by memory, not by Python's recursion limit.
+    Inside a job (`symjac._deadline.job`), every `CHECK_EVERY` nodes the job's time limit is
+    checked and its progress line updated (`_deadline.checkpoint`).
     """
     seen: set = set()
+    count = 0
     for root in roots:
         if root in seen or root in done:
             continue
@@ -52,6 +57,10 @@ def postorder(
                     break
             else:
                 stack.pop()
+                count += 1
+                if count == _deadline.CHECK_EVERY:  # a job's time limit and progress (symjac._deadline)
+                    _deadline.checkpoint(count)
+                    count = 0
                 yield node
 
 

@@ -1,4 +1,9 @@
-"""A time limit around in-process work (`verify(..., timeout=S)`), ending it with `JobTimeoutError`.
+"""A time limit around in-process work, ending it with `JobTimeoutError`, and a progress line.
+
+Used by `verify(..., timeout=S)` (`time_limit`) and by `symjac.function`, `Function.jacobian` and
+`symjac.check` under `Limits.timeout` and `Limits.progress` (`job`). Inside a `job`, the one walk
+over expression DAGs (`symjac._dag.postorder`) calls `checkpoint` every few thousand nodes: that is
+where the limit is checked outside the main thread, and where the progress line is updated.
 
 In the main thread the limit is a `SIGALRM` timer (`signal.setitimer`): it interrupts Python code
 wherever it is, a hanging implementation included, between two bytecodes (a single C call that
@@ -16,14 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any, TextIO
 
 from ._errors import InvalidArgumentError, JobTimeoutError
 
-__all__ = ["Deadline", "time_limit", "validate_timeout"]
+__all__ = ["Deadline", "Progress", "checkpoint", "job", "progress_wanted", "time_limit", "validate_timeout"]
 
 #: The largest time limit in seconds (as the CLI's `--timeout`).
 MAX_TIMEOUT = 1_000_000.0
@@ -52,24 +60,32 @@ class Deadline:
     def __init__(self, seconds: float | None):
         self.seconds = seconds
         self.start = time.monotonic()
+        self.expired = False  # this limit (not an enclosing one) has passed
 
     def check(self) -> None:
         if self.seconds is not None and time.monotonic() - self.start >= self.seconds:
+            self.expired = True
             raise _Expired()
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float | None, *, what: str) -> Iterator[Deadline]:
-    """Run the block under a limit of `seconds` (None: no limit); past it, raise `JobTimeoutError`.
+def time_limit(seconds: float | None, *, what: str, hint: str = "") -> Iterator[Deadline]:
+    """Run the block under a limit of `seconds` (None: no limit); past it, raise `JobTimeoutError`
+    (its message ends with `hint`, how to raise the limit).
 
-    An earlier timer that would have fired during the block fires right after it instead."""
+    An earlier timer that would have fired during the block fires right after it instead; one that
+    is due before this limit (pytest-timeout's, an enclosing limit's) is left running, and this
+    limit is then checked between steps only."""
     deadline = Deadline(seconds)
     if seconds is None:
         yield deadline
         return
     use_signal = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    if use_signal and 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= seconds:
+        use_signal = False  # an earlier timer is due first: it keeps the signal
     if use_signal:
         def on_alarm(signum, frame):
+            deadline.expired = True
             raise _Expired()
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
@@ -79,8 +95,11 @@ def time_limit(seconds: float | None, *, what: str) -> Iterator[Deadline]:
         yield deadline
     except _Expired:
         elapsed = time.monotonic() - deadline.start
+        if not deadline.expired:
+            raise  # an enclosing limit's signal, not ours: that limit reports it
         error = JobTimeoutError(
             f"timeout: {what} ran past its time limit of {seconds:g} s and was stopped after {elapsed:.1f} s"
+            + (f"; {hint}" if hint else "")
         )
         error.timeout, error.elapsed = seconds, elapsed
         raise error from None
@@ -91,3 +110,120 @@ def time_limit(seconds: float | None, *, what: str) -> Iterator[Deadline]:
             if remaining:
                 left = remaining - (time.monotonic() - deadline.start)
                 signal.setitimer(signal.ITIMER_REAL, max(left, 0.01), interval)
+
+
+# --------------------------------------------------------------------------- jobs: limit and progress
+
+#: The job running in each thread (None outside one); nested jobs join the outermost.
+_local = threading.local()
+#: Nodes of `_dag.postorder` between two `checkpoint` calls.
+CHECK_EVERY = 2048
+#: The progress line appears once a job has run this many seconds, and is redrawn at most this often.
+SHOW_AFTER = 1.0
+REDRAW_EVERY = 0.25
+
+
+def progress_wanted(setting: bool | None, stream: Any = None) -> bool:
+    """Whether to show progress: `setting` when it is True or False; for None (automatic), when the
+    stream (stderr) is a terminal and neither pytest nor a CI system runs us."""
+    if setting is not None:
+        return setting
+    stream = sys.stderr if stream is None else stream
+    if os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("CI"):
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class Progress:
+    """A one-line progress display on a terminal: `symjac: building X @ X: differentiating, 41,000
+    nodes, 3.1 s (limit 300 s)`. Shown only once the job has run `after` seconds, redrawn at most
+    every `every` seconds, erased when the job ends."""
+
+    def __init__(self, what: str, *, stream: TextIO, limit: float | None, after: float | None = None,
+                 every: float | None = None):
+        self.what, self.stream, self.limit = what, stream, limit
+        self.after = SHOW_AFTER if after is None else after
+        self.every = REDRAW_EVERY if every is None else every
+        self.start = time.monotonic()
+        self.last = -math.inf
+        self.phase = ""
+        self.nodes = 0
+        self.width = 0
+
+    def update(self, nodes: int = 0, *, force: bool = False) -> None:
+        self.nodes += nodes
+        now = time.monotonic()
+        elapsed = now - self.start
+        if not force and (elapsed < self.after or now - self.last < self.every):
+            return
+        self.last = now
+        limit = f" (limit {self.limit:g} s)" if self.limit is not None else ""
+        phase = f": {self.phase}" if self.phase else ""
+        line = f"symjac: {self.what}{phase}, {self.nodes:,} nodes, {elapsed:.1f} s{limit}"
+        try:
+            self.stream.write("\r" + line.ljust(self.width))
+            self.stream.flush()
+        except (OSError, ValueError):
+            return
+        self.width = max(self.width, len(line))
+
+    def close(self) -> None:
+        if self.width:
+            try:
+                self.stream.write("\r" + " " * self.width + "\r")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+            self.width = 0
+
+
+class _Job:
+    def __init__(self, deadline: Deadline, progress: Progress | None):
+        self.deadline, self.progress = deadline, progress
+
+
+@contextlib.contextmanager
+def job(what: str, *, timeout: float | None, progress: bool | None = None, phase: str = "",
+        hint: str = "", stream: TextIO | None = None) -> Iterator[None]:
+    """Run the block as a job: under `timeout` seconds (`time_limit`), with a progress line when
+    `progress_wanted(progress)`. Inside an enclosing job (in this thread), the block only names its
+    `phase` on that job's line: the outermost limit governs."""
+    outer = getattr(_local, "job", None)
+    if outer is not None:
+        shown = outer.progress
+        previous = shown.phase if shown else ""
+        if shown and phase:
+            shown.phase = phase
+        try:
+            yield
+        finally:
+            if shown:
+                shown.phase = previous
+        return
+    stream = sys.stderr if stream is None else stream
+    display = Progress(what, stream=stream, limit=timeout) if progress_wanted(progress, stream) else None
+    if display:
+        display.phase = phase
+    with time_limit(timeout, what=what, hint=hint) as deadline:
+        _local.job = _Job(deadline, display)
+        try:
+            yield
+        finally:
+            _local.job = None
+            if display:
+                display.close()
+
+
+def checkpoint(nodes: int = 0) -> None:
+    """Between two steps of a job: stop it if its time limit has passed (`JobTimeoutError` from the
+    enclosing `job`), and update its progress line with `nodes` more nodes done. Outside a job:
+    nothing."""
+    current = getattr(_local, "job", None)
+    if current is None:
+        return
+    current.deadline.check()
+    if current.progress is not None:
+        current.progress.update(nodes)

@@ -29,7 +29,7 @@ from ._budget import (
     raise_hint,
     validate_limits,
 )
-from . import _dag
+from . import _dag, _deadline
 from ._errors import DomainError, InvalidArgumentError, InvalidExpressionError, ShapeError, SymjacError, TooLargeError
 from ._parse import parse_expression, validate_name
 from ._printable import Printable
@@ -218,6 +218,10 @@ class Function(Printable):
         """
         from ._jacobian import exact_jacobian
 
+        with as_job(self._limits, "Function.jacobian", phase="differentiating"):
+            return self._jacobian(wrt, exact_jacobian)
+
+    def _jacobian(self, wrt: str | None, exact_jacobian: Callable):
         if wrt is None:
             if len(self._inputs) != 1:
                 raise InvalidArgumentError(
@@ -291,11 +295,45 @@ def _rebuild(spec, consts, output, source, limits=DEFAULT_LIMITS, matrix_express
     return Function(inputs, consts, output, source, limits, matrix_expression, origin)
 
 
+def timeout_hint(limits: Limits) -> str:
+    """How to raise `Limits.timeout`, for `JobTimeoutError` messages."""
+    longer = 600 if limits.timeout is None else int(max(2 * limits.timeout, 60))
+    return (f"raise the limit: limits=symjac.Limits(timeout={longer}) (None: no limit), "
+            "or use smaller shapes")
+
+
+def as_job(limits: Any, what: str, *, phase: str = ""):
+    """The job (`symjac._deadline.job`) that `limits` ask for: their time limit and progress."""
+    if not isinstance(limits, Limits):
+        return _deadline.job(what, timeout=None, progress=False)  # refused by validate_limits inside
+    return _deadline.job(what, timeout=limits.timeout, progress=limits.progress, phase=phase,
+                         hint=timeout_hint(limits))
+
+
+def _job(function: Callable) -> Callable:
+    """Run `symjac.function` as a job under its `limits` (time limit, progress)."""
+    import functools
+
+    @functools.wraps(function)
+    def run(expr: Any, /, *args: Any, limits: Limits = DEFAULT_LIMITS, **kwargs: Any) -> "Function":
+        what = f"symjac.function({_snippet(expr)})"
+        with as_job(limits, what, phase="building"):
+            return function(expr, *args, limits=limits, **kwargs)
+
+    return run
+
+
+def _snippet(expr: Any) -> str:
+    text = repr(expr) if isinstance(expr, str) else getattr(expr, "__name__", type(expr).__name__)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _short(output: np.ndarray) -> str:
     text = str(output.tolist() if output.ndim else output[()])
     return text if len(text) < 80 else text[:77] + "..."
 
 
+@_job
 def function(
     expr: Any,
     /,
@@ -312,7 +350,10 @@ def function(
       Symbols are matched to inputs and constants by name).
     - `consts`: fixed arrays by name, e.g. `{"A": [[2.0, 3.0], [4.0, 5.0]]}`.
     - `limits`: the budgets (`symjac.Limits`), checked before any symbolic work; over one,
-      `TooLargeError` says which and how to raise it. See `docs/limits.md`.
+      `TooLargeError` says which and how to raise it. Their estimate bound `max_seconds` (30 s)
+      refuses what the cost model says would take longer; their `timeout` (300 s) stops the build,
+      `.jacobian()` and `symjac.check` of it with `JobTimeoutError`; their `progress` shows a
+      progress line on a terminal. See `docs/limits.md`.
     - torch code (a function of torch tensors, an `nn.Module`, an `autograd.Function.apply`) is
       traced at the declared shapes and interpreted with the same vocabulary (`docs/torch-code.md`);
       the Function is specialised to those shapes. `params`: an `nn.Module`'s parameters become

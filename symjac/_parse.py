@@ -36,6 +36,7 @@ import sympy as sp
 
 from symjac import ops
 from symjac._vocabulary import KEYWORD_KINDS, TEXT_FUNCTIONS
+from symjac import _cost
 from symjac._budget import DEFAULT_LIMITS, Limits, exceeds_digits, raise_hint
 from symjac._errors import (
     DomainError,
@@ -263,6 +264,7 @@ class _Evaluator:
         self.names = names
         self.limits = limits
         self.work = 0
+        self.seconds = 0.0  # the cost model's estimate of the steps so far (symjac._cost)
         self.values: dict[str, np.ndarray] = {}
         self.infos: dict[sp.Basic, tuple[int, int, bool]] = {}
         self.intervals: dict[sp.Basic, Any] = {}
@@ -280,7 +282,8 @@ class _Evaluator:
 
     def too_large(self, message: str, node: ast.AST) -> TooLargeError:
         field = _LIMIT_FIELD.search(message)
-        hint = f"; use smaller shapes or simpler text, {raise_hint(field.group(1))}" if field else ""
+        value = _cost.suggest(self.seconds, later=True) if field and field.group(1) == "max_seconds" else None
+        hint = f"; use smaller shapes or simpler text, {raise_hint(field.group(1), value)}" if field else ""
         return TooLargeError(f"expr: {message} (in {self.snippet(node)!r}){hint}")
 
     @contextlib.contextmanager
@@ -635,6 +638,13 @@ class _Evaluator:
                 f"{label} would produce {entries} entries; the limit is "
                 f"{limits.max_entries} (Limits.max_entries)", node)
         self.work += work + 1
+        step = _cost.operation_seconds(label, work + 1)
+        self.seconds += step
+        if self.seconds > limits.max_seconds:
+            raise self.too_large(
+                f"building this expression is estimated to take about {self.seconds:,.1f} s here, over the "
+                f"limit of {limits.max_seconds:g} s (Limits.max_seconds); {label} alone about {step:,.1f} s",
+                node)
         if self.work > limits.max_work:
             raise self.too_large(
                 f"too much symbolic work: about {self.work} elementary operations so far, "

@@ -1141,6 +1141,14 @@ class _Interpreter:
             self.work += math.prod(matrix[:-2]) * matrix[-1] ** power
         else:
             self.work += entries
+        from symjac import _cost
+
+        seconds = _cost.operation_seconds("default", self.work)
+        if seconds > self.limits.max_seconds:
+            raise TooLargeError(
+                f"expr: interpreting the traced code up to {printable} is estimated to take about "
+                f"{seconds:,.1f} s here, over the limit of {self.limits.max_seconds:g} s "
+                "(Limits.max_seconds); use smaller shapes, " + raise_hint("max_seconds", _cost.suggest(seconds, later=True)))
         if self.work > self.limits.max_work:
             raise TooLargeError(
                 f"expr: too much symbolic work: about {self.work} elementary operations by "

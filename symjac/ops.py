@@ -788,6 +788,16 @@ def _matrix(a: np.ndarray) -> sp.Matrix:
     return sp.Matrix(a.shape[0], a.shape[1], list(a.flat))
 
 
+def _no_simplification():
+    """SymPy's matrix algorithms without their intermediate simplification (`dotprodsimp`): on
+    entries that are not polynomials (`sigmoid(X)`, `1 / (X + 2)`, `inv(X)`) it runs `cancel`
+    over expanded products, 22 s for a 3 x 3 determinant and minutes for `inv(inv(X))` at 4 x 4,
+    where the division-free formula itself takes milliseconds."""
+    from sympy.matrices.utilities import dotprodsimp
+
+    return dotprodsimp(False)
+
+
 def det(x: Any) -> np.ndarray:
     """Determinant of a square 2-D array (Berkowitz, division-free), as a scalar.
 
@@ -800,20 +810,24 @@ def det(x: Any) -> np.ndarray:
     if a.ndim > 2:
         out = np.empty(shape, dtype=object)
         for index in np.ndindex(shape):
-            out[index] = _matrix(a[index]).det(method="berkowitz")
+            with _no_simplification():
+                out[index] = _matrix(a[index]).det(method="berkowitz")
         return out
-    return _scalar(_matrix(a).det(method="berkowitz"))
+    with _no_simplification():
+        return _scalar(_matrix(a).det(method="berkowitz"))
 
 
 def _adjugate_and_det(name: str, a: np.ndarray) -> tuple[np.ndarray, sp.Expr]:
     matrix = _matrix(a)
-    d = matrix.det(method="berkowitz")
+    with _no_simplification():
+        d = matrix.det(method="berkowitz")
     if d == 0:
         raise DomainError(
             f"{name}: the matrix is singular (its determinant is exactly 0), "
             f"received shape {a.shape}"
         )
-    adjugate = matrix.adjugate(method="berkowitz")
+    with _no_simplification():
+        adjugate = matrix.adjugate(method="berkowitz")
     return np.array(adjugate.tolist(), dtype=object).reshape(a.shape), d
 
 

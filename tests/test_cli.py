@@ -147,7 +147,9 @@ USAGE_ROWS = [
     (["check", "x", "--input", "x=scalar", "--limit", "max_work=-3"], "--limit: max_work must be a positive int"),
     (["check", "x", "--input", "x=scalar", "--limit", "max_work"], "--limit: expected NAME=VALUE"),
     (["check", "X @ X", "--input", "X=300x300"], "over the budget of 4096 (Limits.max_input_entries)"),
-    (["check", "X @ X", "--input", "X=16x16"], "(Limits.max_jacobian_work)"),
+    (["check", "X @ X", "--input", "X=16x16", "--limit", "max_seconds=1"], "over the limit of 1 s (Limits.max_seconds)"),
+    (["check", "X @ X", "--input", "X=3x3", "--limit", "max_seconds=0"], "--limit: max_seconds must be a positive number"),
+    (["check", "x", "--input", "x=scalar", "--limit", "timeout=5"], "--limit: timeout is not a budget"),
     (["check", "x", "--input", "x=scalar", "--timeout", "1e300"], "received '1e300'"),  # found: OverflowError
     (["check", "x", "--input", "x=scalar", "--timeout", "1e9"], "seconds from 0 to 1000000; received '1e9'"),
     (["check", "x", "--input", "x=scalar", "--input", "x=3"], "--input: 'x' is given more than once"),
@@ -160,7 +162,7 @@ USAGE_ROWS = [
     (["check", "X @ X", "--input", "X=2x2"], "--at: missing a value for input 'X' of f; give it with --at X=JSON"),
     (["check", "x"], "--input: declare at least one input with its shape, e.g. --input X=2x2"),
     (["check", "x * y", "--input", "x=scalar"], "Declare an input with --input y=SHAPE or a constant with --const y=JSON"),
-    (["check", "X @ X", "--input", "X=16x16"], "or raise the budget: --limit max_jacobian_work=N"),
+    (["check", "X @ X", "--input", "X=16x16", "--limit", "max_seconds=1"], "or raise the budget: --limit max_seconds="),
     (["suite", "--samples", "0"], "argument --samples: must be an int >= 1"),
     (["suite", "--seed", "a"], "argument --seed: must be an int >= 0"),
 ]

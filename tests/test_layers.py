@@ -25,6 +25,7 @@ LAYERS = {
     "_errors": "errors",
     # pure helpers that know no other symjac concept
     "_budget": "base",
+    "_cost": "base",
     "_dag": "base",
     "_deadline": "base",
     "_stable": "base",

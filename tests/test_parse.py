@@ -188,7 +188,7 @@ EXPRESSION_ROWS = [
     ("sin(10**12)", TooLargeError, "sin: a constant argument must lie within +-1000"),
     ("((2**16)**16)**16", TooLargeError, "more than 100 digits (Limits.max_number_digits)"),
     ("@".join(["X"] * 30), TooLargeError, "nodes when written out; the limit is 100000"),
-    ("relu(" + "@".join(["X"] * 12) + ")", TooLargeError, "Limits.max_work"),
+    ("relu(" + "@".join(["X"] * 12) + ")", TooLargeError, "Limits.max_seconds"),
 ]
 
 
@@ -252,8 +252,11 @@ def test_deep_nesting_past_the_depth_limit_gives_no_recursion_error():
 @pytest.mark.timeout(5)
 def test_big_matrix_product_refused_before_symbolic_work():
     B = symbols("B", (60, 60))
-    with pytest.raises(TooLargeError, match=r"matmul alone needs about 324001"):
+    with pytest.raises(TooLargeError, match=r"estimated to take about [0-9.]+ s here, over the limit of 30 s "
+                                            r"\(Limits.max_seconds\); matmul alone about"):
         parse_expression("B @ B", {"B": B})
+    with pytest.raises(TooLargeError, match=r"matmul alone needs about 324001"):  # the hard cap, max_work
+        parse_expression("B @ B", {"B": B}, limits=Limits(max_seconds=10**5, max_work=50_000))
 
 
 @pytest.mark.timeout(5)
@@ -431,16 +434,21 @@ def test_default_limits_are_pinned():
         "max_constant_argument": 1_000,
         "max_entries": 100_000,
         "max_entry_size": 100_000,
-        "max_work": 50_000,
+        "max_work": 10_000_000,
         # the Function's budgets (symjac._budget; tested in tests/test_bad_inputs.py)
         "max_rank": 4,
         "max_input_entries": 4_096,
-        "max_jacobian_entries": 65_536,
-        "max_jacobian_work": 200_000,
+        "max_jacobian_entries": 4_194_304,
+        "max_jacobian_work": 1_000_000_000,
         # higher derivatives (symjac._hessian; tested in tests/test_hessian.py)
         "max_derivative_order": 3,
         "max_derivative_entries": 1_048_576,
         "max_derivative_work": 2_000_000,
+        # seconds and MiB (symjac._cost; tested in tests/test_cost_model.py), the time limit, progress
+        "max_seconds": 30.0,
+        "max_memory": 4096,
+        "timeout": 300.0,
+        "progress": None,
     }
 
 

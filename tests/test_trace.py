@@ -364,8 +364,10 @@ def test_in_place_mutation_of_a_view_is_refused():
 
 
 def test_tracing_keeps_the_budgets():
-    with pytest.raises(sj.TooLargeError, match=r"Limits\.max_work"):
+    with pytest.raises(sj.TooLargeError, match=r"estimated to take about [0-9.,]+ s .*Limits\.max_seconds"):
         sj.function(torch.linalg.inv, x=(9, 9))
+    with pytest.raises(sj.TooLargeError, match=r"Limits\.max_work"):  # the old budget, still a hard cap
+        sj.function(torch.linalg.inv, x=(5, 5), limits=sj.Limits(max_work=1000))
     with pytest.raises(sj.TooLargeError, match=r"Limits\.max_entries"):
         sj.function(lambda x: torch.outer(x, x).reshape(-1)[:, None] * x, x=(60,))
 

@@ -1,0 +1,163 @@
+"""The cost model: seconds and memory of symbolic work, estimated from structure known before it.
+
+A budget a user can read is a time and a memory size. symjac estimates both from numbers that
+are cheap to know before the work they describe, and `symjac._budget` refuses a job only when
+the estimate is over `Limits.max_seconds` or `Limits.max_memory`:
+
+- while text is parsed, before each operation builds anything: the parser's operation counts
+  (`_parse._Evaluator.call_work`: `X @ X` 1.5 n**3, `det` n**5, sign checks of `relu` ...), each
+  priced by `operation_seconds` at the rate of its kind of operation (`PARSE_SECONDS`);
+- once the output exists, before any differentiation: its `Features` (one walk over its DAG,
+  `_budget.check_output`), priced by `estimate` as building the exact Jacobians, generating their
+  code and one `symjac.check` at a point (`SECONDS`, `BYTES`).
+
+The coefficients are data, in the tables below, and nothing else in symjac holds a cost.
+`benchmarks/calibrate_budgets.py` re-measures them on a machine (each case in a subprocess with
+a cap) and prints new tables to paste here; the model is linear in its features so that a fit is
+a non-negative least-squares problem and each coefficient reads as "seconds per unit".
+
+Base layer: knows no other symjac module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+__all__ = ["BYTES", "Estimate", "Features", "MEASURED", "PARSE_SECONDS", "SECONDS", "estimate",
+           "operation_seconds", "suggest"]
+
+#: Seconds per unit of the parser's operation count, by operation (the parser's label of the step:
+#: a function name, or an operator). `default` prices everything not listed. `det`, `inv` and
+#: `relu` build results that cost far more later than their count says (a determinant's entry
+#: written out grows about 13x per n from 6 x 6 on; `Max(0, e)` asks SymPy's assumption system about
+#: `e` when built and again when differentiated): they are priced at the whole job's seconds
+#: (build, Jacobians, one check) per unit of the largest measured case, so that the parser refuses
+#: them before it builds them. `sympy_matrix` prices SymPy's own evaluation of `MatMul`, `MatPow`,
+#: `Inverse`, `Determinant` in SymPy input, in the units of `_budget._matrix_cost` (measured when
+#: those were written: a 5 x 5 Determinant, 5**7 units, about 10 s; a 4 x 4 Inverse, over 30 s).
+PARSE_SECONDS: dict[str, float] = {
+    "default": 1.56e-4,
+    "relu": 1.11e-3,
+    "abs": 9.06e-4,
+    "det": 5.62e-4,
+    "inv": 4.71e-4,
+    "sympy_matrix": 1.3e-4,
+}
+
+#: Seconds per unit of each `Features` field: building every exact Jacobian, generating the forward
+#: and Jacobian code (NumPy and torch) and one `symjac.check` at a point (reverse and forward
+#: autograd, finite differences, comparisons; torch imported on first use included in `fixed`).
+SECONDS: dict[str, float] = {
+    "fixed": 3.6,
+    "out_size": 9.44e-3,
+    "in_size": 1.08e-3,
+    "written": 2.04e-5,
+    "distinct": 0.0,
+    "dag_inputs": 1.49e-4,
+    "jacobian_written": 5.92e-8,
+    "nonzeros": 3.4e-4,
+    "dense": 0.0,
+    "branches": 3.64e-4,
+}
+
+#: Bytes per unit of each `Features` field, at the peak (resident set) of the same job.
+BYTES: dict[str, float] = {
+    "fixed": 2.94e8,  # the interpreter with SymPy, NumPy and torch loaded
+    "out_size": 0.0,
+    "in_size": 2.19e5,  # per input entry: forward-mode tangents and finite-difference steps
+    "written": 18.7,
+    "distinct": 2.18e3,
+    "dag_inputs": 0.0,
+    "jacobian_written": 2.87,
+    "nonzeros": 2.16e3,
+    "dense": 0.0,
+    "branches": 0.0,
+}
+
+#: How the tables were measured: `python benchmarks/calibrate_budgets.py --cap 45`, each case once
+#: in a fresh subprocess, on this project's 2-core test machine shared with other jobs (the same
+#: case varied up to 3x between two runs: attention 8 x 8 took 20 s in one and passed the 45 s cap
+#: in the other); the fit is non-negative least squares of the relative error over 26 cases from
+#: `X @ X` 8 x 8 to `sum(X)` 64 x 64, with the DAG-aware code generation of issue 14 item 2 (each
+#: distinct node printed once) and `det`/`inv` without SymPy's `dotprodsimp`. `PARSE_SECONDS` and
+#: `SECONDS` are from the run in which no case hit the cap, `BYTES` from the other (the first did
+#: not fit memory). Zeros are features the fit found no time in on those cases; they stay, so that
+#: a re-fit can use them. The memory model underestimates `sum(X)` at 64 x 64 (2.6 GiB measured,
+#: 1.2 GiB estimated): finite differences and forward mode grow with the square of the inputs.
+MEASURED = "2026-12-01, benchmarks/calibrate_budgets.py --cap 45, codegen branch c8bc5a5 + budget branch"
+
+
+@dataclasses.dataclass(frozen=True)
+class Features:
+    """What the cost of a Function's derivatives depends on, read from its output before any work.
+
+    - `out_size`, `in_size`: scalar output entries, scalar input entries (all inputs).
+    - `dense`: `out_size * in_size`, the entries of the dense Jacobians.
+    - `nonzeros`: the sum over output entries of the input entries each contains (an upper bound on
+      the Jacobian's nonzeros).
+    - `written`: the output entries' nodes written out (shared subexpressions counted each time).
+    - `distinct`: distinct nodes of the output DAG.
+    - `dag_inputs`: the sum over distinct nodes of the input entries each contains.
+    - `jacobian_written`: the sum over output entries of (written-out size x input entries in it).
+    - `branches`: the same sum over `Max`/`Min`/`Piecewise`/`Abs` nodes (distinct ones).
+    """
+
+    out_size: int
+    in_size: int
+    dense: int
+    nonzeros: int
+    written: int
+    distinct: int
+    dag_inputs: int
+    jacobian_written: int
+    branches: int
+
+    def priced(self) -> dict[str, int]:
+        """The fields the tables price, by name (`fixed` is 1)."""
+        return {"fixed": 1} | {name: getattr(self, name) for name in SECONDS if name != "fixed"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """An estimate: seconds, peak memory in MiB, and the share of each feature in the seconds."""
+
+    seconds: float
+    mib: float
+    parts: dict[str, float]
+
+    def largest(self, count: int = 2) -> str:
+        """The features that cost most, for messages: `'8,192 Jacobian nonzeros (3.3 s), ...'`."""
+        words = {
+            "fixed": "fixed costs", "out_size": "output entries", "in_size": "input entries", "written": "output nodes written out", "distinct": "distinct nodes",
+            "dag_inputs": "(node x input) pairs", "jacobian_written": "written-out (entry x input) pairs",
+            "nonzeros": "Jacobian nonzeros", "dense": "dense Jacobian entries",
+            "branches": "(node x input) pairs under max/abs/piecewise",
+        }
+        ranked = sorted(((s, k) for k, s in self.parts.items()), reverse=True)[:count]
+        return ", ".join(f"{words[k]} {s:.1f} s" for s, k in ranked if s >= 0.05) or "fixed costs"
+
+
+def estimate(features: Features) -> Estimate:
+    """Seconds and peak MiB of building `features`' exact Jacobians, their code and one check."""
+    units = features.priced()
+    parts = {name: SECONDS[name] * units[name] for name in SECONDS}
+    memory = sum(BYTES[name] * units[name] for name in BYTES)
+    return Estimate(sum(parts.values()), memory / 2**20, parts)
+
+
+def operation_seconds(label: str, work: int) -> float:
+    """Seconds the parser's step `label` (an operation's name) of `work` units is estimated to take."""
+    return PARSE_SECONDS.get(label, PARSE_SECONDS["default"]) * work
+
+
+def suggest(value: float, *, later: bool = False) -> int:
+    """A round limit comfortably over `value` (for "raise it to ..." in messages): 2x, rounded up
+    to 1, 2 or 5 times a power of ten. `later`: `value` is a build estimate only, and the Jacobian
+    and check estimated after it cost at least `SECONDS["fixed"]` more."""
+    target = max(2 * (value + (SECONDS["fixed"] if later else 0.0)), 1.0)
+    power = 10 ** math.floor(math.log10(target))
+    for step in (1, 2, 5, 10):
+        if step * power >= target:
+            return int(step * power)
+    return int(10 * power)  # pragma: no cover
