@@ -217,7 +217,7 @@ def test_report_text_json_and_reproduction(matsq):
     f = sj.function("A @ X", X=(2, 2), consts={"A": [[2.0, 3.0], [4.0, 5.0]]})
     report = sj.check(f, X=[[1.0, 2.0], [3.0, 4.0]])
     text = str(report)
-    for fragment in ["PASS", "symbolic vs autograd-reverse", "finite-diff", "worst entry: d out[", "tolerance:", "reproduce: "]:
+    for fragment in ["PASS", "symbolic vs torch-reverse", "finite-diff", "worst entry: d out[", "tolerance:", "reproduce: "]:
         assert fragment in text
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert data["schema"] == "symjac.report/2" and data["verdict"] == "pass"

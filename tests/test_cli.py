@@ -60,14 +60,15 @@ def test_check_pass_is_0():
 
 
 def test_check_fail_is_1(monkeypatch):
-    real = _check._Check._autograd
+    real = _check._Check._tensor_routes  # text: the tensor-level torch routes run
 
-    def wrong(self, mode):  # both autograd routes off by one at one entry
-        value = real(self, mode).copy()
-        value[0, 0] += 1.0
-        return value
+    def wrong(self):  # both torch routes off by one at one entry
+        routes = {name: value.copy() for name, value in real(self).items()}
+        for value in routes.values():
+            value[0, 0] += 1.0
+        return routes
 
-    monkeypatch.setattr(_check._Check, "_autograd", wrong)
+    monkeypatch.setattr(_check._Check, "_tensor_routes", wrong)
     status, out, err = run("check", "X @ X", "--input", "X=2x2", "--at", "X=[[2, 3], [4, 5]]", "--json")
     assert (status, err) == (EXIT_FAIL, "")
     report = strict_json(out)
