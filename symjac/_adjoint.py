@@ -32,29 +32,56 @@ _ONE = sympy.S.One
 _FUNCTION_DERIVATIVE = sympy.Function._eval_derivative
 
 
-def _times(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
-    if a is _ONE:
-        return b
-    if b is _ONE:
-        return a
-    if a is sympy.S.Zero or b is sympy.S.Zero:  # structural: SymPy's `is_zero` recurses over depth
-        return sympy.S.Zero
-    return sympy.Mul(a, b, evaluate=False)
+class _Builder:
+    """Products and sums of adjoints, each built once: a second request returns the same object
+    (SymPy compares equal trees by recursing into them; shared objects compare by identity)."""
+
+    def __init__(self):
+        self.made: dict = {}
+
+    def times(self, a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+        if a is _ONE:
+            return b
+        if b is _ONE:
+            return a
+        if a is sympy.S.Zero or b is sympy.S.Zero:  # structural: SymPy's `is_zero` recurses over depth
+            return sympy.S.Zero
+        key = ("*", id(a), id(b))
+        if key not in self.made:
+            self.made[key] = (sympy.Mul(a, b, evaluate=False), a, b)  # a, b kept: their ids stay theirs
+        return self.made[key][0]
+
+    def sum(self, terms: list) -> sympy.Expr:
+        terms = [t for t in terms if t is not sympy.S.Zero]
+        if not terms:
+            return sympy.S.Zero
+        if len(terms) == 1:
+            return terms[0]
+        key = ("+",) + tuple(map(id, terms))
+        if key not in self.made:
+            self.made[key] = (sympy.Add(*terms, evaluate=False), terms)
+        return self.made[key][0]
 
 
-def _sum(terms: list) -> sympy.Expr:
-    terms = [t for t in terms if t is not sympy.S.Zero]
-    if not terms:
-        return sympy.S.Zero
-    return terms[0] if len(terms) == 1 else sympy.Add(*terms, evaluate=False)
-
-
-def gradient(expr: sympy.Expr, targets: frozenset, *, free: dict | None = None) -> dict:
+def gradient(expr: sympy.Expr, targets: frozenset, *, free: dict | None = None,
+             memo: dict | None = None) -> dict:
     """`{s: d expr / d s}` for the target symbols `s` in `expr` (a derivative may be 0 in value).
 
-    `free`: a `_dag.free_symbols` memo to share across entries.
+    `free`: a `_dag.free_symbols` memo to share across entries; `memo`: a dict kept across calls
+    (per Function) so that the derivatives of one expression by different inputs share their
+    adjoints (the same objects).
     """
     free = _dag.free_symbols((expr,), memo={} if free is None else free)
+    memo = {} if memo is None else memo
+    builder = memo.setdefault(_Builder, _Builder())
+    if expr not in memo:
+        memo[expr] = _adjoints(expr, free, builder)
+    return {s: d for s, d in memo[expr].items() if s in targets}
+
+
+def _adjoints(expr: sympy.Expr, free: dict, builder: _Builder) -> dict:
+    """`{s: d expr / d s}` for every symbol `s` in `expr`."""
+    targets = free[expr]
 
     def children(node):
         if not _standard(node):
@@ -68,18 +95,17 @@ def gradient(expr: sympy.Expr, targets: frozenset, *, free: dict | None = None) 
         terms = adjoints.pop(node, None)
         if terms is None:
             continue
-        bar = _sum(terms)
+        bar = builder.sum(terms)
         if node.is_Symbol:
-            if node in targets:
-                result.setdefault(node, []).append(bar)
+            result.setdefault(node, []).append(bar)
             continue
         if not _standard(node):
-            for s in free[node] & targets:
-                result.setdefault(s, []).append(_times(bar, node.diff(s)))
+            for s in free[node]:
+                result.setdefault(s, []).append(builder.times(bar, node.diff(s)))
             continue
         for arg, partial in _partials(node, free, targets):
-            adjoints.setdefault(arg, []).append(_times(bar, partial))
-    return {s: _sum(terms) for s, terms in result.items()}
+            adjoints.setdefault(arg, []).append(builder.times(bar, partial))
+    return {s: builder.sum(terms) for s, terms in result.items()}
 
 
 def _standard(node) -> bool:

@@ -131,7 +131,8 @@ def _differentiate(function, wrt) -> Jacobian:
     free: dict = {}
     for p, expr in enumerate(function.output.reshape(-1)):
         if _dag.height((expr,), memo=heights)[expr] >= _adjoint.DEEP:
-            found = _adjoint.gradient(expr, gradient.targets, free=free)  # deep: reverse accumulation
+            found = _adjoint.gradient(expr, gradient.targets, free=free,  # deep: reverse accumulation
+                                      memo=function.cached(("adjoints",), dict))
         else:
             found = gradient(expr)
         for s, derivative in sorted(found.items(), key=lambda item: position[item[0]]):
