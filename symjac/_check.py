@@ -24,6 +24,7 @@ from ._engine import (  # noqa: F401 - the route names are also read from here
     function_call,
     reproduction_line,
 )
+from . import _dag
 from ._errors import InvalidArgumentError, ShapeError
 from ._report import Report
 from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel
@@ -129,7 +130,10 @@ def check(
     candidate = _candidate(f, jacobian)
     from ._arbitrate import arbitrate_report
 
-    return arbitrate_report(f, _Check(f, point, candidate, tolerance).run())
+    # SymPy's walks inside the engine (error bounds, comparisons of equal deep trees) recurse over
+    # the expression's depth: room for the Function's depth budget (`_dag.call_deep`)
+    return _dag.call_deep(lambda: arbitrate_report(f, _Check(f, point, candidate, tolerance).run()),
+                          levels=f.limits.max_depth)
 
 
 def _point_values(f, at, values: dict, given: dict) -> dict:

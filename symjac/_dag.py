@@ -13,12 +13,14 @@ versions here (`free_symbols`, `height`) are walks of the same kind.
 
 from __future__ import annotations
 
+import threading
+
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 from . import _deadline
 
-__all__ = ["postorder", "evaluate", "free_symbols", "height"]
+__all__ = ["postorder", "evaluate", "free_symbols", "height", "call_deep"]
 
 
 def _args(node: Any) -> tuple:
@@ -110,3 +112,72 @@ def height(roots: Iterable[Any], *, memo: MutableMapping | None = None) -> Mutab
     """`memo[node]` = the longest path from `node` down to a leaf (0 for a leaf)."""
     memo = {} if memo is None else memo
     return evaluate(roots, lambda node: 1 + max((memo[a] for a in node.args), default=-1), memo=memo)
+
+
+# --------------------------------------------------------------------------- SymPy's own recursion
+# SymPy's constructors and assumption queries recurse over the depth of their arguments (`sin(a)`
+# asks `a.is_number`, which asks every level below). symjac's own walks are iterative; where SymPy
+# must build a deep expression (a callable unrolling a 1,000-step recurrence), it runs on a thread
+# whose stack and Python recursion limit are sized from the depth budget, never from the input.
+
+#: Python frames allowed per level of the depth budget (SymPy's deepest queries take about 3).
+FRAMES_PER_LEVEL = 8
+#: C stack per allowed Python frame on the deep thread (bytes).
+_STACK_PER_FRAME = 2048
+_MIN_STACK = 32 * 2**20
+_MAX_STACK = 1024 * 2**20
+
+_limit_lock = threading.Lock()
+_limit_users = 0
+_limit_saved = 0
+
+
+def call_deep(fn: Callable[[], Any], *, levels: int) -> Any:
+    """`fn()`, run with room for `levels` levels of SymPy's recursion: on its own thread, with a
+    stack and a recursion limit raised by `FRAMES_PER_LEVEL * levels` frames; returns its result
+    or raises its exception. The caller's context variables (NumPy's `errstate`, `decimal`) are
+    copied to it. The process-wide recursion limit is raised while any such call runs and
+    restored after the last one; it is never lowered below what it was."""
+    import contextvars
+    import sys
+
+    global _limit_users, _limit_saved
+    frames = FRAMES_PER_LEVEL * max(int(levels), 0)
+    result: dict = {}
+    context = contextvars.copy_context()
+
+    def target():
+        try:
+            result["value"] = context.run(fn)
+        except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread
+            result["error"] = error
+
+    with _limit_lock:
+        if _limit_users == 0:
+            _limit_saved = sys.getrecursionlimit()
+        _limit_users += 1
+        needed = _limit_saved + frames
+        if sys.getrecursionlimit() < needed:
+            sys.setrecursionlimit(needed)
+        size = min(max(_MIN_STACK, (_limit_saved + frames) * _STACK_PER_FRAME), _MAX_STACK)
+        old_size = threading.stack_size()
+        try:
+            threading.stack_size(size)
+            worker = threading.Thread(target=target, name="symjac-deep", daemon=True)
+        finally:
+            threading.stack_size(old_size)
+    try:
+        worker.start()
+        worker.join()
+    finally:
+        with _limit_lock:
+            _limit_users -= 1
+            if _limit_users == 0 and not worker.is_alive():
+                sys.setrecursionlimit(_limit_saved)
+    if "error" in result:
+        error = result.pop("error")
+        try:
+            raise error
+        finally:
+            del error
+    return result.get("value")

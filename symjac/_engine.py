@@ -38,6 +38,7 @@ from collections.abc import Mapping
 import numpy as np
 import sympy
 
+from . import _dag
 from ._budget import written_sizes
 from ._finite_diff import FDJacobian, fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
@@ -652,8 +653,10 @@ def _odd_one_out(routes: dict, pairs, families: Mapping = _FAMILY) -> str | None
 
 def _kink_arguments(output: np.ndarray) -> list[tuple[str, sympy.Expr]]:
     found: dict[sympy.Expr, str] = {}
-    for expr in output.reshape(-1):
-        for atom in expr.atoms(*_KINKS):
+    # the one iterative walk (symjac._dag): SymPy's `atoms` recurses over the expression's depth
+    exprs = [e for e in output.reshape(-1) if isinstance(e, sympy.Basic)]
+    for atom in _dag.postorder(exprs):
+        if isinstance(atom, _KINKS):
             if isinstance(atom, (sympy.Max, sympy.Min)):
                 for a, b in itertools.combinations(atom.args, 2):
                     found.setdefault(a - b, f"the argument difference of {atom}")
@@ -668,7 +671,9 @@ def _kink_arguments(output: np.ndarray) -> list[tuple[str, sympy.Expr]]:
 
 def _read_columns(f) -> np.ndarray:
     """The flat input columns (inputs side by side) whose symbols the output's entries contain."""
-    read = set().union(*(entry.free_symbols for entry in f.output.reshape(-1))) if f.output.size else set()
+    entries = [e for e in f.output.reshape(-1) if isinstance(e, sympy.Basic)]
+    free = _dag.free_symbols(entries)  # SymPy's `free_symbols` recurses over depth
+    read = set().union(*(free[e] for e in entries)) if entries else set()
     symbols = [s for inp in f.inputs for s in inp.flat_symbols]
     return np.array([c for c, s in enumerate(symbols) if s in read], dtype=np.intp)
 

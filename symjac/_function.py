@@ -441,9 +441,9 @@ def _from_callable_or_torch(fn: Callable, inputs: tuple[Input, ...], const_value
 
     if not _trace.is_torch_code(fn):
         if "torch" not in sys.modules:
-            return _from_callable(fn, inputs, const_values), None
+            return _from_callable(fn, inputs, const_values, limits), None
         try:
-            return _from_callable(fn, inputs, const_values), None
+            return _from_callable(fn, inputs, const_values, limits), None
         except InvalidArgumentError as error:
             if not isinstance(error.__context__, (TypeError, AttributeError)):
                 raise  # symjac's own verdict on ops code (a ShapeError, a DomainError): not torch's
@@ -473,7 +473,12 @@ def _with_consts(fn: Callable, consts: Mapping[str, Any]) -> Callable:
     return call
 
 
-def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np.ndarray]) -> Any:
+def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np.ndarray],
+                   limits: Limits = DEFAULT_LIMITS) -> Any:
+    """The callable's output on symbolic inputs. SymPy's constructors recurse over the depth of
+    what they build (`sin(a)` asks `a.is_number` of every level below): the call runs with room
+    for `Limits.max_depth` levels of that recursion (`_dag.call_deep`), so a 1,000-step recurrence
+    builds under `Limits(max_depth=1000)`."""
     args = [inp.symbols[()] if inp.shape == () else inp.symbols.copy() for inp in inputs]
     try:
         params = inspect.signature(fn).parameters
@@ -481,7 +486,7 @@ def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np
         params = {}
     kwargs = {name: (v[()] if v.ndim == 0 else v) for name, v in consts.items() if name in params}
     try:
-        return fn(*args, **kwargs)
+        return _dag.call_deep(lambda: fn(*args, **kwargs), levels=limits.max_depth)
     except (TypeError, AttributeError) as error:
         # AttributeError: `x.sin()` on the object array of symbols the callable receives
         raise InvalidArgumentError(
@@ -494,7 +499,8 @@ def _from_callable(fn: Callable, inputs: tuple[Input, ...], consts: dict[str, np
         # of the whole chain): about 1,000 nested calls is as deep as SymPy itself can build
         raise InvalidExpressionError(
             f"expr: calling the function with symbolic inputs ({', '.join(i.name for i in inputs)}) "
-            f"hit Python's recursion limit ({sys.getrecursionlimit()}) while building the expression "
+            f"hit Python's recursion limit (with room for {limits.max_depth} levels of SymPy's recursion, "
+            "Limits.max_depth; raise it to build deeper) while building the expression "
             "(SymPy's own constructors recurse over its depth): build fewer nested levels"
         ) from None
 

@@ -20,7 +20,7 @@ import numpy as np
 import sympy
 from sympy.core.function import ArgumentIndexError
 
-from . import _dag
+from . import _adjoint, _dag
 from ._errors import InvalidExpressionError
 from ._printable import Printable
 
@@ -127,8 +127,15 @@ def _differentiate(function, wrt) -> Jacobian:
     rows: list[int] = []
     cols: list[int] = []
     entries: list[sympy.Expr] = []
+    heights: dict = {}
+    free: dict = {}
     for p, expr in enumerate(function.output.reshape(-1)):
-        for s, derivative in sorted(gradient(expr).items(), key=lambda item: position[item[0]]):
+        if _dag.height((expr,), memo=heights)[expr] >= _adjoint.DEEP:
+            found = _adjoint.gradient(expr, gradient.targets, free=free,  # deep: reverse accumulation
+                                      memo=function.cached(("adjoints",), dict))
+        else:
+            found = gradient(expr)
+        for s, derivative in sorted(found.items(), key=lambda item: position[item[0]]):
             if derivative != 0:
                 rows.append(p)
                 cols.append(position[s])

@@ -223,9 +223,47 @@ def entry_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
 def _map(function: Callable[[sp.Expr], sp.Expr], x: Any) -> np.ndarray:
     a = as_symbolic(x, argument="x")
     out = np.empty(a.shape, dtype=object)
+    facts = _FACTS_OF_REAL.get(function)
     for index, v in np.ndenumerate(a):
         out[index] = function(v)
+        if facts is not None:
+            _tell_facts(out[index], function, v, facts)
     return out
+
+
+# What a function's value is known to be when its argument is real and finite: SymPy works some of
+# these out by writing the whole argument out (`tanh(a).is_finite` expands `a.as_real_imag()`, over
+# every level below: quadratic in a 1,000-step recurrence, and recursive over its depth). Told to
+# the node when it is built, they are answered from SymPy's own cache, one level at a time.
+_FACTS_OF_REAL: dict = {
+    sp.sin: {"extended_real": True, "finite": True},
+    sp.cos: {"extended_real": True, "finite": True},
+    sp.tanh: {"extended_real": True, "finite": True},
+    sp.atan: {"extended_real": True, "finite": True},
+    sp.erf: {"extended_real": True, "finite": True},
+    sp.sinh: {"extended_real": True, "finite": True},
+    sp.cosh: {"extended_real": True, "finite": True, "extended_positive": True},
+    sp.exp: {"extended_real": True, "finite": True, "extended_positive": True},
+}
+
+
+def _tell_facts(node: Any, function: Any, arg: Any, facts: dict) -> None:
+    """Record `facts` in the assumptions of `node = function(arg)` (or of `function(...)` in
+    `-function(...)`), when `arg` is known real and finite: true facts SymPy would otherwise derive
+    the slow way. A node whose facts differ already, or that is not `function`'s node, is left."""
+    if isinstance(node, sp.Mul) and len(node.args) == 2 and node.args[0] is sp.S.NegativeOne:
+        node = node.args[1]
+    if not isinstance(node, function) or len(node.args) != 1:
+        return
+    arg = node.args[0]
+    if arg.is_extended_real is not True or arg.is_finite is not True:
+        return
+    known = node._assumptions
+    if any(known.get(k) not in (None, v) for k, v in facts.items()):
+        return  # never overwrite a fact (it would be an inconsistency)
+    if known is type(node).default_assumptions:
+        node._assumptions = known = known.copy()  # as SymPy's own first query does
+    known.deduce_all_facts({k: v for k, v in facts.items() if known.get(k) is None})
 
 
 # --------------------------------------------------------------------------- shape rules

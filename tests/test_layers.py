@@ -49,6 +49,7 @@ LAYERS = {
     # build once: Function, exact derivatives
     "_function": "symbolic",
     "_jacobian": "symbolic",
+    "_adjoint": "symbolic",
     "_hessian": "symbolic",
     "_printable": "symbolic",
     # judge: routes at points, comparisons, reports
