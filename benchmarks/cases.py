@@ -302,5 +302,5 @@ def benchmark_limits():
         elif field.name == "max_seconds" or field.name.startswith("max_memory"):
             default = field.default
             if isinstance(default, (int, float)) and not isinstance(default, bool):
-                raised[field.name] = type(default)(default * 10**6)
+                raised[field.name] = type(default)(default * 10**4)
     return Limits(**raised)

@@ -5,9 +5,12 @@ Two kinds of route are compared:
 - **rounding routes** compute the Jacobian from exact formulas in the point's dtype (the symbolic
   route, torch autograd in reverse and forward mode, a user's candidate). Two of them may differ by
   rounding only. The per-entry bound is
-  `rounding_factor * eps(dtype) * max(|a|, |b|) + conditioning_factor * noise + tiny`, per entry:
-  never scaled by unrelated entries (a verdict must not change with them)
-  (`tiny`: the dtype's smallest normal number; differences below it are underflow),
+  `rounding_factor * eps(dtype) * max(|a|, |b|) + conditioning_factor * noise + tiny / eps`, per
+  entry: never scaled by unrelated entries (a verdict must not change with them)
+  (`tiny / eps`, 1e-31 in float32 and 1e-292 in float64, the `underflow` floor: an intermediate
+  below the smallest normal number `tiny` keeps fewer digits or is flushed to zero by the
+  hardware, and a later factor up to `1 / eps` carries that loss up into normal numbers: torch's
+  float32 sigmoid backward at `u = -88.6` gives 0 where `x * sigmoid'(u)` is `-1.6e-38`),
   where `noise` is the larger of two measured sensitivities of that entry:
   *evaluation noise*, the symbolic route evaluated in float32 and float64 at the same
   (float32-representable) point, scaled from float32's epsilon to the dtype's (a formula that
@@ -41,11 +44,18 @@ import sympy
 from . import _dag
 from ._errors import InvalidArgumentError
 
-__all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps", "perturbed", "perturbed_normwise", "running_error", "MAX_RUNNING_TOTAL"]
+__all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps", "underflow", "perturbed", "perturbed_normwise", "running_error", "MAX_RUNNING_TOTAL"]
 
 
 def eps(dtype) -> float:
     return float(np.finfo(np.dtype(dtype)).eps)
+
+
+def underflow(dtype) -> float:
+    """The absolute floor of every rounding bound: `tiny / eps` of the dtype (see the module
+    docstring): differences below it are what underflow of an intermediate leaves, not evidence."""
+    info = np.finfo(np.dtype(dtype))
+    return float(info.tiny) / float(info.eps)
 
 
 def _nonnegative(name: str, value: float) -> float:
@@ -87,10 +97,11 @@ class ToleranceModel:
         # Per entry, never scaled by unrelated entries (max|J|): an entry's cancellation is in its
         # running error bound (`noise`), and a verdict must not change with the other entries.
         scale = np.fmax(np.abs(a), np.abs(b))
-        # + tiny: below the smallest normal number a difference is underflow, not disagreement
-        # (at X = 1e-320 every product underflows and eps * |J| rounds to 0).
+        # + underflow(dtype): below it a difference is underflow, not disagreement (at X = 1e-320
+        # every product underflows and eps * |J| rounds to 0; a flushed subnormal intermediate
+        # times a factor of 25 leaves a normal number lost).
         bound = self.rounding_factor * eps(dtype) * scale + self.conditioning_factor * noise
-        return bound + float(np.finfo(np.dtype(dtype)).tiny)
+        return bound + underflow(dtype)
 
     def against_fd(self, fd_error: np.ndarray, rounding: np.ndarray) -> np.ndarray:
         """Per-entry bound on |route - fd| given FD's own error estimate."""
@@ -121,7 +132,7 @@ class ToleranceModel:
             "fd_absolute": self.fd_absolute,
             "perturbations": self.perturbations,
             "softplus_threshold": self.softplus_threshold,
-            "rounding_bound": "rounding_factor*eps*max(|a|,|b|) + conditioning_factor*noise + tiny",
+            "rounding_bound": "rounding_factor*eps*max(|a|,|b|) + conditioning_factor*noise + tiny/eps",
             "noise": "max(|J32 - J64| * eps/eps32, max_s |J(x*(1+eps*s)) - J(x)|, max_s |J(x + eps*max|x|*s) - J(x)| (per input array),"
             " eps * running_error(J)) per entry"
             " (verify: also eps * running_error of the fused implementation's formula, plus documented thresholds)",

@@ -400,3 +400,17 @@ def test_torch_det_backward_passes_where_a_cofactor_is_tiny():
     report = sj.verify(torch.linalg.det, spec, at={"X": np.array(DET_POINT)})
     assert report.verdict == "pass", str(report)
     assert sj.verify(_det_with(1 + 1e-4), spec, at={"X": np.array(DET_POINT)}).verdict == "fail"
+
+
+def test_underflow_in_torchs_float32_sigmoid_backward_is_no_false_alarm():
+    """Found: torch's float32 sigmoid backward flushes a subnormal intermediate, giving 0 where the
+    exact `x * sigmoid'(u)` is -1.6e-38 (a normal number, above the old floor `tiny`)."""
+    spec = sj.function("sigmoid(W @ x)", W=(4, 3), x=(3,))
+    W = np.zeros((4, 3), dtype=np.float32)
+    W[3] = [3.6728830337524414, 0.0, 1.0]
+    x = np.array([-25.1143856048584, 0.0, 2.0], dtype=np.float32)
+    report = sj.verify(lambda W, x: torch.sigmoid(W @ x), spec, at={"W": W, "x": x})
+    assert report.verdict == "pass", str(report)
+    # ... while a derivative wrong by 1e-4 relative at a normal-sized entry is still caught there
+    wrong = sj.verify(lambda W, x: torch.sigmoid(W @ x) * (1 + 1e-4 * (W @ x)), spec, at={"W": W, "x": x})
+    assert wrong.verdict == "fail"
