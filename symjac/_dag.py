@@ -145,10 +145,12 @@ def call_deep(fn: Callable[[], Any], *, levels: int) -> Any:
     frames = FRAMES_PER_LEVEL * max(int(levels), 0)
     result: dict = {}
     context = contextvars.copy_context()
+    job = _deadline.current_job()  # the caller's time limit holds in the helper thread too
 
     def target():
         try:
-            result["value"] = context.run(fn)
+            with _deadline.adopted(job):
+                result["value"] = context.run(fn)
         except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread
             result["error"] = error
 

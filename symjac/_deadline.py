@@ -31,7 +31,7 @@ from typing import Any, TextIO
 
 from ._errors import InvalidArgumentError, JobTimeoutError
 
-__all__ = ["Deadline", "Progress", "checkpoint", "job", "progress_wanted", "time_limit", "validate_timeout"]
+__all__ = ["Deadline", "Progress", "adopted", "checkpoint", "current_job", "job", "progress_wanted", "time_limit", "validate_timeout"]
 
 #: The largest time limit in seconds (as the CLI's `--timeout`).
 MAX_TIMEOUT = 1_000_000.0
@@ -215,6 +215,24 @@ def job(what: str, *, timeout: float | None, progress: bool | None = None, phase
             _local.job = None
             if display:
                 display.close()
+
+
+def current_job() -> Any:
+    """The job running in this thread (None outside one), for `adopted` in another thread."""
+    return getattr(_local, "job", None)
+
+
+@contextlib.contextmanager
+def adopted(other: Any) -> Iterator[None]:
+    """Run the block, in this thread, as part of `other` (`current_job()` of the thread that waits
+    for this one, e.g. `_dag.call_deep`'s): its time limit is checked at this thread's checkpoints
+    too, so that work handed to a helper thread stops when the job's limit passes."""
+    previous = getattr(_local, "job", None)
+    _local.job = other if previous is None else previous
+    try:
+        yield
+    finally:
+        _local.job = previous
 
 
 def checkpoint(nodes: int = 0) -> None:

@@ -85,7 +85,7 @@ DEFAULT_MARGIN = 0.25
 #: Largest magnitude of the far draws (see the module docstring).
 DEFAULT_REACH = 40.0
 #: One point in this many is a far point.
-FAR_ODDS = 3
+FAR_ODDS = 2
 #: Geometric bands of far magnitudes, each drawn as often.
 _FAR_STEPS = 8
 

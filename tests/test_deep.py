@@ -31,7 +31,7 @@ def _recurrence(steps: int):
 
 
 def _limits(steps: int) -> sj.Limits:
-    return sj.Limits(max_depth=2 * steps, max_entry_size=10**7, max_work=10**7, max_jacobian_work=10**8)
+    return sj.Limits(max_depth=2 * steps, max_entry_size=10**7, max_work=10**7, max_jacobian_work=10**8, max_seconds=1000)
 
 
 def _torch_recurrence(w: float, x: np.ndarray):
