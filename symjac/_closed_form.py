@@ -132,7 +132,7 @@ def translate(function) -> tuple[Any, dict[str, sympy.MatrixSymbol]]:
             symbols[name] = sympy.MatrixSymbol(name, rows, cols)
             env[name] = _Value(symbols[name], "vector" if value.ndim == 1 else "matrix")
     try:
-        tree = ast.parse(function.source.strip(), mode="eval")
+        tree = function.text_tree()  # the Function's one validated tree
         result = _Translator(env).visit(tree.body)
     except _Unsupported as error:
         raise ClosedFormError(

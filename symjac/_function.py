@@ -31,7 +31,7 @@ from ._budget import (
 )
 from . import _dag, _deadline
 from ._errors import DomainError, InvalidArgumentError, InvalidExpressionError, ShapeError, SymjacError, TooLargeError
-from ._parse import parse_expression, validate_name
+from ._parse import parse_expression, validate_name, validated_tree
 from ._printable import Printable
 from ._values import coerce_array
 from .ops import as_symbolic, entry_symbols
@@ -157,6 +157,15 @@ class Function(Printable):
     def source(self) -> str | None:
         """The expression text this Function was built from, if it was built from text."""
         return self._source
+
+    def text_tree(self) -> Any:
+        """The validated `ast` tree of `source` (None if not built from text), parsed once and kept:
+        the one tree the readers of the text other than SymPy interpret (the tensor-level torch
+        forward, `symjac.backends._torch_tensor`; closed forms, `symjac._closed_form`)."""
+        if self._source is None:
+            return None
+        names = {**{i.name: None for i in self.inputs}, **{n: None for n in self.consts}}
+        return self.cached("text-tree", lambda: validated_tree(self._source, names, limits=self.limits))
 
     @property
     def origin(self) -> str | None:

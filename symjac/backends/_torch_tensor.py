@@ -250,10 +250,8 @@ def _build(function) -> tuple[TensorForward | None, str | None]:
     consts = function.consts
     try:
         if function.source is not None:
-            from .._parse import validated_tree
-
             names = {**{i.name: None for i in function.inputs}, **{n: None for n in consts}}
-            tree = validated_tree(function.source, names, limits=function.limits)
+            tree = function.text_tree()
             run = _TextCompiler(set(names)).compile(tree.body)
             return TensorForward(function, "text", run, consts), None
         if function.matrix_expression is not None:
