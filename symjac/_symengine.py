@@ -28,27 +28,18 @@ from collections.abc import Sequence
 
 from sympy import SympifyError
 
+from . import _source
+
 __all__ = ["ENABLED", "available", "enabled", "compile_source"]
 
 #: Print generated code through SymEngine where it can (and it is installed). Off by default;
 #: tests set it to compare both printers.
 ENABLED = False
 
-#: SymEngine function class name -> (NumPy name, torch name).
-_FUNCTIONS = {
-    "sin": ("numpy.sin", "torch.sin"),
-    "cos": ("numpy.cos", "torch.cos"),
-    "tan": ("numpy.tan", "torch.tan"),
-    "sinh": ("numpy.sinh", "torch.sinh"),
-    "cosh": ("numpy.cosh", "torch.cosh"),
-    "tanh": ("numpy.tanh", "torch.tanh"),
-    "asin": ("numpy.arcsin", "torch.asin"),
-    "acos": ("numpy.arccos", "torch.acos"),
-    "atan": ("numpy.arctan", "torch.atan"),
-    "log": ("numpy.log", "torch.log"),
-    "Abs": ("numpy.abs", "torch.abs"),
-    "sign": ("numpy.sign", "torch.sign"),
-}
+#: SymEngine function class name -> (NumPy name, torch name): the DAG printer's names (`_source`).
+_FUNCTIONS = {name: _source._FUNCTIONS[name] for name in (
+    "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan", "log", "Abs", "sign",
+)}
 _SQRT = {"numpy": "numpy.sqrt", "torch": "torch.sqrt"}
 _EXP = {"numpy": "numpy.exp", "torch": "torch.exp"}
 #: Integers beyond this are printed as floats (NumPy cannot hold larger Python ints in C longs).
