@@ -133,14 +133,21 @@ _limit_saved = 0
 
 
 def call_deep(fn: Callable[[], Any], *, levels: int) -> Any:
-    """`fn()`, run with room for `levels` levels of SymPy's recursion: on its own thread, with a
-    stack and a recursion limit raised by `FRAMES_PER_LEVEL * levels` frames; returns its result
+    """`fn()`, run with room for `levels` levels of SymPy's recursion: in this thread first, and if
+    that runs out of recursion, again on its own thread, with a stack and a recursion limit raised
+    by `FRAMES_PER_LEVEL * levels` frames (so `fn` must be safe to call twice); returns its result
     or raises its exception. The caller's context variables (NumPy's `errstate`, `decimal`) are
     copied to it. The process-wide recursion limit is raised while any such call runs and
     restored after the last one; it is never lowered below what it was."""
     import contextvars
     import sys
 
+    # First in the calling thread, where a time limit's signal can interrupt the caller's own code
+    # (a helper thread cannot be stopped from outside): only what needs the room goes to a thread.
+    try:
+        return fn()
+    except RecursionError:
+        pass
     global _limit_users, _limit_saved
     frames = FRAMES_PER_LEVEL * max(int(levels), 0)
     result: dict = {}

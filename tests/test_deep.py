@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -162,7 +163,18 @@ def test_deep_parentheses_within_the_depth_budget():
 
 def test_call_deep_restores_the_recursion_limit_and_hands_back_errors():
     before = sys.getrecursionlimit()
-    assert _dag.call_deep(lambda: sys.getrecursionlimit(), levels=100) >= before + 100 * _dag.FRAMES_PER_LEVEL
+    # shallow work runs once, in the calling thread (where a time limit's signal can stop it)
+    assert _dag.call_deep(lambda: threading.current_thread(), levels=100) is threading.current_thread()
+    calls = []
+
+    def deep():  # runs out of recursion at the normal limit, then gets the room
+        calls.append(sys.getrecursionlimit())
+        if len(calls) == 1:
+            raise RecursionError
+        return sys.getrecursionlimit()
+
+    assert _dag.call_deep(deep, levels=100) >= before + 100 * _dag.FRAMES_PER_LEVEL
+    assert len(calls) == 2
     assert sys.getrecursionlimit() == before
     with pytest.raises(ZeroDivisionError):
         _dag.call_deep(lambda: 1 / 0, levels=10)
