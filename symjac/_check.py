@@ -84,7 +84,7 @@ def check(
       each route also under `torch.func.vmap` in both nesting orders (`vmap(jacfwd)`,
       `jacfwd(vmap)`, ...); the report names the batch point and the nesting that is off.
     - `bound`, `roles`: with `samples`, how points are drawn: the largest magnitude of an entry
-      (default: mostly within 3, one point in three out to 40) and `{input name: flags}` replacing
+      (default: mostly within 3, one point in two out to 40) and `{input name: flags}` replacing
       derived roles (e.g. `{"X": "posdef"}`); see `symjac.strategies`.
 
     Returns a `Report`; call `report.raise_if_failed()` to turn a failure into an AssertionError.

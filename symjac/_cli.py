@@ -319,7 +319,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="instead of --at, check N points drawn from the function's domain")
     p.add_argument("--seed", type=_count(0), default=None, metavar="S", help="seed of the drawn points (default 0)")
     p.add_argument("--bound", type=_bound, default=None, metavar="B",
-                   help="largest magnitude of a drawn entry (default: mostly within 3, one point in three out to 40)")
+                   help="largest magnitude of a drawn entry (default: mostly within 3, one point in two out to 40)")
     p.set_defaults(run=_cmd_check)
     p = sub.add_parser("jacobian", help="print the exact Jacobian (and its value with --at)")
     function_args(p)

@@ -8,7 +8,7 @@ Hypothesis are imported when a test first uses the fixture).
   test's own `samples=`; default: the test's value, else 100).
 - `--symjac-seed S`: the seed of those runs (overrides the test's `seed=`; default: the test's, else 0).
 - `--symjac-bound B`: the largest magnitude of a drawn entry in those runs (overrides the test's
-  `bound=`; default: the test's, else mostly within 3 with one point in three out to 40).
+  `bound=`; default: the test's, else mostly within 3 with one point in two out to 40).
 
 ```python
 def test_my_backward(symjac_assert):
@@ -70,7 +70,7 @@ def pytest_addoption(parser) -> None:
     group.addoption(
         "--symjac-bound", dest="symjac_bound", type=_bound, default=None, metavar="B",
         help="largest magnitude of a drawn entry in those runs (overrides the test's bound=; "
-        "default: the test's, else mostly within 3 with one point in three out to 40)",
+        "default: the test's, else mostly within 3 with one point in two out to 40)",
     )
 
 

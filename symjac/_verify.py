@@ -95,7 +95,7 @@ def verify(
     - `batch`: B points at once (B per sample, or `at=` with a leading dimension B), the
       implementation's derivatives also under `torch.func.vmap` in both nesting orders.
       With `order=2` or `batch`, kind must be "function"; see `symjac._second_order`.
-    - `bound`: the largest magnitude of drawn entries (default: mostly within 3, one point in three
+    - `bound`: the largest magnitude of drawn entries (default: mostly within 3, one point in two
       reaching out to 40, `symjac.strategies.DEFAULT_REACH`); `roles`: `{input name: flags}`
       replacing the derived roles, e.g. `{"X": "posdef"}` for a Cholesky- or eigh-based
       implementation (flags: `symjac.strategies.FLAGS`).
