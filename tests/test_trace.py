@@ -258,7 +258,8 @@ def _leaves_torch(x):
 
 
 REFUSALS = [
-    ("no-data-path", lambda x: torch.tensor(x.detach().numpy()) * 2, "outside torch|no data path"),
+    # refused at the detach() or at the missing data path, whichever the trace meets first
+    ("no-data-path", lambda x: torch.tensor(x.detach().numpy()) * 2, "outside torch|no data path|detach"),
     ("numpy-round-trip", _leaves_torch, "outside torch"),
     ("item", lambda x: x * x[0].item(), "data-dependent|read into Python"),
     ("control-flow", _branchy, "data-dependent control flow"),
