@@ -132,6 +132,30 @@ _limit_users = 0
 _limit_saved = 0
 
 
+class _Abandoned(BaseException):
+    """Raised inside a `call_deep` worker whose caller stopped waiting (time limit, Ctrl-C)."""
+
+
+def _stop_thread(worker: threading.Thread) -> None:
+    """Ask `worker` to stop: `_Abandoned` is raised in it at its next Python instruction, so the
+    pure-Python work of SymPy stops soon; a long call into C code finishes first."""
+    import ctypes
+
+    if worker.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(_Abandoned))
+
+
+def _release_limit() -> None:
+    """One `call_deep` worker is done: the last one restores the recursion limit it found."""
+    import sys
+
+    global _limit_users
+    with _limit_lock:
+        _limit_users -= 1
+        if _limit_users == 0:
+            sys.setrecursionlimit(_limit_saved)
+
+
 def call_deep(fn: Callable[[], Any], *, levels: int) -> Any:
     """`fn()`, run with room for `levels` levels of SymPy's recursion: in this thread first, and if
     that runs out of recursion, again on its own thread, with a stack and a recursion limit raised
@@ -160,6 +184,8 @@ def call_deep(fn: Callable[[], Any], *, levels: int) -> Any:
                 result["value"] = context.run(fn)
         except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread
             result["error"] = error
+        finally:
+            _release_limit()
 
     with _limit_lock:
         if _limit_users == 0:
@@ -177,12 +203,19 @@ def call_deep(fn: Callable[[], Any], *, levels: int) -> Any:
             threading.stack_size(old_size)
     try:
         worker.start()
+    except BaseException:
+        _release_limit()
+        raise
+    # The worker, not this thread, gives the recursion limit back when it ends: a caller stopped by
+    # its time limit (or Ctrl-C) leaves the worker running, deep in SymPy, and lowering the limit
+    # under a deep thread is a fatal error of the interpreter ("Cannot recover from stack
+    # overflow"). `Thread.is_alive()` cannot tell: a `join()` interrupted by a signal marks a
+    # running thread as stopped (CPython bpo-45274).
+    try:
         worker.join()
-    finally:
-        with _limit_lock:
-            _limit_users -= 1
-            if _limit_users == 0 and not worker.is_alive():
-                sys.setrecursionlimit(_limit_saved)
+    except BaseException:
+        _stop_thread(worker)
+        raise
     if "error" in result:
         error = result.pop("error")
         try:

@@ -10,6 +10,7 @@ import contextlib
 import functools
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -138,6 +139,32 @@ def test_room_for_recursion_is_set_by_the_depth_budget_and_past_it_is_a_clear_er
         sj.function(_nested(1500), x=())  # default max_depth (50): room for about 1,400 frames
     f = sj.function(_nested(1500), x=(), limits=sj.Limits(max_depth=1000))
     assert _dag.height((f.output[()],))[f.output[()]] == 1500
+
+
+def test_a_3000_deep_callable_of_sympys_own_sin_is_a_clear_error_or_stopped_by_the_time_limit():
+    # Issue 15: `reduce(lambda a, _: sympy.sin(a), range(3000), X[0])`. SymPy's own constructors
+    # recurse over the depth and grow faster than quadratically with it (plain SymPy, outside symjac:
+    # 1,000 levels take seconds), so past the default depth budget it is refused, and with the budget
+    # raised it is stopped by the time limit, never a RecursionError or a silent hang.
+    def deep(X):
+        return functools.reduce(lambda a, _: sympy.sin(a), range(3000), X[0])
+
+    with pytest.raises(sj.InvalidExpressionError, match=r"Limits\.max_depth"):
+        sj.function(deep, X=(2,))
+    before = sys.getrecursionlimit()
+    with pytest.raises(sj.JobTimeoutError, match="time limit of 2 s"):
+        sj.function(deep, X=(2,), limits=sj.Limits(max_depth=4000, timeout=2))
+    # The deep work ran on a helper thread (the calling thread ran out of recursion first): it is
+    # stopped too, and only then is the recursion limit given back (lowering it under a thread
+    # that is still deep was a fatal interpreter error, "Cannot recover from stack overflow").
+    if any(t.name == "symjac-deep" for t in threading.enumerate()):
+        assert sys.getrecursionlimit() > before  # still deep: the room stays until it ends
+    for _ in range(600):
+        if not any(t.name == "symjac-deep" for t in threading.enumerate()):
+            break
+        time.sleep(0.1)
+    assert not any(t.name == "symjac-deep" for t in threading.enumerate())
+    assert sys.getrecursionlimit() == before
 
 
 def test_a_300_deep_nested_sin_differentiates_by_reverse_accumulation():
