@@ -88,11 +88,15 @@ class _Check:
 
     # -- routes --------------------------------------------------------------------------------
     def _symbolic(self, point: Point) -> np.ndarray:
+        # Overflow and division by zero in the generated code are the engine's to judge (it checks
+        # finiteness, and repairs or calls a point inconclusive): no RuntimeWarning, which a
+        # user's `-W error` would turn into an exception inside a correct check.
         batch = point.batch_shape
-        blocks = [
-            numpy_backend.jacobian(self.f.jacobian(inp.name), point).reshape(batch + (_out_size(self.f), inp.size))
-            for inp in self.f.inputs
-        ]
+        with np.errstate(all="ignore"):
+            blocks = [
+                numpy_backend.jacobian(self.f.jacobian(inp.name), point).reshape(batch + (_out_size(self.f), inp.size))
+                for inp in self.f.inputs
+            ]
         return np.concatenate(blocks, axis=-1)
 
     def _noise(self, symbolic: np.ndarray, *, implementation: bool = False) -> np.ndarray:
@@ -208,7 +212,8 @@ class _Check:
         one rounding of its largest entry (`_tolerance.perturbed_normwise`)."""
         count = self.tol.perturbations
         p64 = self.point.as_dtype(np.float64)
-        base = evaluate(p64).reshape(rows, -1).astype(np.float64)
+        with np.errstate(all="ignore"):
+            base = evaluate(p64).reshape(rows, -1).astype(np.float64)
         if not count:
             return np.zeros_like(base)
         x = p64.flat(self.f.input_names)
@@ -294,7 +299,8 @@ class _Check:
         def fn(rows: np.ndarray) -> np.ndarray:
             parts = np.split(rows, splits, axis=1)
             values = {inp.name: p.reshape((rows.shape[0],) + inp.shape) for inp, p in zip(f.inputs, parts)}
-            out = numpy_backend.forward(f, Point(values, np.dtype(np.float64), (rows.shape[0],)))
+            with np.errstate(all="ignore"):  # the finite-difference route judges non-finite values
+                out = numpy_backend.forward(f, Point(values, np.dtype(np.float64), (rows.shape[0],)))
             return out.reshape(rows.shape[0], -1)
 
         x = self.point.as_dtype(np.float64).flat(f.input_names)

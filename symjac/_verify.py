@@ -386,6 +386,8 @@ class _PointVerifier:
         except SymjacError:
             raise
         except Exception as error:  # the implementation's own error: say where, keep it as the cause
+            if report.stage is None:  # raised by symjac's own work between the implementation's calls
+                raise
             raise _implementation_error(error, report, point) from error
 
 
@@ -410,8 +412,9 @@ class _Verification:
         self.owner, self.f, self.point, self.base, self.rows = owner, f, point, base, rows
         self.tol = owner.tol
         self.notes: list[str] = []
-        #: what is being computed from impl, for errors: "value", "reverse-mode Jacobian", ...
-        self.stage = "value"
+        #: what is being computed from impl, for errors: "value", "reverse-mode Jacobian", ...;
+        #: None while symjac's own work runs (an error then is not the implementation's)
+        self.stage: str | None = "value"
         self.matrices = None
         if f.traced_from is not None:
             own = f.traced_from_same(owner.impl)
@@ -570,6 +573,7 @@ class _Verification:
                 "derivatives checked with respect to " + ", ".join(self.owner.wrt) + " only (wrt=)"
             )
 
+        self.stage = None  # from here on symjac's own work: its errors are not the implementation's
         noise = self.base._noise(exact, implementation=True)
         bounds = {name: self.tol.rounding(exact, r, self.point.dtype, noise) for name, r in routes.items()}
         if value is not None:
@@ -689,7 +693,9 @@ class _Verification:
         found = []
 
         def vjp(v):
+            self.stage = "vector-Jacobian products"
             grads = torch_backend.impl_vjp(impl, args, chosen, v.reshape(self.f.out_shape))
+            self.stage = None
             full = [np.zeros(inp.size) for inp in self.f.inputs]
             for i, g in zip(chosen, grads):
                 full[i] = np.asarray(g, dtype=np.float64).reshape(-1)
@@ -718,7 +724,10 @@ class _Verification:
             def jvp(t):
                 parts = np.split(t, splits)
                 tangents = [parts[i].reshape(self.f.inputs[i].shape) for i in chosen]
-                return torch_backend.impl_jvp(impl, args, chosen, tangents).reshape(-1)
+                self.stage = "Jacobian-vector products"
+                result = torch_backend.impl_jvp(impl, args, chosen, tangents).reshape(-1)
+                self.stage = None
+                return result
 
             try:
                 a, b, s = jvp(t1), jvp(t2), jvp(t1 + t2)

@@ -38,7 +38,7 @@ import sympy
 import symjac as sj
 from symjac import _function
 
-pytestmark = pytest.mark.timeout(20)
+pytestmark = pytest.mark.timeout(120)
 
 # --------------------------------------------------------------------------- expression text
 

@@ -23,7 +23,7 @@ from symjac import InvalidArgumentError, JobTimeoutError, _check, _cli, _worker
 from symjac._cli import EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS, EXIT_TIMEOUT, EXIT_USAGE, _parser, main
 from symjac._worker import DEFAULT_TIMEOUT, EXIT_INTERNAL, EXIT_INTERRUPTED, PipeSafe
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 LINUX = sys.platform.startswith("linux")
 
@@ -188,7 +188,7 @@ EXPRESSION_ROWS = [
 ]
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("text", EXPRESSION_ROWS, ids=[repr(t)[:30] for t in EXPRESSION_ROWS])
 def test_bad_expression_text_is_a_one_line_usage_error(text, tmp_path):
     status, out, err = run("check", text, "--input", "x=scalar", "--input", "y=scalar",
@@ -278,7 +278,7 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(120)
 def test_runaway_job_is_stopped_at_the_limit_with_status_4(monkeypatch):
     marker = f"SYMJAC_TEST_MARKER={uuid.uuid4()}"
     monkeypatch.setenv(*marker.split("="))
@@ -329,11 +329,11 @@ def _console(job: str = HANG) -> list[str]:
 CONSOLE = [sys.executable, "-c", "from symjac._cli import entry_point; entry_point()"]
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(300)
 def test_console_script_times_out_with_status_4_and_no_stray_process():
     marker = f"SYMJAC_TEST_MARKER={uuid.uuid4()}"
     env = dict(os.environ, SYMJAC_TEST_MARKER=marker.partition("=")[2])
-    done = subprocess.run(_console() + RUNAWAY + ["--timeout", "2"], capture_output=True, text=True, env=env, timeout=50)
+    done = subprocess.run(_console() + RUNAWAY + ["--timeout", "2"], capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == EXIT_TIMEOUT
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and "time limit of 2 s" in done.stderr
@@ -342,17 +342,17 @@ def test_console_script_times_out_with_status_4_and_no_stray_process():
 
 
 @pytest.mark.skipif(not LINUX, reason="reads /proc")
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(300)
 def test_ctrl_c_is_one_line_and_status_130_and_no_stray_process():
     marker = f"SYMJAC_TEST_MARKER={uuid.uuid4()}"
     env = dict(os.environ, SYMJAC_TEST_MARKER=marker.partition("=")[2])
     # A terminal's Ctrl-C: the test runner (an xdist worker) may ignore SIGINT, and an ignored
     # signal stays ignored across exec, so the command gets the default disposition back.
-    parent = subprocess.Popen(_console() + RUNAWAY + ["--timeout", "50"], env=env, stdout=subprocess.PIPE,
+    parent = subprocess.Popen(_console() + RUNAWAY + ["--timeout", "200"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True,
                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + 150  # a bound for a hang, not for speed: a loaded machine is slow
         # the worker counts once it runs its own program (after exec: until then the forked child
         # is a copy of the command, and a Ctrl-C there lands inside subprocess.Popen)
         while not _workers_running(marker) and time.monotonic() < deadline:
@@ -360,35 +360,35 @@ def test_ctrl_c_is_one_line_and_status_130_and_no_stray_process():
         assert _workers_running(marker), "the worker did not start"
         time.sleep(0.5)  # the command is now waiting on its worker
         parent.send_signal(signal.SIGINT)
-        out, err = parent.communicate(timeout=60)
+        out, err = parent.communicate(timeout=100)
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
     assert parent.returncode == EXIT_INTERRUPTED == 130
     assert err == "symjac: interrupted (Ctrl-C)\n" and out == ""
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while _processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _processes_with(marker) == []
 
 
 @pytest.mark.skipif(not LINUX, reason="reads /proc")
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(300)
 def test_worker_exits_when_the_command_is_killed():
     marker = f"SYMJAC_TEST_MARKER={uuid.uuid4()}"
     env = dict(os.environ, SYMJAC_TEST_MARKER=marker.partition("=")[2])
-    parent = subprocess.Popen(_console() + RUNAWAY + ["--timeout", "60"], env=env,
+    parent = subprocess.Popen(_console() + RUNAWAY + ["--timeout", "200"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 150
         while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:  # the command and its worker
             time.sleep(0.1)
         workers = [p for p in _processes_with(marker) if p != parent.pid]
         assert workers, "the worker did not start"
         parent.send_signal(signal.SIGKILL)
         parent.wait()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 60
         while _processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _processes_with(marker) == []
@@ -399,24 +399,24 @@ def test_worker_exits_when_the_command_is_killed():
 
 
 def test_work_under_the_limit_runs_in_the_worker_with_its_own_status():
-    status, out, err = run("check", "relu(x)", "--input", "x=scalar", "--at", "x=0", "--json", timeout="30")
+    status, out, err = run("check", "relu(x)", "--input", "x=scalar", "--at", "x=0", "--json", timeout="100")
     assert (status, err) == (EXIT_INCONCLUSIVE, "")
     assert strict_json(out)["verdict"] == "inconclusive"
-    status, out, err = run("check", "X @ Y", "--input", "X=2x2", timeout="30")
+    status, out, err = run("check", "X @ Y", "--input", "X=2x2", timeout="100")
     assert_one_line_error(status, out, err, "unknown name 'Y'")
 
 
 def test_worker_that_dies_is_an_internal_error(monkeypatch):
     # A worker killed by a signal (the machine's OOM killer, say) is status 5, never 1 ("fail").
     monkeypatch.setattr(_worker, "_BOOTSTRAP", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
-    status, out, err = run("jacobian", "x", "--input", "x=scalar", timeout="10")
+    status, out, err = run("jacobian", "x", "--input", "x=scalar", timeout="100")
     assert status == EXIT_INTERNAL
     assert err.count("\n") == 1 and "the job's worker process died (signal 9)" in err
 
 
 def test_worker_that_cannot_start_is_an_internal_error(monkeypatch):
     monkeypatch.setattr(sys, "executable", str(pathlib.Path(sys.executable).with_name("no-such-python")))
-    status, out, err = run("jacobian", "x", "--input", "x=scalar", timeout="10")
+    status, out, err = run("jacobian", "x", "--input", "x=scalar", timeout="100")
     assert status == EXIT_INTERNAL
     assert err.startswith("symjac: error: cannot start the worker process") and err.count("\n") == 1
 
@@ -455,7 +455,7 @@ def test_usage_errors_never_show_python_hints(argv):
 def test_stdout_on_dev_full_is_one_line_and_status_2():
     with open("/dev/full", "w") as full:
         done = subprocess.run(CONSOLE + ["check", "x", "--input", "x=scalar", "--at", "x=1", "--timeout", "0"],
-                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=50)
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=110)
     assert done.returncode == EXIT_USAGE
     assert done.stderr == "symjac: error: cannot write the output to stdout (No space left on device)\n"
 
@@ -463,11 +463,11 @@ def test_stdout_on_dev_full_is_one_line_and_status_2():
 @pytest.mark.parametrize("timeout", ["0", "30"])
 def test_closed_stdout_and_stderr_end_without_a_traceback(timeout):
     argv = ["check", "x", "--input", "x=scalar", "--at", "x=1", "--timeout", timeout]
-    done = subprocess.run(CONSOLE + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=50,
+    done = subprocess.run(CONSOLE + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=110,
                           preexec_fn=lambda: os.close(1))
     assert done.returncode == EXIT_USAGE
     assert done.stderr == "symjac: error: cannot write the output to stdout (it is closed)\n"
-    done = subprocess.run(CONSOLE + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=50,
+    done = subprocess.run(CONSOLE + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=110,
                           preexec_fn=lambda: (os.close(1), os.close(2)))
     assert done.returncode == EXIT_USAGE and done.stderr == ""
 

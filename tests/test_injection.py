@@ -21,7 +21,7 @@ from symjac._cli import main
 from symjac._codegen import compile_entries
 from symjac._parse import parse_expression
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(120)
 
 PAYLOAD = "__import__('os').system('touch {path}')"
 

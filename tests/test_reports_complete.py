@@ -142,3 +142,47 @@ def test_the_filter_is_narrow():
         sj.check(sj.function("x * 2", x=(2,)), x=np.ones(2))
         warnings.warn("`torch.jit.script` is deprecated (a user's own)", DeprecationWarning)
     assert [str(w.message) for w in caught] == ["`torch.jit.script` is deprecated (a user's own)"]
+
+
+# found: under `-W error` (or pytest's `filterwarnings = error`), an overflow in symjac's own float32
+# rounding-noise evaluation of exp(40) became an exception, reported as the implementation's error
+SATURATING = [("sigmoid(W @ x)", {"W": (4, 3), "x": (3,)}, lambda W, x: torch.sigmoid(W @ x)),
+              ("exp(x) / (1 + exp(x))", {"x": (3,)}, torch.sigmoid),
+              ("log(1 + exp(x))", {"x": (2,)}, torch.nn.functional.softplus)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("text, shapes, impl", SATURATING, ids=[r[0] for r in SATURATING])
+def test_saturated_points_raise_no_numpy_warning_in_check_or_verify(text, shapes, impl, dtype):
+    import warnings
+
+    spec = sj.function(text, **shapes)
+    far = {name: np.full(shape, 40.0, dtype=dtype) for name, shape in shapes.items()}
+    far_negative = {name: -v for name, v in far.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for point in (far, far_negative):
+            assert sj.check(spec, **point).verdict in ("pass", "inconclusive")
+            assert sj.verify(impl, spec, at=point).verdict == "pass"
+        assert sj.verify(impl, spec, samples=30, seed=0, dtype=dtype).verdict == "pass"
+        wrong = sj.verify(lambda *xs: impl(*xs) * (1 + 1e-3), spec, samples=30, seed=0, dtype=dtype)
+        assert wrong.verdict == "fail"
+
+
+def test_an_error_in_symjacs_own_work_is_not_blamed_on_the_implementation(monkeypatch):
+    from symjac import _engine
+
+    def broken(self, *args, **kwargs):
+        raise ZeroDivisionError("symjac's own")
+
+    monkeypatch.setattr(_engine._Check, "_noise", broken)
+    with pytest.raises(ZeroDivisionError, match="symjac's own"):
+        sj.verify(torch.sigmoid, sj.function("sigmoid(x)", x=(2,)), at={"x": np.ones(2)})
+    # the implementation's own errors still are, with the point and the step
+    monkeypatch.undo()
+
+    def raising(x):
+        raise ZeroDivisionError("impl's own")
+
+    with pytest.raises(sj.ImplementationError, match="impl: raised ZeroDivisionError: impl's own"):
+        sj.verify(raising, sj.function("sigmoid(x)", x=(2,)), at={"x": np.ones(2)})
