@@ -94,8 +94,10 @@ def _assemble(entries: list, batch_shape: tuple[int, ...], dtype: np.dtype) -> n
 
 
 #: Points per chunk: about this many elements in the widest array a chunk builds (the table, or
-#: one stage's monomials), so that each whole-array operation stays in cache.
-_CHUNK_ELEMENTS = 1 << 18
+#: one stage's monomials), so that each whole-array operation stays in cache; each chunk runs
+#: the generated code once more (a fixed cost per operation), so chunks are not small: at batch
+#: 1,000, a table up to about 1,000 columns is one chunk.
+_CHUNK_ELEMENTS = 1 << 20
 
 
 def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
@@ -135,7 +137,14 @@ def _columns(plan: EntryPlan, x: np.ndarray) -> np.ndarray:
 
 def _inputs(plan: EntryPlan, function, point: Point) -> np.ndarray:
     """The point's input entries as rows, `(n_inputs, points)`, the batch flattened."""
-    return np.ascontiguousarray(point.flat(function.input_names).reshape(-1, plan.n_inputs).T)
+    points = math.prod(point.batch_shape)
+    x = np.empty((plan.n_inputs, points), dtype=point.dtype)
+    start = 0
+    for name in function.input_names:  # one transposing copy per input (no concatenation first)
+        value = point.values[name].reshape(points, -1)
+        x[start : start + value.shape[1]] = value.T
+        start += value.shape[1]
+    return x
 
 
 def _table(plan: EntryPlan, function, point: Point) -> np.ndarray:
