@@ -105,19 +105,31 @@ def test_attention_by_k_is_factored_within_the_depth_limit(monkeypatch):
     np.testing.assert_allclose(t.numpy(), J.evaluate(**values), rtol=2e-5, atol=2e-5)
 
 
+@pytest.mark.parametrize("batch", [(2, 3), (3000,)])  # (3000,): transposes in blocks
 @pytest.mark.parametrize("expr, shapes", [("X @ X", {"X": (5, 5)}), ("tanh(W @ x + b)", {"W": (4, 4), "x": (4,), "b": (4,)})])
-def test_dense_gather_writes_zeros_and_entries_in_place(expr, shapes):
+def test_dense_gather_writes_zeros_and_entries_in_place(expr, shapes, batch):
     """The dense output is gathered from the transposed table: every structural zero is 0 and
-    every nonzero its entry's value, for any batch shape and in chunks."""
+    every nonzero its entry's value, for any batch shape, in chunks and blocks."""
     f = sj.function(expr, **shapes)
     rng = np.random.default_rng(4)
-    values = {k: rng.standard_normal((2, 3) + s) for k, s in shapes.items()}
+    values = {k: rng.standard_normal(batch + s) for k, s in shapes.items()}
     point = coerce_point(f.inputs, values)
     symbols = [s for i in f.inputs for s in i.flat_symbols]
+    points = int(np.prod(batch))
     for inp in f.inputs:
         J = f.jacobian(inp.name)
         got = numpy_backend.jacobian(J, point)
-        expected = np.zeros((6, int(np.prod(f.out_shape)) * inp.size))
+        assert got.shape == batch + J.shape
+        expected = np.zeros((points, int(np.prod(f.out_shape)) * inp.size))
         x = numpy_backend._inputs(numpy_backend.jacobian_plan(J)[0], f, point)
         expected[:, J.rows * inp.size + J.cols] = _direct(J.entries, symbols, x)
-        np.testing.assert_array_equal(got.reshape(6, -1), expected)
+        np.testing.assert_array_equal(got.reshape(points, -1), expected)
+
+
+def test_blocked_transpose_equals_the_transpose():
+    rng = np.random.default_rng(5)
+    for shape in [(3, 5), (1000, 97), (130, 700), (65, 1100)]:
+        a = rng.standard_normal(shape)
+        out = np.empty(shape[::-1])
+        numpy_backend._transpose_into(a, out)
+        np.testing.assert_array_equal(out, a.T)

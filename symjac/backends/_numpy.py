@@ -142,9 +142,24 @@ def _inputs(plan: EntryPlan, function, point: Point) -> np.ndarray:
     start = 0
     for name in function.input_names:  # one transposing copy per input (no concatenation first)
         value = point.values[name].reshape(points, -1)
-        x[start : start + value.shape[1]] = value.T
+        _transpose_into(value, x[start : start + value.shape[1]])
         start += value.shape[1]
     return x
+
+
+#: Transposing copies of more elements than this go in blocks of `_BLOCK` rows (the source's
+#: rows stay in cache while the destination's are written): about 1.5x faster than one copy.
+_BLOCKED_ABOVE = 1 << 16
+_BLOCK = 64
+
+
+def _transpose_into(a: np.ndarray, out: np.ndarray) -> None:
+    """`out[...] = a.T` for 2-D `a`, in blocks of rows when large."""
+    if a.size <= _BLOCKED_ABOVE:
+        out[...] = a.T
+        return
+    for lo in range(0, a.shape[0], _BLOCK):
+        out[:, lo : lo + _BLOCK] = a[lo : lo + _BLOCK].T
 
 
 def _table(plan: EntryPlan, function, point: Point) -> np.ndarray:
@@ -163,7 +178,9 @@ def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: t
         # The table (columns as rows) is transposed, not the output: the table has a column per
         # distinct entry, the output one per dense entry (X @ X: 4,096 entries over 137 columns);
         # the gather then writes each point's row of the output in place, contiguously.
-        rows = np.ascontiguousarray(_columns(plan, x[:, lo : lo + step]).T)
+        table = _columns(plan, x[:, lo : lo + step])
+        rows = np.empty(table.shape[::-1], dtype=table.dtype)
+        _transpose_into(table, rows)
         np.take(rows, index, axis=1, out=out[lo : lo + step], mode="clip")
     return out.reshape(point.batch_shape + shape)
 
