@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -450,18 +449,40 @@ def _reads_inputs_only(key: int, split: _Split) -> bool:
 def _common_factor(poly: dict) -> tuple:
     """The factors (with repetition) every monomial of `poly` has, sorted; `()` if none."""
     monomials = iter(poly)
-    common = Counter(next(monomials))
+    common = next(monomials)
     for monomial in monomials:
-        common &= Counter(monomial)
+        common = _intersection(common, monomial)
         if not common:
             return ()
-    return tuple(sorted(common.elements()))
+    return common
+
+
+def _intersection(a: tuple, b: tuple) -> tuple:
+    """The common factors of two sorted monomials (a multiset intersection)."""
+    out = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            out.append(a[i])
+            i += 1
+            j += 1
+        elif a[i] < b[j]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
 
 
 def _without(monomial: tuple, factors: tuple) -> tuple:
-    rest = Counter(monomial)
-    rest.subtract(factors)
-    return tuple(sorted(rest.elements()))
+    """A sorted monomial less the sorted `factors` (each of which it has)."""
+    out = []
+    j = 0
+    for c in monomial:
+        if j < len(factors) and factors[j] == c:
+            j += 1
+        else:
+            out.append(c)
+    return tuple(out)
 
 
 def _factor_common(kinds: list, split: _Split) -> None:
