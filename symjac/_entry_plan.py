@@ -24,7 +24,10 @@ The table of a plan, column by column:
 
 Sums inside a product become their own polynomial column rather than being multiplied out, so each
 entry is evaluated by the operations its formula writes (no cancellation that the formula did not
-have); only the order of a sum's terms may differ, as in generated code. An entry whose split needs
+have); only the order of a sum's terms may differ, as in generated code, and a factor common to every
+term of a sum is multiplied once: `c * a + c * b` is evaluated as `c * r` with `r = a + b` one
+*cofactor* column, shared by every polynomial with the same cofactor (the distributive law, the
+formula's operations regrouped; attention's Jacobian by `K` is 4x fewer table operations). An entry whose split needs
 more than one code atom of its own (used by no other entry: `X * cos(X) + sin(X)`) stays one code
 atom: splitting it would only add columns.
 """
@@ -55,7 +58,7 @@ MAX_MONOMIALS_PER_ENTRY = 256
 #: Calibrated on the benchmark functions (tanh(W@x+b), softmax, attention, X@X@X, inv, log(det)):
 #: medians of the two plans forced one way and the other, batch 1,000, on a shared 2-core machine.
 TABLE_WEIGHT = 0.25
-#: A split needing more stages than this is not used: deeply nested polynomials (`inv(X)` and
+#: A split needing more stages than this (counted as if no common factor were taken out, `_depth`) is not used: deeply nested polynomials (`inv(X)` and
 #: `det(X)`'s cofactors, 4-5 stages) ran 3.5-6x slower as a table than as generated code with cse.
 MAX_STAGES = 2
 
@@ -192,6 +195,8 @@ class _Split:
         self.memo: dict = {}  # node -> its polynomial
         self.key_of: dict = {}  # (kind, node) -> column key
         self.columns: dict[int, tuple[str, Any]] = {}  # key -> ("code", node) | ("poly", (node, polynomial))
+        self.cofactors: set[int] = set()  # polynomial columns made by `_factor_common`
+        self.factored: set[int] = set()  # columns `_factor_common` rewrote as `common * cofactor`
 
     def _new(self, kind: str, node, value) -> int:
         key = self.key_of.get((kind, node))
@@ -345,6 +350,10 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
         if kind == "column" and sum(users[a] == 1 for a in split.code_atoms_of(key, reach)) > 1:
             kinds[k] = ("column", split.code_atom(expr))
 
+    # 2b. A factor common to every monomial of a polynomial is multiplied once, and equal cofactors
+    #     are one column (attention's `Q[i, m] * s_ij * (V[j, l] - sum_k s_ik V[k, l])`).
+    _factor_common(kinds, split)
+
     # 3. The table or the code, whichever runs fewer operations: the split as above, or only
     #    polynomials in the inputs themselves and every other entry one code atom (deep polynomial
     #    DAGs such as `inv(X)`'s cofactors share more in generated code's cse than in a table).
@@ -428,10 +437,121 @@ def _layout(kinds: list, split: _Split) -> tuple[list[int], dict[int, int]]:
 
 
 def _reads_inputs_only(key: int, split: _Split) -> bool:
+    """The column is a polynomial of the inputs alone (through cofactor columns of `_factor_common`)."""
     if key < split.n_inputs:
         return True
     kind, value = split.columns[key]
-    return kind == "poly" and all(c < split.n_inputs for m in value[1] for c in m)
+    return kind == "poly" and all(
+        c < split.n_inputs or (c in split.cofactors and _reads_inputs_only(c, split)) for m in value[1] for c in m
+    )
+
+
+def _common_factor(poly: dict) -> tuple:
+    """The factors (with repetition) every monomial of `poly` has, sorted; `()` if none."""
+    monomials = iter(poly)
+    common = next(monomials)
+    for monomial in monomials:
+        common = _intersection(common, monomial)
+        if not common:
+            return ()
+    return common
+
+
+def _intersection(a: tuple, b: tuple) -> tuple:
+    """The common factors of two sorted monomials (a multiset intersection)."""
+    out = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            out.append(a[i])
+            i += 1
+            j += 1
+        elif a[i] < b[j]:
+            i += 1
+        else:
+            j += 1
+    return tuple(out)
+
+
+def _without(monomial: tuple, factors: tuple) -> tuple:
+    """A sorted monomial less the sorted `factors` (each of which it has)."""
+    out = []
+    j = 0
+    for c in monomial:
+        if j < len(factors) and factors[j] == c:
+            j += 1
+        else:
+            out.append(c)
+    return tuple(out)
+
+
+def _factor_common(kinds: list, split: _Split) -> None:
+    """Rewrite, in `split.columns`, each polynomial `c * (m_1 + m_2 + ...)` whose monomials share
+    the factors `c` as the monomial `c * r`, `r` a cofactor column (`split.cofactors`) shared by
+    every polynomial with the same cofactor: the formula's operations by the distributive law, `c`
+    multiplied once instead of once per term. The rewritten column is in `split.factored`."""
+    order, _ = _layout(kinds, split)
+    for key in order:
+        kind, value = split.columns[key]
+        if kind != "poly":
+            continue
+        node, poly = value
+        poly = _inline_factored(poly, split)
+        if len(poly) < 2 or () in poly:
+            split.columns[key] = ("poly", (node, poly))
+            continue
+        common = _common_factor(poly)
+        if not common:
+            split.columns[key] = ("poly", (node, poly))
+            continue
+        inner = {_without(m, common): c for m, c in poly.items()}
+        inner_key = split._new("poly", ("cofactor", frozenset(inner.items())), (None, inner))
+        split.cofactors.add(inner_key)
+        split.factored.add(key)
+        split.columns[key] = ("poly", (node, {tuple(sorted(common + (inner_key,))): 1.0}))
+
+
+def _inline_factored(poly: dict, split: _Split) -> dict:
+    """`poly` with each factor that `_factor_common` rewrote as one monomial `c * r` replaced by
+    those factors (a product regrouped), within `MAX_DEGREE`; terms made equal are summed."""
+    if not split.factored or not any(c in split.factored for m in poly for c in m):
+        return poly
+    result: dict = {}
+    for monomial, coef in poly.items():
+        factors: list = []
+        for c in monomial:
+            if c in split.factored:
+                ((inner, _),) = split.columns[c][1][1].items()
+                factors.extend(inner)
+            else:
+                factors.append(c)
+        new = tuple(sorted(factors)) if len(factors) <= MAX_DEGREE else monomial
+        result[new] = result.get(new, 0.0) + coef
+    return {m: c for m, c in result.items() if c != 0.0}
+
+
+def _depth(order: list[int], stage_of: dict[int, int], split: _Split) -> int:
+    """The polynomial stages the layout would have without `_factor_common`: a factored column
+    `c * r` is as deep as the polynomial it replaces, `max(1 + depth(c), depth(r))`."""
+    depth: dict[int, int] = {}
+
+    def of(c: int) -> int:
+        return depth.get(c, 0) if c >= split.n_inputs else 0
+
+    for key in order:
+        if not stage_of[key]:
+            depth[key] = 0
+            continue
+        poly = split.columns[key][1][1]
+        if key in split.factored:
+            ((monomial, _),) = poly.items()
+            rest = list(monomial)
+            cofactor = next(c for c in rest if c in split.cofactors)
+            rest.remove(cofactor)
+            depth[key] = max([of(cofactor)] + [1 + of(c) for c in rest])
+        else:
+            depth[key] = 1 + max((of(c) for m in poly for c in m), default=0)
+    return max(depth.values(), default=0)
 
 
 def _cost(order: list[int], stage_of: dict[int, int], split: _Split, free: dict) -> int:
@@ -445,7 +565,7 @@ def _cost(order: list[int], stage_of: dict[int, int], split: _Split, free: dict)
         symbols = free.get(node)
         if node.args and (symbols if symbols is not None else node.free_symbols):
             code += max(1, len(node.args) - 1)
-    if max(stage_of.values(), default=0) > MAX_STAGES:
+    if max(stage_of.values(), default=0) > MAX_STAGES and _depth(order, stage_of, split) > MAX_STAGES:
         return math.inf
     return TABLE_WEIGHT * table + code
 

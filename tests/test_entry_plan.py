@@ -38,6 +38,13 @@ CASES = {
     "sin(X) * X": lambda: sj.function("sin(X) * X", X=(2, 2)),
     "x**6 + x**2 / (1 + x**2)": lambda: sj.function("x**6 + x**2 / (1 + x**2)", x=(3,)),
     "relu(X @ X) (piecewise)": lambda: sj.function("relu(X @ X)", X=(2, 2)),
+    # the kinds of issue 14's benchmark with every argument an input (common factors, cofactors)
+    "attention, Q K V inputs, n = 3": lambda: sj.function("softmax(Q @ K.T) @ V", Q=(3, 3), K=(3, 3), V=(3, 3)),
+    "tanh(W @ x + b), W x b inputs": lambda: sj.function("tanh(W @ x + b)", W=(3, 3), x=(3,), b=(3,)),
+    "sigmoid(W @ x), W x inputs": lambda: sj.function("sigmoid(W @ x)", W=(3, 3), x=(3,)),
+    "exp(A @ X)": lambda: sj.function("exp(A @ X)", consts={"A": K3}, X=(3, 3)),
+    "softmax(X, axis=1)": lambda: sj.function("softmax(X, axis=1)", X=(3, 4)),
+    "X.T @ A @ X": lambda: sj.function("X.T @ A @ X", consts={"A": V3}, X=(3, 3)),
 }
 IDS = list(CASES)
 
