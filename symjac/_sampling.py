@@ -184,10 +184,11 @@ def run(
     best: tuple[float, int, list] | None = None
     failure = None
     unsatisfiable = False
+    step = 0.1  # of the hill-climbing moves, relative to a parameter's near range
     for i in range(samples):
         case = None
         if i >= explore and best is not None and best[0] > 0:
-            case = cases.mutate(best[1], best[2], rng)
+            case = cases.mutate(best[1], best[2], rng, step)
         if case is None:
             k = int(rng.integers(len(functions))) if len(functions) > 1 else 0
             case = cases.fresh(k, rng)
@@ -197,6 +198,8 @@ def run(
         k, params = case
         report = cases.check(k, params)
         s = state.record(report)
+        if i >= explore and best is not None and best[0] > 0:  # a (1+1) evolution strategy's step rule
+            step = min(1.0, step * 2.0) if s > best[0] else max(1e-6, step * 0.84)
         if best is None or s > best[0]:
             best = (s, k, params)
         if report.verdict == "fail":
@@ -300,18 +303,19 @@ class _Cases:
                 return None
         return k, params
 
-    def mutate(self, k: int, params: list, rng) -> tuple[int, list] | None:
-        """A valid case near `params`: one or two parameters moved within their ranges (None if none found)."""
+    def mutate(self, k: int, params: list, rng, step: float) -> tuple[int, list] | None:
+        """A valid case near `params`: one parameter entry (sometimes two) moved within its range by about
+        `step` times its near range (None if none found)."""
         sampler = self.samplers[k]
         coords = self.coords(k, len(params))
         if not coords:
             return None
         for _ in range(10):
             trial = [[a.copy() for a in p] for p in params]
-            for _ in range(1 + int(rng.integers(2))):
+            for _ in range(1 + (rng.random() < 0.25)):
                 b, j, i = coords[int(rng.integers(len(coords)))]
                 param = sampler.params[j]
-                trial[b][j][i] = _moved(sampler, param, float(trial[b][j][i]), rng)
+                trial[b][j][i] = _moved(sampler, param, float(trial[b][j][i]), rng, step)
             if self.values(k, trial) is not None:
                 return k, trial
         return None
@@ -322,19 +326,22 @@ class _Cases:
         return [(b, j, i) for b in range(count) for j, p in enumerate(sampler.params) for i in p.live]
 
 
-def _moved(sampler, param, x: float, rng) -> float:
-    """`x` moved within the parameter's range: to an end of the range (1 in 4) or by a step of about 10%."""
+def _moved(sampler, param, x: float, rng, step: float) -> float:
+    """`x` moved within the parameter's range: to an end of the range (1 in 16) or by a normal step of
+    `step` times the parameter's near range (clipped to the range; a nonzero entry keeps its sign)."""
     if param.kind == "sign":
         return -x
     lo, hi = sampler.span(param)
+    delta = rng.normal() * step * (param.hi - param.lo)
+    end = rng.random() < 0.0625
     if param.kind == "nonzero":
         sign = -1.0 if x < 0 else 1.0
-        if rng.random() < 0.25:
+        if end:
             return sign * (hi if rng.random() < 0.5 else lo)
-        return sign * float(sampler.rounded(np.clip(abs(x) + rng.normal() * 0.1 * (hi - lo), lo, hi)))
-    if rng.random() < 0.25:
+        return sign * float(sampler.rounded(np.clip(abs(x) + delta, lo, hi)))
+    if end:
         return hi if rng.random() < 0.5 else lo
-    return float(sampler.rounded(np.clip(x + rng.normal() * 0.1 * (hi - lo), lo, hi)))
+    return float(sampler.rounded(np.clip(x + delta, lo, hi)))
 
 
 def _candidates(sampler, param, x: float) -> list[float]:
