@@ -1,14 +1,18 @@
-"""Runs over many points: Hypothesis draws valid inputs, hunts the worst disagreement, shrinks a failure.
+"""Runs over many points: seeded NumPy draws from the domain, a hunt for the worst disagreement, shrinking.
 
-A run draws `samples` points from the function's own domain (`symjac.strategies.inputs`), checks
-each one (`check` at a point, or `verify` at a point), steers generation with
-`hypothesis.target(error / tolerance)` toward the largest disagreement between the exact routes,
-and on a failure lets Hypothesis shrink the point to a minimal counterexample. The whole run is one
-`Report` with a `RunSummary`: points tried, passed, failed and inconclusive, the worst point and the
-minimal counterexample, each as the Report of that point.
+A run draws `samples` points from the function's own domain (`symjac.strategies.Draws`: the
+distributions of `symjac.strategies.inputs`, from `numpy.random.default_rng(seed)`), checks each
+one (`check` at a point, or `verify` at a point), hill-climbs over the last `TARGET_FRACTION` of
+the points from the worst so far (`score`: error / tolerance between the exact routes), and stops at
+the first failing point, which it shrinks to a minimal counterexample (`_shrink`: one parameter at a
+time toward its simplest value, while the point still fails). The whole run is one `Report` with a
+`RunSummary`: points tried, passed, failed and inconclusive (the shrinking's trials not counted),
+the worst point and the minimal counterexample, each as the Report of that point.
 
 Reproducible: the same function, seed and sample count give the same run and a byte-identical
-`to_dict()` (Hypothesis is seeded with `seed`, runs without a database, deadline or timing checks).
+`to_dict()`, on any machine and whatever is imported: no Hypothesis engine runs (its choices mix in
+constants read from the user's local modules, cached under `.hypothesis/` in the working
+directory), and nothing is written.
 
 Verdict of a run: `fail` when any point failed; otherwise `pass` when at least `MIN_PASS_FRACTION`
 of the points passed, else `inconclusive` (with the most common reason).

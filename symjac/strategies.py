@@ -16,7 +16,7 @@ def test_mine(values):          # values == {"X": <3x3 float64 array with det(X)
 How the domain is derived (see `domain`): every output entry is scanned for the places where a
 function is undefined or not differentiable, giving *constraints* on scalar expressions of the
 inputs: the argument of `log` and the base of a fractional power must be positive; a denominator
-must be nonzero; the argument of `abs`/`sign`/`Heaviside`, the differences of `Max`/`Min` arguments
+must be nonzero; the argument of `asin`/`acos` must be inside (-1, 1); the argument of `abs`/`sign`/`Heaviside`, the differences of `Max`/`Min` arguments
 and `Piecewise` conditions must stay away from 0 (kinks); `cos` of a `tan` argument must be nonzero.
 Each input then gets a *role*, a set of flags of the family it is drawn from, the weakest that
 satisfies the constraints it takes part in:
@@ -43,6 +43,10 @@ positive `x`, `y`), or when it holds with `margin` at the family's extreme and s
 32 seeded random ones. Constraints that SymPy did not prove are evaluated again on every drawn value,
 which is rejected (`hypothesis.assume`) when one fails: rare by construction, but it keeps every value
 valid even for constraints no family satisfies (`abs(x - y)`: the kink where `x == y` is avoided).
+
+`Draws(f)` draws the same families from a NumPy `Generator` (uniform within each range, one entry in
+`1 / _EDGE_ODDS` at an end of its range or its simplest value, the same far odds): the points of
+`check(samples=...)` and `verify`'s runs, the same on every machine (`symjac._sampling`).
 """
 
 from __future__ import annotations
@@ -160,6 +164,8 @@ def _constraints(output: np.ndarray) -> tuple[Constraint, ...]:
             for _, cond in atom.args:
                 if isinstance(cond, sympy.core.relational.Relational):
                     add("nonzero", cond.lhs - cond.rhs, f"the kink of {_short(atom)}")
+        for atom in entry.atoms(sympy.asin, sympy.acos):  # real, and differentiable, only inside (-1, 1)
+            add("positive", 1 - atom.args[0] ** 2, f"1 - the square of the argument of {_short(atom)}")
         for atom in entry.atoms(sympy.tan):
             add("nonzero", sympy.cos(atom.args[0]), f"the pole of {_short(atom)}")
     return tuple(Constraint(kind, expr, why) for (kind, expr), why in found.items())

@@ -191,3 +191,11 @@ def test_real_runs_still_tell_right_from_wrong(wrong):
     assert report.verdict == ("fail" if wrong else "pass"), str(report)
     if wrong:
         assert report.run.counterexample.odd_one_out.startswith("impl")
+
+
+def test_asin_and_acos_arguments_are_drawn_inside_their_domain():
+    # found: far draws (out to 40) put x / 3 outside [-1, 1], and 4 of 10 points were "outside the domain"
+    f = sj.function("asin(x / 3) + acos(x / 3) * atan(x)", x=(3,))
+    assert all((1 - (v["x"] / 3) ** 2 >= DEFAULT_MARGIN).all() for v in _points(f, 100))
+    report = sj.check(f, samples=20, seed=0)
+    assert report.verdict == "pass" and report.run.inconclusive == 0, str(report)
