@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import InvalidArgumentError
+from ._errors import ImplementationError, InvalidArgumentError
 from ._report import Report, RunSummary
 
 __all__ = [
@@ -200,7 +200,10 @@ def run(
             unsatisfiable = state.tried == 0
             break
         k, params = case
-        report = cases.check(k, params)
+        try:
+            report = cases.check(k, params)
+        except ImplementationError as error:  # verify: impl raised at this point; shrink it, raise at the simplest
+            raise _shrink(cases, k, params, error, np.random.default_rng([seed, 1]))
         s = state.record(report)
         if i >= explore and best is not None and best[0] > 0:  # a (1+1) evolution strategy's step rule
             step = min(1.0, step * 2.0) if s > best[0] else max(1e-6, step * 0.84)
@@ -385,19 +388,30 @@ def _candidates(sampler, param, x: float) -> list[float]:
     return out
 
 
-def _shrink(cases: _Cases, k: int, params: list, report: Report, rng) -> Report:
+def _shrink(cases: _Cases, k: int, params: list, report, rng):
     """A minimal failing case from a failing one: the smallest shape at which a fresh draw fails,
     then every parameter entry in turn moved to the simplest value at which the point still fails
-    (`_candidates`), repeated until nothing changes; at most `SHRINK_BUDGET` point checks."""
+    (`_candidates`), repeated until nothing changes; at most `SHRINK_BUDGET` point checks.
+    `report`: the failing point's Report (returns the minimal one), or the `ImplementationError` the
+    implementation raised there (returns the one it raises at the minimal point that raises)."""
     budget = SHRINK_BUDGET
+    raised = isinstance(report, ImplementationError)
+
+    def outcome(case_k: int, trial: list):
+        """The trial's Report or error if it fails the way the original did, else None."""
+        try:
+            result = cases.check(case_k, trial)
+        except ImplementationError as error:
+            return error if raised else None
+        return result if not raised and result.verdict == "fail" else None
     for j in range(k):  # the Functions are sorted smallest first
         for _ in range(SMALLER_SHAPE_TRIES):
             case = cases.fresh(j, rng)
             if case is None or budget <= 0:
                 break
             budget -= 1
-            trial = cases.check(*case)
-            if trial.verdict == "fail":
+            trial = outcome(*case)
+            if trial is not None:
                 k, params, report = case[0], case[1], trial
                 break
         else:
@@ -409,8 +423,8 @@ def _shrink(cases: _Cases, k: int, params: list, report: Report, rng) -> Report:
         if budget <= 0 or cases.values(k, trial) is None:
             return False
         budget -= 1
-        result = cases.check(k, trial)
-        if result.verdict != "fail":
+        result = outcome(k, trial)
+        if result is None:
             return False
         params, report = trial, result
         return True

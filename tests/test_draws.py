@@ -199,3 +199,32 @@ def test_asin_and_acos_arguments_are_drawn_inside_their_domain():
     assert all((1 - (v["x"] / 3) ** 2 >= DEFAULT_MARGIN).all() for v in _points(f, 100))
     report = sj.check(f, samples=20, seed=0)
     assert report.verdict == "pass" and report.run.inconclusive == 0, str(report)
+
+
+def test_an_implementation_error_in_a_run_is_raised_at_the_simplest_point_that_raises():
+    torch = pytest.importorskip("torch")
+    spec = sj.function("sin(x) * 2", x=(3,))
+
+    def impl(x):
+        if float(x.detach()[0]) > 1:
+            raise ValueError("boom")
+        return torch.sin(x) * 2
+
+    with pytest.raises(sj.ImplementationError, match=r"boom") as info:
+        sj.verify(impl, spec, samples=30, seed=0)
+    assert "{'x': [2.0, 0.0, 0.0]}" in str(info.value)
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_a_shrinking_trial_at_which_the_implementation_raises_is_not_taken():
+    torch = pytest.importorskip("torch")
+    spec = sj.function("sin(x) * 2", x=(3,))
+
+    def impl(x):
+        if float(x.detach().abs().sum()) == 0:  # raises at the simplest point only
+            raise ValueError("boom at 0")
+        return torch.sin(x) * (2 + 1e-3)  # wrong everywhere else
+
+    report = sj.verify(impl, spec, samples=10, seed=0)
+    assert report.verdict == "fail"
+    assert np.abs(report.point["x"]).sum() > 0
