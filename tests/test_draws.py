@@ -76,13 +76,15 @@ def test_checked_constraints_are_met_and_a_domain_without_points_is_inconclusive
     assert report.reason == "no valid point could be drawn from the function's domain"
 
 
-_MANY_LITERALS = "VALUES = [" + ", ".join(f"{k / 7919:.6f}, -{k * 1.37:.3f}" for k in range(3000)) + "]\n"
+# values inside the draws' ranges, under Hypothesis's limit of 1,024 constants per module (it skips a
+# module with more): with Hypothesis's engine, importing this changed seed 5's worst point
+_MANY_LITERALS = "VALUES = [" + ", ".join(f"{k / 101 - 3:.5f}" for k in range(1, 600)) + "]\n"
 _RUN = (
     "import json, sys, numpy as np, torch\n"
     "if len(sys.argv) > 1: import literals\n"
     "import symjac as sj\n"
     "f = sj.function('log(1 + exp(x)) * sum(y)', x=(3,), y=(2,))\n"
-    "a = sj.check(f, samples=12, seed=5).to_dict()\n"
+    "a = sj.check(f, samples=40, seed=5).to_dict()\n"
     "b = sj.verify(lambda x, y: torch.log1p(torch.exp(x)) * y.sum(), [f], samples=6, seed=2).to_dict()\n"
     "print(json.dumps([a, b], allow_nan=False))\n"
 )
@@ -108,7 +110,7 @@ def test_a_runs_points_do_not_depend_on_modules_loaded_or_the_directory_and_noth
     assert [p.name for p in one.rglob("*")] == []
     assert sorted(p.name for p in two.rglob("*") if "__pycache__" not in p.parts) == ["literals.py"]
     check, verify = json.loads(plain)
-    assert check["run"]["points_tried"] == 12 and verify["run"]["points_tried"] == 6
+    assert check["run"]["points_tried"] == 40 and verify["run"]["points_tried"] == 6
 
 
 # -- hill-climbing and shrinking over parameters ------------------------------------------------------
