@@ -73,8 +73,9 @@ def check(
     - `at`: the point, `{input name: value}` (float32 stays float32, float64 stays float64).
     - `**values`: the same point as keywords (`X=...`), for inputs whose names are not options of
       `check` (an input named `seed` or `jacobian` is passed with `at=`).
-    - `samples`, `seed`: instead of a point, check `samples` float64 points drawn by Hypothesis from
-      the function's domain (`symjac.strategies.inputs`), hunting the worst disagreement and
+    - `samples`, `seed`: instead of a point, check `samples` float64 points drawn from the
+      function's domain (the distributions of `symjac.strategies.inputs`, from a NumPy generator
+      seeded with `seed`: the same on every machine), hunting the worst disagreement and
       shrinking a failure to a minimal counterexample; the same seed (default 0) gives the same run.
       The Report then covers the whole run (`report.run`). See `symjac._sampling`.
     - `order`: 2 checks the exact second derivative against torch's four compositions

@@ -1,14 +1,18 @@
-"""Runs over many points: Hypothesis draws valid inputs, hunts the worst disagreement, shrinks a failure.
+"""Runs over many points: seeded NumPy draws from the domain, a hunt for the worst disagreement, shrinking.
 
-A run draws `samples` points from the function's own domain (`symjac.strategies.inputs`), checks
-each one (`check` at a point, or `verify` at a point), steers generation with
-`hypothesis.target(error / tolerance)` toward the largest disagreement between the exact routes,
-and on a failure lets Hypothesis shrink the point to a minimal counterexample. The whole run is one
-`Report` with a `RunSummary`: points tried, passed, failed and inconclusive, the worst point and the
-minimal counterexample, each as the Report of that point.
+A run draws `samples` points from the function's own domain (`symjac.strategies.Draws`: the
+distributions of `symjac.strategies.inputs`, from `numpy.random.default_rng(seed)`), checks each
+one (`check` at a point, or `verify` at a point), hill-climbs over the last `TARGET_FRACTION` of
+the points from the worst so far (`score`: error / tolerance between the exact routes), and stops at
+the first failing point, which it shrinks to a minimal counterexample (`_shrink`: one parameter at a
+time toward its simplest value, while the point still fails). The whole run is one `Report` with a
+`RunSummary`: points tried, passed, failed and inconclusive (the shrinking's trials not counted),
+the worst point and the minimal counterexample, each as the Report of that point.
 
 Reproducible: the same function, seed and sample count give the same run and a byte-identical
-`to_dict()` (Hypothesis is seeded with `seed`, runs without a database, deadline or timing checks).
+`to_dict()`, on any machine and whatever is imported: no Hypothesis engine runs (its choices mix in
+constants read from the user's local modules, cached under `.hypothesis/` in the working
+directory), and nothing is written.
 
 Verdict of a run: `fail` when any point failed; otherwise `pass` when at least `MIN_PASS_FRACTION`
 of the points passed, else `inconclusive` (with the most common reason).
@@ -23,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import InvalidArgumentError
+from ._errors import ImplementationError, InvalidArgumentError
 from ._report import Report, RunSummary
 
 __all__ = [
@@ -128,6 +132,17 @@ class _State:
         return s
 
 
+#: Of a run's `samples` points, this fraction (at the end) hill-climbs from the worst point so far
+#: (`target`), the rest are drawn afresh.
+TARGET_FRACTION = 0.25
+#: Most point checks spent on shrinking a failure to a minimal counterexample.
+SHRINK_BUDGET = 300
+#: Draws of a smaller shape tried when a failure at a larger one is shrunk.
+SMALLER_SHAPE_TRIES = 20
+#: Draws tried per point before the domain counts as one no valid point can be drawn from.
+MAX_REJECTIONS = 2000
+
+
 def run(
     functions: Sequence[Any],
     point_check: Callable[[Any, dict], Report],
@@ -142,34 +157,23 @@ def run(
     task: str = "check",
     draw: dict | None = None,
 ) -> Report:
-    """Run `point_check(f, values)` over Hypothesis-drawn points of the Functions in `functions`.
+    """Run `point_check(f, values)` over points of the Functions in `functions` drawn from their domains.
 
-    Several Functions (one expression at several shapes) are tried smallest first, so a failure
-    shrinks to the smallest shape at which it happens. `draw`: keyword arguments of
-    `symjac.strategies.inputs` (`draw_options`).
+    Points come from `symjac.strategies.Draws` (the distributions of `strategies.inputs`) with a NumPy
+    Generator seeded with `seed`: the same on every machine, whatever modules are loaded, and nothing
+    is written anywhere. The first `1 - TARGET_FRACTION` of the points are fresh draws; the rest
+    hill-climb from the worst point so far (`score`: the largest error / tolerance of the exact
+    routes). The run stops at the first failing point, which is shrunk (`_shrink`) to a minimal
+    counterexample. Several Functions (one expression at several shapes) are drawn from alike, and a
+    failure is first tried at the smaller shapes, so it shrinks to the smallest shape at which it
+    happens. `draw`: keyword arguments of `symjac.strategies.inputs` (`draw_options`). `batch`: `batch`
+    points per case, stacked on a leading axis (symjac._second_order).
     """
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
-    from hypothesis import seed as seed_decorator
-    from hypothesis import strategies as st
-    from hypothesis.errors import Unsatisfiable
-
-    from .strategies import domain, inputs
+    from .strategies import Draws, domain
 
     draw = dict(draw or {})
     functions = sorted(functions, key=lambda f: sum(inp.size for inp in f.inputs))
-    points = inputs
-    if batch is not None:  # `batch` points per case, stacked on a leading axis (symjac._second_order)
-        def points(f, *, dtype, **options):
-            return st.lists(inputs(f, dtype=dtype, **options), min_size=batch, max_size=batch).map(
-                lambda drawn: {name: np.stack([p[name] for p in drawn]) for name in drawn[0]}
-            )
-    if len(functions) == 1:
-        only = functions[0]
-        cases = points(only, dtype=dtype, **draw).map(lambda values: (only, values))
-    else:
-        cases = st.sampled_from(functions).flatmap(
-            lambda f: points(f, dtype=dtype, **draw).map(lambda values: (f, values))
-        )
+    samplers = [Draws(f, dtype=dtype, **draw) for f in functions]
     known = {k: draw[k] for k in ("bound", "roles") if k in draw}
     roles = {}
     for f in functions:
@@ -177,35 +181,41 @@ def run(
             shape = f.input(name).shape
             roles[name if len(functions) == 1 else f"{name} {shape}"] = role
 
+    cases = _Cases(functions, samplers, point_check, batch)
+    rng = np.random.default_rng(seed)
     state = _State()
-
-    def body(case):
-        f, values = case
-        report = point_check(f, values)
-        target(state.record(report), label="error / tolerance")
+    explore = samples - int(samples * TARGET_FRACTION)
+    best: tuple[float, int, list] | None = None
+    failure = None
+    unsatisfiable = False
+    step = 0.1  # of the hill-climbing moves, relative to a parameter's near range
+    for i in range(samples):
+        case = None
+        if i >= explore and best is not None and best[0] > 0:
+            case = cases.mutate(best[1], best[2], rng, step)
+        if case is None:
+            k = int(rng.integers(len(functions))) if len(functions) > 1 else 0
+            case = cases.fresh(k, rng)
+        if case is None:
+            unsatisfiable = state.tried == 0
+            break
+        k, params = case
+        try:
+            report = cases.check(k, params)
+        except ImplementationError as error:  # verify: impl raised at this point; shrink it, raise at the simplest
+            raise _shrink(cases, k, params, error, np.random.default_rng([seed, 1]))
+        s = state.record(report)
+        if i >= explore and best is not None and best[0] > 0:  # a (1+1) evolution strategy's step rule
+            step = min(1.0, step * 2.0) if s > best[0] else max(1e-6, step * 0.84)
+        if best is None or s > best[0]:
+            best = (s, k, params)
         if report.verdict == "fail":
-            raise _PointFailure(report)
+            failure = (k, params, report)
+            break
 
-    test = settings(
-        max_examples=samples,
-        database=None,
-        deadline=None,
-        derandomize=False,
-        phases=(Phase.generate, Phase.target, Phase.shrink),
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-    )(given(cases)(body))
-    test = seed_decorator(seed)(test)
-
-    counterexample, unsatisfiable = None, False
-    try:
-        test()
-    except _PointFailure as failure:
-        counterexample = failure.report
-    except Unsatisfiable:
-        unsatisfiable = True
+    counterexample = None
+    if failure is not None:
+        counterexample = _shrink(cases, *failure, np.random.default_rng([seed, 1]))
 
     passed, failed = state.verdicts["pass"], state.verdicts["fail"]
     inconclusive = state.verdicts["inconclusive"]
@@ -266,3 +276,179 @@ def run(
         run=summary,
         task=task,
     )
+
+
+class _Cases:
+    """The cases of a run: a Function (by index) and the parameters of its point(s) (`strategies.Draws`)."""
+
+    def __init__(self, functions, samplers, point_check, batch):
+        self.functions, self.samplers, self.point_check, self.batch = functions, samplers, point_check, batch
+
+    def values(self, k: int, params: list) -> dict | None:
+        """The values of a case, or None when a point is outside the domain (a checked constraint fails)."""
+        sampler = self.samplers[k]
+        points = [sampler.values(p) for p in params]
+        if not all(sampler.valid(v) for v in points):
+            return None
+        if self.batch is None:
+            return points[0]
+        return {name: np.stack([v[name] for v in points]) for name in points[0]}
+
+    def check(self, k: int, params: list) -> Report:
+        return self.point_check(self.functions[k], self.values(k, params))
+
+    def fresh(self, k: int, rng) -> tuple[int, list] | None:
+        """A valid case of Function `k` drawn afresh (None after `MAX_REJECTIONS` invalid draws)."""
+        sampler, params = self.samplers[k], []
+        for _ in range(self.batch or 1):
+            for _ in range(MAX_REJECTIONS):
+                p = sampler.draw(rng)
+                if sampler.valid(sampler.values(p)):
+                    params.append(p)
+                    break
+            else:
+                return None
+        return k, params
+
+    def mutate(self, k: int, params: list, rng, step: float) -> tuple[int, list] | None:
+        """A valid case near `params`: one parameter entry (sometimes two) moved within its range by about
+        `step` times its near range (None if none found)."""
+        sampler = self.samplers[k]
+        coords = self.coords(k, len(params))
+        if not coords:
+            return None
+        for _ in range(10):
+            trial = [[a.copy() for a in p] for p in params]
+            for _ in range(1 + (rng.random() < 0.25)):
+                b, j, i = coords[int(rng.integers(len(coords)))]
+                param = sampler.params[j]
+                trial[b][j][i] = _moved(sampler, param, float(trial[b][j][i]), rng, step)
+            if self.values(k, trial) is not None:
+                return k, trial
+        return None
+
+    def coords(self, k: int, count: int) -> list[tuple[int, int, int]]:
+        """(point in the batch, parameter, index) of every parameter entry that reaches the value."""
+        sampler = self.samplers[k]
+        return [(b, j, i) for b in range(count) for j, p in enumerate(sampler.params) for i in p.live]
+
+
+def _moved(sampler, param, x: float, rng, step: float) -> float:
+    """`x` moved within the parameter's range: to an end of the range (1 in 16) or by a normal step of
+    `step` times the parameter's near range (clipped to the range; a nonzero entry keeps its sign)."""
+    if param.kind == "sign":
+        return -x
+    lo, hi = sampler.span(param)
+    delta = rng.normal() * step * (param.hi - param.lo)
+    end = rng.random() < 0.0625
+    if param.kind == "nonzero":
+        sign = -1.0 if x < 0 else 1.0
+        if end:
+            return sign * (hi if rng.random() < 0.5 else lo)
+        return sign * float(sampler.rounded(np.clip(abs(x) + delta, lo, hi)))
+    if end:
+        return hi if rng.random() < 0.5 else lo
+    return float(sampler.rounded(np.clip(x + delta, lo, hi)))
+
+
+def _candidates(sampler, param, x: float) -> list[float]:
+    """Simpler values for one parameter entry, simplest first: the family's simplest value, the
+    positive twin, integers (smaller first, halving the distance), then fewer decimal digits; all
+    inside the parameter's range."""
+    out: list[float] = []
+    simplest = sampler.simplest(param)
+
+    def key(c: float) -> tuple:  # smaller is simpler; candidates are strictly simpler than x (no cycles)
+        whole = float(c).is_integer()
+        digits = next((d for d in range(18) if round(c, d) == c), 18)
+        return (c != simplest, c < 0, not whole, digits, abs(c))
+
+    def add(c: float) -> None:
+        c = float(sampler.rounded(c))
+        if c not in out and sampler.allowed(param, c) and key(c) < key(x):
+            out.append(c)
+
+    add(simplest)
+    if param.kind == "sign":
+        return out
+    if x < 0:
+        add(-x)
+    sign, m = (-1.0 if x < 0 else 1.0), abs(x)
+    # integers before fractions, smaller magnitudes first (Hypothesis' order of simplicity)
+    add(sign)
+    whole = math.floor(m)
+    step = whole // 2
+    while step >= 1:
+        add(sign * (whole - step))
+        step //= 2
+    add(sign * whole)
+    add(sign * math.ceil(m))
+    for digits in range(7):
+        add(round(x, digits))
+    return out
+
+
+def _shrink(cases: _Cases, k: int, params: list, report, rng):
+    """A minimal failing case from a failing one: the smallest shape at which a fresh draw fails,
+    then every parameter entry in turn moved to the simplest value at which the point still fails
+    (`_candidates`), repeated until nothing changes; at most `SHRINK_BUDGET` point checks.
+    `report`: the failing point's Report (returns the minimal one), or the `ImplementationError` the
+    implementation raised there (returns the one it raises at the minimal point that raises)."""
+    budget = SHRINK_BUDGET
+    raised = isinstance(report, ImplementationError)
+
+    def outcome(case_k: int, trial: list):
+        """The trial's Report or error if it fails the way the original did, else None."""
+        try:
+            result = cases.check(case_k, trial)
+        except ImplementationError as error:
+            return error if raised else None
+        return result if not raised and result.verdict == "fail" else None
+    for j in range(k):  # the Functions are sorted smallest first
+        for _ in range(SMALLER_SHAPE_TRIES):
+            case = cases.fresh(j, rng)
+            if case is None or budget <= 0:
+                break
+            budget -= 1
+            trial = outcome(*case)
+            if trial is not None:
+                k, params, report = case[0], case[1], trial
+                break
+        else:
+            continue
+        break
+
+    def attempt(trial: list) -> bool:
+        nonlocal budget, params, report
+        if budget <= 0 or cases.values(k, trial) is None:
+            return False
+        budget -= 1
+        result = outcome(k, trial)
+        if result is None:
+            return False
+        params, report = trial, result
+        return True
+
+    sampler = cases.samplers[k]
+    # the simplest point of all first, then each point of a batch at its simplest
+    simplest = [np.array([sampler.simplest(p)] * p.size) for p in sampler.params]
+    if not attempt([[a.copy() for a in simplest] for _ in params]) and len(params) > 1:
+        for b in range(len(params)):
+            trial = [[a.copy() for a in p] for p in params]
+            trial[b] = [a.copy() for a in simplest]
+            attempt(trial)
+    changed = True
+    while changed and budget > 0:
+        changed = False
+        for b, j, i in cases.coords(k, len(params)):
+            param = sampler.params[j]
+            moved = True
+            while moved and budget > 0:
+                moved = False
+                for c in _candidates(sampler, param, float(params[b][j][i])):
+                    trial = [[a.copy() for a in p] for p in params]
+                    trial[b][j][i] = c
+                    if attempt(trial):
+                        moved = changed = True
+                        break
+    return report

@@ -16,7 +16,7 @@ def test_mine(values):          # values == {"X": <3x3 float64 array with det(X)
 How the domain is derived (see `domain`): every output entry is scanned for the places where a
 function is undefined or not differentiable, giving *constraints* on scalar expressions of the
 inputs: the argument of `log` and the base of a fractional power must be positive; a denominator
-must be nonzero; the argument of `abs`/`sign`/`Heaviside`, the differences of `Max`/`Min` arguments
+must be nonzero; the argument of `asin`/`acos` must be inside (-1, 1); the argument of `abs`/`sign`/`Heaviside`, the differences of `Max`/`Min` arguments
 and `Piecewise` conditions must stay away from 0 (kinks); `cos` of a `tan` argument must be nonzero.
 Each input then gets a *role*, a set of flags of the family it is drawn from, the weakest that
 satisfies the constraints it takes part in:
@@ -43,6 +43,10 @@ positive `x`, `y`), or when it holds with `margin` at the family's extreme and s
 32 seeded random ones. Constraints that SymPy did not prove are evaluated again on every drawn value,
 which is rejected (`hypothesis.assume`) when one fails: rare by construction, but it keeps every value
 valid even for constraints no family satisfies (`abs(x - y)`: the kink where `x == y` is avoided).
+
+`Draws(f)` draws the same families from a NumPy `Generator` (uniform within each range, one entry in
+`1 / _EDGE_ODDS` at an end of its range or its simplest value, the same far odds): the points of
+`check(samples=...)` and `verify`'s runs, the same on every machine (`symjac._sampling`).
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ from ._errors import InvalidArgumentError
 from ._stable import log1p
 from ._values import float_dtype
 
-__all__ = ["inputs", "expressions", "domain", "Domain", "Constraint", "FLAGS"]
+__all__ = ["inputs", "expressions", "domain", "Domain", "Constraint", "FLAGS", "Draws"]
 
 #: The flags a role is made of (see the module docstring).
 FLAGS = ("nonzero", "positive", "invertible", "posdet", "symmetric", "posdef")
@@ -88,6 +92,8 @@ DEFAULT_REACH = 40.0
 FAR_ODDS = 2
 #: Geometric bands of far magnitudes, each drawn as often.
 _FAR_STEPS = 8
+#: NumPy draws (`Draws`): the chance that an entry is an end of its range or its simplest value.
+_EDGE_ODDS = 0.125
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,8 @@ def _constraints(output: np.ndarray) -> tuple[Constraint, ...]:
             for _, cond in atom.args:
                 if isinstance(cond, sympy.core.relational.Relational):
                     add("nonzero", cond.lhs - cond.rhs, f"the kink of {_short(atom)}")
+        for atom in entry.atoms(sympy.asin, sympy.acos):  # real, and differentiable, only inside (-1, 1)
+            add("positive", 1 - atom.args[0] ** 2, f"1 - the square of the argument of {_short(atom)}")
         for atom in entry.atoms(sympy.tan):
             add("nonzero", sympy.cos(atom.args[0]), f"the pole of {_short(atom)}")
     return tuple(Constraint(kind, expr, why) for (kind, expr), why in found.items())
@@ -356,17 +364,22 @@ def _far_entries(flags: frozenset[str], bound: float, margin: float, width: int,
     near = _entries(flags, bound, margin, width)
     # about log-uniform magnitudes in [bound, reach]: one of _FAR_STEPS geometric bands, uniformly
     # (Hypothesis' floats alone favour the ends of a range), then a point inside it
-    ratio = (reach / bound) ** (1.0 / _FAR_STEPS)
     far = st.tuples(st.sampled_from(range(_FAR_STEPS)), _floats(0.0, 1.0, 64)).map(
-        lambda t: _rounded(min(reach, bound * ratio ** (t[0] + t[1])), width)
+        lambda t: _rounded(_far_magnitude(t[0], t[1], bound, reach), width)
     )
     if "positive" not in flags:
         far = st.tuples(far, st.booleans()).map(lambda t: -t[0] if t[1] else t[0])
     return st.tuples(st.booleans(), near, far).map(lambda t: t[2] if t[0] else t[1])
 
 
+def _far_magnitude(band, t, bound: float, reach: float):
+    """A far magnitude in [bound, reach] from a band in `range(_FAR_STEPS)` and `t` in [0, 1] (scalars or arrays)."""
+    ratio = (reach / bound) ** (1.0 / _FAR_STEPS)
+    return np.minimum(reach, bound * ratio ** (np.add(band, t)))
+
+
 def _rounded(x: float, width: int) -> float:
-    return float(np.float32(x)) if width == 32 else x
+    return float(np.float32(x)) if width == 32 else float(x)
 
 
 def _input_strategy(inp, flags, dtype: np.dtype, bound: float, margin: float, reach: float | None = None):
@@ -459,18 +472,169 @@ def inputs(
     compiled = f.cached(("symjac-domain-check", dom.checked), lambda: _compile(f, dom.checked))
 
     def valid(values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        # NumPy scalars, not Python floats: `0.0 ** -1.5` raises and `(-1.0) ** 0.5` is complex in
-        # Python; NumPy gives inf and nan (warnings off), which fail the constraint as they should
-        args = [v for inp in f.inputs for v in np.asarray(values[inp.name], np.float64).reshape(-1)]
-        with np.errstate(all="ignore"):
-            results = compiled.fn(*args)
-        for kind, value in zip(compiled.kinds, results):
-            value = np.asarray(value)
-            # a negative base to a fractional power is complex in Python: outside the real domain
-            assume(not np.iscomplexobj(value) and bool(_satisfied(kind, value.astype(np.float64), dom.margin)))
+        assume(_meets(compiled, f, values, dom.margin))
         return values
 
     return strategy.map(valid)
+
+
+def _meets(compiled: _Compiled, f, values: Mapping[str, np.ndarray], margin: float) -> bool:
+    """Whether one point meets the constraints `compiled` (those SymPy did not prove)."""
+    # NumPy scalars, not Python floats: `0.0 ** -1.5` raises and `(-1.0) ** 0.5` is complex in
+    # Python; NumPy gives inf and nan (warnings off), which fail the constraint as they should
+    args = [v for inp in f.inputs for v in np.asarray(values[inp.name], np.float64).reshape(-1)]
+    with np.errstate(all="ignore"):
+        results = compiled.fn(*args)
+    for kind, value in zip(compiled.kinds, results):
+        value = np.asarray(value)
+        # a negative base to a fractional power is complex in Python: outside the real domain
+        if np.iscomplexobj(value) or not bool(_satisfied(kind, value.astype(np.float64), margin)):
+            return False
+    return True
+
+
+# -- the same distributions as NumPy draws (symjac._sampling's runs) ------------------------------
+@dataclass(frozen=True)
+class _Param:
+    """One array of a point's parameters: `kind` "real" (in [lo, hi]), "nonzero" (+-[lo, hi]) or "sign" (+-1)."""
+
+    input: str
+    size: int
+    kind: str
+    lo: float
+    hi: float
+    far: bool = False  # entries that a far point draws from [bound, reach]
+    live: tuple[int, ...] = ()  # the indices that reach the value (the rest stay at their simplest)
+
+
+class Draws:
+    """`inputs(f, ...)`'s distributions drawn from a NumPy `Generator`: the same families, ranges and far odds.
+
+    A point is held as its *parameters* (`params`, one float64 array per `_Param`), the numbers the
+    family is built from (entries; or a matrix's off-diagonal part, diagonal margins and signs), so
+    that changing any one parameter inside its range keeps the point inside the family: shrinking
+    and hill-climbing (`symjac._sampling`) work on parameters. Draws depend only on the Generator:
+    not on the machine, the modules loaded or the working directory (no Hypothesis choice sequence).
+    """
+
+    def __init__(self, f, *, dtype: Any = np.float64, bound: float = DEFAULT_BOUND, margin: float = DEFAULT_MARGIN,
+                 roles: Mapping[str, Any] | None = None, reach: float = DEFAULT_REACH):
+        self.f = _check_function(f)
+        self.dtype = float_dtype(dtype)
+        self.width = 32 if self.dtype == np.float32 else 64
+        dom = domain(f, bound=bound, margin=margin, roles=roles)
+        self.domain = dom
+        reach = _check_number("reach", reach, low=0.0)
+        self.reach = reach if reach > dom.bound else None
+        self.compiled = (f.cached(("symjac-domain-check", dom.checked), lambda: _compile(f, dom.checked))
+                         if dom.checked else None)
+        self.params: list[_Param] = []
+        self._builders = []
+        for inp in f.inputs:
+            self._add(inp, _effective(inp, dom.roles[inp.name]))
+
+    def _add(self, inp, flags) -> None:
+        b, m = self.domain.bound, self.domain.margin
+        if "posdef" in flags or "invertible" in flags:
+            n = inp.shape[0]
+            upper = [i * n + j for i in range(n) for j in range(n) if (j > i if "posdef" in flags or "symmetric" in flags else j != i)]
+            if "posdef" in flags:
+                off = _Param(inp.name, n * n, "real", -1.0, 1.0, live=tuple(upper))
+            elif "positive" in flags:
+                off = _Param(inp.name, n * n, "real", min(m, 1.0), 1.0, live=tuple(upper))
+            elif "nonzero" in flags:
+                off = _Param(inp.name, n * n, "nonzero", min(m, 1.0), 1.0, live=tuple(upper))
+            else:
+                off = _Param(inp.name, n * n, "real", -1.0, 1.0, live=tuple(upper))
+            extra = _Param(inp.name, n, "real", 0.0, 1.0, live=tuple(range(n)))
+            fixed_signs = "posdef" in flags or bool({"positive", "posdet"} & flags)
+            signs = _Param(inp.name, n, "sign", 1.0, 1.0, live=() if fixed_signs else tuple(range(n)))
+            symmetric = "posdef" in flags or "symmetric" in flags
+            first = len(self.params)
+            self.params += [off, extra, signs]
+
+            def build(params, first=first, n=n, symmetric=symmetric):
+                o = params[first].reshape(n, n)
+                return _dominant(_mirror(o) if symmetric else o, params[first + 1], params[first + 2]).astype(self.dtype)
+        else:
+            mirror = "symmetric" in flags
+            n = inp.shape[-1] if inp.shape else 1
+            live = tuple(k for k in range(inp.size) if not mirror or k % n >= k // n)
+            kind = "real" if not {"positive", "nonzero"} & flags else "nonzero" if "positive" not in flags else "positive"
+            lo = -b if kind == "real" else m
+            param = _Param(inp.name, inp.size, "real" if kind == "positive" else kind, lo, b, far=self.reach is not None,
+                           live=live)
+            first = len(self.params)
+            self.params.append(param)
+
+            def build(params, first=first, inp=inp, mirror=mirror):
+                return _shaped(np.asarray(params[first], np.float64), inp.shape, mirror).astype(self.dtype)
+        self._builders.append((inp.name, build))
+
+    # -- ranges and simplest values --------------------------------------------------------------
+    def span(self, p: _Param) -> tuple[float, float]:
+        """The range of a parameter's magnitude (kind "nonzero") or value (kind "real"), far draws included."""
+        if not p.far:
+            return p.lo, p.hi
+        return (-self.reach if p.lo < 0 else p.lo), self.reach
+
+    def simplest(self, p: _Param) -> float:
+        """The parameter value points shrink toward: 0 if allowed, else the smallest integer in range, else lo."""
+        lo, hi = self.span(p)
+        if p.kind == "sign":
+            return 1.0
+        if p.kind == "real" and lo <= 0.0 <= hi:
+            return 0.0
+        one = math.ceil(lo)
+        return float(one) if one <= hi else lo
+
+    def rounded(self, x):
+        return np.asarray(x, np.float32).astype(np.float64) if self.width == 32 else np.asarray(x, np.float64)
+
+    def allowed(self, p: _Param, x: float) -> bool:
+        lo, hi = self.span(p)
+        if p.kind == "sign":
+            return x in (-1.0, 1.0)
+        return lo <= (abs(x) if p.kind == "nonzero" else x) <= hi
+
+    # -- drawing ----------------------------------------------------------------------------------
+    def draw(self, rng: np.random.Generator) -> list[np.ndarray]:
+        """One point's parameters (valid or not: see `valid`), far with odds 1 in `FAR_ODDS`."""
+        far_point = self.reach is not None and int(rng.integers(FAR_ODDS)) == FAR_ODDS - 1
+        out = []
+        for p in self.params:
+            size = len(p.live)
+            x = np.full(p.size, self.simplest(p))
+            if p.kind == "sign":
+                v = np.where(rng.random(size) < 0.5, -1.0, 1.0)
+            elif p.kind == "nonzero":
+                v = rng.uniform(p.lo, p.hi, size) * np.where(rng.random(size) < 0.5, -1.0, 1.0)
+            else:
+                v = rng.uniform(p.lo, p.hi, size)
+            if p.kind != "sign":  # like Hypothesis' floats, some entries at the ends of the range or the simplest value
+                edges = np.array([p.lo, p.hi, self.simplest(p) if p.kind == "real" else max(p.lo, min(1.0, p.hi))])
+                if p.kind == "nonzero":
+                    edges = edges[:2] if p.lo > 1.0 or p.hi < 1.0 else edges
+                edge = edges[rng.integers(len(edges), size=size)] * (np.sign(v) if p.kind == "nonzero" else 1.0)
+                v = np.where(rng.random(size) < _EDGE_ODDS, edge, v)
+            if p.far and far_point:  # each entry of a far point: with probability 1/2 from [bound, reach]
+                far = rng.random(size) < 0.5
+                magnitude = _far_magnitude(rng.integers(_FAR_STEPS, size=size), rng.random(size),
+                                           self.domain.bound, self.reach)
+                if p.lo < 0 or p.kind == "nonzero":
+                    magnitude = magnitude * np.where(rng.random(size) < 0.5, -1.0, 1.0)
+                v = np.where(far, magnitude, v)
+            x[list(p.live)] = v
+            out.append(self.rounded(x) if p.kind != "sign" else x)
+        return out
+
+    def values(self, params: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """`{input name: array}` of the point with these parameters."""
+        return {name: build(params) for name, build in self._builders}
+
+    def valid(self, values: Mapping[str, np.ndarray]) -> bool:
+        """Whether the point meets the constraints SymPy did not prove (the same test as `inputs`)."""
+        return self.compiled is None or _meets(self.compiled, self.f, values, self.domain.margin)
 
 
 # -- random expressions ----------------------------------------------------------------------------

@@ -29,10 +29,9 @@ def test_the_corpus_has_30_functions_half_wrong_covering_every_bug_class():
 @pytest.mark.parametrize("name", _field.names(wrong=True))
 def test_each_wrong_function_is_caught(name):
     c = _field.case(name)
-    # default samples (100); a bug only beyond softplus's threshold of 20 gets 300 draws: whether 100
-    # reach it depends on Hypothesis's choice sequence, which changes with the machine's modules
-    samples = 300 if name.startswith("softplus") else 100
-    report = sj.verify(c.impl(), c.spec(), samples=samples, seed=0, roles=c.roles)
+    # default samples (100), also for a bug only beyond softplus's threshold of 20 (far draws reach it;
+    # the draws are the same on every machine)
+    report = sj.verify(c.impl(), c.spec(), seed=0, roles=c.roles)
     assert report.verdict == "fail", str(report)
     cx = report.run.counterexample
     assert cx.odd_one_out and cx.odd_one_out.startswith("impl")
