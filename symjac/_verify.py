@@ -554,6 +554,9 @@ class _Verification:
         value = None
         if kind == "function":
             value = self._value()
+            outside = self._outside_the_text(exact_value, value)
+            if outside is not None:
+                return self.inconclusive(outside)
             broken = self._contract()
             if broken is not None:
                 return broken
@@ -646,6 +649,38 @@ class _Verification:
         return self._report(
             "pass", "", (SYMBOLIC,) + tuple(["impl-value"] if value is not None else []) + tuple(routes),
             tuple(pairs), worst, None,
+        )
+
+    def _outside_the_text(self, exact_value: np.ndarray, value: np.ndarray) -> str | None:
+        """Why the point is outside the spec's domain as written, when the implementation's value is
+        not finite where the built expression's is and the text itself (run as written, by torch on
+        whole tensors: `backends._torch_tensor`) is not finite there either: SymPy simplified the
+        text into an expression with a larger domain (`exp(log(x))` into `x`). None otherwise."""
+        bad = ~np.isfinite(value) & np.isfinite(exact_value)
+        if not bad.any() or self.f.source is None:
+            return None
+        from .backends import torch_backend
+        from .backends._torch_tensor import tensor_forward
+
+        forward = tensor_forward(self.f)
+        if forward is None:
+            return None
+        torch = torch_backend.import_torch()
+        with torch.no_grad():
+            tensors = torch_backend.to_tensors(self.point.as_dtype(np.float64))
+            try:
+                written = np.asarray(forward(tensors).detach().cpu().numpy(), dtype=np.float64).reshape(-1)
+            except Exception:  # noqa: BLE001 - the text cannot be run at this point: no claim
+                return None
+        undefined = bad & ~np.isfinite(written)
+        if not undefined.any():
+            return None
+        i = int(np.flatnonzero(undefined)[0])
+        return (
+            f"outside the domain of the spec as written: {self.f.source!r} is {written[i]} at out.flat[{i}] here, "
+            f"as is the implementation's value, but SymPy simplified the text on building into an expression "
+            f"defined here (value {float(exact_value[i])!r}; see 'Simplification changes the domain' in "
+            f"docs/expression-language.md): draw or pick points inside the text's domain"
         )
 
     # -- the backward's contract, cotangents and tangents ------------------------------------------

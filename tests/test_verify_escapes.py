@@ -154,3 +154,26 @@ def test_bad_timeouts_are_refused(timeout):
 
 def test_a_correct_implementation_passes_under_a_timeout():
     assert sj.verify(lambda x: torch.sin(x) * 2, SPEC, samples=10, timeout=300).verdict == "pass"
+
+
+# Issue 15: SymPy's simplification gives the built spec a larger domain than its text
+# (`exp(log(x))` is built as `x`); an implementation that follows the text is not wrong there.
+@pytest.mark.parametrize("text, impl", [
+    ("exp(log(x))", lambda x: torch.exp(torch.log(x))),
+    ("sqrt(x ** 2) * log(x) / log(x)", lambda x: torch.sqrt(x ** 2) * torch.log(x) / torch.log(x)),
+])
+def test_a_point_outside_the_texts_domain_is_inconclusive_and_says_why(text, impl):
+    spec = sj.function(text, x=(2,))
+    report = sj.verify(impl, spec, at={"x": [-1.5, 2.0]})
+    assert report.verdict == "inconclusive"
+    assert "outside the domain of the spec as written" in report.reason and repr(text) in report.reason
+    assert sj.verify(impl, spec, at={"x": [1.5, 2.0]}).verdict == "pass"  # inside it: checked
+
+
+def test_outside_the_texts_domain_does_not_excuse_a_wrong_implementation():
+    spec = sj.function("exp(log(x))", x=(2,))
+    # nan where the text is defined: a real failure
+    assert sj.verify(lambda x: torch.where(x > 1.8, torch.nan, x), spec, at={"x": [1.5, 2.0]}).verdict == "fail"
+    # the text's domain is not the question when the implementation is finite: compared as built
+    assert sj.verify(lambda x: x * 1.001, spec, at={"x": [-1.5, 2.0]}).verdict == "fail"
+    assert sj.verify(lambda x: x * 1.0, spec, at={"x": [-1.5, 2.0]}).verdict == "pass"
