@@ -38,6 +38,7 @@ from ._stable import STABLE_FUNCTIONS
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
     "Limits",
     "SUPPORTED_FUNCTIONS",
     "check_constant",
@@ -49,6 +50,10 @@ __all__ = [
     "raise_hint",
     "validate_limits",
 ]
+
+#: Seconds a job may run by default: `Limits.timeout` (function, jacobian, check) and
+#: `symjac.verify(timeout=...)`.
+DEFAULT_TIMEOUT = 300.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +147,7 @@ class Limits:
     max_derivative_work: int = 2_000_000
     max_seconds: float = 30.0
     max_memory: int = 4096
-    timeout: float | None = 300.0
+    timeout: float | None = DEFAULT_TIMEOUT
     progress: bool | None = None
 
     def __post_init__(self) -> None:

@@ -36,6 +36,7 @@ from ._engine import (
     function_call,
     pair_result,
 )
+from ._budget import DEFAULT_TIMEOUT
 from ._errors import ImplementationError, InvalidArgumentError, ShapeError, SymjacError
 from ._report import Entry, Report
 from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel, eps
@@ -65,7 +66,7 @@ def verify(
     dtype: Any = np.float64,
     tolerance: ToleranceModel = DEFAULT_TOLERANCE,
     at: Mapping[str, Any] | None = None,
-    timeout: float | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
     order: int = 1,
     batch: int | None = None,
     bound: float | None = None,
@@ -86,8 +87,8 @@ def verify(
       the same seed gives the same run and report. `dtype`: float64 or float32 points.
     - `at`: instead of drawing points, verify at this one point (`{name: value}`; the dtype is the
       values'); then `samples` must be left out.
-    - `timeout`: seconds the whole verification may take (default None: no limit); past it,
-      `symjac.JobTimeoutError`. In the main thread a hanging implementation is interrupted
+    - `timeout`: seconds the whole verification may take (default 300, as `Limits.timeout`; None:
+      no limit); past it, `symjac.JobTimeoutError`. In the main thread a hanging implementation is interrupted
       (`SIGALRM`); in other threads the limit is checked between points (`symjac._deadline`).
     - `order`: 2 verifies the implementation's second derivative: torch's four compositions of it
       (`impl-reverse-over-reverse`, ...; `impl-double-backward` where torch.func cannot run it)

@@ -486,3 +486,11 @@ def test_worker_docstring_examples_run():
     import doctest
 
     assert doctest.testmod(_worker).failed == 0
+
+
+def test_a_huge_digit_limit_from_the_command_line_costs_nothing():
+    # issue 15: `--limit max_number_digits=999999999999999999` hung on "x * 2" (it computed 10**N)
+    status, out, err = run("jacobian", "x * 2", "--input", "x=scalar", "--limit", "max_number_digits=999999999999999999",
+                           "--limit", "max_int_digits=999999999999999999")
+    assert (status, err) == (0, ""), err
+    assert "2" in out

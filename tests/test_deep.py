@@ -152,8 +152,11 @@ def test_a_3000_deep_callable_of_sympys_own_sin_is_a_clear_error_or_stopped_by_t
     with pytest.raises(sj.InvalidExpressionError, match=r"Limits\.max_depth"):
         sj.function(deep, X=(2,))
     before = sys.getrecursionlimit()
+    def deeper(X):  # 30,000 levels: SymPy alone would take hours on any machine, so the limit fires
+        return functools.reduce(lambda a, _: sympy.sin(a), range(30_000), X[0])
+
     with pytest.raises(sj.JobTimeoutError, match="time limit of 2 s"):
-        sj.function(deep, X=(2,), limits=sj.Limits(max_depth=4000, timeout=2))
+        sj.function(deeper, X=(2,), limits=sj.Limits(max_depth=40_000, timeout=2))
     # The deep work ran on a helper thread (the calling thread ran out of recursion first): it is
     # stopped too, and only then is the recursion limit given back (lowering it under a thread
     # that is still deep was a fatal interpreter error, "Cannot recover from stack overflow").

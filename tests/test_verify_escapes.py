@@ -177,3 +177,11 @@ def test_outside_the_texts_domain_does_not_excuse_a_wrong_implementation():
     # the text's domain is not the question when the implementation is finite: compared as built
     assert sj.verify(lambda x: x * 1.001, spec, at={"x": [-1.5, 2.0]}).verdict == "fail"
     assert sj.verify(lambda x: x * 1.0, spec, at={"x": [-1.5, 2.0]}).verdict == "pass"
+
+
+def test_verify_has_a_time_limit_by_default_the_same_as_limits():
+    # issue 15: "verify has no time limit: a hanging implementation hangs it forever"
+    import inspect
+
+    default = inspect.signature(sj.verify).parameters["timeout"].default
+    assert default == sj.Limits().timeout == 300.0
