@@ -556,10 +556,24 @@ def _explicit(expr: Any) -> Any:
     if not isinstance(expr, sympy.Expr) or isinstance(expr, sympy.MatrixExpr):
         return expr  # a matrix result is written out below, by `doit`
     return expr.replace(
-        lambda node: isinstance(node, sympy.MatrixExpr) and not isinstance(node, sympy.MatrixBase)
+        lambda node: isinstance(node, (sympy.MatrixExpr, sympy.Determinant)) and not isinstance(node, sympy.MatrixBase)
         and not node.atoms(sympy.MatrixSymbol),
-        lambda node: node.as_explicit(),
+        _write_out,
     )
+
+
+def _write_out(node: Any) -> Any:
+    """One matrix expression node, written out; a determinant or an inverse of an explicit matrix
+    by symjac's own `ops.det` / `ops.inv` (the text's; SymPy's `doit` would run Bareiss elimination
+    with `cancel` on the symbolic entries: minutes for `det(X.T @ X + I)` at 4 x 4)."""
+    from . import ops
+
+    if isinstance(node, (sympy.Determinant, sympy.Inverse)) and isinstance(node.arg, sympy.MatrixBase):
+        entries = np.array(node.arg.tolist(), dtype=object)
+        if isinstance(node, sympy.Determinant):
+            return ops.det(entries)[()]
+        return sympy.ImmutableMatrix(ops.inv(entries).tolist())
+    return node.as_explicit()
 
 
 def _real_by_construction(expr: sympy.Expr) -> bool:
