@@ -102,3 +102,35 @@ def test_log_of_a_sum_is_left_unevaluated_and_numbers_still_fold():
     assert ops.log(1)[()] == 0
     assert ops.log(np.array(sympy.Integer(2) + sympy.Integer(3), dtype=object))[()] == sympy.log(5)
     assert ops.log(np.array(sympy.exp(x), dtype=object))[()] == x  # not a sum: SymPy's rules apply
+
+
+def test_symbol_products_are_sympys_own():
+    names = ["X[0, 1]", "X[10, 2]", "X[2, 10]", "b", "a_1", "W[31, 0]", "x", "Z"]
+    symbols = [sympy.Symbol(n, real=True) for n in names] + [sympy.Symbol("p", positive=True), sympy.Symbol("q")]
+    for a in symbols:
+        for b in symbols:
+            built, own = ops._times(a, b), a * b
+            assert built == own and built.args == own.args and hash(built) == hash(own)
+    x = sympy.Symbol("x", real=True)
+    assert ops._times(x, x) == x**2 and ops._times(2, x) == 2 * x
+    X = np.array([[sympy.Symbol(f"X[{i}, {j}]", real=True) for j in range(3)] for i in range(3)], dtype=object)
+    expected = sympy.Matrix(X.tolist()) * sympy.Matrix(X.tolist())
+    assert sympy.Matrix(ops.matmul(X, X).tolist()) == expected
+
+
+def test_real_witness_skips_only_entries_real_at_a_point():
+    from symjac._function import _entry_flags, _real_somewhere, _NOT_POLYNOMIAL, _HAS_I, _HAS_UNDEFINED
+
+    x, y = sympy.symbols("x y", real=True)
+    entries = [sympy.log(x**2 + y**2 + 1), sympy.log(-x**2 - 1), sympy.sqrt(-(x - y)**2 - 2),
+               sympy.log(x * y + 1), sympy.Heaviside(x)]
+    assert _real_somewhere(entries, [x, y]) == [True, False, False, True, False]
+    flags = _entry_flags([x * y + 2, sympy.exp(x), sympy.I * x, x / sympy.zoo])
+    assert [flags[e] & _NOT_POLYNOMIAL for e in (x * y + 2, sympy.exp(x))] == [0, _NOT_POLYNOMIAL]
+    assert flags[sympy.I * x] & _HAS_I and flags[x / sympy.zoo] & _HAS_UNDEFINED
+    # entries the witness cannot show real still get SymPy's question: refused when not real, kept
+    # when SymPy does not know (log(x * y - 3) is real where x * y > 3, at none of the 16 points)
+    for expr in (sympy.log(-x**2 - 1), sympy.sqrt(-x**2 - 1)):
+        with pytest.raises(sj.InvalidExpressionError, match="is not real"):
+            sj.function(expr, x=())
+    assert sj.function("log(x * y - 3)", x=(), y=()).output.shape == ()
