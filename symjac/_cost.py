@@ -73,6 +73,7 @@ BYTES: dict[str, float] = {
     "nonzeros": 2.16e3,
     "dense": 0.0,
     "branches": 0.0,
+    "in_squared": 0.0,  # finite differences' stencil: (6 in_size + 1) points of in_size entries
 }
 
 #: How the tables were measured: `python benchmarks/calibrate_budgets.py --cap 45`, each case once
@@ -101,6 +102,9 @@ class Features:
     - `dag_inputs`: the sum over distinct nodes of the input entries each contains.
     - `jacobian_written`: the sum over output entries of (written-out size x input entries in it).
     - `branches`: the same sum over `Max`/`Min`/`Piecewise`/`Abs` nodes (distinct ones).
+    - `in_squared` (derived): `in_size ** 2`, priced in memory only: `symjac.check`'s finite
+      differences evaluate the forward at `6 in_size + 1` stacked points of `in_size` entries each
+      (805 MB of points alone for a 64 x 64 input), so peak memory grows with its square.
     """
 
     out_size: int
@@ -113,9 +117,13 @@ class Features:
     jacobian_written: int
     branches: int
 
+    @property
+    def in_squared(self) -> int:
+        return self.in_size ** 2
+
     def priced(self) -> dict[str, int]:
         """The fields the tables price, by name (`fixed` is 1)."""
-        return {"fixed": 1} | {name: getattr(self, name) for name in SECONDS if name != "fixed"}
+        return {"fixed": 1} | {name: getattr(self, name) for name in SECONDS | BYTES if name != "fixed"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -225,12 +225,13 @@ def entry_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.array(cells, dtype=object).reshape(shape)
 
 
-def _map(function: Callable[[sp.Expr], sp.Expr], x: Any) -> np.ndarray:
+def _map(function: Callable[[sp.Expr], sp.Expr], x: Any, *, build: Callable | None = None) -> np.ndarray:
     a = as_symbolic(x, argument="x")
     out = np.empty(a.shape, dtype=object)
     facts = _FACTS_OF_REAL.get(function)
+    build = function if build is None else build
     for index, v in np.ndenumerate(a):
-        out[index] = function(v)
+        out[index] = build(v)
         if facts is not None:
             _tell_facts(out[index], function, v, facts)
     return out
@@ -573,7 +574,20 @@ def tanh(x: Any) -> np.ndarray:
         >>> tanh(0)[()]
         0
     """
-    return _map(sp.tanh, x)
+    return _map(sp.tanh, x, build=_tanh)
+
+
+def _tanh(v: sp.Expr) -> sp.Expr:
+    """`sp.tanh(v)`. For a sum with symbols and no `I` in it, `tanh.eval` only pulls a minus sign out
+    (`tanh(-a - b) = -tanh(a + b)`) and otherwise asks whether the sum is provably zero, through
+    the assumption system (most of building `tanh(W @ x + b)` at n = 32); the sign rule is applied
+    here and the node built unevaluated: the same expression, unless the sum is 0 in value but not
+    in form (then `tanh` of it, which is 0 in value)."""
+    if isinstance(v, sp.Add) and not v.is_number and not v.has(sp.I):
+        if v.could_extract_minus_sign():
+            return -sp.tanh(-v, evaluate=False)
+        return sp.tanh(v, evaluate=False)
+    return sp.tanh(v)
 
 
 def sqrt(x: Any) -> np.ndarray:

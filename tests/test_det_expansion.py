@@ -134,3 +134,20 @@ def test_real_witness_skips_only_entries_real_at_a_point():
         with pytest.raises(sj.InvalidExpressionError, match="is not real"):
             sj.function(expr, x=())
     assert sj.function("log(x * y - 3)", x=(), y=()).output.shape == ()
+
+
+def test_tanh_of_a_sum_is_sympys_expression():
+    W = np.array([[sympy.Symbol(f"W[{i}, {j}]", real=True) for j in range(3)] for i in range(3)], dtype=object)
+    x = np.array([sympy.Symbol(f"x[{i}]", real=True) for i in range(3)], dtype=object)
+    b = np.array([sympy.Symbol(f"b[{i}]", real=True) for i in range(3)], dtype=object)
+    for u in list(ops.matmul(W, x) + b) + list(-ops.matmul(W, x) - b) + [x[0] - x[1], x[1] - x[0], 2 * x[0] + 1]:
+        built, own = ops.tanh(np.array(u, dtype=object))[()], sympy.tanh(u)
+        assert built == own and hash(built) == hash(own), (u, built, own)
+    assert ops.tanh(0)[()] == 0 and ops.tanh(np.array(sympy.Integer(-2), dtype=object))[()] == -sympy.tanh(2)
+    f = sj.function("tanh(W @ x + b)", W=(3, 3), x=(3,), b=(3,))
+    rng = np.random.default_rng(5)
+    at = {"W": rng.standard_normal((3, 3)), "x": rng.standard_normal(3), "b": rng.standard_normal(3)}
+    assert sj.check(f, **at).ok
+    J = f.jacobian("W").evaluate(**at)
+    expected = (1 - np.tanh(at["W"] @ at["x"] + at["b"]) ** 2)[:, None, None] * np.eye(3)[:, :, None] * at["x"]
+    np.testing.assert_allclose(J, expected, rtol=1e-12, atol=1e-15)
