@@ -29,7 +29,7 @@ from ._budget import (
     raise_hint,
     validate_limits,
 )
-from . import _dag, _deadline
+from . import _dag, _deadline, _stable
 from ._errors import DomainError, InvalidArgumentError, InvalidExpressionError, ShapeError, SymjacError, TooLargeError
 from ._parse import parse_expression, validate_name, validated_tree
 from ._printable import Printable
@@ -628,6 +628,13 @@ _WITNESS_FUNCTIONS = {
     sympy.exp: np.exp, sympy.log: np.log, sympy.sin: np.sin, sympy.cos: np.cos, sympy.tan: np.tan,
     sympy.tanh: np.tanh, sympy.sinh: np.sinh, sympy.cosh: np.cosh, sympy.atan: np.arctan,
     sympy.asin: np.arcsin, sympy.acos: np.arccos, sympy.Abs: np.abs,
+    _stable.log1p: np.log1p, _stable.expm1: np.expm1,
+}
+#: symjac's stable primitives, real for real arguments: evaluated on the points where theirs are real.
+_WITNESS_REAL = {
+    _stable.logsumexp: lambda *args: np.logaddexp.reduce(np.stack(args)),
+    _stable.softplus: lambda a: np.logaddexp(0.0, a),
+    _stable.sigmoid: lambda a: 1.0 / (1.0 + np.exp(-a)),
 }
 #: Points the witness tries at once (each input entry drawn from N(0, 1), fixed seed).
 WITNESS_POINTS = 16
@@ -664,6 +671,11 @@ def _real_somewhere(entries: list, symbols: list) -> list[bool]:
         function = _WITNESS_FUNCTIONS.get(type(node))
         if function is not None and len(args) == 1:
             return function(args[0])
+        real = _WITNESS_REAL.get(type(node))
+        if real is not None and args:
+            value = real(*(a.real for a in args)).astype(complex)
+            value[np.any([a.imag != 0 for a in args], axis=0)] = np.nan
+            return value
         return unknown
 
     memo: dict = {}

@@ -151,3 +151,18 @@ def test_tanh_of_a_sum_is_sympys_expression():
     J = f.jacobian("W").evaluate(**at)
     expected = (1 - np.tanh(at["W"] @ at["x"] + at["b"]) ** 2)[:, None, None] * np.eye(3)[:, :, None] * at["x"]
     np.testing.assert_allclose(J, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_witness_evaluates_stable_primitives_where_their_arguments_are_real():
+    from symjac._function import _real_somewhere
+
+    x = sympy.Symbol("x", real=True)
+    f = sj.function("softmax(x)", x=(4,))
+    assert all(_real_somewhere(list(f.output), list(f.inputs[0].flat_symbols)))
+    g = sj.function("sigmoid(x) + softplus(x) + log1p(x * x) + expm1(x)", x=())
+    assert _real_somewhere([g.output[()]], [x]) == [True]
+    from symjac._stable import sigmoid
+
+    assert _real_somewhere([sigmoid(sympy.sqrt(-1 - x**2))], [x]) == [False]  # its argument is not real
+    with pytest.raises(sj.InvalidExpressionError, match="is not real"):
+        sj.function(sympy.log(-1 - x**2) + sympy.exp(x), x=())
