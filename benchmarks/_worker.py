@@ -312,7 +312,9 @@ def main(argv: list[str]) -> None:
         if tool == "symjac" or kind in ("check", "defaults"):
             import symjac
 
-            symjac.function("x * y", x=(), y=()).jacobians()
+            tiny = symjac.function("x * y", x=(), y=())
+            for J in tiny.jacobians().values():  # loads the code generation and backend modules too
+                J.evaluate(x=1.0, y=2.0)
     if kind == "build" and tool == "sympy":
         import sympy  # noqa: F401
     if tool.startswith("symengine"):
@@ -321,6 +323,8 @@ def main(argv: list[str]) -> None:
         import torch  # noqa: F401
 
         job["torch"] = True
+    import numpy.random  # noqa: F401  (`case.sample` draws the point inside the timed job: not its import)
+
     _threads(job)
     before = _rss_mb()
     t0 = time.perf_counter()

@@ -361,12 +361,13 @@ def written_sizes(entries: Iterable[sympy.Basic], *, refuse: bool = True) -> lis
     return [memo[entry] for entry in entries]
 
 
-def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> None:
+def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits, *, free: Mapping | None = None) -> None:
     """Refuse an output whose exact Jacobian would cost more than the budgets allow.
 
     Checked when a Function is built, before any differentiation: the number of output entries
     and the written-out size of each (as the parser checks them for text, now for every way of
-    defining a Function), the dense Jacobian size, and the estimated Jacobian work.
+    defining a Function), the dense Jacobian size, and the estimated Jacobian work. `free`: a
+    `_dag.free_symbols` memo to fill and share (the caller's walks then reuse it).
     """
     inputs = tuple(inputs)
     out_size = int(output.size)
@@ -390,7 +391,7 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> N
     work = 0
     nonzeros = 0
     sizes = written_sizes(flat)
-    free = _dag.free_symbols(flat)
+    free = _dag.free_symbols(flat, memo=free)
     for index, (entry, size) in enumerate(zip(flat, sizes)):
         if size > limits.max_entry_size:
             where = list(np.unravel_index(index, output.shape)) if output.ndim else []

@@ -37,11 +37,11 @@ __all__ = ["BYTES", "Estimate", "Features", "MEASURED", "PARSE_SECONDS", "SECOND
 #: `Inverse`, `Determinant` in SymPy input, in the units of `_budget._matrix_cost` (measured when
 #: those were written: a 5 x 5 Determinant, 5**7 units, about 10 s; a 4 x 4 Inverse, over 30 s).
 PARSE_SECONDS: dict[str, float] = {
-    "default": 1.56e-4,
-    "relu": 1.11e-3,
-    "abs": 9.06e-4,
-    "det": 5.62e-4,
-    "inv": 4.71e-4,
+    "default": 0.000167,
+    "relu": 0.00124,
+    "abs": 0.000811,
+    "det": 0.000745,
+    "inv": 0.000167,
     "sympy_matrix": 1.3e-4,
 }
 
@@ -49,43 +49,43 @@ PARSE_SECONDS: dict[str, float] = {
 #: and Jacobian code (NumPy and torch) and one `symjac.check` at a point (reverse and forward
 #: autograd, finite differences, comparisons; torch imported on first use included in `fixed`).
 SECONDS: dict[str, float] = {
-    "fixed": 3.6,
-    "out_size": 9.44e-3,
-    "in_size": 1.08e-3,
-    "written": 2.04e-5,
+    "fixed": 4.6,
+    "out_size": 0.0168,
+    "in_size": 0.00373,
+    "written": 1.22e-05,
     "distinct": 0.0,
-    "dag_inputs": 1.49e-4,
-    "jacobian_written": 5.92e-8,
-    "nonzeros": 3.4e-4,
-    "dense": 0.0,
-    "branches": 3.64e-4,
+    "dag_inputs": 8.56e-05,
+    "jacobian_written": 5.36e-07,
+    "nonzeros": 0.0,
+    "dense": 8.54e-05,
+    "branches": 0.000454,
 }
 
 #: Bytes per unit of each `Features` field, at the peak (resident set) of the same job.
 BYTES: dict[str, float] = {
-    "fixed": 2.94e8,  # the interpreter with SymPy, NumPy and torch loaded
+    "fixed": 2.98e+08,  # the interpreter with SymPy, NumPy and torch loaded
     "out_size": 0.0,
-    "in_size": 2.19e5,  # per input entry: forward-mode tangents and finite-difference steps
-    "written": 18.7,
-    "distinct": 2.18e3,
-    "dag_inputs": 0.0,
-    "jacobian_written": 2.87,
-    "nonzeros": 2.16e3,
-    "dense": 0.0,
-    "branches": 0.0,
+    "in_size": 0.0,
+    "written": 0.0,
+    "distinct": 0.0,
+    "dag_inputs": 1.27e+03,
+    "jacobian_written": 0.0,
+    "nonzeros": 0.0,
+    "dense": 125,
+    "branches": 102,
+    "in_squared": 149,  # finite differences' stencil: (6 in_size + 1) points of in_size entries
 }
 
 #: How the tables were measured: `python benchmarks/calibrate_budgets.py --cap 45`, each case once
-#: in a fresh subprocess, on this project's 2-core test machine shared with other jobs (the same
-#: case varied up to 3x between two runs: attention 8 x 8 took 20 s in one and passed the 45 s cap
-#: in the other); the fit is non-negative least squares of the relative error over 26 cases from
-#: `X @ X` 8 x 8 to `sum(X)` 64 x 64, with the DAG-aware code generation of issue 14 item 2 (each
-#: distinct node printed once) and `det`/`inv` without SymPy's `dotprodsimp`. `PARSE_SECONDS` and
-#: `SECONDS` are from the run in which no case hit the cap, `BYTES` from the other (the first did
-#: not fit memory). Zeros are features the fit found no time in on those cases; they stay, so that
-#: a re-fit can use them. The memory model underestimates `sum(X)` at 64 x 64 (2.6 GiB measured,
-#: 1.2 GiB estimated): finite differences and forward mode grow with the square of the inputs.
-MEASURED = "2026-12-01, benchmarks/calibrate_budgets.py --cap 45, codegen branch c8bc5a5 + budget branch"
+#: in a fresh subprocess, on this project's 2-core test machine shared with other helpers' jobs (load
+#: average 5-9 during the run, so the seconds are on the high side: a conservative model); the fit is
+#: non-negative least squares of the relative error over 27 cases from `X @ X` 8 x 8 to `sum(X)`
+#: 64 x 64, after the buildspeed changes (det/inv by cofactor expansion up to 6 x 6, tanh and log of
+#: sums without SymPy's zero query, the real-value witness). `BYTES` now prices `in_squared`: `sum(X)`
+#: at 64 x 64 peaks at 2.7 GiB (estimated 2.6 GiB; 1.2 GiB before this feature), almost all of it the
+#: finite differences' stencil of 24,577 points x 4,096 entries. Zeros are features the fit found no
+#: time in on those cases; they stay, so that a re-fit can use them.
+MEASURED = "2026-12-01 16:30 UTC, benchmarks/calibrate_budgets.py --cap 45, buildspeed branch d4d8da1"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +101,9 @@ class Features:
     - `dag_inputs`: the sum over distinct nodes of the input entries each contains.
     - `jacobian_written`: the sum over output entries of (written-out size x input entries in it).
     - `branches`: the same sum over `Max`/`Min`/`Piecewise`/`Abs` nodes (distinct ones).
+    - `in_squared` (derived): `in_size ** 2`, priced in memory only: `symjac.check`'s finite
+      differences evaluate the forward at `6 in_size + 1` stacked points of `in_size` entries each
+      (805 MB of points alone for a 64 x 64 input), so peak memory grows with its square.
     """
 
     out_size: int
@@ -113,9 +116,13 @@ class Features:
     jacobian_written: int
     branches: int
 
+    @property
+    def in_squared(self) -> int:
+        return self.in_size ** 2
+
     def priced(self) -> dict[str, int]:
         """The fields the tables price, by name (`fixed` is 1)."""
-        return {"fixed": 1} | {name: getattr(self, name) for name in SECONDS if name != "fixed"}
+        return {"fixed": 1} | {name: getattr(self, name) for name in SECONDS | BYTES if name != "fixed"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ from ._budget import (
     raise_hint,
     validate_limits,
 )
-from . import _dag, _deadline
+from . import _dag, _deadline, _stable
 from ._errors import DomainError, InvalidArgumentError, InvalidExpressionError, ShapeError, SymjacError, TooLargeError
 from ._parse import parse_expression, validate_name, validated_tree
 from ._printable import Printable
@@ -576,6 +576,39 @@ def _write_out(node: Any) -> Any:
     return node.as_explicit()
 
 
+_HAS_UNDEFINED, _HAS_I, _NOT_POLYNOMIAL = 1, 2, 4
+_UNDEFINED_SET = frozenset(_UNDEFINED)
+
+
+def _entry_flags(flat: list) -> dict:
+    """`{node: bits}` over the DAG of `flat`, one walk: `_HAS_UNDEFINED` (holds zoo, nan or an
+    infinity: `node.has(*_UNDEFINED)`), `_HAS_I` (`node.has(I)`), `_NOT_POLYNOMIAL` (not
+    `_real_by_construction`). SymPy's `has` walks each entry's whole tree again."""
+    memo: dict = {}
+
+    def step(node):
+        bits = 0
+        for arg in node.args:
+            bits |= memo[arg] & (_HAS_UNDEFINED | _HAS_I)
+        if node in _UNDEFINED_SET:
+            bits |= _HAS_UNDEFINED
+        if node is sympy.I:
+            bits |= _HAS_I
+        if node.is_Symbol:
+            polynomial = node.is_real is True
+        elif node.is_Number:
+            polynomial = node.is_Rational or node.is_Float
+        elif node.is_Add or node.is_Mul:
+            polynomial = not any(memo[arg] & _NOT_POLYNOMIAL for arg in node.args)
+        elif node.is_Pow and node.exp.is_Integer:
+            polynomial = not memo[node.base] & _NOT_POLYNOMIAL
+        else:
+            polynomial = False
+        return bits if polynomial else bits | _NOT_POLYNOMIAL
+
+    return _dag.evaluate(flat, step, memo=memo)
+
+
 def _real_by_construction(expr: sympy.Expr) -> bool:
     """True when `expr` is made of real symbols and real numbers by `+`, `*` and integer powers only.
 
@@ -604,12 +637,77 @@ def _real_by_construction(expr: sympy.Expr) -> bool:
     return True
 
 
-def _check_numbers(array: np.ndarray, limits: Limits) -> None:
+#: Functions the real-value witness (`_real_somewhere`) evaluates, as NumPy complex ufuncs.
+_WITNESS_FUNCTIONS = {
+    sympy.exp: np.exp, sympy.log: np.log, sympy.sin: np.sin, sympy.cos: np.cos, sympy.tan: np.tan,
+    sympy.tanh: np.tanh, sympy.sinh: np.sinh, sympy.cosh: np.cosh, sympy.atan: np.arctan,
+    sympy.asin: np.arcsin, sympy.acos: np.arccos, sympy.Abs: np.abs,
+    _stable.log1p: np.log1p, _stable.expm1: np.expm1,
+}
+#: symjac's stable primitives, real for real arguments: evaluated on the points where theirs are real.
+_WITNESS_REAL = {
+    _stable.logsumexp: lambda *args: np.logaddexp.reduce(np.stack(args)),
+    _stable.softplus: lambda a: np.logaddexp(0.0, a),
+    _stable.sigmoid: lambda a: 1.0 / (1.0 + np.exp(-a)),
+}
+#: Points the witness tries at once (each input entry drawn from N(0, 1), fixed seed).
+WITNESS_POINTS = 16
+
+
+def _real_somewhere(entries: list, symbols: list) -> list[bool]:
+    """For each entry, True when its value is real and finite at one of `WITNESS_POINTS` fixed
+    random real points: then SymPy's `is_real` cannot be False for it (False means not real
+    anywhere), and the question, slow on a large sum under `log` or `sqrt` (SymPy tries to prove
+    the sum's sign: 40 ms of a 4 x 4 `log(det(X))`), need not be asked. False when no point gives a
+    real value or the entry holds a node the witness does not evaluate; the caller then asks SymPy.
+    One walk over the DAG of all entries, each distinct node evaluated once, in complex arithmetic."""
+    rng = np.random.default_rng(20261201)
+    values: dict = {s: rng.standard_normal(WITNESS_POINTS).astype(complex) for s in symbols}
+    unknown = None  # a node the witness cannot evaluate; its parents are unknown too
+
+    def step(node):
+        if node in values:
+            return values[node]
+        if node.is_Number or node.is_NumberSymbol:
+            try:
+                return np.full(WITNESS_POINTS, complex(node))
+            except (TypeError, OverflowError):
+                return unknown
+        args = [memo[a] for a in node.args]
+        if any(a is unknown for a in args):
+            return unknown
+        if node.is_Add:
+            return np.sum(args, axis=0)
+        if node.is_Mul:
+            return np.prod(args, axis=0)
+        if node.is_Pow:
+            return np.power(args[0], args[1])
+        function = _WITNESS_FUNCTIONS.get(type(node))
+        if function is not None and len(args) == 1:
+            return function(args[0])
+        real = _WITNESS_REAL.get(type(node))
+        if real is not None and args:
+            value = real(*(a.real for a in args)).astype(complex)
+            value[np.any([a.imag != 0 for a in args], axis=0)] = np.nan
+            return value
+        return unknown
+
+    memo: dict = {}
+    with np.errstate(all="ignore"):
+        _dag.evaluate(entries, step, memo=memo)
+    out = []
+    for e in entries:
+        v = memo[e]
+        out.append(v is not unknown and bool(np.any((v.imag == 0) & np.isfinite(v.real))))
+    return out
+
+
+def _check_numbers(array: np.ndarray, limits: Limits, *, free: Any = None) -> None:
     """Refuse, in one walk over the output's DAG, exact numbers over `max_number_digits` (a callable
     or a SymPy expression is not read by the parser, which checks text) and constant bases that
     are negative under a power that is not an integer (`cos(e) ** x`, `(-2) ** x`): not real."""
     flat = [e for e in array.reshape(-1) if isinstance(e, sympy.Basic)]
-    free = _dag.free_symbols(flat)
+    free = _dag.free_symbols(flat, memo=free)
     for node in _dag.postorder(flat):
         if isinstance(node, sympy.Rational):
             if exceeds_digits(node.p, limits.max_number_digits) or exceeds_digits(node.q, limits.max_number_digits):
@@ -634,19 +732,25 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
         raise InvalidExpressionError(f"expr: the result is not an array of expressions ({error})") from None
     if array.size == 0:
         raise ShapeError(f"expr: the output is empty (shape {array.shape})")
-    check_output(array, inputs, limits)  # before SymPy's assumption queries below, which can be slow
-    _check_numbers(array, limits)
+    # SymPy's free_symbols recurses over depth (a 300-step recurrence): one memoised walk instead,
+    # shared by the budget, the number checks and the checks below
+    free = _dag.free_symbols(e for e in array.reshape(-1) if isinstance(e, sympy.Basic))
+    check_output(array, inputs, limits, free=free)  # before SymPy's assumption queries below, which can be slow
+    _check_numbers(array, limits, free=free)
     allowed = set()
     for inp in inputs:
         allowed.update(inp.flat_symbols)
-    # SymPy's free_symbols recurses over depth (a 300-step recurrence): one memoised walk instead
-    free = _dag.free_symbols(e for e in array.reshape(-1) if isinstance(e, sympy.Basic))
+    flat = [e for e in array.reshape(-1) if isinstance(e, sympy.Expr) and not isinstance(e, sympy.MatrixExpr)]
+    symbols = [s for inp in inputs for s in inp.flat_symbols]
+    flags = _entry_flags(flat)
+    asked = [e for e in flat if flags[e] & _NOT_POLYNOMIAL]  # polynomials need no question
+    witnessed = dict(zip(asked, _real_somewhere(asked, symbols) if len(flat) == array.size else [False] * len(asked)))
     for index, entry in np.ndenumerate(array):
         if not isinstance(entry, sympy.Expr) or isinstance(entry, sympy.MatrixExpr):
             raise InvalidExpressionError(
                 f"expr: output entry {index} is not a scalar SymPy expression; received {type(entry).__name__}"
             )
-        if entry.has(*_UNDEFINED):
+        if flags[entry] & _HAS_UNDEFINED:
             raise InvalidExpressionError(
                 f"expr: output entry {index} is undefined ({entry}); division by zero?"
             )
@@ -657,6 +761,6 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
                 f"expr: unknown symbol {names} in output entry {index}; declare it as an input "
                 f"(symjac.function(..., {sorted(map(str, stray))[0]}=())) or a constant (consts=...)"
             )
-        if entry.has(sympy.I) or (not _real_by_construction(entry) and entry.is_real is False):
+        if flags[entry] & _HAS_I or (entry in witnessed and not witnessed[entry] and entry.is_real is False):
             raise InvalidExpressionError(f"expr: output entry {index} is not real: {entry}")
     return array

@@ -250,7 +250,8 @@ class _Gradient:
             if not grad:
                 continue
             try:
-                df = expr.fdiff(i)
+                rule = _adjoint.FDIFF.get(type(expr))
+                df = rule(expr) if rule is not None else expr.fdiff(i)
             except ArgumentIndexError:
                 df = sympy.Function.fdiff(expr, i)
             for s, d in grad.items():
@@ -259,6 +260,7 @@ class _Gradient:
 
 
 _FUNCTION_DERIVATIVE = sympy.Function._eval_derivative
+
 
 
 def _nonzero(d: sympy.Expr) -> bool:

@@ -31,6 +31,11 @@ from typing import Any, Callable
 
 import numpy as np
 import sympy as sp
+# SymPy's `Add.flatten` imports `sympy.tensor.tensor` (and with it `sympy.combinatorics`) on the
+# first sum of three or more terms: 35-80 ms inside the first Function's build. Imported here, it is
+# part of loading symjac's expression modules, once per process, like SymPy's own imports.
+import sympy.tensor.tensor  # noqa: F401
+from sympy.core.mul import _mulsort
 
 from symjac import _stable
 from symjac._errors import DomainError, InvalidArgumentError, ShapeError
@@ -220,12 +225,13 @@ def entry_symbols(name: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.array(cells, dtype=object).reshape(shape)
 
 
-def _map(function: Callable[[sp.Expr], sp.Expr], x: Any) -> np.ndarray:
+def _map(function: Callable[[sp.Expr], sp.Expr], x: Any, *, build: Callable | None = None) -> np.ndarray:
     a = as_symbolic(x, argument="x")
     out = np.empty(a.shape, dtype=object)
     facts = _FACTS_OF_REAL.get(function)
+    build = function if build is None else build
     for index, v in np.ndenumerate(a):
-        out[index] = function(v)
+        out[index] = build(v)
         if facts is not None:
             _tell_facts(out[index], function, v, facts)
     return out
@@ -519,7 +525,16 @@ def log(x: Any) -> np.ndarray:
         >>> log(1)[()]
         0
     """
-    return _map(sp.log, x)
+    return _map(_log, x)
+
+
+def _log(v: sp.Expr) -> sp.Expr:
+    """`sp.log(v)`; for a sum with symbols in it, unevaluated: `log.eval` would only ask whether the
+    sum is provably zero, through the assumption system over the whole sum (50 ms for a 4 x 4
+    determinant, over a second at 8 x 8), and returns it unchanged otherwise."""
+    if isinstance(v, sp.Add) and not v.is_number:
+        return sp.log(v, evaluate=False)
+    return sp.log(v)
 
 
 def sin(x: Any) -> np.ndarray:
@@ -559,7 +574,20 @@ def tanh(x: Any) -> np.ndarray:
         >>> tanh(0)[()]
         0
     """
-    return _map(sp.tanh, x)
+    return _map(sp.tanh, x, build=_tanh)
+
+
+def _tanh(v: sp.Expr) -> sp.Expr:
+    """`sp.tanh(v)`. For a sum with symbols and no `I` in it, `tanh.eval` only pulls a minus sign out
+    (`tanh(-a - b) = -tanh(a + b)`) and otherwise asks whether the sum is provably zero, through
+    the assumption system (most of building `tanh(W @ x + b)` at n = 32); the sign rule is applied
+    here and the node built unevaluated: the same expression, unless the sum is 0 in value but not
+    in form (then `tanh` of it, which is 0 in value)."""
+    if isinstance(v, sp.Add) and not v.is_number and not v.has(sp.I):
+        if v.could_extract_minus_sign():
+            return -sp.tanh(-v, evaluate=False)
+        return sp.tanh(v, evaluate=False)
+    return sp.tanh(v)
 
 
 def sqrt(x: Any) -> np.ndarray:
@@ -721,6 +749,19 @@ def transpose(x: Any) -> np.ndarray:
     return a.T.copy()
 
 
+def _times(a: Any, b: Any) -> Any:
+    """`a * b`. For two distinct commutative Symbols (every entry of `X @ X`, `W @ x`, `Q @ K.T`) the
+    product SymPy's `Mul.flatten` would build, without it: the two factors in `Mul`'s own order
+    (`_mulsort`), 10x faster (flattening two symbols is 80% of building `X @ X` at 32 x 32);
+    tests/test_det_expansion.py checks it is the same object SymPy builds."""
+    if (type(a) is sp.Symbol and type(b) is sp.Symbol and a is not b
+            and a.is_commutative and b.is_commutative):
+        factors = [a, b]
+        _mulsort(factors)
+        return sp.Mul._from_args(tuple(factors), True)
+    return a * b
+
+
 def _mm2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # Written out rather than `np.matmul`: NumPy's object matmul builds each entry by
     # repeated `+`, which re-flattens a growing sympy.Add (quadratic; 5x slower at
@@ -730,7 +771,7 @@ def _mm2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     out = np.empty((m, n), dtype=object)
     for i in range(m):
         for j in range(n):
-            out[i, j] = sp.Add(*(a[i, p] * b[p, j] for p in range(k)))
+            out[i, j] = sp.Add(*(_times(a[i, p], b[p, j]) for p in range(k)))
     return out
 
 
@@ -836,8 +877,63 @@ def _no_simplification():
     return dotprodsimp(False)
 
 
+#: Square matrices up to this size get their determinant and adjugate by cofactor expansion with
+#: each minor built once (`_Minors`: n 2**(n-1) products for det, a few milliseconds at 4 x 4);
+#: larger ones by SymPy's Berkowitz algorithm (n**4 products, no exponential growth). Both are
+#: division-free and exact; the expansion is 5-10x faster to build at these sizes than SymPy's
+#: Berkowitz over its `EXRAW` domain matrices, whose products ask the assumption system about every
+#: intermediate entry.
+EXPANSION_MAX = 6
+
+
+class _Minors:
+    """Determinants of the square submatrices of `rows` (a list of lists of SymPy expressions),
+    each by cofactor expansion along its first row and memoised by (rows, columns): the minors
+    shared by several determinants (every cofactor of the adjugate) are built once."""
+
+    def __init__(self, rows: list):
+        self.a = rows
+        self.memo: dict = {}
+
+    def __call__(self, rows: tuple, cols: tuple) -> sp.Expr:
+        if len(rows) == 1:
+            return self.a[rows[0]][cols[0]]
+        key = (rows, cols)
+        found = self.memo.get(key)
+        if found is None:
+            top, rest = self.a[rows[0]], rows[1:]
+            terms = []
+            for p, c in enumerate(cols):
+                entry = top[c]
+                if entry == 0:  # structural zeros: a sparse or triangular matrix expands less
+                    continue
+                minor = self(rest, cols[:p] + cols[p + 1:])
+                if minor == 0:
+                    continue
+                term = sp.Mul(entry, minor)
+                terms.append(-term if p % 2 else term)
+            found = self.memo[key] = sp.Add(*terms)
+        return found
+
+
+def _rows(a: np.ndarray) -> list:
+    return a.tolist()
+
+
+def _det2(a: np.ndarray) -> sp.Expr:
+    """Determinant of one square 2-D symbolic array (empty: 1)."""
+    n = a.shape[0]
+    if n == 0:
+        return sp.S.One
+    if n <= EXPANSION_MAX:
+        return _Minors(_rows(a))(tuple(range(n)), tuple(range(n)))
+    with _no_simplification():
+        return _matrix(a).det(method="berkowitz")
+
+
 def det(x: Any) -> np.ndarray:
-    """Determinant of a square 2-D array (Berkowitz, division-free), as a scalar.
+    """Determinant of a square 2-D array (division-free: cofactor expansion up to `EXPANSION_MAX`,
+    Berkowitz above), as a scalar.
 
     Example:
         >>> det([[1, 2], [3, 4]])[()]
@@ -848,25 +944,36 @@ def det(x: Any) -> np.ndarray:
     if a.ndim > 2:
         out = np.empty(shape, dtype=object)
         for index in np.ndindex(shape):
-            with _no_simplification():
-                out[index] = _matrix(a[index]).det(method="berkowitz")
+            out[index] = _det2(a[index])
         return out
-    with _no_simplification():
-        return _scalar(_matrix(a).det(method="berkowitz"))
+    return _scalar(_det2(a))
 
 
 def _adjugate_and_det(name: str, a: np.ndarray) -> tuple[np.ndarray, sp.Expr]:
-    matrix = _matrix(a)
-    with _no_simplification():
-        d = matrix.det(method="berkowitz")
+    n = a.shape[0]
+    if n <= EXPANSION_MAX:
+        minors, every = _Minors(_rows(a)), tuple(range(n))
+        # adjugate[j, i] = (-1)**(i + j) * det(a without row i and column j); det from row 0's
+        adjugate = np.empty((n, n), dtype=object)
+        for i in range(n):
+            for j in range(n):
+                m = minors(every[:i] + every[i + 1:], every[:j] + every[j + 1:]) if n > 1 else sp.S.One
+                adjugate[j, i] = -m if (i + j) % 2 else m
+        top = minors.a[0]
+        d = sp.Add(*(sp.Mul(top[j], adjugate[j, 0]) for j in range(n) if top[j] != 0 and adjugate[j, 0] != 0))
+    else:
+        matrix = _matrix(a)
+        with _no_simplification():
+            d = matrix.det(method="berkowitz")
     if d == 0:
         raise DomainError(
             f"{name}: the matrix is singular (its determinant is exactly 0), "
             f"received shape {a.shape}"
         )
-    with _no_simplification():
-        adjugate = matrix.adjugate(method="berkowitz")
-    return np.array(adjugate.tolist(), dtype=object).reshape(a.shape), d
+    if n > EXPANSION_MAX:
+        with _no_simplification():
+            adjugate = np.array(matrix.adjugate(method="berkowitz").tolist(), dtype=object)
+    return adjugate.reshape(a.shape), d
 
 
 def inv(x: Any) -> np.ndarray:
