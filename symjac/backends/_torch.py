@@ -331,14 +331,11 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
     """Columns `start:stop` of the Jacobian of `fn` at `primals`, `(out_size, stop - start)`: one
     JVP per column (the unit tangent of that input entry), batched by `torch.func.vmap`."""
     count = stop - start
-    tangents, offset = [], 0
-    for p, size in zip(primals, sizes):
-        t = p.new_zeros((count, size))
-        lo, hi = max(start, offset), min(stop, offset + size)
-        if lo < hi:
-            t[torch.arange(lo - start, hi - start), torch.arange(lo - offset, hi - offset)] = 1
-        tangents.append(t.reshape((count,) + tuple(p.shape)))
-        offset += size
+    # the unit tangents of columns start:stop: rows start:stop of the identity, split by input
+    first = primals[0]
+    units = first.new_zeros((count, sum(sizes)))
+    units.diagonal(start).fill_(1)  # units[k, start + k] = 1
+    tangents = [t.reshape((count,) + tuple(p.shape)) for p, t in zip(primals, units.split(list(sizes), dim=1))]
 
     if count <= FEW_COLUMNS:  # vmap's own overhead is most of the cost for a few columns
         import torch.autograd.forward_ad as fwad
