@@ -85,6 +85,15 @@ class _Check:
         self.columns = [(inp, q) for inp in f.inputs for q in range(inp.size)]
         self.notes: list[str] = []
         self.tensor_routes = False  # set by `_tensor_routes` when the tensor-level torch routes ran
+        self._p64: Point | None = None
+        self._center: np.ndarray | None = None  # the forward at the point, kept by `_finite_diff`
+
+    @property
+    def p64(self) -> Point:
+        """The point in float64 (made once per check)."""
+        if self._p64 is None:
+            self._p64 = self.point.as_dtype(np.float64)
+        return self._p64
 
     # -- routes --------------------------------------------------------------------------------
     def _symbolic(self, point: Point) -> np.ndarray:
@@ -231,7 +240,7 @@ class _Check:
 
     def _at_point(self, compiled) -> np.ndarray:
         """Compiled code of the function's symbols (`_codegen.compile_entries`) at the point, in float64."""
-        p64 = self.point.as_dtype(np.float64)
+        p64 = self.p64
         with np.errstate(all="ignore"):
             return numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(self.f, p64)), (), np.float64)
 
@@ -239,7 +248,7 @@ class _Check:
         """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
         input moves by one rounding of the dtype (`_tolerance.perturbed`), or each input array by
         one rounding of its largest entry (`_tolerance.perturbed_normwise`)."""
-        p64 = self.point.as_dtype(np.float64)
+        p64 = self.p64
         base = evaluate(p64).reshape(rows, -1).astype(np.float64)
         flat = self._perturbations()
         if flat is None:
@@ -256,7 +265,7 @@ class _Check:
         count = self.tol.perturbations
         if not count:
             return None
-        x = self.point.as_dtype(np.float64).flat(self.f.input_names)
+        x = self.p64.flat(self.f.input_names)
         sizes = [inp.size for inp in self.f.inputs]
         return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
 
@@ -324,16 +333,14 @@ class _Check:
 
     def _finite_diff(self):
         f = self.f
-        sizes = [inp.size for inp in f.inputs]
-        splits = np.cumsum(sizes)[:-1]
 
         def fn(rows: np.ndarray) -> np.ndarray:
-            parts = np.split(rows, splits, axis=1)
-            values = {inp.name: p.reshape((rows.shape[0],) + inp.shape) for inp, p in zip(f.inputs, parts)}
-            out = numpy_backend.forward(f, Point(values, np.dtype(np.float64), (rows.shape[0],)))
-            return out.reshape(rows.shape[0], -1)
+            out = numpy_backend.forward(f, _flat_point(f, rows)).reshape(rows.shape[0], -1)
+            if self._center is None:  # the stencil's first point is the point itself (`fd_jacobian`)
+                self._center = out[0].copy()
+            return out
 
-        x = self.point.as_dtype(np.float64).flat(f.input_names)
+        x = self.p64.flat(f.input_names)
         used = f.cached("fd-columns", lambda: _read_columns(f))
         if used.size == x.size or used.size == 0:  # all columns, or none (then: every column at once)
             return fd_jacobian(fn, x, output_noise=self._forward_running())
@@ -378,12 +385,16 @@ class _Check:
     # -- the check -----------------------------------------------------------------------------
     def run(self) -> Report:
         f = self.f
-        p64 = self.point.as_dtype(np.float64)
+        p64 = self.p64
         with np.errstate(all="ignore"):
-            out = numpy_backend.forward(f, p64).reshape(-1)
             # the exact reference in float64, for float32 points too: symjac's own code must not
             # overflow where float32 does (softmax at logits of 100)
             symbolic = self._reference(p64).astype(np.float64)
+            # finite differences first: their stencil's first point is the point, where the
+            # forward tells whether the point is in the domain (a subclass's own finite
+            # differences do not evaluate the forward: then it is evaluated here)
+            fd = self._finite_diff()
+            out = self._center if self._center is not None else numpy_backend.forward(f, p64).reshape(-1)
         from ._arbitrate import repair_nonfinite
 
         values = {n: v for n, v in self.point.values.items()}
@@ -416,8 +427,6 @@ class _Check:
                     f"{name} gives {routes[name][p, c]} at {self._entry_label(p, c)}, where the exact "
                     f"value is {float(symbolic[p, c])!r} (symjac's own code, not a fault of torch)"
                 )
-        with np.errstate(all="ignore"):
-            fd = self._finite_diff()
         routes[FINITE_DIFF] = fd.value
         if self.candidate is not None:
             routes[CANDIDATE] = self.candidate
@@ -531,13 +540,15 @@ class _Check:
         for lo in range(0, len(combos), step):
             chunk = combos[lo : lo + step]
             fd_pair = np.array([FINITE_DIFF in pair for pair in chunk])
-            ra = np.stack([routes[a] for a, _ in chunk])
-            rb = np.stack([routes[b] for _, b in chunk])
+            used = sorted({n for pair in chunk for n in pair}, key=names.index)
+            stacked = np.stack([routes[n] for n in used])
+            ia = np.array([used.index(a) for a, _ in chunk])
+            ib = np.array([used.index(b) for _, b in chunk])
+            ra, rb = stacked[ia], stacked[ib]
             # against finite differences: their error estimate plus the other route's rounding bound
-            others = [routes[b if a == FINITE_DIFF else a] for a, b in chunk]
-            ta = np.stack([o if f else routes[a] for o, f, (a, _) in zip(others, fd_pair, chunk)])
-            tb = np.stack([o if f else routes[b] for o, f, (_, b) in zip(others, fd_pair, chunk)])
-            tol = self.tol.rounding(ta, tb, self.dtype, noise)
+            other = np.where(np.array([a == FINITE_DIFF for a, _ in chunk]), ib, ia)
+            tol = self.tol.rounding(stacked[np.where(fd_pair, other, ia)], stacked[np.where(fd_pair, other, ib)],
+                                    self.dtype, noise)
             if fd_pair.any():
                 tol[fd_pair] = self.tol.against_fd(fd.error, tol[fd_pair])
             diff, rel, ratio = differences(ra, rb, tol)
