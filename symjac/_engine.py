@@ -124,7 +124,7 @@ class _Check:
         that point already), then the conditioning's `_perturbations`; None when there are none."""
         rows = []
         if self.dtype != np.float32:
-            rows.append(self.point.as_dtype(np.float32).as_dtype(np.float64).flat(self.f.input_names).reshape(1, -1))
+            rows.append(self.p64.flat(self.f.input_names).astype(np.float32).astype(np.float64).reshape(1, -1))
         moved = self._perturbations()
         if moved is not None:
             rows.append(moved)

@@ -184,7 +184,12 @@ def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes) -> np.ndarray:
     determinant's cofactor of 3e-38 among entries of size 2 moves by 1e-15 this way, which
     `torch.linalg.det`'s backward (`det * inv(X).T`) may be off by; component-wise moves see 1e-53."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
-    scale = np.concatenate([np.full(n, np.max(np.abs(part), initial=0.0)) for n, part in zip(sizes, np.split(x, np.cumsum(sizes)[:-1]))])
+    sizes = [int(n) for n in sizes]
+    if all(sizes):  # each array's largest magnitude, repeated over its entries
+        starts = np.cumsum([0] + sizes[:-1])
+        scale = np.repeat(np.maximum.reduceat(np.abs(x), starts), sizes)
+    else:
+        scale = np.concatenate([np.full(n, np.max(np.abs(part), initial=0.0)) for n, part in zip(sizes, np.split(x, np.cumsum(sizes)[:-1]))])
     signs = _signs(PERTURBATION_SEED + 1, count, x.size)
     return x[None, :] + eps(dtype) * scale[None, :] * signs
 

@@ -307,8 +307,11 @@ def tensor_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray]
             columns = [_tensor_columns(torch, fn, primals, sizes, start, min(start + chunk, total))
                        for start in range(0, total, chunk)]
         full = (torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]).detach().cpu().numpy()
-    blocks = np.split(full, np.cumsum(sizes)[:-1], axis=1) if len(sizes) > 1 else [full]
-    return {inp.name: block.reshape(function.out_shape + inp.shape) for inp, block in zip(function.inputs, blocks)}
+    out, offset = {}, 0
+    for inp, size in zip(function.inputs, sizes):
+        out[inp.name] = full[:, offset : offset + size].reshape(function.out_shape + inp.shape)
+        offset += size
+    return out
 
 
 def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
