@@ -85,6 +85,15 @@ class _Check:
         self.columns = [(inp, q) for inp in f.inputs for q in range(inp.size)]
         self.notes: list[str] = []
         self.tensor_routes = False  # set by `_tensor_routes` when the tensor-level torch routes ran
+        self._p64: Point | None = None
+        self._center: np.ndarray | None = None  # the forward at the point, kept by `_finite_diff`
+
+    @property
+    def p64(self) -> Point:
+        """The point in float64 (made once per check)."""
+        if self._p64 is None:
+            self._p64 = self.point.as_dtype(np.float64)
+        return self._p64
 
     # -- routes --------------------------------------------------------------------------------
     def _symbolic(self, point: Point) -> np.ndarray:
@@ -94,10 +103,36 @@ class _Check:
         batch = point.batch_shape
         with np.errstate(all="ignore"):
             blocks = [
-                numpy_backend.jacobian(self.f.jacobian(inp.name), point).reshape(batch + (_out_size(self.f), inp.size))
-                for inp in self.f.inputs
+                numpy_backend.jacobian(jac, point).reshape(batch + (_out_size(self.f), jac.wrt.size))
+                for jac in _jacobians(self.f)
             ]
-        return np.concatenate(blocks, axis=-1)
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=-1)
+
+    def _reference(self, p64: Point) -> np.ndarray:
+        """The symbolic route at the float64 point `p64`. `_Check` evaluates, in the same batched call, the
+        float64 points its noise reads (`_noise_points`: the point rounded to float32, and the
+        conditioning's perturbed points) and keeps them for `_noise`; a subclass with its own
+        `_noise` evaluates the point alone."""
+        if type(self)._noise is not _Check._noise or type(self)._symbolic is not _Check._symbolic:
+            return self._symbolic(p64)
+        extra = self._noise_points()
+        rows = [p64.flat(self.f.input_names).reshape(1, -1)] + ([] if extra is None else [extra])
+        flat = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        values = self._symbolic(_flat_point(self.f, flat))
+        self._evaluated = values  # (1 + points, out_size, in_size): read once by `_noise`
+        return values[0]
+
+    def _noise_points(self) -> np.ndarray | None:
+        """The float64 points the noise evaluates the symbolic route at besides the point itself,
+        flat `(k, in_size)`: the point rounded to float32 (for a float64 point; a float32 point is
+        that point already), then the conditioning's `_perturbations`; None when there are none."""
+        rows = []
+        if self.dtype != np.float32:
+            rows.append(self.p64.flat(self.f.input_names).astype(np.float32).astype(np.float64).reshape(1, -1))
+        moved = self._perturbations()
+        if moved is not None:
+            rows.append(moved)
+        return np.concatenate(rows) if rows else None
 
     def _noise(self, symbolic: np.ndarray, *, implementation: bool = False) -> np.ndarray:
         """Measured rounding sensitivity per entry, rescaled to the point's dtype; with
@@ -105,11 +140,18 @@ class _Check:
         (`symjac._implementations`)."""
         p32 = self.point.as_dtype(np.float32)
         j32 = self._symbolic(p32).astype(np.float64)
-        j64 = self._symbolic(p32.as_dtype(np.float64))
+        evaluated, self._evaluated = getattr(self, "_evaluated", None), None
+        if evaluated is None:  # not from `_reference` (symjac.verify's base check)
+            j64 = self._symbolic(p32.as_dtype(np.float64))
+            conditioning = self._conditioning(self._symbolic, _out_size(self.f))
+        else:  # the same numbers, from `_reference`'s one batched evaluation
+            base, rest = evaluated[0], evaluated[1:]
+            j64, moved = (base, rest) if self.dtype == np.float32 else (rest[0], rest[1:])
+            conditioning = _change(base, moved)
         with np.errstate(invalid="ignore"):
             noise = np.abs(j32 - j64) * (eps(self.dtype) / eps(np.float32))
         noise = np.where(np.isfinite(noise), noise, 0.0)
-        noise = np.fmax(noise, self._conditioning(self._symbolic, _out_size(self.f)))
+        noise = np.fmax(noise, conditioning)
         noise = np.fmax(noise, self._running(noise.shape))
         if implementation:
             noise = np.fmax(noise, self.implementation_noise(noise.shape, jacobian=True))
@@ -202,7 +244,7 @@ class _Check:
 
     def _at_point(self, compiled) -> np.ndarray:
         """Compiled code of the function's symbols (`_codegen.compile_entries`) at the point, in float64."""
-        p64 = self.point.as_dtype(np.float64)
+        p64 = self.p64
         with np.errstate(all="ignore"):
             return numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(self.f, p64)), (), np.float64)
 
@@ -210,24 +252,27 @@ class _Check:
         """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
         input moves by one rounding of the dtype (`_tolerance.perturbed`), or each input array by
         one rounding of its largest entry (`_tolerance.perturbed_normwise`)."""
-        count = self.tol.perturbations
-        p64 = self.point.as_dtype(np.float64)
+        p64 = self.p64
         with np.errstate(all="ignore"):
             base = evaluate(p64).reshape(rows, -1).astype(np.float64)
-        if not count:
+        flat = self._perturbations()
+        if flat is None:
             return np.zeros_like(base)
-        x = p64.flat(self.f.input_names)
-        sizes = [inp.size for inp in self.f.inputs]
-        # component-wise (x (1 + eps s)) and normwise per input array (x + eps max|x| s: what a
-        # backward-stable matrix algorithm may be off by), `_tolerance.perturbed*`
-        flat = np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
-        count = 2 * count
-        parts = np.split(flat, np.cumsum(sizes)[:-1], axis=1)
-        values = {inp.name: p.reshape((count,) + inp.shape) for inp, p in zip(self.f.inputs, parts)}
+        count = flat.shape[0]
         with np.errstate(all="ignore"):
-            moved = evaluate(Point(values, np.dtype(np.float64), (count,))).reshape(count, rows, -1)
-            change = np.max(np.abs(moved - base[None]), axis=0)
-        return np.where(np.isfinite(change), change, 0.0)
+            moved = evaluate(_flat_point(self.f, flat)).reshape(count, rows, -1)
+        return _change(base, moved)
+
+    def _perturbations(self) -> np.ndarray | None:
+        """The conditioning's float64 points, flat `(2 * perturbations, in_size)` (None for none):
+        component-wise (x (1 + eps s)) and normwise per input array (x + eps max|x| s: what a
+        backward-stable matrix algorithm may be off by), `_tolerance.perturbed*`."""
+        count = self.tol.perturbations
+        if not count:
+            return None
+        x = self.p64.flat(self.f.input_names)
+        sizes = [inp.size for inp in self.f.inputs]
+        return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
 
     def _autograd(self, mode: str) -> np.ndarray:
         from .backends import torch_backend
@@ -293,17 +338,15 @@ class _Check:
 
     def _finite_diff(self):
         f = self.f
-        sizes = [inp.size for inp in f.inputs]
-        splits = np.cumsum(sizes)[:-1]
 
         def fn(rows: np.ndarray) -> np.ndarray:
-            parts = np.split(rows, splits, axis=1)
-            values = {inp.name: p.reshape((rows.shape[0],) + inp.shape) for inp, p in zip(f.inputs, parts)}
             with np.errstate(all="ignore"):  # the finite-difference route judges non-finite values
-                out = numpy_backend.forward(f, Point(values, np.dtype(np.float64), (rows.shape[0],)))
-            return out.reshape(rows.shape[0], -1)
+                out = numpy_backend.forward(f, _flat_point(f, rows)).reshape(rows.shape[0], -1)
+            if self._center is None:  # the stencil's first point is the point itself (`fd_jacobian`)
+                self._center = out[0].copy()
+            return out
 
-        x = self.point.as_dtype(np.float64).flat(f.input_names)
+        x = self.p64.flat(f.input_names)
         used = f.cached("fd-columns", lambda: _read_columns(f))
         if used.size == x.size or used.size == 0:  # all columns, or none (then: every column at once)
             return fd_jacobian(fn, x, output_noise=self._forward_running())
@@ -348,12 +391,16 @@ class _Check:
     # -- the check -----------------------------------------------------------------------------
     def run(self) -> Report:
         f = self.f
-        p64 = self.point.as_dtype(np.float64)
+        p64 = self.p64
         with np.errstate(all="ignore"):
-            out = numpy_backend.forward(f, p64).reshape(-1)
             # the exact reference in float64, for float32 points too: symjac's own code must not
             # overflow where float32 does (softmax at logits of 100)
-            symbolic = self._symbolic(p64).astype(np.float64)
+            symbolic = self._reference(p64).astype(np.float64)
+            # finite differences first: their stencil's first point is the point, where the
+            # forward tells whether the point is in the domain (a subclass's own finite
+            # differences do not evaluate the forward: then it is evaluated here)
+            fd = self._finite_diff()
+            out = self._center if self._center is not None else numpy_backend.forward(f, p64).reshape(-1)
         from ._arbitrate import repair_nonfinite
 
         values = {n: v for n, v in self.point.values.items()}
@@ -386,8 +433,6 @@ class _Check:
                     f"{name} gives {routes[name][p, c]} at {self._entry_label(p, c)}, where the exact "
                     f"value is {float(symbolic[p, c])!r} (symjac's own code, not a fault of torch)"
                 )
-        with np.errstate(all="ignore"):
-            fd = self._finite_diff()
         routes[FINITE_DIFF] = fd.value
         if self.candidate is not None:
             routes[CANDIDATE] = self.candidate
@@ -486,32 +531,52 @@ class _Check:
             )
 
     def _compare(self, routes, fd, noise):
+        """Every pair of routes entry by entry against its tolerance: `(pairs, [(worst flat index,
+        its ratio)])`, in `itertools.combinations` order. Pairs are compared stacked, as many at
+        once as fit in `COMPARE_CHUNK` entries (the same numbers as one pair at a time)."""
         names = list(routes)
         pairs, ratios = [], []
         self._disputed = np.zeros(noise.shape, dtype=bool)
         self._fd_excused = np.zeros(noise.shape, dtype=bool)
-        for a, b in itertools.combinations(names, 2):
-            ra, rb = routes[a], routes[b]
-            if FINITE_DIFF in (a, b):
-                other = rb if a == FINITE_DIFF else ra
-                tol = self.tol.against_fd(fd.error, self.tol.rounding(other, other, self.dtype, noise))
-            else:
-                tol = self.tol.rounding(ra, rb, self.dtype, noise)
+        # finite differences that cannot be trusted here by their own estimate are no evidence
+        # either way: the entry is inconclusive (`vague`), not a failure
+        untrusted = self.tol.fd_untrusted(fd.error, fd.value)
+        combos = list(itertools.combinations(names, 2))
+        step = max(1, COMPARE_CHUNK // max(noise.size, 1))
+        for lo in range(0, len(combos), step):
+            chunk = combos[lo : lo + step]
+            fd_pair = np.array([FINITE_DIFF in pair for pair in chunk])
+            used = sorted({n for pair in chunk for n in pair}, key=names.index)
+            stacked = np.stack([routes[n] for n in used])
+            ia = np.array([used.index(a) for a, _ in chunk])
+            ib = np.array([used.index(b) for _, b in chunk])
+            ra, rb = stacked[ia], stacked[ib]
+            # against finite differences: their error estimate plus the other route's rounding bound
+            other = np.where(np.array([a == FINITE_DIFF for a, _ in chunk]), ib, ia)
+            tol = self.tol.rounding(stacked[np.where(fd_pair, other, ia)], stacked[np.where(fd_pair, other, ib)],
+                                    self.dtype, noise)
+            if fd_pair.any():
+                tol[fd_pair] = self.tol.against_fd(fd.error, tol[fd_pair])
             diff, rel, ratio = differences(ra, rb, tol)
-            ratio = np.where(np.isnan(ratio), np.inf if FINITE_DIFF not in (a, b) else 0.0, ratio)
-            if FINITE_DIFF in (a, b):
-                # finite differences that cannot be trusted here by their own estimate are no
-                # evidence either way: the entry is inconclusive (`vague`), not a failure
-                untrusted = self.tol.fd_untrusted(fd.error, fd.value)
-                self._fd_excused |= untrusted & (ratio > 1.0)
-                ratio = np.where(untrusted, 0.0, ratio)
+            ratio = np.where(np.isnan(ratio), np.where(fd_pair, 0.0, np.inf)[:, None, None], ratio)
+            if fd_pair.any():
+                self._fd_excused |= np.any(untrusted & (ratio[fd_pair] > 1.0), axis=0)
+                ratio[fd_pair] = np.where(untrusted, 0.0, ratio[fd_pair])
             bad = ratio > 1.0
-            self._disputed |= bad
-            k = int(np.argmax(ratio))
-            p, c = divmod(k, ratio.shape[1])
-            entry = self._entry(p, c, routes, float(tol[p, c]))
-            pairs.append(pair_result((a, b), diff, rel, bad, entry))
-            ratios.append((k, float(ratio.reshape(-1)[k])))
+            self._disputed |= np.any(bad, axis=0)
+            flat = ratio.reshape(len(chunk), -1)
+            worst = np.argmax(flat, axis=1)
+            finite = np.isfinite(diff)
+            max_abs = np.max(np.where(finite, diff, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
+            max_rel = np.max(np.where(finite & np.isfinite(rel), rel, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
+            n_bad = np.count_nonzero(bad.reshape(len(chunk), -1), axis=1)
+            for i, pair in enumerate(chunk):
+                k = int(worst[i])
+                p, c = divmod(k, noise.shape[1])
+                entry = self._entry(p, c, routes, float(tol[i, p, c]))
+                pairs.append(PairResult(routes=pair, max_abs_error=float(max_abs[i]), max_rel_error=float(max_rel[i]),
+                                        n_bad=int(n_bad[i]), worst=entry, ok=not n_bad[i]))
+                ratios.append((k, float(flat[i, k])))
         return pairs, ratios
 
     # -- presentation --------------------------------------------------------------------------
@@ -546,10 +611,7 @@ class _Check:
 
     def _matrices(self, routes) -> RouteMatrices:
         """Each route's (out_size, in_size) matrix and the structural nonzeros, for Report.plot()."""
-        nonzero = [self.f.jacobian(i.name).sparsity.reshape(_out_size(self.f), i.size) for i in self.f.inputs]
-        return RouteMatrices(
-            self.f.out_shape, self.f._inputs_spec(), dict(routes), np.concatenate(nonzero, axis=1)
-        )
+        return RouteMatrices(self.f.out_shape, self.f._inputs_spec(), dict(routes), _sparsity(self.f))
 
 
 def differences(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -702,13 +764,39 @@ def _jacobian_cells(f) -> list[tuple]:
 #: else at most MAX_DISPUTED_BOUNDS disputed entries, at each point.
 MAX_REST_TOTAL = 200_000
 MAX_DISPUTED_BOUNDS = 256
+#: `_compare` stacks as many pairs of routes as fit in this many entries (at least one pair).
+COMPARE_CHUNK = 1 << 16
 
 
 def _sparsity(f) -> np.ndarray:
-    """Structural nonzeros of the Jacobian, all inputs side by side, `(out_size, in_size)`."""
-    return np.concatenate(
-        [f.jacobian(i.name).sparsity.reshape(_out_size(f), i.size) for i in f.inputs], axis=1
-    )
+    """Structural nonzeros of the Jacobian, all inputs side by side, `(out_size, in_size)` (cached, read-only)."""
+    def build():
+        out = np.concatenate([jac.sparsity.reshape(_out_size(f), jac.wrt.size) for jac in _jacobians(f)], axis=1)
+        out.flags.writeable = False
+        return out
+
+    return f.cached("check-sparsity", build)
+
+
+def _jacobians(f) -> tuple:
+    """The exact Jacobian by each input, in declaration order (cached: `Function.jacobian` runs as a job)."""
+    return f.cached("check-jacobians", lambda: tuple(f.jacobian(inp.name) for inp in f.inputs))
+
+
+def _flat_point(f, flat: np.ndarray) -> Point:
+    """Flat float64 points `(k, in_size)`, inputs side by side, as a Point of batch `(k,)`."""
+    count, offset, values = flat.shape[0], 0, {}
+    for inp in f.inputs:
+        values[inp.name] = flat[:, offset : offset + inp.size].reshape((count,) + inp.shape)
+        offset += inp.size
+    return Point(values, np.dtype(np.float64), (count,))
+
+
+def _change(base: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """How far `moved` (`(k,) + base.shape`) strays from `base` at most, per entry (0 where not finite)."""
+    with np.errstate(all="ignore"):
+        change = np.max(np.abs(moved - base[None]), axis=0)
+    return np.where(np.isfinite(change), change, 0.0)
 
 
 def _dense_entries(f) -> dict:

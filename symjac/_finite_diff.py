@@ -148,9 +148,9 @@ def fd_jacobian(
     points = np.empty((n_points, n))
     points[:] = x
     stencil = points[1:].reshape(n_levels, 2, n, n)  # a view
-    idx = np.arange(n)
-    stencil[:, 0, idx, idx] += step_levels
-    stencil[:, 1, idx, idx] -= step_levels
+    # the diagonals of the (n, n) blocks, as strided views of the flat blocks
+    stencil[:, 0].reshape(n_levels, n * n)[:, :: n + 1] += step_levels
+    stencil[:, 1].reshape(n_levels, n * n)[:, :: n + 1] -= step_levels
 
     values = _call(fn, points)
     m = values.shape[1]
@@ -179,8 +179,8 @@ def fd_jacobian(
         jump_weights = np.array([-1.0, 2.0])  # removes the h term of the slope jump
     else:
         w_last, w_prev = _richardson_weights(n_levels, first_power=2, power_step=2)
-        value = np.tensordot(w_last, central, axes=1)
-        truncation = np.abs(value - np.tensordot(w_prev, central, axes=1))
+        value = _weighted(w_last, central)
+        truncation = np.abs(value - _weighted(w_prev, central))
         weights = w_last
         jump_weights, _ = _richardson_weights(n_levels, first_power=1, power_step=2)
 
@@ -226,7 +226,7 @@ def fd_jacobian(
 
     # A kink exactly at x: forward minus backward slope tends to the jump, not to 0. Counted in full
     # (not half), since extrapolating across a kink also distorts the value.
-    jump = np.abs(np.tensordot(jump_weights, one_sided_jump, axes=1))
+    jump = np.abs(_weighted(jump_weights, one_sided_jump))
     jump_noise = 4.0 * noise * (np.abs(jump_weights) @ inv_h)[:, None]
     kink = np.where(jump > jump_noise, jump, 0.0)
 
@@ -290,18 +290,39 @@ def _power_of_two_floor(a: np.ndarray) -> np.ndarray:
     return np.ldexp(np.ones_like(a), exponent - 1)
 
 
+def _weighted(weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """`sum_l weights[l] * levels[l]`, level by level (a handful of levels: no BLAS call)."""
+    out = weights[0] * levels[0]
+    for w, level in zip(weights[1:], levels[1:]):
+        out = out + w * level
+    return out
+
+
 def _richardson_weights(n_levels: int, *, first_power: int, power_step: int):
-    """Weights on the levels h, h/2, h/4, ... of a Richardson table.
+    """Weights on the levels h, h/2, h/4, ... of a Richardson table (computed once per arguments).
 
     Removes the error terms h**first_power, h**(first_power + power_step), ... in turn. Returns
     the weights of the last (most extrapolated) entry and of the entry one level before it.
     """
+    return _RICHARDSON.get((n_levels, first_power, power_step)) or _richardson_table(n_levels, first_power, power_step)
+
+
+def _richardson_table(n_levels: int, first_power: int, power_step: int):
     table = [[np.eye(n_levels)[i]] for i in range(n_levels)]
     for k in range(1, n_levels):
         factor = 2.0 ** (first_power + (k - 1) * power_step)
         for i in range(k, n_levels):
             table[i].append((factor * table[i][k - 1] - table[i - 1][k - 1]) / (factor - 1.0))
-    return table[-1][-1], table[-1][-2]
+    last, previous = table[-1][-1], table[-1][-2]
+    for array in (last, previous):
+        array.flags.writeable = False
+    return last, previous
+
+
+#: The weights of the methods' tables, computed at import (`_richardson_weights` reads them).
+_RICHARDSON = {
+    key: _richardson_table(*key) for key in ((len(_LEVELS["richardson"]), 2, 2), (len(_LEVELS["richardson"]), 1, 2))
+}
 
 
 def _short(obj, limit: int = 80) -> str:

@@ -35,6 +35,7 @@ Nothing here is scaled by array size, loosened by flags, or replaced silently: a
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -147,11 +148,32 @@ DEFAULT_TOLERANCE = ToleranceModel()
 PERTURBATION_SEED = 0
 
 
+#: Sign patterns of at most this many entries are kept (`_signs`), not drawn again at every check.
+_KEPT_SIGNS = 1 << 16
+
+
+@functools.lru_cache(maxsize=64)
+def _kept_signs(seed: int, count: int, size: int) -> np.ndarray:
+    signs = _draw_signs(seed, count, size)
+    signs.flags.writeable = False
+    return signs
+
+
+def _draw_signs(seed: int, count: int, size: int) -> np.ndarray:
+    return np.random.default_rng(seed).choice([-1.0, 1.0], size=(count, size))
+
+
+def _signs(seed: int, count: int, size: int) -> np.ndarray:
+    """The fixed random signs `(count, size)` of `seed`: the same numbers every time."""
+    count, size = int(count), int(size)
+    return _kept_signs(seed, count, size) if count * size <= _KEPT_SIGNS else _draw_signs(seed, count, size)
+
+
 def perturbed(x: np.ndarray, dtype, count: int) -> np.ndarray:
     """`count` float64 copies of the flat point `x`, each entry moved by one rounding of `dtype`:
     `x * (1 + eps(dtype) * s)`, with fixed random signs `s` (shape `(count, x.size)`)."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
-    signs = np.random.default_rng(PERTURBATION_SEED).choice([-1.0, 1.0], size=(int(count), x.size))
+    signs = _signs(PERTURBATION_SEED, count, x.size)
     return x[None, :] * (1.0 + eps(dtype) * signs)
 
 
@@ -162,8 +184,13 @@ def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes) -> np.ndarray:
     determinant's cofactor of 3e-38 among entries of size 2 moves by 1e-15 this way, which
     `torch.linalg.det`'s backward (`det * inv(X).T`) may be off by; component-wise moves see 1e-53."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
-    scale = np.concatenate([np.full(n, np.max(np.abs(part), initial=0.0)) for n, part in zip(sizes, np.split(x, np.cumsum(sizes)[:-1]))])
-    signs = np.random.default_rng(PERTURBATION_SEED + 1).choice([-1.0, 1.0], size=(int(count), x.size))
+    sizes = [int(n) for n in sizes]
+    if all(sizes):  # each array's largest magnitude, repeated over its entries
+        starts = np.cumsum([0] + sizes[:-1])
+        scale = np.repeat(np.maximum.reduceat(np.abs(x), starts), sizes)
+    else:
+        scale = np.concatenate([np.full(n, np.max(np.abs(part), initial=0.0)) for n, part in zip(sizes, np.split(x, np.cumsum(sizes)[:-1]))])
+    signs = _signs(PERTURBATION_SEED + 1, count, x.size)
     return x[None, :] + eps(dtype) * scale[None, :] * signs
 
 

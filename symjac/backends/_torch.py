@@ -224,7 +224,12 @@ def _table(torch, plan, function, tensors: dict, *, dual: bool = False):
 def to_tensors(point: Point) -> dict:
     torch = import_torch()
     dtype = _tensor_dtype(point.dtype)
-    return {n: torch.tensor(np.array(v), dtype=dtype) for n, v in point.values.items()}
+    # a fresh copy of each array (`np.array`), shared with its tensor: no second copy by torch.tensor
+    return {n: torch.from_numpy(np.array(v, dtype=point.dtype)) if np.dtype(point.dtype) in _FROM_NUMPY
+            else torch.tensor(np.array(v), dtype=dtype) for n, v in point.values.items()}
+
+
+_FROM_NUMPY = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def autograd_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray]:
@@ -288,10 +293,10 @@ def tensor_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray]
     total = sum(sizes)
     if mode == "reverse":
         xs = [tensors[n].requires_grad_(True) for n in names]
-        y = run(dict(zip(names, xs))).reshape(-1)
+        y = run(dict(zip(names, xs)))
         chunk = max(1, FORWARD_CHUNK_ENTRIES // max(total, out_size, 1))
         rows = [_tensor_rows(torch, y, xs, start, min(start + chunk, out_size)) for start in range(0, out_size, chunk)]
-        full = torch.cat(rows, dim=0) if len(rows) > 1 else rows[0]
+        full = np.concatenate(rows, axis=0) if len(rows) > 1 else rows[0]
     else:
         def fn(*args):
             return run(dict(zip(names, args))).reshape(-1)
@@ -301,52 +306,57 @@ def tensor_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray]
         with _FORWARD_AD_LOCK:
             columns = [_tensor_columns(torch, fn, primals, sizes, start, min(start + chunk, total))
                        for start in range(0, total, chunk)]
-        full = torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]
-    blocks = full.split(sizes, dim=1)
-    return {
-        inp.name: block.detach().cpu().numpy().reshape(function.out_shape + inp.shape)
-        for inp, block in zip(function.inputs, blocks)
-    }
+        full = (torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]).detach().cpu().numpy()
+    out, offset = {}, 0
+    for inp, size in zip(function.inputs, sizes):
+        out[inp.name] = full[:, offset : offset + size].reshape(function.out_shape + inp.shape)
+        offset += size
+    return out
 
 
-def _tensor_rows(torch, y, xs: list, start: int, stop: int):
-    """Rows `start:stop` of the Jacobian of `y` (flat) by `xs`, `(stop - start, in_size)`: one
-    backward per row, batched (`is_grads_batched`), or a plain backward for a single row."""
+def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
+    """Rows `start:stop` of the Jacobian of `y` (its entries in flat order) by `xs`, as a NumPy
+    array `(stop - start, in_size)` in their dtype: one backward per row, batched
+    (`is_grads_batched`), or a plain backward for a single row."""
     count = stop - start
+    dtype = _numpy_dtype(y)
     if not y.requires_grad:
-        return y.new_zeros((count, sum(x.numel() for x in xs)))
+        return np.zeros((count, sum(x.numel() for x in xs)), dtype=dtype)
     if count == 1 and y.numel() == 1:
-        grads = torch.autograd.grad(y[0], xs, retain_graph=True, allow_unused=True)
-        grads = [None if g is None else g.unsqueeze(0) for g in grads]
+        grads = torch.autograd.grad(y.reshape(()) if y.dim() else y, xs, retain_graph=True, allow_unused=True)
     else:
-        cotangents = y.new_zeros((count, y.numel()))
-        cotangents[torch.arange(count), torch.arange(start, stop)] = 1
-        grads = torch.autograd.grad(y, xs, grad_outputs=cotangents, is_grads_batched=True, retain_graph=True,
+        flat = y.reshape(-1)
+        cotangents = flat.new_zeros((count, flat.numel()))
+        cotangents.diagonal(start).fill_(1)  # cotangents[k, start + k] = 1
+        grads = torch.autograd.grad(flat, xs, grad_outputs=cotangents, is_grads_batched=True, retain_graph=True,
                                     allow_unused=True)
-    return torch.cat([(x.new_zeros((count, x.numel())) if g is None else g.reshape(count, -1))
-                      for x, g in zip(xs, grads)], dim=1)
+    parts = [np.zeros((count, x.numel()), dtype=dtype) if g is None else g.detach().cpu().numpy().reshape(count, -1)
+             for x, g in zip(xs, grads)]
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+
+
+def _numpy_dtype(t) -> np.dtype:
+    return np.dtype(str(t.dtype).replace("torch.", ""))
 
 
 def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: int):
     """Columns `start:stop` of the Jacobian of `fn` at `primals`, `(out_size, stop - start)`: one
     JVP per column (the unit tangent of that input entry), batched by `torch.func.vmap`."""
     count = stop - start
-    tangents, offset = [], 0
-    for p, size in zip(primals, sizes):
-        t = p.new_zeros((count, size))
-        lo, hi = max(start, offset), min(stop, offset + size)
-        if lo < hi:
-            t[torch.arange(lo - start, hi - start), torch.arange(lo - offset, hi - offset)] = 1
-        tangents.append(t.reshape((count,) + tuple(p.shape)))
-        offset += size
+    # the unit tangents of columns start:stop: rows start:stop of the identity, split by input
+    first = primals[0]
+    units = first.new_zeros((count, sum(sizes)))
+    units.diagonal(start).fill_(1)  # units[k, start + k] = 1
+    tangents = [t.reshape((count,) + tuple(p.shape)) for p, t in zip(primals, units.split(list(sizes), dim=1))]
 
     if count <= FEW_COLUMNS:  # vmap's own overhead is most of the cost for a few columns
         import torch.autograd.forward_ad as fwad
 
         columns = []
+        per_column = list(zip(*(t.unbind(0) for t in tangents)))  # column k: each input's tangent
         with fwad.dual_level():
             for k in range(count):
-                out = fn(*(fwad.make_dual(p, t[k]) for p, t in zip(primals, tangents)))
+                out = fn(*(fwad.make_dual(p, t) for p, t in zip(primals, per_column[k])))
                 tangent = fwad.unpack_dual(out).tangent
                 columns.append(out.new_zeros(out.shape) if tangent is None else tangent)
         return torch.stack(columns, dim=1)
