@@ -14,6 +14,7 @@ versions here (`free_symbols`, `height`) are walks of the same kind.
 from __future__ import annotations
 
 import threading
+import time
 
 from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
 from typing import Any
@@ -136,13 +137,53 @@ class _Abandoned(BaseException):
     """Raised inside a `call_deep` worker whose caller stopped waiting (time limit, Ctrl-C)."""
 
 
-def _stop_thread(worker: threading.Thread) -> None:
-    """Ask `worker` to stop: `_Abandoned` is raised in it at its next Python instruction, so the
-    pure-Python work of SymPy stops soon; a long call into C code finishes first."""
+class _Stopper:
+    """Stops one `call_deep` worker whose caller stopped waiting: `_Abandoned` is raised in it at
+    its next Python instruction (`PyThreadState_SetAsyncExc`), again every `_STOP_EVERY` seconds
+    until the worker says it is done, since one such exception can be swallowed (raised inside a
+    finaliser that the garbage collector runs on that thread, it is only printed). Pure-Python work
+    (SymPy's) stops soon; a long call into C code finishes first."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._done = False
+        self._ident: int | None = None
+
+    def start(self, ident: int | None) -> None:
+        """From the caller: keep stopping the worker `ident` on a daemon thread."""
+        self._ident = ident
+        if ident is not None:
+            threading.Thread(target=self._run, name="symjac-deep-stopper", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._done:
+                    return
+                _async_raise(self._ident, _Abandoned)
+            time.sleep(_STOP_EVERY)
+
+    def finish(self) -> None:
+        """From the worker, last: no `_Abandoned` is raised in it after this returns."""
+        while True:
+            try:
+                with self._lock:
+                    self._done = True
+                    _async_raise(threading.get_ident(), None)  # clear one still pending
+                return
+            except _Abandoned:  # raised between two instructions above: done is set, clear again
+                continue
+
+
+#: Seconds between two attempts to stop an abandoned `call_deep` worker.
+_STOP_EVERY = 0.25
+
+
+def _async_raise(ident: int, exception: type[BaseException] | None) -> None:
     import ctypes
 
-    if worker.ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(_Abandoned))
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(ident), ctypes.py_object(exception) if exception is not None else None)
 
 
 def _release_limit() -> None:
@@ -178,13 +219,19 @@ def call_deep(fn: Callable[[], Any], *, levels: int) -> Any:
     context = contextvars.copy_context()
     job = _deadline.current_job()  # the caller's time limit holds in the helper thread too
 
+    stopper = _Stopper()
+
     def target():
         try:
-            with _deadline.adopted(job):
-                result["value"] = context.run(fn)
-        except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread
-            result["error"] = error
+            try:
+                with _deadline.adopted(job):
+                    result["value"] = context.run(fn)
+            except BaseException as error:  # noqa: BLE001 - handed back to the caller's thread
+                result["error"] = error
+        except _Abandoned:  # its caller is gone (raised while the error above was being kept)
+            pass
         finally:
+            stopper.finish()
             _release_limit()
 
     with _limit_lock:
@@ -214,7 +261,7 @@ def call_deep(fn: Callable[[], Any], *, levels: int) -> Any:
     try:
         worker.join()
     except BaseException:
-        _stop_thread(worker)
+        stopper.start(worker.ident)
         raise
     if "error" in result:
         error = result.pop("error")

@@ -209,3 +209,34 @@ def test_call_deep_restores_the_recursion_limit_and_hands_back_errors():
     with pytest.raises(ZeroDivisionError):
         _dag.call_deep(lambda: 1 / 0, levels=10)
     assert sys.getrecursionlimit() == before
+
+
+def test_an_abandoned_worker_is_stopped_even_if_it_swallows_one_stop():
+    # One asynchronous stop can be lost (raised inside a finaliser that the garbage collector runs on
+    # that thread, it is only printed): the caller's stopper raises again until the worker is done.
+    from symjac import _deadline
+
+    stops = []
+
+    def stubborn():
+        if threading.current_thread() is threading.main_thread():
+            raise RecursionError  # the calling thread "runs out": the work moves to a worker
+        while True:
+            try:
+                while True:
+                    time.sleep(0.001)
+            except BaseException:  # noqa: BLE001 - the first stop is swallowed, as a finaliser would
+                stops.append(1)
+                if len(stops) > 1:
+                    raise
+
+    before = sys.getrecursionlimit()
+    with pytest.raises(sj.JobTimeoutError):
+        with _deadline.time_limit(1.0, what="the test"):
+            _dag.call_deep(stubborn, levels=10)
+    for _ in range(600):
+        if not any(t.name == "symjac-deep" for t in threading.enumerate()):
+            break
+        time.sleep(0.1)
+    assert not any(t.name == "symjac-deep" for t in threading.enumerate())
+    assert len(stops) == 2 and sys.getrecursionlimit() == before
