@@ -291,6 +291,25 @@ class _Check:
             return tensor
         return {REVERSE: self._autograd("reverse"), FORWARD: self._autograd("forward")}
 
+    def _text_undefined(self) -> bool:
+        """True when the Function's text, run as written (torch on whole tensors, in float64), is not
+        finite at the point while the Function as built is (`exp(log(x))` at x < 0, built as `x`)."""
+        from .backends import torch_backend
+        from .backends._torch_tensor import tensor_forward
+
+        forward = tensor_forward(self.f)
+        if forward is None or self.f.source is None:
+            return False
+        torch = torch_backend.import_torch()
+        try:
+            with torch.no_grad():
+                written = forward(torch_backend.to_tensors(self.p64)).numpy()
+        except Exception:  # noqa: BLE001 - the text cannot be run here: no claim about its domain
+            return False
+        with np.errstate(all="ignore"):
+            built = numpy_backend.forward(self.f, self.p64)
+        return bool(np.any(~np.isfinite(written) & np.isfinite(built)))
+
     def _tensor_routes(self) -> dict[str, np.ndarray] | None:
         from .backends import torch_backend
         from .backends._torch_tensor import Unsupported
@@ -310,6 +329,15 @@ class _Check:
             lost = ~np.isfinite(routes[name])
             if lost.any():
                 p, c = (int(i) for i in np.argwhere(lost)[0])
+                if self._text_undefined():
+                    self.notes.append(
+                        f"the text as written is not defined at this point ({name}, torch on the text's own "
+                        f"operations, gives {routes[name][p, c]} at {self._entry_label(p, c)}): SymPy simplified it "
+                        "on building into an expression that is (see 'Simplification changes the domain' in "
+                        "docs/expression-language.md); the Function as built is checked, by the element-wise "
+                        "generated routes"
+                    )
+                    return None
                 self.notes.append(
                     f"torch's own operations cannot represent this point in {self.dtype} ({name} gives "
                     f"{routes[name][p, c]} at {self._entry_label(p, c)}); the element-wise generated routes ran instead"

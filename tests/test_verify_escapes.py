@@ -185,3 +185,12 @@ def test_verify_has_a_time_limit_by_default_the_same_as_limits():
 
     default = inspect.signature(sj.verify).parameters["timeout"].default
     assert default == sj.Limits().timeout == 300.0
+
+
+def test_check_says_when_the_text_as_written_is_not_defined_at_the_point():
+    report = sj.check(sj.function("exp(log(x))", x=(2,)), x=[-1.0, 2.0])
+    assert report.verdict == "pass"  # the Function as built (x) is checked
+    assert any("the text as written is not defined at this point" in n for n in report.notes)
+    # inside the text's domain: no such note, and the tensor-level routes ran
+    inside = sj.check(sj.function("exp(log(x))", x=(2,)), x=[1.0, 2.0])
+    assert not any("as written" in n for n in inside.notes) and "torch-reverse" in str(inside)
