@@ -12,6 +12,7 @@ generated source and for comparisons in the tests).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,9 @@ __all__ = [
     "jacobian",
     "evaluate_forward",
     "evaluate_jacobian",
+    "jacobians_plan",
+    "jacobians",
+    "evaluate_jacobians",
 ]
 
 
@@ -75,6 +79,32 @@ def jacobian_plan(jac, backend: str = "numpy") -> tuple[EntryPlan, np.ndarray]:
         return plan, dense
 
     return jac.function.cached(("jacobian-plan", jac.wrt.name, backend), build)
+
+
+def jacobians_plan(function, jacs) -> tuple[EntryPlan, tuple[np.ndarray, ...]]:
+    """One plan for the nonzeros of several Jacobians of one Function (`jacs`, a sequence of
+    `Jacobian`), and for each its dense index map into the shared table.
+
+    The entries of all of them, side by side, are one entry list: each distinct entry, code atom
+    (`tanh(u_i)`, shared by the Jacobians by `W`, `x` and `b`) and polynomial column is computed
+    once, and the inputs and the table are transposed once. Cached on the Function per tuple of
+    input names.
+    """
+
+    def build():
+        entries = [e for jac in jacs for e in jac.entries]
+        plan = plan_entries(entries, _all_symbols(function), backend="numpy")
+        out_size = math.prod(function.out_shape)
+        dense = []
+        start = 0
+        for jac in jacs:
+            index = np.full(out_size * jac.wrt.size, plan.zero_column, dtype=np.int64)
+            index[jac.rows * jac.wrt.size + jac.cols] = plan.take[start : start + jac.nnz]
+            start += jac.nnz
+            dense.append(index)
+        return plan, tuple(dense)
+
+    return function.cached(("jacobians-plan", tuple(jac.wrt.name for jac in jacs), "numpy"), build)
 
 
 def _arguments(function, point: Point) -> list[np.ndarray]:
@@ -167,7 +197,8 @@ def _table(plan: EntryPlan, function, point: Point) -> np.ndarray:
     return _columns(plan, _inputs(plan, function, point))[:-1].T.reshape(point.batch_shape + (plan.n_columns,))
 
 
-def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: tuple) -> np.ndarray:
+def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: tuple,
+            runs: tuple | None = None) -> np.ndarray:
     """The table's columns `index` at a point, as `batch_shape + shape`, chunk by chunk of points."""
     x = _inputs(plan, function, point)
     points = x.shape[1]
@@ -181,8 +212,77 @@ def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: t
         table = _columns(plan, x[:, lo : lo + step])
         rows = np.empty(table.shape[::-1], dtype=table.dtype)
         _transpose_into(table, rows)
-        np.take(rows, index, axis=1, out=out[lo : lo + step], mode="clip")
+        _take(rows, index, runs, out[lo : lo + step])
     return out.reshape(point.batch_shape + shape)
+
+
+def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.ndarray],
+                 shapes: Sequence[tuple], runs: Sequence[tuple | None]) -> list[np.ndarray]:
+    """As `_gather`, for several index maps of one table: each chunk's table is computed and
+    transposed once, and each map is taken from it."""
+    x = _inputs(plan, function, point)
+    points = x.shape[1]
+    widest = max([plan.n_columns] + [len(s.monomials) for s in plan.stages])
+    step = max(1, _CHUNK_ELEMENTS // widest)
+    outs = [np.empty((points, len(index)), dtype=x.dtype) for index in indices]
+    for lo in range(0, points, step):
+        table = _columns(plan, x[:, lo : lo + step])
+        rows = np.empty(table.shape[::-1], dtype=table.dtype)
+        _transpose_into(table, rows)
+        for index, run, out in zip(indices, runs, outs):
+            _take(rows, index, run, out[lo : lo + step])
+    return [out.reshape(point.batch_shape + shape) for out, shape in zip(outs, shapes)]
+
+
+def jacobians(function, jacs, point: Point) -> list[np.ndarray]:
+    """The Jacobians `jacs` (of `function`) at a validated point, from one shared table
+    (`jacobians_plan`): each `batch_shape + jac.shape`, in the point's dtype."""
+    jacs = tuple(jacs)
+    if not jacs:
+        return []
+    plan, dense = jacobians_plan(function, jacs)
+    runs = function.cached(("jacobians-runs", tuple(jac.wrt.name for jac in jacs), "numpy"),
+                           lambda: tuple(_runs(index, plan.zero_column) for index in dense))
+    return _gather_many(plan, function, point, dense, [jac.shape for jac in jacs], runs)
+
+
+def evaluate_jacobians(function, jacs, values: dict[str, Any]) -> list[np.ndarray]:
+    return jacobians(function, jacs, coerce_point(function.inputs, values))
+
+
+#: A gather is done as slice copies when its index map is runs of at least this many entries on
+#: average (consecutive columns of the table, or structural zeros): `tanh(W @ x + b)`'s Jacobian
+#: by `W` (n = 16) is 33 runs of 4,096 entries, about 2x faster copied than taken entry by entry.
+_MIN_RUN = 8
+
+
+def _runs(index: np.ndarray, zero_column: int) -> tuple | None:
+    """`index` as runs `(starts, stops, sources)`: `index[a:b]` is `sources + arange(b - a)`, or
+    all `zero_column` where `sources` is -1; None when the runs are short (`_MIN_RUN`)."""
+    if len(index) == 0:
+        return None
+    zero = index == zero_column
+    step = np.diff(index)
+    # a run goes on while both entries read zeros, or neither does and the column steps by 1
+    goes_on = (zero[1:] & zero[:-1]) | (~zero[1:] & ~zero[:-1] & (step == 1))
+    starts = np.concatenate(([0], np.flatnonzero(~goes_on) + 1))
+    if len(index) < _MIN_RUN * len(starts):
+        return None
+    stops = np.append(starts[1:], len(index))
+    sources = np.where(zero[starts], -1, index[starts])
+    return tuple(zip(starts.tolist(), stops.tolist(), sources.tolist()))
+
+
+def _take(rows: np.ndarray, index: np.ndarray, runs: tuple | None, out: np.ndarray) -> None:
+    """`out[...] = rows[:, index]`: one `np.take`, or one slice copy per run (`_runs`)."""
+    if runs is None:
+        np.take(rows, index, axis=1, out=out, mode="clip")
+        return
+    for a, b, source in runs:
+        if source < 0:
+            out[:, a:b] = 0.0
+        else:
+            out[:, a:b] = rows[:, source : source + b - a]
 
 
 def forward(function, point: Point) -> np.ndarray:
@@ -194,7 +294,8 @@ def forward(function, point: Point) -> np.ndarray:
 def jacobian(jac, point: Point) -> np.ndarray:
     """Exact Jacobian values at a validated point: `batch_shape + jac.shape`, in the point's dtype."""
     plan, dense = jacobian_plan(jac)
-    return _gather(plan, jac.function, point, dense, jac.shape)
+    runs = jac.function.cached(("jacobian-runs", jac.wrt.name, "numpy"), lambda: _runs(dense, plan.zero_column))
+    return _gather(plan, jac.function, point, dense, jac.shape, runs)
 
 
 def evaluate_forward(function, values: dict[str, Any]) -> np.ndarray:
