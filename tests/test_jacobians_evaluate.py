@@ -10,7 +10,7 @@ import sympy
 
 import symjac as sj
 from symjac.backends import numpy_backend
-from symjac.backends._numpy import _all_symbols, _runs, _take
+from symjac.backends._numpy import _copy_runs, _runs
 
 CASES = [
     ("tanh(W @ x + b)", {"W": (4, 4), "x": (4,), "b": (4,)}, {}),
@@ -133,12 +133,13 @@ def test_runs_of_an_index_map():
     assert _runs(np.zeros(0, dtype=np.int64), zero) is None
     rows = np.random.default_rng(0).standard_normal((5, zero + 1))
     rows[:, zero] = 0.0
-    out = np.full((5, len(index)), np.nan)
-    _take(rows, index, runs, out)
+    out = np.zeros((5, len(index)))
+    _copy_runs(np.ascontiguousarray(rows.T), runs, out)  # the table with columns as rows
     np.testing.assert_array_equal(out, rows[:, index])
     # negative: a run shifted by one column is not what np.take gives
     shifted = tuple((a, b, s + 1 if s >= 0 else s) for a, b, s in runs)
-    _take(rows, index, shifted, out)
+    out = np.zeros((5, len(index)))
+    _copy_runs(np.ascontiguousarray(rows.T), shifted, out)
     assert not np.array_equal(out, rows[:, index])
 
 
