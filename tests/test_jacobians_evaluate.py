@@ -154,3 +154,26 @@ def test_a_block_diagonal_jacobian_is_copied_in_runs_and_correct():
     np.testing.assert_allclose(JW.evaluate(**point), expected, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(f.jacobians().evaluate(**point)["W"], expected, rtol=1e-13, atol=1e-15)
     assert np.count_nonzero(expected) == 5 * 8 * 8  # the zeros are zeros, the rest is not
+
+
+def test_polynomial_sums_by_blocks_of_equal_length():
+    from symjac._entry_plan import PolynomialStage
+    from symjac.backends._numpy import _polynomials
+
+    # three polynomials over columns 0..2 (column 3 is the zero column, 4 the ones): lengths 2, 1, 2
+    stage = PolynomialStage(
+        width=3, pad=7, monomials=np.array([[0, 1], [2, 7], [1, 1], [0, 2], [2, 2]]),
+        coefs=np.array([1.0, -2.0, 3.0, 0.5, 1.0]), starts=np.array([0, 2, 3]), offsets=np.array([0.0, 1.0, 0.0]))
+    order, groups = stage.grouped
+    assert order.tolist() == [2, 0, 3, 1, 4]  # the one-term polynomial, then term 0s, then term 1s
+    assert [(k, m, p.tolist()) for k, m, p in groups] == [(1, 1, [1]), (2, 2, [0, 2])]
+    table = np.zeros((8, 4))
+    table[:3] = np.random.default_rng(1).standard_normal((3, 4))
+    table[7] = 1.0
+    _polynomials(stage, table)
+    a, b, c = table[:3]
+    # each term: its product, times its coefficient; the terms added in their order
+    np.testing.assert_array_equal(table[3], (a * b) + (c * 1.0) * -2.0)
+    np.testing.assert_array_equal(table[4], (b * b) * 3.0 + 1.0)
+    np.testing.assert_array_equal(table[5], (a * c) * 0.5 + (c * c))
+    assert not np.array_equal(table[5], (c * c) * 0.5 + (a * c))  # negative: another pairing

@@ -146,18 +146,31 @@ def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
         if stage.offsets is not None:
             rows += stage.offsets.astype(table.dtype)[:, None]
         return
-    monomials = stage.monomials if shared is None else shared[0]
+    # the terms in `stage.grouped` order: each polynomial's terms summed as whole blocks of rows
+    order, groups = stage.grouped if not stage.one_term_each else (None, ())
+    if shared is not None:
+        monomials, term = shared[0], shared[1] if order is None else shared[1][order]
+    else:
+        monomials, term = (stage.monomials if order is None else stage.monomials[order]), None
     values = table[monomials[:, 0]]
     for d in range(1, stage.degree):
         values *= table[monomials[:, d]]
-    if shared is not None:
-        values = values[shared[1]]
+    if term is not None:
+        values = values[term]
     if not stage.unit_coefs:
-        values *= stage.coefs.astype(table.dtype)[:, None]
-    sums = values if stage.one_term_each else np.add.reduceat(values, stage.starts, axis=0)
+        values *= (stage.coefs if order is None else stage.coefs[order]).astype(table.dtype)[:, None]
+    rows = table[stage.width : stage.width + stage.n_polynomials]
+    if order is None:
+        rows[...] = values
+    start = 0
+    for k, m, polynomials in groups:
+        sums = values[start : start + m].copy() if k > 1 else values[start : start + m]
+        for j in range(1, k):
+            sums += values[start + j * m : start + (j + 1) * m]
+        rows[polynomials] = sums
+        start += k * m
     if stage.offsets is not None:
-        sums += stage.offsets.astype(table.dtype)[:, None]
-    table[stage.width : stage.width + stage.n_polynomials] = sums
+        rows += stage.offsets.astype(table.dtype)[:, None]
 
 
 def _columns(plan: EntryPlan, x: np.ndarray) -> np.ndarray:
