@@ -137,9 +137,13 @@ def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
     if shared is None and stage.one_term_each:
         # one monomial each: the products are written in place (`tanh(W @ x + b)`'s 512 entries
         # `x_k * (1 - t_i**2)`), no temporary of the stage's size copied into the table
+        # (not `np.take(..., out=rows)`: `rows` is part of `table`, and NumPy then buffers a copy)
         rows = table[stage.width : stage.width + stage.n_polynomials]
-        np.take(table, stage.monomials[:, 0], axis=0, out=rows)
-        for d in range(1, stage.degree):
+        if stage.degree == 1:
+            rows[...] = table[stage.monomials[:, 0]]
+        else:
+            np.multiply(table[stage.monomials[:, 0]], table[stage.monomials[:, 1]], out=rows)
+        for d in range(2, stage.degree):
             rows *= table[stage.monomials[:, d]]
         if not stage.unit_coefs:
             rows *= stage.coefs.astype(table.dtype)[:, None]
