@@ -131,6 +131,13 @@ class PolynomialStage:
         return np.concatenate(order), tuple(groups)
 
     @functools.cached_property
+    def ordered(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The monomials, and each term's row of `products` (None without), in `grouped` order."""
+        order = self.grouped[0]
+        shared = self.products
+        return self.monomials[order], None if shared is None else shared[1][order]
+
+    @functools.cached_property
     def segment(self) -> np.ndarray:
         """For each monomial, the index of its polynomial."""
         counts = np.diff(np.append(self.starts, len(self.monomials)))

@@ -130,49 +130,61 @@ def _assemble(entries: list, batch_shape: tuple[int, ...], dtype: np.dtype) -> n
 _CHUNK_ELEMENTS = 1 << 20
 
 
+#: Products of table rows are formed this many elements at a time (rows x points), so that the
+#: gathered factors stay in cache: softmax n = 32's 528 products `s_i * s_j` at batch 1,000 took
+#: about 0.8 ms in blocks of 64 rows against 2.9 ms in one go.
+_PRODUCT_ELEMENTS = 1 << 16
+
+
+def _products(table: np.ndarray, monomials: np.ndarray, coefs: np.ndarray | None, out: np.ndarray) -> None:
+    """`out[t] = prod(table[monomials[t]]) * coefs[t]` (factors left to right, then the
+    coefficient), block by block of rows; `out` must not be part of the rows it reads."""
+    step = max(1, _PRODUCT_ELEMENTS // max(1, table.shape[1]))
+    degree = monomials.shape[1]
+    for lo in range(0, len(monomials), step):
+        block, dest = monomials[lo : lo + step], out[lo : lo + step]
+        if degree == 1:
+            dest[...] = table[block[:, 0]]
+        else:
+            np.multiply(table[block[:, 0]], table[block[:, 1]], out=dest)
+        for d in range(2, degree):
+            dest *= table[block[:, d]]
+        if coefs is not None:
+            dest *= coefs[lo : lo + step, None]
+
+
 def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
     """Fill a stage's rows of `table` (`(n_columns + 1, points)`, columns as rows) from its rows
     before the stage (and the row of ones at `stage.pad`)."""
+    rows = table[stage.width : stage.width + stage.n_polynomials]
+    coefs = None if stage.unit_coefs else stage.coefs.astype(table.dtype)
     shared = stage.products
     if shared is None and stage.one_term_each:
-        # one monomial each: the products are written in place (`tanh(W @ x + b)`'s 512 entries
-        # `x_k * (1 - t_i**2)`), no temporary of the stage's size copied into the table
-        # (not `np.take(..., out=rows)`: `rows` is part of `table`, and NumPy then buffers a copy)
-        rows = table[stage.width : stage.width + stage.n_polynomials]
-        if stage.degree == 1:
-            rows[...] = table[stage.monomials[:, 0]]
-        else:
-            np.multiply(table[stage.monomials[:, 0]], table[stage.monomials[:, 1]], out=rows)
-        for d in range(2, stage.degree):
-            rows *= table[stage.monomials[:, d]]
-        if not stage.unit_coefs:
-            rows *= stage.coefs.astype(table.dtype)[:, None]
-        if stage.offsets is not None:
-            rows += stage.offsets.astype(table.dtype)[:, None]
-        return
-    # the terms in `stage.grouped` order: each polynomial's terms summed as whole blocks of rows
-    order, groups = stage.grouped if not stage.one_term_each else (None, ())
-    if shared is not None:
-        monomials, term = shared[0], shared[1] if order is None else shared[1][order]
+        # one monomial each (`tanh(W @ x + b)`'s 512 entries `x_k * (1 - t_i**2)`): the products
+        # are written into the table (the stage's rows come after every row they read)
+        _products(table, stage.monomials, coefs, rows)
     else:
-        monomials, term = (stage.monomials if order is None else stage.monomials[order]), None
-    values = table[monomials[:, 0]]
-    for d in range(1, stage.degree):
-        values *= table[monomials[:, d]]
-    if term is not None:
-        values = values[term]
-    if not stage.unit_coefs:
-        values *= (stage.coefs if order is None else stage.coefs[order]).astype(table.dtype)[:, None]
-    rows = table[stage.width : stage.width + stage.n_polynomials]
-    if order is None:
-        rows[...] = values
-    start = 0
-    for k, m, polynomials in groups:
-        sums = values[start : start + m].copy() if k > 1 else values[start : start + m]
-        for j in range(1, k):
-            sums += values[start + j * m : start + (j + 1) * m]
-        rows[polynomials] = sums
-        start += k * m
+        # the terms in `stage.grouped` order: each polynomial's terms summed as whole blocks of rows
+        order, groups = stage.grouped if not stage.one_term_each else (None, ())
+        if shared is not None:
+            distinct = np.empty((len(shared[0]), table.shape[1]), dtype=table.dtype)
+            _products(table, shared[0], None, distinct)
+            values = distinct[shared[1] if order is None else stage.ordered[1]]
+            if coefs is not None:
+                values *= (coefs if order is None else coefs[order])[:, None]
+        else:
+            values = np.empty((len(stage.monomials), table.shape[1]), dtype=table.dtype)
+            _products(table, stage.monomials if order is None else stage.ordered[0],
+                      None if coefs is None else coefs if order is None else coefs[order], values)
+        if order is None:
+            rows[...] = values
+        start = 0
+        for k, m, polynomials in groups:
+            sums = values[start : start + m].copy() if k > 1 else values[start : start + m]
+            for j in range(1, k):
+                sums += values[start + j * m : start + (j + 1) * m]
+            rows[polynomials] = sums
+            start += k * m
     if stage.offsets is not None:
         rows += stage.offsets.astype(table.dtype)[:, None]
 
