@@ -189,12 +189,14 @@ def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
         rows += stage.offsets.astype(table.dtype)[:, None]
 
 
-def _columns(plan: EntryPlan, x: np.ndarray) -> np.ndarray:
+def _columns(plan: EntryPlan, x: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
     """The plan's table at points `x` (`(n_inputs, points)`, inputs as rows), columns as rows:
     `(plan.n_columns + 1, points)` in `x`'s dtype (the last row is ones, read by monomials of
-    lower degree)."""
-    table = np.empty((plan.n_columns + 1, x.shape[1]), dtype=x.dtype)
-    table[: plan.n_inputs] = x
+    lower degree). `table`: an array of that shape whose first rows are `x` already, filled in
+    place (no copy of the inputs)."""
+    if table is None:
+        table = np.empty((plan.n_columns + 1, x.shape[1]), dtype=x.dtype)
+        table[: plan.n_inputs] = x
     table[-2], table[-1] = 0.0, 1.0  # the zero column, and the ones the polynomials read
     if plan.code is not None:
         for k, entry in enumerate(plan.code.fn(*table[: plan.n_inputs]), start=plan.n_inputs):
@@ -206,10 +208,11 @@ def _columns(plan: EntryPlan, x: np.ndarray) -> np.ndarray:
     return table
 
 
-def _inputs(plan: EntryPlan, function, point: Point) -> np.ndarray:
-    """The point's input entries as rows, `(n_inputs, points)`, the batch flattened."""
+def _inputs(plan: EntryPlan, function, point: Point, rows: int | None = None) -> np.ndarray:
+    """The point's input entries as rows, `(n_inputs, points)`, the batch flattened; with `rows`,
+    the first rows of a new `(rows, points)` array (room for the table after the inputs)."""
     points = math.prod(point.batch_shape)
-    x = np.empty((plan.n_inputs, points), dtype=point.dtype)
+    x = np.empty((plan.n_inputs if rows is None else rows, points), dtype=point.dtype)[: plan.n_inputs]
     start = 0
     for name in function.input_names:  # one transposing copy per input (no concatenation first)
         value = point.values[name].reshape(points, -1)
@@ -256,14 +259,15 @@ def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.n
     the output one per dense entry (X @ X: 4,096 entries over 137 columns); the take then writes
     each point's row of the output in place, contiguously.
     """
-    x = _inputs(plan, function, point)
-    points = x.shape[1]
+    points = math.prod(point.batch_shape)
     widest = max([plan.n_columns] + [len(s.monomials) for s in plan.stages])
     step = max(1, _CHUNK_ELEMENTS // widest)
+    # one chunk: the inputs are written straight into the table's first rows
+    x = _inputs(plan, function, point, rows=plan.n_columns + 1 if step >= points else None)
     outs = [np.empty((points, len(index)), dtype=x.dtype) if run is None else
             np.zeros((points, len(index)), dtype=x.dtype) for index, run in zip(indices, runs)]
     for lo in range(0, points, step):
-        table = _columns(plan, x[:, lo : lo + step])
+        table = _columns(plan, x, x.base) if step >= points else _columns(plan, x[:, lo : lo + step])
         rows = None
         for index, run, out in zip(indices, runs, outs):
             if run is not None:
