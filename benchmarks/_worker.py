@@ -14,7 +14,11 @@ Jobs (`kind`):
   DenseMatrix + `jacobian` + `Lambdify(..., cse=True, backend="lambda")` + one call.
 - `eval`: the exact Jacobian at a batch (symjac, interleaved with `torch.func.vmap(jacrev)` in the
   same process, so the ratio is of runs seconds apart), or a peer alone (JAX `jit(vmap(jacrev))`,
-  SymEngine `Lambdify`); the values are saved to `save` (.npy) for the parent to compare.
+  SymEngine `Lambdify`); the values are saved to `save` (.npy) for the parent to compare. symjac
+  evaluates every input's Jacobian at once, `f.jacobians().evaluate(**point)` (one shared plan, as
+  vmap(jacrev) shares one forward over all inputs), where the tree has it (`symjac.Jacobians`);
+  in a tree without it (an older "before" tree) each Jacobian's own `.evaluate`, as before; the
+  job's result says which (`joint evaluate`).
 - `check`: `symjac.check` at one point, interleaved with `torch.autograd.gradcheck` slow and fast
   mode at the same points; with `samples`, `check(f, samples=...)` against that many slow
   gradchecks.
@@ -155,12 +159,16 @@ def eval_job(case, n: int, job: dict) -> dict:
         f = case.symjac_function(n)
         t = time.perf_counter()
         jacs = f.jacobians()
-        for J in jacs.values():  # the first call compiles: left out of the timed runs
-            J.evaluate(**values)
-        out["warmup"] = time.perf_counter() - t
+        joint = hasattr(jacs, "evaluate")  # a tree before `symjac.Jacobians`: each Jacobian alone
 
         def ours():
+            if joint:
+                return jacs.evaluate(**values)
             return {k: J.evaluate(**values) for k, J in jacs.items()}
+
+        ours()  # the first call compiles: left out of the timed runs
+        out["warmup"] = time.perf_counter() - t
+        out["joint evaluate"] = joint
 
         fns = {"symjac": ours}
         tfn = case.torch_fn(n)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # what type checkers and the API docs see; at run time these 
     from ._budget import DEFAULT_LIMITS, Limits
     from ._check import check
     from ._function import Function, function
-    from ._jacobian import Jacobian
+    from ._jacobian import Jacobian, Jacobians
     from ._hessian import HigherDerivative
     from ._latex import latex
     from ._report import Report
@@ -50,6 +50,7 @@ _LAZY: dict[str, str] = {
     "Function": "._function",
     "function": "._function",
     "Jacobian": "._jacobian",
+    "Jacobians": "._jacobian",
     "HigherDerivative": "._hessian",
     "latex": "._latex",
     "Report": "._report",
@@ -71,6 +72,7 @@ __all__ = [
     "InvalidExpressionError",
     "Jacobian",
     "JacobianMismatchError",
+    "Jacobians",
     "JobTimeoutError",
     "Limits",
     "Report",

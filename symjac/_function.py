@@ -264,9 +264,12 @@ class Function(Printable):
 
         return exact_derivative(self, resolve_wrt(self, wrt, order))
 
-    def jacobians(self) -> dict:
-        """One exact Jacobian per input, keyed by input name, in declaration order."""
-        return {name: self.jacobian(name) for name in self.input_names}
+    def jacobians(self):
+        """One exact Jacobian per input, keyed by input name, in declaration order: a dict
+        (`symjac.Jacobians`) whose `evaluate(**point)` evaluates them all from one shared plan."""
+        from ._jacobian import Jacobians
+
+        return Jacobians(self, {name: self.jacobian(name) for name in self.input_names})
 
     def __call__(self, **values: Any) -> np.ndarray:
         """Evaluate the function with NumPy (batched, dtype-preserving)."""
