@@ -61,6 +61,10 @@ TABLE_WEIGHT = 0.25
 #: A split needing more stages than this (counted as if no common factor were taken out, `_depth`) is not used: deeply nested polynomials (`inv(X)` and
 #: `det(X)`'s cofactors, 4-5 stages) ran 3.5-6x slower as a table than as generated code with cse.
 MAX_STAGES = 2
+#: A stage's products are taken slab by slab (`PolynomialStage.slabs`) when its slabs have at least
+#: this many monomials on average: `tanh(W @ x + b)` n = 16's 512 products at batch 1,000 took
+#: 0.88 ms as 32 slabs against 1.18 ms gathered (medians of 21, vmap(jacrev) run between).
+MIN_SLAB = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,6 +140,29 @@ class PolynomialStage:
         order = self.grouped[0]
         shared = self.products
         return self.monomials[order], None if shared is None else shared[1][order]
+
+    @functools.cached_property
+    def slabs(self) -> tuple[tuple[int, int, tuple[tuple[int, bool], ...]], ...] | None:
+        """The monomials as *slabs* `(a, b, factors)`: for `t` in `a:b`, factor `k` of monomial
+        `t` is column `c + (t - a)` where `factors[k]` is `(c, True)`, column `c` where it is
+        `(c, False)`; the products of a slab are one broadcast multiply of table rows, no gather
+        (`tanh(W @ x + b)`'s 512 products `x_k * (1 - t_i**2)` are 32 slabs of 16). None when the
+        slabs are short (fewer than `MIN_SLAB` monomials on average)."""
+        rows = self.monomials.tolist()
+        slabs = []
+        a = 0
+        while a < len(rows):
+            b = a + 1
+            step = [q - p for p, q in zip(rows[a], rows[b])] if b < len(rows) else None
+            if step is not None and all(d in (0, 1) for d in step):
+                while b < len(rows) and all(q - p == d for p, q, d in zip(rows[b - 1], rows[b], step)):
+                    b += 1
+            steps = step if b - a > 1 else [0] * len(rows[a])
+            slabs.append((a, b, tuple((c, d == 1) for c, d in zip(rows[a], steps))))
+            a = b
+        if len(rows) < MIN_SLAB * len(slabs):
+            return None
+        return tuple(slabs)
 
     @functools.cached_property
     def segment(self) -> np.ndarray:

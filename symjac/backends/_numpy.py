@@ -153,6 +153,23 @@ def _products(table: np.ndarray, monomials: np.ndarray, coefs: np.ndarray | None
             dest *= coefs[lo : lo + step, None]
 
 
+def _slab_products(table: np.ndarray, slabs: tuple, coefs: np.ndarray | None, out: np.ndarray) -> None:
+    """`_products` for monomials given as slabs (`PolynomialStage.slabs`): each slab's products
+    one broadcast multiply of table rows (slices, no gather), factors left to right, then the
+    coefficient: the same operations in the same order, so the same values."""
+    for a, b, factors in slabs:
+        dest = out[a:b]
+        rows = [table[c : c + b - a] if steps else table[c : c + 1] for c, steps in factors]
+        if len(rows) == 1:
+            dest[...] = rows[0]
+        else:
+            np.multiply(rows[0], rows[1], out=dest)
+        for row in rows[2:]:
+            dest *= row
+        if coefs is not None:
+            dest *= coefs[a:b, None]
+
+
 def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
     """Fill a stage's rows of `table` (`(n_columns + 1, points)`, columns as rows) from its rows
     before the stage (and the row of ones at `stage.pad`)."""
@@ -162,7 +179,10 @@ def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
     if shared is None and stage.one_term_each:
         # one monomial each (`tanh(W @ x + b)`'s 512 entries `x_k * (1 - t_i**2)`): the products
         # are written into the table (the stage's rows come after every row they read)
-        _products(table, stage.monomials, coefs, rows)
+        if stage.slabs is not None:
+            _slab_products(table, stage.slabs, coefs, rows)
+        else:
+            _products(table, stage.monomials, coefs, rows)
     else:
         # the terms in `stage.grouped` order: each polynomial's terms summed as whole blocks of rows
         order, groups = stage.grouped if not stage.one_term_each else (None, ())
