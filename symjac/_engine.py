@@ -292,22 +292,15 @@ class _Check:
         return {REVERSE: self._autograd("reverse"), FORWARD: self._autograd("forward")}
 
     def _text_undefined(self) -> bool:
-        """True when the Function's text, run as written (torch on whole tensors, in float64), is not
-        finite at the point while the Function as built is (`exp(log(x))` at x < 0, built as `x`)."""
+        """True when the Function's text, run as written, is not finite at the point while the
+        Function as built is (`exp(log(x))` at x < 0, built as `x`): `backends._torch.text_value`."""
         from .backends import torch_backend
-        from .backends._torch_tensor import tensor_forward
 
-        forward = tensor_forward(self.f)
-        if forward is None or self.f.source is None:
-            return False
-        torch = torch_backend.import_torch()
-        try:
-            with torch.no_grad():
-                written = forward(torch_backend.to_tensors(self.p64)).numpy()
-        except Exception:  # noqa: BLE001 - the text cannot be run here: no claim about its domain
+        written = torch_backend.text_value(self.f, self.p64)
+        if written is None:
             return False
         with np.errstate(all="ignore"):
-            built = numpy_backend.forward(self.f, self.p64)
+            built = numpy_backend.forward(self.f, self.p64).reshape(-1)
         return bool(np.any(~np.isfinite(written) & np.isfinite(built)))
 
     def _tensor_routes(self) -> dict[str, np.ndarray] | None:

@@ -1149,12 +1149,7 @@ def parse_expression(
             f"expr: expression too large: {len(text)} characters; the limit is "
             f"{limits.max_length} (Limits.max_length)")
 
-    _check_characters(text)
-    tree = _parse_tree(text, limits)
-    _check_identifiers(text, names)
-    evaluator = _Evaluator(text, names, limits)
-    evaluator.count(tree.body)
-    evaluator.validate(tree)
+    tree, evaluator = _validated(text, names, limits)
     try:
         result = evaluator.evaluate(tree)
         evaluator.check_result(result, "the expression", tree.body)
@@ -1169,10 +1164,15 @@ def validated_tree(text: str, names: Mapping[str, Any], *, limits: Limits = DEFA
     """The `ast` tree of `text` after the same checks `parse_expression` makes before evaluating
     (characters, syntax, identifiers, size, the allow-list), for readers of the text other than
     SymPy (`symjac.backends._torch_tensor`): one parser, one set of rules."""
+    return _validated(text, names, limits)[0]
+
+
+def _validated(text: str, names: Mapping[str, Any], limits: Limits) -> tuple[ast.Expression, "_Evaluator"]:
+    """The checks before evaluation: characters, syntax, identifiers, size, the allow-list."""
     _check_characters(text)
     tree = _parse_tree(text, limits)
     _check_identifiers(text, names)
     evaluator = _Evaluator(text, names, limits)
     evaluator.count(tree.body)
     evaluator.validate(tree)
-    return tree
+    return tree, evaluator

@@ -119,6 +119,7 @@ def test_deep_parentheses_within_the_depth_budget_differentiate_and_evaluate():
         p, dp = p * 0.3 + 1, dp * 0.3 + p
     assert float(f(x=0.3)) == pytest.approx(p, rel=1e-12)
     assert float(f.jacobian().evaluate(x=0.3)) == pytest.approx(dp, rel=1e-12)
+    assert sj.check(f, x=0.3).verdict == "pass"
 
 
 # ------------------------------------------------------------------------------ crashes and escapes

@@ -17,7 +17,7 @@ from .._errors import BackendNotAvailableError
 from .._values import Point
 from ._numpy import forward_plan, jacobian_plan
 
-__all__ = ["import_torch", "forward", "exact_jacobian", "autograd_jacobians", "tensor_jacobians", "MODES"]
+__all__ = ["import_torch", "forward", "exact_jacobian", "autograd_jacobians", "tensor_jacobians", "text_value", "MODES"]
 
 #: The autograd modes symjac runs: reverse (jacrev) and forward (jacfwd).
 MODES = ("reverse", "forward")
@@ -476,3 +476,22 @@ def impl_jvp(impl, args: list, wrt: list[int], tangents: list[np.ndarray]) -> np
         primal = unpacked.primal
         result = np.zeros(tuple(primal.shape)) if tangent is None else tangent.detach().cpu().numpy().astype(np.float64)
     return result
+
+
+def text_value(function, point: Point) -> np.ndarray | None:
+    """The Function's text run as written (torch on whole tensors) at the float64 version of `point`,
+    as a flat NumPy array; None for a Function without text or a tensor forward, or where the text
+    cannot be run. SymPy simplifies while it builds (`exp(log(x))` is `x`): where this is not finite
+    but the Function is, the point is outside the domain of the text as written."""
+    from ._torch_tensor import tensor_forward
+
+    forward = tensor_forward(function)
+    if forward is None or function.source is None:
+        return None
+    torch = import_torch()
+    try:
+        with torch.no_grad():
+            out = forward(to_tensors(point.as_dtype(np.float64)))
+        return np.asarray(out.detach().cpu().numpy(), dtype=np.float64).reshape(-1)
+    except Exception:  # noqa: BLE001 - the text cannot be run at this point: no claim about it
+        return None
