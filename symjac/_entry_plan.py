@@ -46,7 +46,7 @@ import sympy
 from . import _dag
 from ._codegen import Compiled, compile_entries, fold_constants
 
-__all__ = ["EntryPlan", "PolynomialStage", "plan_entries", "MAX_DEGREE", "MAX_MONOMIALS_PER_ENTRY"]
+__all__ = ["EntryPlan", "PolynomialStage", "AtomFunctions", "plan_entries", "MAX_DEGREE", "MAX_MONOMIALS_PER_ENTRY"]
 
 #: A monomial has at most this many factors (columns, with repetition); a term with more is a code
 #: atom. A sum with more terms than `MAX_MONOMIALS_PER_ENTRY` is a code atom too.
@@ -165,10 +165,74 @@ class PolynomialStage:
         return tuple(slabs)
 
     @functools.cached_property
+    def blocks(self) -> tuple[tuple[int, int, int, tuple[tuple[int, int, bool], ...]], ...] | None:
+        """The polynomials as *blocks*, when all have the same shape: each polynomial's terms are
+        runs of slab-like terms (factor `k` of term `t + l` is column `c + l` or `c` for all `l`),
+        and run `r` of polynomial `g` is `(t0 + g * dt, L, factors)` with factor `k` column
+        `c + g * dc`: block `(t0, dt, L, ((c, dc, steps), ...))`. `u_i = sum_k W[i, k] x_k + b_i`
+        for i < n is two blocks: `n` runs of `n` products `W[i, k] x_k`, and `n` runs of one
+        `b_i` (times the column of ones). Each block's sums are one contraction over whole
+        arrays. None when the polynomials differ in shape."""
+        rows = self.monomials.tolist()
+        ends = np.append(self.starts[1:], len(rows)).tolist()
+        shapes = []
+        for a, end in zip(self.starts.tolist(), ends):
+            runs = []
+            t = a
+            while t < end:
+                b = t + 1
+                step = [q - p for p, q in zip(rows[t], rows[b])] if b < end else None
+                if step is not None and all(d in (0, 1) for d in step):
+                    while b < end and all(q - p == d for p, q, d in zip(rows[b - 1], rows[b], step)):
+                        b += 1
+                steps = step if b - t > 1 else [0] * self.degree
+                runs.append((t, b - t, tuple(zip(rows[t], (d == 1 for d in steps)))))
+                t = b
+            shapes.append(runs)
+        first = shapes[0]
+        blocks = []
+        for r, (t0, length, factors) in enumerate(first):
+            if len(shapes) > 1:
+                t1, l1, f1 = shapes[1][r] if len(shapes[1]) == len(first) else (None, None, None)
+                if l1 != length:
+                    return None
+                dt, dcs = t1 - t0, [c1 - c0 for (c0, _), (c1, _) in zip(factors, f1)]
+            else:
+                dt, dcs = 0, [0] * len(factors)
+            for g, runs in enumerate(shapes):
+                if len(runs) != len(first):
+                    return None
+                t, n, fs = runs[r]
+                if (n != length or t != t0 + g * dt
+                        or any(c != c0 + g * dc or s != s0 for (c, s), (c0, s0), dc in zip(fs, factors, dcs))):
+                    return None
+            blocks.append((t0, dt, length, tuple((c, dc, s) for (c, s), dc in zip(factors, dcs))))
+        return tuple(blocks)
+
+    @functools.cached_property
     def segment(self) -> np.ndarray:
         """For each monomial, the index of its polynomial."""
         counts = np.diff(np.append(self.starts, len(self.monomials)))
         return np.repeat(np.arange(self.n_polynomials), counts)
+
+
+#: One-argument functions a code atom may be (`AtomFunctions`): SymPy class names; the NumPy
+#: function is the one generated code calls (`_source._FUNCTIONS`).
+ELEMENTWISE = frozenset({"exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan",
+                         "asinh", "acosh", "atanh", "log1p", "expm1", "softplus", "sigmoid"})
+
+
+@dataclass(frozen=True, eq=False)
+class AtomFunctions:
+    """The code atoms as one-argument functions of polynomials in the inputs alone:
+    `tanh(W @ x + b)`'s atoms are `tanh(u_i)`, `u_i = sum_k W[i, k] x_k + b_i`. Atom `j` is
+    `functions[j](argument j)`, the arguments a `PolynomialStage` over the input columns whose rows
+    are the atoms' rows (`width` = the number of inputs). A backend may evaluate the atoms this way,
+    the arguments as whole blocks and each function once per block of atoms, instead of through
+    `EntryPlan.code` (which computes the same atoms, entry by entry)."""
+
+    functions: tuple[str, ...]  # per atom, the NumPy code generated code calls: "numpy.tanh", "_symjac_sigmoid"
+    arguments: PolynomialStage
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,7 +244,9 @@ class EntryPlan:
     - `code`: generated code for the code atoms, a function of the input entries (`None` if none);
     - `stages`: the polynomial columns, stage by stage (`PolynomialStage`);
     - `constants`: the values of the constant entries (float64, as generated code would fold them);
-    - `take`: for each entry of the list, its column of the table.
+    - `take`: for each entry of the list, its column of the table;
+    - `atom_functions`: the same code atoms as functions of polynomials in the inputs, when every
+      atom is one (`AtomFunctions`), else None.
     """
 
     n_inputs: int
@@ -188,6 +254,7 @@ class EntryPlan:
     stages: tuple[PolynomialStage, ...]
     constants: np.ndarray
     take: np.ndarray
+    atom_functions: AtomFunctions | None = None
 
     @property
     def n_atoms(self) -> int:
@@ -452,7 +519,31 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
         constants=np.asarray(constants, dtype=np.float64),
         take=np.asarray(column_of_unique, dtype=np.int64)[np.asarray(first_of, dtype=np.int64)]
         if exprs else np.zeros(0, dtype=np.int64),
+        atom_functions=_atom_functions([split.columns[key][1] for key in atoms], position, free, pad) if atoms else None,
     )
+
+
+def _atom_functions(nodes: list, position: dict, free: dict, pad: int) -> AtomFunctions | None:
+    """The atoms `nodes` as `AtomFunctions`, when each is an `ELEMENTWISE` function of a
+    polynomial in the inputs alone (no sum inside a product, no other atom); else None."""
+    from ._source import _FUNCTIONS
+
+    functions, polys = [], []
+    split = _Split(position, free)
+    for node in nodes:
+        kind = type(node).__name__
+        if kind not in ELEMENTWISE or len(node.args) != 1:
+            return None
+        try:
+            poly = split.polynomial(node.args[0])
+        except _NotFinite:
+            return None
+        if split.columns or not any(poly):  # a column of its own, or a constant argument
+            return None
+        functions.append(_FUNCTIONS[kind][0])
+        polys.append(dict(sorted(poly.items())))  # terms by column: `W[i, k] x_k` in k order, one block
+    n_inputs = len(position)
+    return AtomFunctions(tuple(functions), _stage(n_inputs, pad, polys, {q: q for q in range(n_inputs)}))
 
 
 def _layout(kinds: list, split: _Split) -> tuple[list[int], dict[int, int]]:

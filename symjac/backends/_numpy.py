@@ -211,17 +211,20 @@ def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
 
 
 def _columns(plan: EntryPlan, x: np.ndarray, table: np.ndarray | None = None, *,
-             skip_last_stage: bool = False) -> np.ndarray:
+             skip_last_stage: bool = False, atoms: np.ndarray | None = None) -> np.ndarray:
     """The plan's table at points `x` (`(n_inputs, points)`, inputs as rows), columns as rows:
     `(plan.n_columns + 1, points)` in `x`'s dtype (the last row is ones, read by monomials of
     lower degree). `table`: an array of that shape whose first rows are `x` already, filled in
     place (no copy of the inputs). `skip_last_stage`: the last stage's rows are left unwritten
-    (`_Direct`: its products are written straight into the outputs)."""
+    (`_Direct`: its products are written straight into the outputs). `atoms`: the code atoms'
+    values already, `(points, n_atoms)` (`_Atoms`), instead of running the generated code."""
     if table is None:
         table = np.empty((plan.n_columns + 1, x.shape[1]), dtype=x.dtype)
         table[: plan.n_inputs] = x
     table[-2], table[-1] = 0.0, 1.0  # the zero column, and the ones the polynomials read
-    if plan.code is not None:
+    if atoms is not None:
+        _transpose_into(atoms, table[plan.n_inputs : plan.n_inputs + plan.n_atoms])
+    elif plan.code is not None:
         for k, entry in enumerate(plan.code.fn(*table[: plan.n_inputs]), start=plan.n_inputs):
             table[k] = entry  # broadcasts constants, casts to the dtype
     for stage in plan.stages[:-1] if skip_last_stage else plan.stages:
@@ -231,11 +234,14 @@ def _columns(plan: EntryPlan, x: np.ndarray, table: np.ndarray | None = None, *,
     return table
 
 
-def _inputs(plan: EntryPlan, function, point: Point, rows: int | None = None) -> np.ndarray:
+def _inputs(plan: EntryPlan, function, point: Point, rows: int | None = None, *, fill: bool = True) -> np.ndarray:
     """The point's input entries as rows, `(n_inputs, points)`, the batch flattened; with `rows`,
-    the first rows of a new `(rows, points)` array (room for the table after the inputs)."""
+    the first rows of a new `(rows, points)` array (room for the table after the inputs).
+    `fill=False`: the rows are left unwritten (nothing reads the inputs from the table)."""
     points = math.prod(point.batch_shape)
     x = np.empty((plan.n_inputs if rows is None else rows, points), dtype=point.dtype)[: plan.n_inputs]
+    if not fill:
+        return x
     start = 0
     for name in function.input_names:  # one transposing copy per input (no concatenation first)
         value = point.values[name].reshape(points, -1)
@@ -272,7 +278,7 @@ def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: t
 
 def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.ndarray],
                  shapes: Sequence[tuple], runs: Sequence[tuple | None],
-                 direct: "_Direct | None" = None) -> list[np.ndarray]:
+                 direct: "_Direct | None" = None, atoms: "_Atoms | None" = None) -> list[np.ndarray]:
     """The table's columns `indices[k]` at a point, as `batch_shape + shapes[k]` for each k, chunk
     by chunk of points; each chunk's table is computed once for all the maps.
 
@@ -285,27 +291,32 @@ def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.n
 
     With `direct` (`_direct`), the plan's last stage is not written to the table: its products
     are formed straight in the outputs from the inputs as given (points as rows) and the earlier
-    columns transposed once, and `direct.runs` replaces `runs`.
+    columns transposed once, and `direct.runs` replaces `runs`. With `atoms` (`_atoms`), the
+    code atoms are computed from the inputs as given, not by generated code; the inputs are then
+    not copied into the table when nothing else reads them there.
     """
     points = math.prod(point.batch_shape)
+    flats = [point.values[name].reshape(points, -1)
+             if (direct is not None and direct.reads_inputs) or atoms is not None else None
+             for name in function.input_names]
     if direct is not None:
         runs = direct.runs
-        flats = [point.values[name].reshape(points, -1) if direct.reads_inputs else None
-                 for name in function.input_names]
         coefs = None if direct.coefs is None else direct.coefs.astype(point.dtype)
     widest = max([plan.n_columns] + [len(s.monomials) for s in plan.stages])
     step = max(1, _CHUNK_ELEMENTS // widest)
     # one chunk: the inputs are written straight into the table's first rows
-    x = _inputs(plan, function, point, rows=plan.n_columns + 1 if step >= points else None)
+    fill = atoms is None or _reads_input_rows(plan, indices, runs, direct)
+    x = _inputs(plan, function, point, rows=plan.n_columns + 1 if step >= points else None, fill=fill)
     # only a map with structural zeros, copied in runs, starts from zeros (its zero runs are not written)
     outs = [np.zeros((points, len(index)), dtype=x.dtype) if run is not None and any(r[2] < 0 for r in run)
             else np.empty((points, len(index)), dtype=x.dtype) for index, run in zip(indices, runs)]
     for lo in range(0, points, step):
         skip = direct is not None
-        table = (_columns(plan, x, x.base, skip_last_stage=skip) if step >= points
-                 else _columns(plan, x[:, lo : lo + step], skip_last_stage=skip))
+        sources = [None if flat is None else flat[lo : lo + step] for flat in flats]
+        values = None if atoms is None else _atom_values(atoms, sources, point.dtype)
+        table = (_columns(plan, x, x.base, skip_last_stage=skip, atoms=values) if step >= points
+                 else _columns(plan, x[:, lo : lo + step], skip_last_stage=skip, atoms=values))
         if direct is not None:
-            sources = [None if flat is None else flat[lo : lo + step] for flat in flats]
             if direct.reads_table:
                 earlier = table[plan.n_inputs : plan.stages[-1].width]
                 sources.append(np.empty(earlier.shape[::-1], dtype=table.dtype))
@@ -468,6 +479,112 @@ def _direct_products(pieces: tuple, sources: list, coefs: np.ndarray | None, out
                                                     strides=(dm * coefs.itemsize, coefs.itemsize))
 
 
+@dataclass(frozen=True, eq=False)
+class _Atoms:
+    """A plan's code atoms computed from the inputs as given, points as rows (`_atoms`).
+
+    - `blocks`: per block of `AtomFunctions.arguments.blocks`, `(subscripts, factors, coefs)`:
+      the block's sums are one `np.einsum(subscripts, ...)` of strided views (`_strided`) of the
+      inputs, factor `(input, c, dc, n)`, and of the coefficients `(t0, dt, L)` (None when all 1);
+    - `functions`: `(function, a, b)`: the function applied to the arguments `a:b` at once;
+    - `coefs`, `offsets`: the argument stage's; `n`: the number of atoms.
+    """
+
+    blocks: tuple
+    functions: tuple
+    coefs: np.ndarray
+    offsets: np.ndarray | None
+    n: int
+
+
+def _atoms(plan: EntryPlan, function) -> _Atoms | None:
+    """How the plan's atoms are computed as whole blocks from the inputs, when the plan has them
+    as functions of polynomials (`AtomFunctions`) whose arguments are `PolynomialStage.blocks` of
+    columns within one input each: `tanh(W @ x + b)` n = 16's 16 atoms are two contractions
+    (`W x` and `b`) and one `np.tanh` over a `(points, 16)` block, instead of 528 operations of
+    generated code on rows. A sum may be added in another order than generated code adds it, so
+    the values agree with it to rounding, not bit for bit. None when it does not apply."""
+    found = plan.atom_functions
+    if found is None or found.arguments.blocks is None:
+        return None
+    stage = found.arguments
+    bounds = np.cumsum([0] + [inp.size for inp in function.inputs]).tolist()
+    n = stage.n_polynomials
+    blocks = []
+    for t0, dt, length, factors in stage.blocks:
+        own = []
+        for c, dc, steps in factors:
+            if c == stage.pad:  # the column of ones
+                continue
+            last = c + (n - 1) * dc + (length - 1 if steps else 0)
+            j = int(np.searchsorted(bounds, c, side="right")) - 1
+            if dc < 0 or c >= plan.n_inputs or last >= bounds[j + 1]:
+                return None
+            own.append((j, c - bounds[j], dc, length if steps else 1))
+        terms = t0 + np.arange(n)[:, None] * dt + np.arange(length)
+        unit = bool(np.all(stage.coefs[terms] == 1.0))
+        if not own:
+            return None  # a constant term is an offset (`_stage`), never a block
+        subscripts = ",".join(["pgl"] * len(own) + ([] if unit else ["gl"])) + "->pg"
+        blocks.append((subscripts, tuple(own), None if unit else (t0, dt, length)))
+    functions = []
+    a = 0
+    for b in range(1, n + 1):
+        if b == n or found.functions[b] != found.functions[a]:
+            name = found.functions[a]
+            fn = getattr(np, name.removeprefix("numpy.")) if name.startswith("numpy.") else _helpers()[name]
+            functions.append((fn, a, b))
+            a = b
+    return _Atoms(tuple(blocks), tuple(functions), stage.coefs, stage.offsets, n)
+
+
+def _helpers() -> dict:
+    from .._stable import numpy_helpers
+
+    return numpy_helpers()
+
+
+def _atom_values(atoms: _Atoms, sources: list, dtype: np.dtype) -> np.ndarray:
+    """The atoms at the points of `sources` (the inputs, points as rows): `(points, n_atoms)`,
+    each argument its blocks' sums added block by block, then its constant term, then the
+    function over the block of atoms that share it."""
+    coefs = atoms.coefs.astype(dtype)
+    u = None
+    for subscripts, factors, coef in atoms.blocks:
+        length = max(k for _, _, _, k in factors)
+        operands = [_strided(sources[j], c, dc, atoms.n, length, k) for j, c, dc, k in factors]
+        if coef is not None:
+            t0, dt, n_terms = coef
+            operands.append(np.lib.stride_tricks.as_strided(
+                coefs[t0:], shape=(atoms.n, n_terms), strides=(dt * coefs.itemsize, coefs.itemsize)))
+        if u is None:
+            u = np.einsum(subscripts, *operands)
+        else:
+            u += np.einsum(subscripts, *operands)
+    if atoms.offsets is not None:
+        u += atoms.offsets.astype(dtype)
+    for fn, a, b in atoms.functions:
+        u[:, a:b] = fn(u[:, a:b])
+    return u
+
+
+def _reads_input_rows(plan: EntryPlan, indices: Sequence[np.ndarray], runs: Sequence[tuple | None],
+                      direct: "_Direct | None") -> bool:
+    """Whether anything computed from the table reads its input rows (when the atoms are
+    computed from the inputs as given): a stage run on the table, or an output entry that is an
+    input entry."""
+    stages = plan.stages[:-1] if direct is not None else plan.stages
+    if any(np.any(stage.monomials < plan.n_inputs) for stage in stages):
+        return True
+    for index, run in zip(indices, runs):
+        if run is None:
+            if np.any(index < plan.n_inputs):
+                return True
+        elif any(0 <= source < plan.n_inputs for _, _, source in run):
+            return True
+    return False
+
+
 def jacobians(function, jacs, point: Point) -> list[np.ndarray]:
     """The Jacobians `jacs` (of `function`) at a validated point, from one shared table
     (`jacobians_plan`): each `batch_shape + jac.shape`, in the point's dtype."""
@@ -479,7 +596,8 @@ def jacobians(function, jacs, point: Point) -> list[np.ndarray]:
     runs = function.cached(("jacobians-runs", names, "numpy"),
                            lambda: tuple(_runs(index, plan.zero_column) for index in dense))
     direct = function.cached(("jacobians-direct", names, "numpy"), lambda: _direct(plan, function, dense, runs))
-    return _gather_many(plan, function, point, dense, [jac.shape for jac in jacs], runs, direct)
+    atoms = function.cached(("jacobians-atoms", names, "numpy"), lambda: _atoms(plan, function))
+    return _gather_many(plan, function, point, dense, [jac.shape for jac in jacs], runs, direct, atoms)
 
 
 def evaluate_jacobians(function, jacs, values: dict[str, Any]) -> list[np.ndarray]:
@@ -530,7 +648,8 @@ def jacobian(jac, point: Point) -> np.ndarray:
     runs = jac.function.cached(("jacobian-runs", jac.wrt.name, "numpy"), lambda: _runs(dense, plan.zero_column))
     direct = jac.function.cached(("jacobian-direct", jac.wrt.name, "numpy"),
                                  lambda: _direct(plan, jac.function, (dense,), (runs,)))
-    return _gather_many(plan, jac.function, point, (dense,), (jac.shape,), (runs,), direct)[0]
+    atoms = jac.function.cached(("jacobian-atoms", jac.wrt.name, "numpy"), lambda: _atoms(plan, jac.function))
+    return _gather_many(plan, jac.function, point, (dense,), (jac.shape,), (runs,), direct, atoms)[0]
 
 
 def evaluate_forward(function, values: dict[str, Any]) -> np.ndarray:
