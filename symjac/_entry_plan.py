@@ -224,15 +224,20 @@ ELEMENTWISE = frozenset({"exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tan
 
 @dataclass(frozen=True, eq=False)
 class AtomFunctions:
-    """The code atoms as one-argument functions of polynomials in the inputs alone:
-    `tanh(W @ x + b)`'s atoms are `tanh(u_i)`, `u_i = sum_k W[i, k] x_k + b_i`. Atom `j` is
-    `functions[j](argument j)`, the arguments a `PolynomialStage` over the input columns whose rows
-    are the atoms' rows (`width` = the number of inputs). A backend may evaluate the atoms this way,
-    the arguments as whole blocks and each function once per block of atoms, instead of through
-    `EntryPlan.code` (which computes the same atoms, entry by entry)."""
+    """The code atoms as one-argument functions of polynomials: `tanh(W @ x + b)`'s atoms are
+    `tanh(u_i)`, `u_i = sum_k W[i, k] x_k + b_i`; `sigmoid(A @ x)`'s are `e_i = exp(-u_i)` and
+    `1 / (1 + e_i)`. The atoms are computed level by level: level `(atoms, functions, arguments)`
+    is the atoms `atoms` (indices into the plan's atoms), atom `atoms[k]` being
+    `functions[k](argument k)`, the arguments a `PolynomialStage` over the input columns and the
+    atoms of earlier levels: column `n_inputs + r` is the `r`-th atom of the levels' atoms one
+    after the other (each level's atoms in the order of their arguments, so that the arguments
+    of `1 / (1 + e_i)` read the `e_i` in order). A backend may evaluate the atoms
+    this way (each argument block and each function over whole arrays) instead of through
+    `EntryPlan.code`, which computes the same atoms entry by entry."""
 
-    functions: tuple[str, ...]  # per atom, the NumPy code generated code calls: "numpy.tanh", "_symjac_sigmoid"
-    arguments: PolynomialStage
+    #: per level: atom indices, per atom the NumPy code generated code calls ("numpy.tanh",
+    #: "_symjac_sigmoid", or "reciprocal" for `1 / a`), and the arguments
+    levels: tuple[tuple[tuple[int, ...], tuple[str, ...], PolynomialStage], ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -524,26 +529,62 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
 
 
 def _atom_functions(nodes: list, position: dict, free: dict, pad: int) -> AtomFunctions | None:
-    """The atoms `nodes` as `AtomFunctions`, when each is an `ELEMENTWISE` function of a
-    polynomial in the inputs alone (no sum inside a product, no other atom); else None."""
+    """The atoms `nodes` as `AtomFunctions`, when each is an `ELEMENTWISE` function or the
+    reciprocal of a polynomial in the inputs and other atoms (no sum inside a product, no other
+    non-polynomial part); else None."""
     from ._source import _FUNCTIONS
 
-    functions, polys = [], []
+    n_inputs = len(position)
+    index_of = {node: j for j, node in enumerate(nodes)}
     split = _Split(position, free)
+    functions, polys = [], []
     for node in nodes:
         kind = type(node).__name__
-        if kind not in ELEMENTWISE or len(node.args) != 1:
+        if kind in ELEMENTWISE and len(node.args) == 1:
+            name, argument = _FUNCTIONS[kind][0], node.args[0]
+        elif node.is_Pow and node.exp == -1:
+            name, argument = "reciprocal", node.base
+        else:
             return None
         try:
-            poly = split.polynomial(node.args[0])
+            poly = split.polynomial(argument)
         except _NotFinite:
             return None
-        if split.columns or not any(poly):  # a column of its own, or a constant argument
+        if not any(poly):  # a constant argument
             return None
-        functions.append(_FUNCTIONS[kind][0])
-        polys.append(dict(sorted(poly.items())))  # terms by column: `W[i, k] x_k` in k order, one block
-    n_inputs = len(position)
-    return AtomFunctions(tuple(functions), _stage(n_inputs, pad, polys, {q: q for q in range(n_inputs)}))
+        functions.append(name)
+        polys.append(poly)
+    column: dict[int, int] = {q: q for q in range(n_inputs)}
+    for key, (kind, value) in split.columns.items():
+        if kind != "code" or value not in index_of:  # a sum inside a product, or a new atom
+            return None
+        column[key] = n_inputs + index_of[value]
+    polys = [dict(sorted({tuple(sorted(column[c] for c in m)): v for m, v in poly.items()}.items())) for poly in polys]
+    # an atom's level: one past the atoms its argument reads (terms by column: `W[i, k] x_k` in
+    # k order, one block)
+    level: dict[int, int] = {}
+    for _ in range(len(nodes) + 1):
+        for j, poly in enumerate(polys):
+            reads = [level.get(c - n_inputs) for m in poly for c in m if c >= n_inputs]
+            if j not in level and all(r is not None for r in reads):
+                level[j] = 1 + max(reads, default=0)
+        if len(level) == len(nodes):
+            break
+    else:
+        return None  # atoms that read one another in a circle
+    identity = {c: c for c in range(n_inputs + len(nodes))}
+    rank: dict[int, int] = {}  # atom -> its place in the levels' order
+    levels = []
+    for k in sorted(set(level.values())):
+        members = [j for j in range(len(nodes)) if level[j] == k]
+        own = {j: dict(sorted({tuple(sorted(c if c < n_inputs else n_inputs + rank[c - n_inputs] for c in m)): v
+                               for m, v in polys[j].items()}.items())) for j in members}
+        members.sort(key=lambda j: list(own[j]))
+        for j in members:
+            rank[j] = len(rank)
+        levels.append((tuple(members), tuple(functions[j] for j in members),
+                       _stage(n_inputs + len(nodes), pad, [own[j] for j in members], identity)))
+    return AtomFunctions(tuple(levels))
 
 
 def _layout(kinds: list, split: _Split) -> tuple[list[int], dict[int, int]]:

@@ -23,6 +23,9 @@ CASES = {
     "tanh(W @ x + b), W 3 x 5": lambda: sj.function("tanh(W @ x + b)", W=(3, 5), x=(5,), b=(3,)),
     "tanh(x * y)": lambda: sj.function("tanh(x * y)", x=(3,), y=()),
     "exp(X) + X": lambda: sj.function("exp(X) + X", X=(2, 3)),
+    # two levels: e_i = exp(-u_i), then 1 / (1 + e_i), read in order
+    "sigmoid(A @ x), A 4 x 5": lambda: sj.function("sigmoid(A @ x)", A=(4, 5), x=(5,)),
+    "sigmoid(W @ x + b), W x b inputs": lambda: sj.function("sigmoid(W @ x + b)", W=(6, 6), x=(6,), b=(6,)),
 }
 IDS = list(CASES)
 
@@ -52,22 +55,38 @@ def _joint_atoms(f):
 def test_the_tanh_layer_atoms_are_one_contraction_one_block_and_one_tanh():
     f = CASES["tanh(W @ x + b), W x b inputs"]()
     plan, _, atoms = _joint_atoms(f)
-    assert plan.atom_functions.functions == ("numpy.tanh",) * 8
+    ((members, functions, _),) = plan.atom_functions.levels
+    assert functions == ("numpy.tanh",) * 8 and sorted(members) == list(range(8))
     assert atoms is not None
+    ((where, blocks, functions, _, offsets),) = atoms.levels
     # W x: input 0 (W) row by row (8 columns apart) times input 1 (x), 8 terms each; then b
-    assert [(s, factors) for s, factors, _ in atoms.blocks] == [
+    assert [(s, factors) for s, factors, _ in blocks] == [
         ("pgl,pgl->pg", ((0, 0, 8, 8), (1, 0, 0, 8))), ("pgl->pg", ((2, 0, 1, 1),))]
-    assert [(fn, a, b) for fn, a, b in atoms.functions] == [(np.tanh, 0, 8)]
+    assert functions == ((np.tanh, 0, 8),) and offsets is None
+
+
+def test_the_sigmoid_layer_atoms_are_two_levels():
+    f = CASES["sigmoid(A @ x), A 4 x 5"]()
+    plan, _, atoms = _joint_atoms(f)
+    (_, first, _), (_, second, _) = plan.atom_functions.levels
+    assert first == ("numpy.exp",) * 4 and second == ("reciprocal",) * 4
+    (_, blocks1, _, _, _), (_, blocks2, _, _, offsets2) = atoms.levels
+    # exp(-(A x)_i): one contraction with the coefficients -1; then 1 / (1 + e_i): the four e_i
+    # (source 2, the atoms) in order, plus one
+    assert [(s, f) for s, f, _ in blocks1] == [("pgl,pgl,gl->pg", ((0, 0, 5, 5), (1, 0, 0, 5)))]
+    assert [(s, f) for s, f, _ in blocks2] == [("pgl->pg", ((2, 0, 1, 1),))]
+    np.testing.assert_array_equal(offsets2, 1.0)
 
 
 def test_atoms_that_are_not_functions_of_input_polynomials_stay_generated_code():
-    softmax = sj.function("softmax(x)", x=(5,))  # exp(x_i - logsumexp(x)): not a polynomial argument
+    softmax = sj.function("softmax(x)", x=(5,))  # exp(x_i - logsumexp(x)): logsumexp is no atom
     assert _joint_atoms(softmax)[0].atom_functions is None
     assert _joint_atoms(softmax)[2] is None
     # exp(A @ X): functions of polynomials, but X's columns step by 3 from term to term: no blocks
     f = sj.function("exp(A @ X)", consts={"A": W4[:3, :3]}, X=(3, 3))
     plan, _, atoms = _joint_atoms(f)
-    assert plan.atom_functions is not None and plan.atom_functions.arguments.blocks is None and atoms is None
+    assert plan.atom_functions is not None and atoms is None
+    assert plan.atom_functions.levels[0][2].blocks is None
 
 
 @pytest.mark.parametrize("case", IDS)
@@ -129,7 +148,7 @@ def test_wrong_atoms_are_caught_by_the_per_entry_code(fault):
     values = _point(f, (3,), np.float64)
     point = coerce_point(f.inputs, values)
     runs = tuple(numpy_backend._runs(index, plan.zero_column) for index in dense)
-    blocks, functions, offsets = atoms.blocks, atoms.functions, atoms.offsets
+    ((where, blocks, functions, coefs, offsets),) = atoms.levels
     if fault == "block column":
         (subscripts, ((j, c, dc, k),), coef), *rest = blocks
         blocks = ((subscripts, ((j, c + 1, dc, k - 1),), coef[:2] + (coef[2] - 1,)), *rest)
@@ -137,7 +156,25 @@ def test_wrong_atoms_are_caught_by_the_per_entry_code(fault):
         offsets = offsets * (1 + 1e-4)
     else:
         functions = tuple((np.sinh, a, b) for _, a, b in functions)
-    for wrong, fine in ((_Atoms(blocks, functions, atoms.coefs, offsets, atoms.n), False), (atoms, True)):
+    bad = _Atoms(((where, blocks, functions, coefs, offsets),), atoms.n, atoms.take)
+    for wrong, fine in ((bad, False), (atoms, True)):
         got = numpy_backend._gather_many(plan, f, point, dense, [j.shape for j in jacs.values()], runs, None, wrong)
         expected = _reference(jacs["x"], values, (3,))
         assert np.allclose(got[0], expected, rtol=1e-13, atol=1e-14) is fine
+
+
+def test_atoms_put_back_in_the_wrong_order_are_caught():
+    """The levels' order is not the plan's (`_Atoms.take`): the atoms left in the levels' order
+    are wrong, and the comparison with the per-entry code says so."""
+    f = CASES["sigmoid(W @ x + b), W x b inputs"]()
+    jacs = f.jacobians()
+    plan, dense, atoms = _joint_atoms(f)
+    assert atoms.take is not None
+    values = _point(f, (4,), np.float64)
+    point = coerce_point(f.inputs, values)
+    runs = tuple(numpy_backend._runs(index, plan.zero_column) for index in dense)
+    for wrong, fine in ((_Atoms(atoms.levels, atoms.n, None), False), (atoms, True)):
+        got = numpy_backend._gather_many(plan, f, point, dense, [j.shape for j in jacs.values()], runs, None, wrong)
+        for k, jac in enumerate(jacs.values()):
+            if k == 0:
+                assert np.allclose(got[k], _reference(jac, values, (4,)), rtol=1e-13, atol=1e-14) is fine

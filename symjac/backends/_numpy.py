@@ -481,91 +481,112 @@ def _direct_products(pieces: tuple, sources: list, coefs: np.ndarray | None, out
 
 @dataclass(frozen=True, eq=False)
 class _Atoms:
-    """A plan's code atoms computed from the inputs as given, points as rows (`_atoms`).
+    """A plan's code atoms computed from the inputs as given, points as rows (`_atoms`), level by
+    level (`AtomFunctions.levels`), in the levels' order of atoms; `take`: each plan atom's place in
+    that order (None: the same order). Per level `(atoms, blocks, functions, coefs, offsets)`:
 
-    - `blocks`: per block of `AtomFunctions.arguments.blocks`, `(subscripts, factors, coefs)`:
+    - `atoms`: the level's slice of the levels' order;
+    - `blocks`: per block of the level's `PolynomialStage.blocks`, `(subscripts, factors, coefs)`:
       the block's sums are one `np.einsum(subscripts, ...)` of strided views (`_strided`) of the
-      inputs, factor `(input, c, dc, n)`, and of the coefficients `(t0, dt, L)` (None when all 1);
-    - `functions`: `(function, a, b)`: the function applied to the arguments `a:b` at once;
-    - `coefs`, `offsets`: the argument stage's; `n`: the number of atoms.
+      sources (the inputs, then the atoms so far), factor `(source, c, dc, n)`, and of the
+      coefficients `(t0, dt, L)` (None when all are 1);
+    - `functions`: `(function, a, b)`: the function applied to the level's arguments `a:b` at once;
+    - `coefs`, `offsets`: the level's stage's.
     """
 
-    blocks: tuple
-    functions: tuple
-    coefs: np.ndarray
-    offsets: np.ndarray | None
+    levels: tuple
     n: int
+    take: np.ndarray | None
 
 
 def _atoms(plan: EntryPlan, function) -> _Atoms | None:
     """How the plan's atoms are computed as whole blocks from the inputs, when the plan has them
     as functions of polynomials (`AtomFunctions`) whose arguments are `PolynomialStage.blocks` of
-    columns within one input each: `tanh(W @ x + b)` n = 16's 16 atoms are two contractions
-    (`W x` and `b`) and one `np.tanh` over a `(points, 16)` block, instead of 528 operations of
-    generated code on rows. A sum may be added in another order than generated code adds it, so
-    the values agree with it to rounding, not bit for bit. None when it does not apply."""
+    columns within one input (or the atoms) each: `tanh(W @ x + b)` n = 16's 16 atoms are two
+    contractions (`W x` and `b`) and one `np.tanh` over a `(points, 16)` block, instead of 528
+    operations of generated code on rows. A sum may be added in another order than generated
+    code adds it, so the values agree with it to rounding, not bit for bit. None when it does not
+    apply."""
     found = plan.atom_functions
-    if found is None or found.arguments.blocks is None:
+    if found is None:
         return None
-    stage = found.arguments
     bounds = np.cumsum([0] + [inp.size for inp in function.inputs]).tolist()
-    n = stage.n_polynomials
-    blocks = []
-    for t0, dt, length, factors in stage.blocks:
-        own = []
-        for c, dc, steps in factors:
-            if c == stage.pad:  # the column of ones
-                continue
-            last = c + (n - 1) * dc + (length - 1 if steps else 0)
-            j = int(np.searchsorted(bounds, c, side="right")) - 1
-            if dc < 0 or c >= plan.n_inputs or last >= bounds[j + 1]:
-                return None
-            own.append((j, c - bounds[j], dc, length if steps else 1))
-        terms = t0 + np.arange(n)[:, None] * dt + np.arange(length)
-        unit = bool(np.all(stage.coefs[terms] == 1.0))
-        if not own:
-            return None  # a constant term is an offset (`_stage`), never a block
-        subscripts = ",".join(["pgl"] * len(own) + ([] if unit else ["gl"])) + "->pg"
-        blocks.append((subscripts, tuple(own), None if unit else (t0, dt, length)))
-    functions = []
-    a = 0
-    for b in range(1, n + 1):
-        if b == n or found.functions[b] != found.functions[a]:
-            name = found.functions[a]
-            fn = getattr(np, name.removeprefix("numpy.")) if name.startswith("numpy.") else _helpers()[name]
-            functions.append((fn, a, b))
-            a = b
-    return _Atoms(tuple(blocks), tuple(functions), stage.coefs, stage.offsets, n)
+    bounds.append(bounds[-1] + plan.n_atoms)  # the atoms: one more source
+    levels = []
+    start = 0
+    for atoms, names, stage in found.levels:
+        if stage.blocks is None:
+            return None
+        n = stage.n_polynomials
+        blocks = []
+        for t0, dt, length, factors in stage.blocks:
+            own = []
+            for c, dc, steps in factors:
+                if c == stage.pad:  # the column of ones
+                    continue
+                last = c + (n - 1) * dc + (length - 1 if steps else 0)
+                j = int(np.searchsorted(bounds, c, side="right")) - 1
+                if dc < 0 or last >= bounds[j + 1]:
+                    return None
+                own.append((j, c - bounds[j], dc, length if steps else 1))
+            if not own:
+                return None  # a constant term is an offset (`_stage`), never a block
+            terms = t0 + np.arange(n)[:, None] * dt + np.arange(length)
+            unit = bool(np.all(stage.coefs[terms] == 1.0))
+            subscripts = ",".join(["pgl"] * len(own) + ([] if unit else ["gl"])) + "->pg"
+            blocks.append((subscripts, tuple(own), None if unit else (t0, dt, length)))
+        functions = []
+        a = 0
+        for b in range(1, n + 1):
+            if b == n or names[b] != names[a]:
+                functions.append((_elementwise(names[a]), a, b))
+                a = b
+        levels.append((slice(start, start + n), tuple(blocks), tuple(functions), stage.coefs, stage.offsets))
+        start += n
+    order = [j for atoms, _, _ in found.levels for j in atoms]
+    take = np.argsort(np.asarray(order, dtype=np.int64))
+    return _Atoms(tuple(levels), plan.n_atoms, None if order == list(range(plan.n_atoms)) else take)
 
 
-def _helpers() -> dict:
+def _elementwise(name: str):
+    """The NumPy function generated code calls for `name` (`AtomFunctions`)."""
+    if name == "reciprocal":
+        return np.reciprocal
+    if name.startswith("numpy."):
+        return getattr(np, name.removeprefix("numpy."))
     from .._stable import numpy_helpers
 
-    return numpy_helpers()
+    return numpy_helpers()[name]
 
 
 def _atom_values(atoms: _Atoms, sources: list, dtype: np.dtype) -> np.ndarray:
     """The atoms at the points of `sources` (the inputs, points as rows): `(points, n_atoms)`,
     each argument its blocks' sums added block by block, then its constant term, then the
     function over the block of atoms that share it."""
-    coefs = atoms.coefs.astype(dtype)
-    u = None
-    for subscripts, factors, coef in atoms.blocks:
-        length = max(k for _, _, _, k in factors)
-        operands = [_strided(sources[j], c, dc, atoms.n, length, k) for j, c, dc, k in factors]
-        if coef is not None:
-            t0, dt, n_terms = coef
-            operands.append(np.lib.stride_tricks.as_strided(
-                coefs[t0:], shape=(atoms.n, n_terms), strides=(dt * coefs.itemsize, coefs.itemsize)))
-        if u is None:
-            u = np.einsum(subscripts, *operands)
-        else:
-            u += np.einsum(subscripts, *operands)
-    if atoms.offsets is not None:
-        u += atoms.offsets.astype(dtype)
-    for fn, a, b in atoms.functions:
-        u[:, a:b] = fn(u[:, a:b])
-    return u
+    points = next(s for s in sources if s is not None).shape[0]
+    values = np.empty((points, atoms.n), dtype=dtype)
+    sources = list(sources) + [values]
+    for where, blocks, functions, stage_coefs, offsets in atoms.levels:
+        coefs = stage_coefs.astype(dtype)
+        u = None
+        for subscripts, factors, coef in blocks:
+            length = max(k for _, _, _, k in factors)
+            n = where.stop - where.start
+            operands = [_strided(sources[j], c, dc, n, length, k) for j, c, dc, k in factors]
+            if coef is not None:
+                t0, dt, n_terms = coef
+                operands.append(np.lib.stride_tricks.as_strided(
+                    coefs[t0:], shape=(n, n_terms), strides=(dt * coefs.itemsize, coefs.itemsize)))
+            if u is None:
+                u = np.einsum(subscripts, *operands)
+            else:
+                u += np.einsum(subscripts, *operands)
+        if offsets is not None:
+            u += offsets.astype(dtype)
+        for fn, a, b in functions:
+            u[:, a:b] = fn(u[:, a:b])
+        values[:, where] = u
+    return values if atoms.take is None else values[:, atoms.take]
 
 
 def _reads_input_rows(plan: EntryPlan, indices: Sequence[np.ndarray], runs: Sequence[tuple | None],
