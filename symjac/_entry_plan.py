@@ -30,6 +30,11 @@ term of a sum is multiplied once: `c * a + c * b` is evaluated as `c * r` with `
 formula's operations regrouped; attention's Jacobian by `K` is 4x fewer table operations). An entry whose split needs
 more than one code atom of its own (used by no other entry: `X * cos(X) + sin(X)`) stays one code
 atom: splitting it would only add columns.
+
+When every code atom is an elementwise function (or the reciprocal) of a polynomial in the inputs
+and other atoms (`tanh(u_i)`; `exp(-u_i)` and `1 / (1 + e_i)` for a sigmoid), the plan also
+describes the atoms that way, level by level (`AtomFunctions`), for a backend that evaluates the
+arguments as blocks (`PolynomialStage.blocks`) and each function once per block of atoms.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ computes only the plan's atoms (shared non-polynomial subexpressions, and entrie
 split), every other entry is a polynomial over inputs and atoms, evaluated stage by stage as gathers,
 products and one segmented sum over all its monomials; constants are broadcast; the result is one
 gather from the plan's table of columns (for a Jacobian, structural zeros read a zero column). No
-Python loop runs per entry, except over the atoms in generated code. `compiled_forward` / `compiled_jacobian` compile every entry (kept for the
+Python loop runs per entry, except over the atoms in generated code. For Jacobians, atoms that are
+functions of polynomials (`AtomFunctions`) are computed from blocks of their arguments instead
+(`_atoms`), and a last stage of one-term slabs is written straight into the outputs (`_direct`). `compiled_forward` / `compiled_jacobian` compile every entry (kept for the
 generated source and for comparisons in the tests).
 """
 
