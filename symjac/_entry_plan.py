@@ -30,6 +30,11 @@ term of a sum is multiplied once: `c * a + c * b` is evaluated as `c * r` with `
 formula's operations regrouped; attention's Jacobian by `K` is 4x fewer table operations). An entry whose split needs
 more than one code atom of its own (used by no other entry: `X * cos(X) + sin(X)`) stays one code
 atom: splitting it would only add columns.
+
+When every code atom is an elementwise function (or the reciprocal) of a polynomial in the inputs
+and other atoms (`tanh(u_i)`; `exp(-u_i)` and `1 / (1 + e_i)` for a sigmoid), the plan also
+describes the atoms that way, level by level (`AtomFunctions`), for a backend that evaluates the
+arguments as blocks (`PolynomialStage.blocks`) and each function once per block of atoms.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ import sympy
 from . import _dag
 from ._codegen import Compiled, compile_entries, fold_constants
 
-__all__ = ["EntryPlan", "PolynomialStage", "plan_entries", "MAX_DEGREE", "MAX_MONOMIALS_PER_ENTRY"]
+__all__ = ["EntryPlan", "PolynomialStage", "AtomFunctions", "plan_entries", "MAX_DEGREE", "MAX_MONOMIALS_PER_ENTRY"]
 
 #: A monomial has at most this many factors (columns, with repetition); a term with more is a code
 #: atom. A sum with more terms than `MAX_MONOMIALS_PER_ENTRY` is a code atom too.
@@ -165,10 +170,79 @@ class PolynomialStage:
         return tuple(slabs)
 
     @functools.cached_property
+    def blocks(self) -> tuple[tuple[int, int, int, tuple[tuple[int, int, bool], ...]], ...] | None:
+        """The polynomials as *blocks*, when all have the same shape: each polynomial's terms are
+        runs of slab-like terms (factor `k` of term `t + l` is column `c + l` or `c` for all `l`),
+        and run `r` of polynomial `g` is `(t0 + g * dt, L, factors)` with factor `k` column
+        `c + g * dc`: block `(t0, dt, L, ((c, dc, steps), ...))`. `u_i = sum_k W[i, k] x_k + b_i`
+        for i < n is two blocks: `n` runs of `n` products `W[i, k] x_k`, and `n` runs of one
+        `b_i` (times the column of ones). Each block's sums are one contraction over whole
+        arrays. None when the polynomials differ in shape."""
+        rows = self.monomials.tolist()
+        ends = np.append(self.starts[1:], len(rows)).tolist()
+        shapes = []
+        for a, end in zip(self.starts.tolist(), ends):
+            runs = []
+            t = a
+            while t < end:
+                b = t + 1
+                step = [q - p for p, q in zip(rows[t], rows[b])] if b < end else None
+                if step is not None and all(d in (0, 1) for d in step):
+                    while b < end and all(q - p == d for p, q, d in zip(rows[b - 1], rows[b], step)):
+                        b += 1
+                steps = step if b - t > 1 else [0] * self.degree
+                runs.append((t, b - t, tuple(zip(rows[t], (d == 1 for d in steps)))))
+                t = b
+            shapes.append(runs)
+        first = shapes[0]
+        blocks = []
+        for r, (t0, length, factors) in enumerate(first):
+            if len(shapes) > 1:
+                t1, l1, f1 = shapes[1][r] if len(shapes[1]) == len(first) else (None, None, None)
+                if l1 != length:
+                    return None
+                dt, dcs = t1 - t0, [c1 - c0 for (c0, _), (c1, _) in zip(factors, f1)]
+            else:
+                dt, dcs = 0, [0] * len(factors)
+            for g, runs in enumerate(shapes):
+                if len(runs) != len(first):
+                    return None
+                t, n, fs = runs[r]
+                if (n != length or t != t0 + g * dt
+                        or any(c != c0 + g * dc or s != s0 for (c, s), (c0, s0), dc in zip(fs, factors, dcs))):
+                    return None
+            blocks.append((t0, dt, length, tuple((c, dc, s) for (c, s), dc in zip(factors, dcs))))
+        return tuple(blocks)
+
+    @functools.cached_property
     def segment(self) -> np.ndarray:
         """For each monomial, the index of its polynomial."""
         counts = np.diff(np.append(self.starts, len(self.monomials)))
         return np.repeat(np.arange(self.n_polynomials), counts)
+
+
+#: One-argument functions a code atom may be (`AtomFunctions`): SymPy class names; the NumPy
+#: function is the one generated code calls (`_source._FUNCTIONS`).
+ELEMENTWISE = frozenset({"exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan",
+                         "asinh", "acosh", "atanh", "log1p", "expm1", "softplus", "sigmoid"})
+
+
+@dataclass(frozen=True, eq=False)
+class AtomFunctions:
+    """The code atoms as one-argument functions of polynomials: `tanh(W @ x + b)`'s atoms are
+    `tanh(u_i)`, `u_i = sum_k W[i, k] x_k + b_i`; `sigmoid(A @ x)`'s are `e_i = exp(-u_i)` and
+    `1 / (1 + e_i)`. The atoms are computed level by level: level `(atoms, functions, arguments)`
+    is the atoms `atoms` (indices into the plan's atoms), atom `atoms[k]` being
+    `functions[k](argument k)`, the arguments a `PolynomialStage` over the input columns and the
+    atoms of earlier levels: column `n_inputs + r` is the `r`-th atom of the levels' atoms one
+    after the other (each level's atoms in the order of their arguments, so that the arguments
+    of `1 / (1 + e_i)` read the `e_i` in order). A backend may evaluate the atoms
+    this way (each argument block and each function over whole arrays) instead of through
+    `EntryPlan.code`, which computes the same atoms entry by entry."""
+
+    #: per level: atom indices, per atom the NumPy code generated code calls ("numpy.tanh",
+    #: "_symjac_sigmoid", or "reciprocal" for `1 / a`), and the arguments
+    levels: tuple[tuple[tuple[int, ...], tuple[str, ...], PolynomialStage], ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,7 +254,9 @@ class EntryPlan:
     - `code`: generated code for the code atoms, a function of the input entries (`None` if none);
     - `stages`: the polynomial columns, stage by stage (`PolynomialStage`);
     - `constants`: the values of the constant entries (float64, as generated code would fold them);
-    - `take`: for each entry of the list, its column of the table.
+    - `take`: for each entry of the list, its column of the table;
+    - `atom_functions`: the same code atoms as functions of polynomials in the inputs, when every
+      atom is one (`AtomFunctions`), else None.
     """
 
     n_inputs: int
@@ -188,6 +264,7 @@ class EntryPlan:
     stages: tuple[PolynomialStage, ...]
     constants: np.ndarray
     take: np.ndarray
+    atom_functions: AtomFunctions | None = None
 
     @property
     def n_atoms(self) -> int:
@@ -452,7 +529,67 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
         constants=np.asarray(constants, dtype=np.float64),
         take=np.asarray(column_of_unique, dtype=np.int64)[np.asarray(first_of, dtype=np.int64)]
         if exprs else np.zeros(0, dtype=np.int64),
+        atom_functions=_atom_functions([split.columns[key][1] for key in atoms], position, free, pad) if atoms else None,
     )
+
+
+def _atom_functions(nodes: list, position: dict, free: dict, pad: int) -> AtomFunctions | None:
+    """The atoms `nodes` as `AtomFunctions`, when each is an `ELEMENTWISE` function or the
+    reciprocal of a polynomial in the inputs and other atoms (no sum inside a product, no other
+    non-polynomial part); else None."""
+    from ._source import _FUNCTIONS
+
+    n_inputs = len(position)
+    index_of = {node: j for j, node in enumerate(nodes)}
+    split = _Split(position, free)
+    functions, polys = [], []
+    for node in nodes:
+        kind = type(node).__name__
+        if kind in ELEMENTWISE and len(node.args) == 1:
+            name, argument = _FUNCTIONS[kind][0], node.args[0]
+        elif node.is_Pow and node.exp == -1:
+            name, argument = "reciprocal", node.base
+        else:
+            return None
+        try:
+            poly = split.polynomial(argument)
+        except _NotFinite:
+            return None
+        if not any(poly):  # a constant argument
+            return None
+        functions.append(name)
+        polys.append(poly)
+    column: dict[int, int] = {q: q for q in range(n_inputs)}
+    for key, (kind, value) in split.columns.items():
+        if kind != "code" or value not in index_of:  # a sum inside a product, or a new atom
+            return None
+        column[key] = n_inputs + index_of[value]
+    polys = [dict(sorted({tuple(sorted(column[c] for c in m)): v for m, v in poly.items()}.items())) for poly in polys]
+    # an atom's level: one past the atoms its argument reads (terms by column: `W[i, k] x_k` in
+    # k order, one block)
+    level: dict[int, int] = {}
+    for _ in range(len(nodes) + 1):
+        for j, poly in enumerate(polys):
+            reads = [level.get(c - n_inputs) for m in poly for c in m if c >= n_inputs]
+            if j not in level and all(r is not None for r in reads):
+                level[j] = 1 + max(reads, default=0)
+        if len(level) == len(nodes):
+            break
+    else:
+        return None  # atoms that read one another in a circle
+    identity = {c: c for c in range(n_inputs + len(nodes))}
+    rank: dict[int, int] = {}  # atom -> its place in the levels' order
+    levels = []
+    for k in sorted(set(level.values())):
+        members = [j for j in range(len(nodes)) if level[j] == k]
+        own = {j: dict(sorted({tuple(sorted(c if c < n_inputs else n_inputs + rank[c - n_inputs] for c in m)): v
+                               for m, v in polys[j].items()}.items())) for j in members}
+        members.sort(key=lambda j: list(own[j]))
+        for j in members:
+            rank[j] = len(rank)
+        levels.append((tuple(members), tuple(functions[j] for j in members),
+                       _stage(n_inputs + len(nodes), pad, [own[j] for j in members], identity)))
+    return AtomFunctions(tuple(levels))
 
 
 def _layout(kinds: list, split: _Split) -> tuple[list[int], dict[int, int]]:

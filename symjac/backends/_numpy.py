@@ -5,7 +5,9 @@ computes only the plan's atoms (shared non-polynomial subexpressions, and entrie
 split), every other entry is a polynomial over inputs and atoms, evaluated stage by stage as gathers,
 products and one segmented sum over all its monomials; constants are broadcast; the result is one
 gather from the plan's table of columns (for a Jacobian, structural zeros read a zero column). No
-Python loop runs per entry, except over the atoms in generated code. `compiled_forward` / `compiled_jacobian` compile every entry (kept for the
+Python loop runs per entry, except over the atoms in generated code. For Jacobians, atoms that are
+functions of polynomials (`AtomFunctions`) are computed from blocks of their arguments instead
+(`_atoms`), and a last stage of one-term slabs is written straight into the outputs (`_direct`). `compiled_forward` / `compiled_jacobian` compile every entry (kept for the
 generated source and for comparisons in the tests).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -209,30 +212,38 @@ def _polynomials(stage: PolynomialStage, table: np.ndarray) -> None:
         rows += stage.offsets.astype(table.dtype)[:, None]
 
 
-def _columns(plan: EntryPlan, x: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
+def _columns(plan: EntryPlan, x: np.ndarray, table: np.ndarray | None = None, *,
+             skip_last_stage: bool = False, atoms: np.ndarray | None = None) -> np.ndarray:
     """The plan's table at points `x` (`(n_inputs, points)`, inputs as rows), columns as rows:
     `(plan.n_columns + 1, points)` in `x`'s dtype (the last row is ones, read by monomials of
     lower degree). `table`: an array of that shape whose first rows are `x` already, filled in
-    place (no copy of the inputs)."""
+    place (no copy of the inputs). `skip_last_stage`: the last stage's rows are left unwritten
+    (`_Direct`: its products are written straight into the outputs). `atoms`: the code atoms'
+    values already, `(points, n_atoms)` (`_Atoms`), instead of running the generated code."""
     if table is None:
         table = np.empty((plan.n_columns + 1, x.shape[1]), dtype=x.dtype)
         table[: plan.n_inputs] = x
     table[-2], table[-1] = 0.0, 1.0  # the zero column, and the ones the polynomials read
-    if plan.code is not None:
+    if atoms is not None:
+        _transpose_into(atoms, table[plan.n_inputs : plan.n_inputs + plan.n_atoms])
+    elif plan.code is not None:
         for k, entry in enumerate(plan.code.fn(*table[: plan.n_inputs]), start=plan.n_inputs):
             table[k] = entry  # broadcasts constants, casts to the dtype
-    for stage in plan.stages:
+    for stage in plan.stages[:-1] if skip_last_stage else plan.stages:
         _polynomials(stage, table)
     start = plan.n_inputs + plan.n_atoms + plan.n_polynomials
     table[start : start + len(plan.constants)] = plan.constants.astype(x.dtype)[:, None]
     return table
 
 
-def _inputs(plan: EntryPlan, function, point: Point, rows: int | None = None) -> np.ndarray:
+def _inputs(plan: EntryPlan, function, point: Point, rows: int | None = None, *, fill: bool = True) -> np.ndarray:
     """The point's input entries as rows, `(n_inputs, points)`, the batch flattened; with `rows`,
-    the first rows of a new `(rows, points)` array (room for the table after the inputs)."""
+    the first rows of a new `(rows, points)` array (room for the table after the inputs).
+    `fill=False`: the rows are left unwritten (nothing reads the inputs from the table)."""
     points = math.prod(point.batch_shape)
     x = np.empty((plan.n_inputs if rows is None else rows, points), dtype=point.dtype)[: plan.n_inputs]
+    if not fill:
+        return x
     start = 0
     for name in function.input_names:  # one transposing copy per input (no concatenation first)
         value = point.values[name].reshape(points, -1)
@@ -268,7 +279,8 @@ def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: t
 
 
 def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.ndarray],
-                 shapes: Sequence[tuple], runs: Sequence[tuple | None]) -> list[np.ndarray]:
+                 shapes: Sequence[tuple], runs: Sequence[tuple | None],
+                 direct: "_Direct | None" = None, atoms: "_Atoms | None" = None) -> list[np.ndarray]:
     """The table's columns `indices[k]` at a point, as `batch_shape + shapes[k]` for each k, chunk
     by chunk of points; each chunk's table is computed once for all the maps.
 
@@ -278,16 +290,41 @@ def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.n
     as rows) is transposed, not the output, since the table has a column per distinct entry and
     the output one per dense entry (X @ X: 4,096 entries over 137 columns); the take then writes
     each point's row of the output in place, contiguously.
+
+    With `direct` (`_direct`), the plan's last stage is not written to the table: its products
+    are formed straight in the outputs from the inputs as given (points as rows) and the earlier
+    columns transposed once, and `direct.runs` replaces `runs`. With `atoms` (`_atoms`), the
+    code atoms are computed from the inputs as given, not by generated code; the inputs are then
+    not copied into the table when nothing else reads them there.
     """
     points = math.prod(point.batch_shape)
+    flats = [point.values[name].reshape(points, -1)
+             if (direct is not None and direct.reads_inputs) or atoms is not None else None
+             for name in function.input_names]
+    if direct is not None:
+        runs = direct.runs
+        coefs = None if direct.coefs is None else direct.coefs.astype(point.dtype)
     widest = max([plan.n_columns] + [len(s.monomials) for s in plan.stages])
     step = max(1, _CHUNK_ELEMENTS // widest)
     # one chunk: the inputs are written straight into the table's first rows
-    x = _inputs(plan, function, point, rows=plan.n_columns + 1 if step >= points else None)
-    outs = [np.empty((points, len(index)), dtype=x.dtype) if run is None else
-            np.zeros((points, len(index)), dtype=x.dtype) for index, run in zip(indices, runs)]
+    fill = atoms is None or _reads_input_rows(plan, indices, runs, direct)
+    x = _inputs(plan, function, point, rows=plan.n_columns + 1 if step >= points else None, fill=fill)
+    # only a map with structural zeros, copied in runs, starts from zeros (its zero runs are not written)
+    outs = [np.zeros((points, len(index)), dtype=x.dtype) if run is not None and any(r[2] < 0 for r in run)
+            else np.empty((points, len(index)), dtype=x.dtype) for index, run in zip(indices, runs)]
     for lo in range(0, points, step):
-        table = _columns(plan, x, x.base) if step >= points else _columns(plan, x[:, lo : lo + step])
+        skip = direct is not None
+        sources = [None if flat is None else flat[lo : lo + step] for flat in flats]
+        values = None if atoms is None else _atom_values(atoms, sources, point.dtype)
+        table = (_columns(plan, x, x.base, skip_last_stage=skip, atoms=values) if step >= points
+                 else _columns(plan, x[:, lo : lo + step], skip_last_stage=skip, atoms=values))
+        if direct is not None:
+            if direct.reads_table:
+                earlier = table[plan.n_inputs : plan.stages[-1].width]
+                sources.append(np.empty(earlier.shape[::-1], dtype=table.dtype))
+                _transpose_into(earlier, sources[-1])
+            for pieces, out in zip(direct.pieces, outs):
+                _direct_products(pieces, sources, coefs, out[lo : lo + step])
         rows = None
         for index, run, out in zip(indices, runs, outs):
             if run is not None:
@@ -300,6 +337,277 @@ def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.n
     return [out.reshape(point.batch_shape + shape) for out, shape in zip(outs, shapes)]
 
 
+@dataclass(frozen=True, eq=False)
+class _Direct:
+    """How the products of a plan's last stage go straight into the dense outputs (`_direct`).
+
+    - `pieces`: per map, its slices that are runs of consecutive monomials of one slab of the
+      stage, as groups (`_group`) of `G` slices of `L` entries each, equally spaced:
+      `(a, da, G, L, factors, m, dm)`, slice `g` is `out[:, a + g * da:][:, :L]`, its monomials
+      `m + g * dm:][:L]`; factor `(source, c, dc, n)` is columns `c + g * dc:][:n]` (n = 1:
+      broadcast) of `sources[source]`, the inputs (points as rows), then the table's columns
+      before the stage transposed;
+    - `runs`: per map, the runs (`_runs`) left to copy from the table (None: one `np.take`);
+    - `coefs`: the stage's coefficients (None when all are 1).
+    """
+
+    pieces: tuple
+    runs: tuple
+    coefs: np.ndarray | None
+    reads_inputs: bool
+    reads_table: bool
+
+
+def _direct(plan: EntryPlan, function, indices: Sequence[np.ndarray], runs: Sequence[tuple | None]) -> _Direct | None:
+    """The plan's last stage written straight into the outputs, when every entry that reads it is
+    in a run (`_runs`) and the stage is one monomial per polynomial, given as slabs
+    (`PolynomialStage.slabs`): `tanh(W @ x + b)`'s Jacobians by `W` and `x`, `x_k * (1 - t_i**2)`
+    and `W[i, k] * (1 - t_i**2)`, are then one broadcast product per run of the output (a slab's
+    `x` columns times one `1 - t_i**2`), not products into the table copied out transposed.
+    The same operations in the same order as `_slab_products` (a factor of ones is left out), so
+    the same values. None when it does not apply."""
+    if not plan.stages:
+        return None
+    stage = plan.stages[-1]
+    if not stage.one_term_each or stage.offsets is not None or stage.products is not None or stage.slabs is None:
+        return None
+    first, stop = stage.width, stage.width + stage.n_polynomials
+    for index, run in zip(indices, runs):
+        if run is None and np.any((index >= first) & (index < stop)):
+            return None
+    bounds = np.cumsum([0] + [inp.size for inp in function.inputs]).tolist()
+    n_inputs = plan.n_inputs
+    cuts = sorted({first, stop} | {first + a for a, _, _ in stage.slabs})
+    slab_starts = [a for a, _, _ in stage.slabs]
+
+    def factor(col: int, length: int) -> tuple | None:
+        if col < n_inputs:
+            j = int(np.searchsorted(bounds, col, side="right")) - 1
+            if col + length > bounds[j + 1]:
+                raise _NoDirect
+            return (j, col - bounds[j], length)
+        return (len(bounds) - 1, col - n_inputs, length)
+
+    pieces_all, kept_all = [], []
+    try:
+        for run in runs:
+            if run is None:
+                pieces_all.append(())
+                kept_all.append(None)
+                continue
+            pieces, kept = [], []
+            for a, b, source in run:
+                if source < 0 or source + (b - a) <= first or source >= stop:
+                    kept.append((a, b, source))
+                    continue
+                inner = [c for c in cuts if source < c < source + (b - a)]
+                for c0, c1 in zip([source] + inner, inner + [source + (b - a)]):
+                    lo, hi = a + c0 - source, a + c1 - source
+                    if not first <= c0 < stop:
+                        kept.append((lo, hi, c0))
+                        continue
+                    m = c0 - first
+                    k = int(np.searchsorted(slab_starts, m, side="right")) - 1
+                    sa, _, factors = stage.slabs[k]
+                    own = tuple(factor(c + (m - sa) if steps else c, c1 - c0 if steps else 1)
+                                for c, steps in factors if c != stage.pad)
+                    pieces.append((lo, hi, own, m))
+            pieces_all.append(_group(pieces))
+            kept_all.append(tuple(kept))
+    except _NoDirect:
+        return None
+    used = {f[0] for groups in pieces_all for group in groups for f in group[4]}
+    return _Direct(
+        pieces=tuple(pieces_all),
+        runs=tuple(kept_all),
+        coefs=None if stage.unit_coefs else stage.coefs,
+        reads_inputs=any(j < len(bounds) - 1 for j in used),
+        reads_table=len(bounds) - 1 in used,
+    )
+
+
+class _NoDirect(Exception):
+    """A factor of the last stage spans two inputs: `_direct` does not apply."""
+
+
+def _group(pieces: list) -> tuple:
+    """Consecutive pieces `(a, b, factors, m)` of equal length whose output slice, factor
+    columns and monomials each step by a constant, as one group `(a, da, G, L, factors, m, dm)`
+    (`_Direct.pieces`): `tanh(W @ x + b)`'s Jacobian by `W` is one group of 16 slices."""
+    groups: list = []
+    for a, b, factors, m in pieces:
+        if groups:
+            a0, da, n, length, fs, m0, dm = groups[-1]
+            if (b - a == length and len(factors) == len(fs)
+                    and all(j == f[0] and k == f[3] for (j, _, k), f in zip(factors, fs))):
+                if n == 1 and a - a0 >= length:
+                    groups[-1] = (a0, a - a0, 2, length, tuple((j, c, c2 - c, k) for (j, c, _, k), (_, c2, _) in zip(fs, factors)),
+                                  m0, m - m0)
+                    continue
+                if (n > 1 and a == a0 + n * da and m == m0 + n * dm
+                        and all(c == f[1] + n * f[2] for (_, c, _), f in zip(factors, fs))):
+                    groups[-1] = (a0, da, n + 1, length, fs, m0, dm)
+                    continue
+        groups.append((a, b - a, 1, b - a, tuple((j, c, 0, k) for j, c, k in factors), m, b - a))
+    return tuple(groups)
+
+
+def _strided(array: np.ndarray, start: int, step: int, groups: int, length: int, n: int) -> np.ndarray:
+    """The `(points, groups, length)` view of 2-D `array` whose `[:, g, l]` is column
+    `start + g * step + (l if n > 1 else 0)` (a run of `n` columns, or one column broadcast)."""
+    rows, item = array.strides
+    return np.lib.stride_tricks.as_strided(
+        array[:, start:], shape=(array.shape[0], groups, length), strides=(rows, step * item, item if n > 1 else 0))
+
+
+def _direct_products(pieces: tuple, sources: list, coefs: np.ndarray | None, out: np.ndarray) -> None:
+    """The groups of `_Direct.pieces` written into `out` (zero already), each a product of
+    strided views: factors left to right, then the coefficients, as `_slab_products` does (the
+    first two factors multiplied by `np.einsum`, whose loops over short slices with a broadcast
+    factor are about 2x faster than `np.multiply`'s; one product, so the same values)."""
+    for a, da, n, length, factors, m, dm in pieces:
+        dest = _strided(out, a, da, n, length, length)
+        views = [_strided(sources[j], c, dc, n, length, k) for j, c, dc, k in factors]
+        if not views:
+            dest[...] = 1.0
+        elif len(views) == 1:
+            dest[...] = views[0]
+        else:
+            np.einsum("pgl,pgl->pgl", views[0], views[1], out=dest)
+        for view in views[2:]:
+            dest *= view
+        if coefs is not None:
+            dest *= np.lib.stride_tricks.as_strided(coefs[m:], shape=(n, length),
+                                                    strides=(dm * coefs.itemsize, coefs.itemsize))
+
+
+@dataclass(frozen=True, eq=False)
+class _Atoms:
+    """A plan's code atoms computed from the inputs as given, points as rows (`_atoms`), level by
+    level (`AtomFunctions.levels`), in the levels' order of atoms; `take`: each plan atom's place in
+    that order (None: the same order). Per level `(atoms, blocks, functions, coefs, offsets)`:
+
+    - `atoms`: the level's slice of the levels' order;
+    - `blocks`: per block of the level's `PolynomialStage.blocks`, `(subscripts, factors, coefs)`:
+      the block's sums are one `np.einsum(subscripts, ...)` of strided views (`_strided`) of the
+      sources (the inputs, then the atoms so far), factor `(source, c, dc, n)`, and of the
+      coefficients `(t0, dt, L)` (None when all are 1);
+    - `functions`: `(function, a, b)`: the function applied to the level's arguments `a:b` at once;
+    - `coefs`, `offsets`: the level's stage's.
+    """
+
+    levels: tuple
+    n: int
+    take: np.ndarray | None
+
+
+def _atoms(plan: EntryPlan, function) -> _Atoms | None:
+    """How the plan's atoms are computed as whole blocks from the inputs, when the plan has them
+    as functions of polynomials (`AtomFunctions`) whose arguments are `PolynomialStage.blocks` of
+    columns within one input (or the atoms) each: `tanh(W @ x + b)` n = 16's 16 atoms are two
+    contractions (`W x` and `b`) and one `np.tanh` over a `(points, 16)` block, instead of 528
+    operations of generated code on rows. A sum may be added in another order than generated
+    code adds it, so the values agree with it to rounding, not bit for bit. None when it does not
+    apply."""
+    found = plan.atom_functions
+    if found is None:
+        return None
+    bounds = np.cumsum([0] + [inp.size for inp in function.inputs]).tolist()
+    bounds.append(bounds[-1] + plan.n_atoms)  # the atoms: one more source
+    levels = []
+    start = 0
+    for atoms, names, stage in found.levels:
+        if stage.blocks is None:
+            return None
+        n = stage.n_polynomials
+        blocks = []
+        for t0, dt, length, factors in stage.blocks:
+            own = []
+            for c, dc, steps in factors:
+                if c == stage.pad:  # the column of ones
+                    continue
+                last = c + (n - 1) * dc + (length - 1 if steps else 0)
+                j = int(np.searchsorted(bounds, c, side="right")) - 1
+                if dc < 0 or last >= bounds[j + 1]:
+                    return None
+                own.append((j, c - bounds[j], dc, length if steps else 1))
+            if not own:
+                return None  # a constant term is an offset (`_stage`), never a block
+            terms = t0 + np.arange(n)[:, None] * dt + np.arange(length)
+            unit = bool(np.all(stage.coefs[terms] == 1.0))
+            subscripts = ",".join(["pgl"] * len(own) + ([] if unit else ["gl"])) + "->pg"
+            blocks.append((subscripts, tuple(own), None if unit else (t0, dt, length)))
+        functions = []
+        a = 0
+        for b in range(1, n + 1):
+            if b == n or names[b] != names[a]:
+                functions.append((_elementwise(names[a]), a, b))
+                a = b
+        levels.append((slice(start, start + n), tuple(blocks), tuple(functions), stage.coefs, stage.offsets))
+        start += n
+    order = [j for atoms, _, _ in found.levels for j in atoms]
+    take = np.argsort(np.asarray(order, dtype=np.int64))
+    return _Atoms(tuple(levels), plan.n_atoms, None if order == list(range(plan.n_atoms)) else take)
+
+
+def _elementwise(name: str):
+    """The NumPy function generated code calls for `name` (`AtomFunctions`)."""
+    if name == "reciprocal":
+        return np.reciprocal
+    if name.startswith("numpy."):
+        return getattr(np, name.removeprefix("numpy."))
+    from .._stable import numpy_helpers
+
+    return numpy_helpers()[name]
+
+
+def _atom_values(atoms: _Atoms, sources: list, dtype: np.dtype) -> np.ndarray:
+    """The atoms at the points of `sources` (the inputs, points as rows): `(points, n_atoms)`,
+    each argument its blocks' sums added block by block, then its constant term, then the
+    function over the block of atoms that share it."""
+    points = next(s for s in sources if s is not None).shape[0]
+    values = np.empty((points, atoms.n), dtype=dtype)
+    sources = list(sources) + [values]
+    for where, blocks, functions, stage_coefs, offsets in atoms.levels:
+        coefs = stage_coefs.astype(dtype)
+        u = None
+        for subscripts, factors, coef in blocks:
+            length = max(k for _, _, _, k in factors)
+            n = where.stop - where.start
+            operands = [_strided(sources[j], c, dc, n, length, k) for j, c, dc, k in factors]
+            if coef is not None:
+                t0, dt, n_terms = coef
+                operands.append(np.lib.stride_tricks.as_strided(
+                    coefs[t0:], shape=(n, n_terms), strides=(dt * coefs.itemsize, coefs.itemsize)))
+            if u is None:
+                u = np.einsum(subscripts, *operands)
+            else:
+                u += np.einsum(subscripts, *operands)
+        if offsets is not None:
+            u += offsets.astype(dtype)
+        for fn, a, b in functions:
+            u[:, a:b] = fn(u[:, a:b])
+        values[:, where] = u
+    return values if atoms.take is None else values[:, atoms.take]
+
+
+def _reads_input_rows(plan: EntryPlan, indices: Sequence[np.ndarray], runs: Sequence[tuple | None],
+                      direct: "_Direct | None") -> bool:
+    """Whether anything computed from the table reads its input rows (when the atoms are
+    computed from the inputs as given): a stage run on the table, or an output entry that is an
+    input entry."""
+    stages = plan.stages[:-1] if direct is not None else plan.stages
+    if any(np.any(stage.monomials < plan.n_inputs) for stage in stages):
+        return True
+    for index, run in zip(indices, runs):
+        if run is None:
+            if np.any(index < plan.n_inputs):
+                return True
+        elif any(0 <= source < plan.n_inputs for _, _, source in run):
+            return True
+    return False
+
+
 def jacobians(function, jacs, point: Point) -> list[np.ndarray]:
     """The Jacobians `jacs` (of `function`) at a validated point, from one shared table
     (`jacobians_plan`): each `batch_shape + jac.shape`, in the point's dtype."""
@@ -307,9 +615,12 @@ def jacobians(function, jacs, point: Point) -> list[np.ndarray]:
     if not jacs:
         return []
     plan, dense = jacobians_plan(function, jacs)
-    runs = function.cached(("jacobians-runs", tuple(jac.wrt.name for jac in jacs), "numpy"),
+    names = tuple(jac.wrt.name for jac in jacs)
+    runs = function.cached(("jacobians-runs", names, "numpy"),
                            lambda: tuple(_runs(index, plan.zero_column) for index in dense))
-    return _gather_many(plan, function, point, dense, [jac.shape for jac in jacs], runs)
+    direct = function.cached(("jacobians-direct", names, "numpy"), lambda: _direct(plan, function, dense, runs))
+    atoms = function.cached(("jacobians-atoms", names, "numpy"), lambda: _atoms(plan, function))
+    return _gather_many(plan, function, point, dense, [jac.shape for jac in jacs], runs, direct, atoms)
 
 
 def evaluate_jacobians(function, jacs, values: dict[str, Any]) -> list[np.ndarray]:
@@ -358,7 +669,10 @@ def jacobian(jac, point: Point) -> np.ndarray:
     """Exact Jacobian values at a validated point: `batch_shape + jac.shape`, in the point's dtype."""
     plan, dense = jacobian_plan(jac)
     runs = jac.function.cached(("jacobian-runs", jac.wrt.name, "numpy"), lambda: _runs(dense, plan.zero_column))
-    return _gather(plan, jac.function, point, dense, jac.shape, runs)
+    direct = jac.function.cached(("jacobian-direct", jac.wrt.name, "numpy"),
+                                 lambda: _direct(plan, jac.function, (dense,), (runs,)))
+    atoms = jac.function.cached(("jacobian-atoms", jac.wrt.name, "numpy"), lambda: _atoms(plan, jac.function))
+    return _gather_many(plan, jac.function, point, (dense,), (jac.shape,), (runs,), direct, atoms)[0]
 
 
 def evaluate_forward(function, values: dict[str, Any]) -> np.ndarray:
