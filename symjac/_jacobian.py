@@ -12,7 +12,6 @@ element-wise form is the ground truth that closed forms are checked against.
 from __future__ import annotations
 
 import functools
-import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ import sympy
 from sympy.core.function import ArgumentIndexError
 
 from . import _adjoint, _dag
+from ._products import product
 from ._errors import InvalidExpressionError
 from ._printable import Printable
 
@@ -260,7 +260,7 @@ class _Gradient:
                     term = others[0]  # reduce(mul, [1, other], 1) is `other` itself
                 else:
                     # without reduce's start value 1: `1 * a` is `a` itself, one multiplication less
-                    term = functools.reduce(operator.mul, args[:i] + [d] + args[i + 1:])
+                    term = functools.reduce(product, args[:i] + [d] + args[i + 1:])
                 parts.setdefault(s, []).append(term)
         return {s: terms[0] if len(terms) == 1 else sympy.Add.fromiter(terms) for s, terms in parts.items()}
 
@@ -290,8 +290,8 @@ class _Gradient:
             except ArgumentIndexError:
                 df = sympy.Function.fdiff(expr, i)
             for s, d in grad.items():
-                parts.setdefault(s, []).append(df * d)
-        return {s: sympy.Add(*terms) for s, terms in parts.items()}
+                parts.setdefault(s, []).append(product(df, d))
+        return {s: terms[0] if len(terms) == 1 else sympy.Add(*terms) for s, terms in parts.items()}
 
 
 _FUNCTION_DERIVATIVE = sympy.Function._eval_derivative

@@ -1,0 +1,102 @@
+"""`a * b` as SymPy builds it, without `Mul.flatten` where the product is canonical already.
+
+Differentiation builds one product per Jacobian entry (`exp(a_i) * -exp(a_j)` for every pair of a
+softmax), and SymPy's `Mul.flatten` spends most of a small build there: it re-derives the
+coefficient, the powers of every factor and their grouping by base, for factors that share no base.
+`product(a, b)` follows `Mul.flatten`'s steps for two factors and builds the node itself
+(`Mul._from_args`) only on the path where every step is the identity or a plain re-assembly: numbers
+multiplied into the coefficient, every other factor commutative with a (base, exponent term) of its
+own, no number-based power, no `I`, no infinity, no distribution of a number over an `Add`. On every
+other path it returns `a * b` itself. The result is the node SymPy's `a * b` gives (equal, same
+arguments in the same order); tests/test_products.py compares the two over a corpus that reaches each
+bail-out.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.core.basic import Basic
+from sympy.core.mul import _mulsort
+from sympy.core.parameters import global_parameters
+
+__all__ = ["product"]
+
+_S = sympy.S
+_MUL = sympy.Mul
+_POW = sympy.Pow
+_EXPR = sympy.Expr
+_POSTPROCESSED = Basic._constructor_postprocessor_mapping  # {MatrixExpr: ...} in plain SymPy
+_KNOWN_POSTPROCESSED = len(_POSTPROCESSED)  # classes are only ever added to it
+
+
+def product(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
+    """`a * b`, the same node SymPy builds (see the module's docstring for when it is cheaper)."""
+    one = _S.One
+    if a is one:
+        return b
+    if b is one:
+        return a
+    if (a.is_Number and b.is_Number) or not global_parameters.evaluate \
+            or len(_POSTPROCESSED) != _KNOWN_POSTPROCESSED:
+        return a * b
+    # Mul.flatten's two-argument rule: a Rational times a term whose non-coefficient part is an Add
+    for r, o in ((a, b), (b, a)):
+        if r.is_Rational and (o.is_Add or (o.is_Mul and any(t.is_Add for t in o.args))):
+            return a * b
+    coeff = one
+    keyed: dict = {}  # (base, exponent's term) -> (base, exponent's coefficient, exponent's term)
+    seq = [a, b]
+    for o in seq:  # grows as Mul.flatten's does: a nested Mul's factors go to the end
+        if not isinstance(o, _EXPR):
+            return a * b
+        if o.is_Mul:
+            if not o.is_commutative:
+                return a * b
+            seq.extend(o.args)
+            continue
+        if o.is_Number:
+            if not (o.is_Rational or o.is_Float):  # nan, infinities
+                return a * b
+            coeff = coeff * o
+            continue
+        if o is _S.ComplexInfinity or o is _S.ImaginaryUnit or o.is_Order or not o.is_commutative \
+                or type(o).__name__ == "AccumulationBounds":
+            return a * b
+        base, e = o.as_base_exp()
+        if o.is_Pow and base.is_Number:
+            return a * b
+        c, t = e.as_coeff_Mul()
+        key = (base, t)
+        if key in keyed:  # a base shared with another factor: flatten combines them
+            return a * b
+        keyed[key] = (base, c, t)
+    c_part = []
+    for base, c, t in keyed.values():
+        # _gather's exponent `c * t` (one coefficient: Add(c) is c)
+        if t is one:
+            e = c
+        elif c is one:
+            e = t
+        else:
+            e = c * t
+        if e is one:
+            if base.is_Number:
+                return a * b
+            c_part.append(base)
+            continue
+        if e.is_zero:
+            return a * b
+        p = _POW(base, e)
+        if p.is_Number or (p.is_Pow and not base.is_Pow and p.as_base_exp()[0] != base):
+            return a * b
+        c_part.append(p)
+    if coeff.is_zero or coeff in (_S.Infinity, _S.NegativeInfinity):
+        return a * b
+    _mulsort(c_part)
+    if coeff is not one:
+        c_part.insert(0, coeff)
+    if len(c_part) == 2 and c_part[0].is_Number and c_part[1].is_Add:
+        return a * b  # flatten distributes the number over the Add
+    if len(c_part) == 1:
+        return c_part[0]
+    return _MUL._from_args(c_part, True)
