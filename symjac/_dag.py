@@ -46,6 +46,7 @@ def postorder(
     """
     seen: set = set()
     count = 0
+    plain = children is _args  # SymPy's args: a leaf (no args) is yielded without a stack frame
     for root in roots:
         if root in seen or root in done:
             continue
@@ -56,6 +57,13 @@ def postorder(
             for child in pending:
                 if child not in seen and child not in done:
                     seen.add(child)
+                    if plain and not child.args:
+                        count += 1
+                        if count == _deadline.CHECK_EVERY:
+                            _deadline.checkpoint(count)
+                            count = 0
+                        yield child
+                        continue
                     stack.append((child, iter(children(child))))
                     break
             else:

@@ -221,6 +221,9 @@ class EntryPlan:
 
 def _constant_value(expr: sympy.Expr) -> float | None:
     """The float a generated function would return for a constant entry, or None if not finite."""
+    if expr.is_Rational or expr.is_Float:  # folding keeps these (a Float at 17 digits: the same value)
+        number = float(expr)
+        return number if math.isfinite(number) else None
     value = fold_constants(expr)
     try:
         number = float(value)

@@ -32,6 +32,8 @@ _KNOWN_POSTPROCESSED = len(_POSTPROCESSED)  # classes are only ever added to it
 def product(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     """`a * b`, the same node SymPy builds (see the module's docstring for when it is cheaper)."""
     one = _S.One
+    if not (isinstance(a, _EXPR) and isinstance(b, _EXPR)):
+        return a * b
     if a is one:
         return b
     if b is one:
@@ -57,7 +59,7 @@ def product(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
         if o.is_Number:
             if not (o.is_Rational or o.is_Float):  # nan, infinities
                 return a * b
-            coeff = coeff * o
+            coeff = o if coeff is one else coeff * o
             continue
         if o is _S.ComplexInfinity or o is _S.ImaginaryUnit or o.is_Order or not o.is_commutative \
                 or type(o).__name__ == "AccumulationBounds":
@@ -90,7 +92,7 @@ def product(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
         if p.is_Number or (p.is_Pow and not base.is_Pow and p.as_base_exp()[0] != base):
             return a * b
         c_part.append(p)
-    if coeff.is_zero or coeff in (_S.Infinity, _S.NegativeInfinity):
+    if coeff.is_zero or not coeff.is_finite:  # (products of Rationals and Floats stay finite)
         return a * b
     _mulsort(c_part)
     if coeff is not one:
