@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import sympy
 from sympy.core.basic import Basic
+from sympy.core.add import _addsort
 from sympy.core.mul import _mulsort
 from sympy.core.parameters import global_parameters
+from sympy.matrices.expressions import MatrixExpr
+from sympy.tensor.tensor import TensExpr
 
-__all__ = ["product"]
+__all__ = ["product", "total"]
 
 _S = sympy.S
 _MUL = sympy.Mul
+_ADD = sympy.Add
 _POW = sympy.Pow
 _EXPR = sympy.Expr
 _POSTPROCESSED = Basic._constructor_postprocessor_mapping  # {MatrixExpr: ...} in plain SymPy
+_SPECIAL_TERMS = (MatrixExpr, TensExpr)  # Add.flatten's own branches for them
 _KNOWN_POSTPROCESSED = len(_POSTPROCESSED)  # classes are only ever added to it
 
 
@@ -102,3 +107,61 @@ def product(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     if len(c_part) == 1:
         return c_part[0]
     return _MUL._from_args(c_part, True)
+
+
+def total(terms) -> sympy.Expr:
+    """`Add(*terms)`, the same node SymPy builds, without `Add.flatten` where the sum is canonical
+    already: numbers added into the constant, every other term commutative with a non-coefficient
+    part of its own (no two terms combine), no number-based power, no `Order`, infinity, matrix or
+    tensor term. On every other path it returns `Add(*terms)` itself."""
+    terms = [t for t in terms if t is not _S.Zero]  # AssocOp drops the identity first
+    if len(terms) < 2:
+        return terms[0] if terms else _S.Zero
+    if not global_parameters.evaluate or len(_POSTPROCESSED) != _KNOWN_POSTPROCESSED:
+        return _ADD(*terms)
+    if len(terms) == 2 and ((terms[0].is_Rational and terms[1].is_Mul) or (terms[1].is_Rational and terms[0].is_Mul)):
+        return _ADD(*terms)  # Add.flatten's two-argument rule
+    one = _S.One
+    coeff = _S.Zero
+    parts: dict = {}  # non-coefficient part -> coefficient
+    seq = list(terms)
+    for o in seq:  # grows as Add.flatten's does: a nested Add's terms go to the end
+        if not isinstance(o, _EXPR) or not o.is_commutative or isinstance(o, _SPECIAL_TERMS):
+            return _ADD(*terms)
+        if o.is_Add:
+            seq.extend(o.args)
+            continue
+        if o.is_Number:
+            if not (o.is_Rational or o.is_Float):
+                return _ADD(*terms)
+            coeff = o if coeff is _S.Zero else coeff + o
+            continue
+        if o.is_Order or o is _S.ComplexInfinity or type(o).__name__ == "AccumulationBounds":
+            return _ADD(*terms)
+        if o.is_Mul:
+            c, t = o.as_coeff_Mul()
+        elif o.is_Pow and o.base.is_Number:
+            return _ADD(*terms)
+        else:
+            c, t = one, o
+        if t in parts:  # two terms with one non-coefficient part: flatten adds their coefficients
+            return _ADD(*terms)
+        parts[t] = c
+    new = []
+    for t, c in parts.items():
+        if c is one:
+            new.append(t)
+        elif c.is_zero:
+            return _ADD(*terms)
+        elif t.is_Mul:
+            new.append(t._new_rawargs(*((c,) + t.args)))
+        elif t.is_Add:
+            new.append(_MUL(c, t, evaluate=False))
+        else:
+            new.append(product(c, t))  # Mul(c, t)
+    if not coeff.is_finite:
+        return _ADD(*terms)
+    _addsort(new)
+    if coeff is not _S.Zero:
+        new.insert(0, coeff)
+    return _ADD._from_args(new, True)

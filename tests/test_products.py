@@ -1,5 +1,6 @@
-"""`_products.product(a, b)` builds the node SymPy's `a * b` builds: equal, same arguments in the same
-order, on the fast path (no `Mul.flatten`) and on every bail-out to SymPy's own product."""
+"""`_products.product(a, b)` builds the node SymPy's `a * b` builds, and `_products.total(terms)` the
+node `Add(*terms)` builds: equal, same arguments in the same order, on the fast paths (no
+`Mul.flatten` / `Add.flatten`) and on every bail-out to SymPy's own constructors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import itertools
 import pytest
 import sympy
 
-from symjac._products import product
+from symjac._products import product, total
 
 x, y, z = sympy.symbols("x y z", real=True)
 w = sympy.Symbol("w")
@@ -73,3 +74,41 @@ def test_same_node_tells_argument_order_apart():
     want = x * sympy.exp(y)
     unsorted = sympy.Mul._from_args(tuple(reversed(want.args)), True)
     assert not same_node(unsorted, want)
+
+
+TERMS = [
+    sympy.S.Zero, sympy.S.One, sympy.Integer(-2), sympy.Rational(1, 3), sympy.Float(0.25), x, -x, 2 * x,
+    sympy.Float(1.5) * x, y, x * y, -x * y, 3 * x * y, x ** 2, -(x ** 2), x ** -1, 2 ** x, sympy.sqrt(2),
+    sympy.exp(x), sympy.sin(x) * y, x + y, x - 1, 2 * (x + 1), sympy.Mul(2, x + 1, evaluate=False),
+    sympy.Add(x, x, evaluate=False), sympy.oo, sympy.zoo, sympy.nan, sympy.Order(x), sympy.I, sympy.I * x,
+]
+TERM_LISTS = [list(p) for p in itertools.product(TERMS, repeat=2)] + [
+    [a, b, c] for a, b, c in itertools.product(TERMS[:20], TERMS[5:12], TERMS[12:20])
+]
+
+
+@pytest.mark.parametrize("terms", TERM_LISTS, ids=lambda ts: "+".join(sympy.srepr(t) for t in ts))
+def test_total_is_sympys_sum(terms):
+    try:
+        want = sympy.Add(*terms)
+    except NotImplementedError:
+        with pytest.raises(NotImplementedError):
+            total(terms)
+        return
+    assert same_node(total(terms), want)
+
+
+def test_total_of_matrix_terms_is_sympys():
+    B = sympy.MatrixSymbol("B", 2, 2)
+    assert total([A, B]) == sympy.Add(A, B)
+
+
+def test_total_fast_path_skips_flatten(monkeypatch):
+    terms = [x * y, -sympy.exp(x) * y, sympy.Integer(3), sympy.sin(y)]
+    want, shared = sympy.Add(*terms), 2 * x * y
+    calls = []
+    original = sympy.Add.flatten.__func__
+    monkeypatch.setattr(sympy.Add, "flatten", classmethod(lambda cls, seq: calls.append(1) or original(cls, seq)))
+    assert same_node(total(terms), want) and calls == []
+    total([x * y, shared])  # both are multiples of x * y: SymPy's own flatten adds them
+    assert calls
