@@ -20,7 +20,7 @@ import sympy
 from sympy.core.function import ArgumentIndexError
 
 from . import _adjoint, _dag
-from ._products import product, total
+from ._products import product, product_all, total
 from ._errors import InvalidExpressionError
 from ._printable import Printable
 
@@ -271,6 +271,8 @@ tests/test_performance_paths.py checks it.
                     continue
                 if d is sympy.S.One and len(others) == 1:
                     term = others[0]  # reduce(mul, [1, other], 1) is `other` itself
+                elif d is sympy.S.One:  # reduce(mul, others): one node where the others are canonical
+                    term = self._one(product_all(others))
                 else:
                     # without reduce's start value 1: `1 * a` is `a` itself, one multiplication less
                     term = functools.reduce(self._product, args[:i] + [d] + args[i + 1:])

@@ -22,7 +22,7 @@ from sympy.core.parameters import global_parameters
 from sympy.matrices.expressions import MatrixExpr
 from sympy.tensor.tensor import TensExpr
 
-__all__ = ["product", "total"]
+__all__ = ["product", "product_all", "total"]
 
 _S = sympy.S
 _MUL = sympy.Mul
@@ -107,6 +107,46 @@ def product(a: sympy.Expr, b: sympy.Expr) -> sympy.Expr:
     if len(c_part) == 1:
         return c_part[0]
     return _MUL._from_args(c_part, True)
+
+
+def product_all(factors: list) -> sympy.Expr:
+    """`functools.reduce(product, factors)` (SymPy's pairwise `a * b * c ...`), built as one node
+    when the factors are a canonical product's already (a product rule's `args[:i] + args[i + 1:]`):
+    at most a leading finite number, then plain factors (not powers, no base shared), strictly in
+    SymPy's order, no number before an `Add`. Each pairwise step would then append one factor to a
+    sorted list (`product`'s fast path), so the result is that list as one `Mul`. Otherwise the
+    pairwise products themselves."""
+    one = _S.One
+    n = len(factors)
+    if n < 3 or not global_parameters.evaluate or len(_POSTPROCESSED) != _KNOWN_POSTPROCESSED:
+        return _reduce(factors)
+    first = factors[0]
+    start = 0
+    if not isinstance(first, _EXPR):
+        return _reduce(factors)
+    if first.is_Number:
+        if not (first.is_Rational or first.is_Float) or first is one or first.is_zero or not first.is_finite:
+            return _reduce(factors)
+        if factors[1].is_Add:
+            return _reduce(factors)  # the number is distributed over the sum
+        start = 1
+    previous = None
+    for o in factors[start:]:
+        if not isinstance(o, _EXPR) or o.is_Number or o.is_Mul or not o.is_commutative \
+                or o is _S.ComplexInfinity or o is _S.ImaginaryUnit or o.is_Order or o.as_base_exp()[1] is not one \
+                or type(o).__name__ == "AccumulationBounds":
+            return _reduce(factors)
+        if previous is not None and previous.compare(o) >= 0:
+            return _reduce(factors)
+        previous = o
+    return _MUL._from_args(list(factors), True)
+
+
+def _reduce(factors: list) -> sympy.Expr:
+    out = factors[0]
+    for f in factors[1:]:
+        out = product(out, f)
+    return out
 
 
 def total(terms) -> sympy.Expr:

@@ -1,6 +1,7 @@
 """`_products.product(a, b)` builds the node SymPy's `a * b` builds, and `_products.total(terms)` the
 node `Add(*terms)` builds: equal, same arguments in the same order, on the fast paths (no
-`Mul.flatten` / `Add.flatten`) and on every bail-out to SymPy's own constructors."""
+`Mul.flatten` / `Add.flatten`) and on every bail-out to SymPy's own constructors; `product_all`
+builds SymPy's pairwise `a * b * c ...`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import itertools
 import pytest
 import sympy
 
-from symjac._products import product, total
+import functools
+import operator
+
+from symjac._products import product, product_all, total
 
 x, y, z = sympy.symbols("x y z", real=True)
 w = sympy.Symbol("w")
@@ -112,3 +116,27 @@ def test_total_fast_path_skips_flatten(monkeypatch):
     assert same_node(total(terms), want) and calls == []
     total([x * y, shared])  # both are multiples of x * y: SymPy's own flatten adds them
     assert calls
+
+
+PRODUCT_LISTS = [
+    [x, y, z], [z, y, x], [sympy.S.NegativeOne, x, y], [sympy.Integer(2), x, y, z], [sympy.Float(0.5), x, y], [sympy.Integer(2), x + 1, y], [sympy.S.NegativeOne, x + y, z],
+    [x, x, y], [x, x ** 2, y], [x, sympy.exp(x), y], [sympy.exp(x), sympy.exp(y), z], [x, y, sympy.sqrt(2)],
+    [sympy.I, x, y], [x, y, sympy.oo], [sympy.Integer(0), x, y], [sympy.S.One, x, y], [x * y, z, w],
+    [x, sympy.sin(x), sympy.tanh(y)], [sympy.Integer(-2), sympy.sin(y), x + y], [x, y], [x + 1, x + 2, y],
+    [sympy.sin(x), x, y], [A, x, y], [x, A, y],
+]
+
+
+@pytest.mark.parametrize("factors", PRODUCT_LISTS, ids=lambda fs: "*".join(sympy.srepr(f) for f in fs))
+def test_product_all_is_sympys_pairwise_product(factors):
+    assert same_node(product_all(list(factors)), functools.reduce(operator.mul, factors))
+
+
+def test_product_all_of_a_canonical_products_factors_is_one_node(monkeypatch):
+    full = -3 * x * y * z * sympy.sin(w) * (x + y)
+    others = list(full.args[:2]) + list(full.args[3:])  # a product rule's args[:i] + args[i + 1:]
+    want = functools.reduce(operator.mul, others)
+    calls = []
+    original = sympy.Mul.flatten.__func__
+    monkeypatch.setattr(sympy.Mul, "flatten", classmethod(lambda cls, seq: calls.append(1) or original(cls, seq)))
+    assert same_node(product_all(others), want) and calls == []
