@@ -162,10 +162,13 @@ def _differentiate(function, wrt) -> Jacobian:
     rows: list[int] = []
     cols: list[int] = []
     entries: list[sympy.Expr] = []
-    heights: dict = {}
+    outputs = list(function.output.reshape(-1))
+    heights = _dag.height(outputs)
+    # a derivative equal to a node of the function is that node (one object per distinct node)
+    gradient.made.update((node, node) for node in heights)
     free: dict = {}
-    for p, expr in enumerate(function.output.reshape(-1)):
-        if _dag.height((expr,), memo=heights)[expr] >= _adjoint.DEEP:
+    for p, expr in enumerate(outputs):
+        if heights[expr] >= _adjoint.DEEP:
             found = _adjoint.gradient(expr, gradient.targets, free=free,  # deep: reverse accumulation
                                       memo=function.cached(("adjoints",), dict))
         else:
