@@ -106,13 +106,21 @@ def free_symbols(roots: Iterable[Any], *, memo: MutableMapping | None = None) ->
     def step(node):
         if getattr(node, "is_Symbol", False):
             return frozenset((node,))
-        parts = [memo[arg] for arg in node.args if memo[arg]]
-        if not parts:
-            return empty
-        largest = max(parts, key=len)
-        if all(part <= largest for part in parts):
+        largest = empty
+        others = None  # the children's other non-empty sets
+        for arg in node.args:
+            part = memo[arg]
+            if not part or part is largest:
+                continue
+            if len(part) > len(largest):
+                if largest:
+                    others = [largest] if others is None else others + [largest]
+                largest = part
+            else:
+                others = [part] if others is None else others + [part]
+        if others is None or all(part <= largest for part in others):
             return largest
-        return frozenset().union(*parts)
+        return largest.union(*others)
 
     return evaluate(roots, step, memo=memo)
 
