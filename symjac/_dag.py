@@ -46,6 +46,7 @@ def postorder(
     """
     seen: set = set()
     count = 0
+    plain = children is _args  # SymPy's args: a leaf (no args) is yielded without a stack frame
     for root in roots:
         if root in seen or root in done:
             continue
@@ -56,6 +57,13 @@ def postorder(
             for child in pending:
                 if child not in seen and child not in done:
                     seen.add(child)
+                    if plain and not child.args:
+                        count += 1
+                        if count == _deadline.CHECK_EVERY:
+                            _deadline.checkpoint(count)
+                            count = 0
+                        yield child
+                        continue
                     stack.append((child, iter(children(child))))
                     break
             else:
@@ -98,13 +106,21 @@ def free_symbols(roots: Iterable[Any], *, memo: MutableMapping | None = None) ->
     def step(node):
         if getattr(node, "is_Symbol", False):
             return frozenset((node,))
-        parts = [memo[arg] for arg in node.args if memo[arg]]
-        if not parts:
-            return empty
-        largest = max(parts, key=len)
-        if all(part <= largest for part in parts):
+        largest = empty
+        others = None  # the children's other non-empty sets
+        for arg in node.args:
+            part = memo[arg]
+            if not part or part is largest:
+                continue
+            if len(part) > len(largest):
+                if largest:
+                    others = [largest] if others is None else others + [largest]
+                largest = part
+            else:
+                others = [part] if others is None else others + [part]
+        if others is None or all(part <= largest for part in others):
             return largest
-        return frozenset().union(*parts)
+        return largest.union(*others)
 
     return evaluate(roots, step, memo=memo)
 

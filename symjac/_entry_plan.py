@@ -298,6 +298,9 @@ class EntryPlan:
 
 def _constant_value(expr: sympy.Expr) -> float | None:
     """The float a generated function would return for a constant entry, or None if not finite."""
+    if expr.is_Rational or expr.is_Float:  # folding keeps these (a Float at 17 digits: the same value)
+        number = float(expr)
+        return number if math.isfinite(number) else None
     value = fold_constants(expr)
     try:
         number = float(value)
@@ -326,6 +329,7 @@ class _Split:
         self.columns: dict[int, tuple[str, Any]] = {}  # key -> ("code", node) | ("poly", (node, polynomial))
         self.cofactors: set[int] = set()  # polynomial columns made by `_factor_common`
         self.factored: set[int] = set()  # columns `_factor_common` rewrote as `common * cofactor`
+        self.layout: tuple | None = None  # `_layout` of the kinds `_factor_common` is about to factor
 
     def _new(self, kind: str, node, value) -> int:
         key = self.key_of.get((kind, node))
@@ -479,22 +483,30 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
         if kind == "column" and sum(users[a] == 1 for a in split.code_atoms_of(key, reach)) > 1:
             kinds[k] = ("column", split.code_atom(expr))
 
-    # 2b. A factor common to every monomial of a polynomial is multiplied once, and equal cofactors
-    #     are one column (attention's `Q[i, m] * s_ij * (V[j, l] - sum_k s_ik V[k, l])`).
-    _factor_common(kinds, split)
+    layout = _layout(kinds, split)
+    if _code_only(kinds, layout, split, reach):
+        # Step 3's choice known before 2b (`inv(X)`, `log(det(X))`): the factoring and both costs skipped.
+        kinds = [(kind, key) if kind != "column" else ("column", split.code_atom(expr))
+                 for (kind, key), expr in zip(kinds, unique)]
+        order, stage_of = _layout(kinds, split)
+    else:
+        # 2b. A factor common to every monomial of a polynomial is multiplied once, and equal cofactors
+        #     are one column (attention's `Q[i, m] * s_ij * (V[j, l] - sum_k s_ik V[k, l])`).
+        split.layout = layout  # (`_factor_common` starts from this layout of `kinds`)
+        _factor_common(kinds, split)
 
-    # 3. The table or the code, whichever runs fewer operations: the split as above, or only
-    #    polynomials in the inputs themselves and every other entry one code atom (deep polynomial
-    #    DAGs such as `inv(X)`'s cofactors share more in generated code's cse than in a table).
-    order, stage_of = _layout(kinds, split)
-    plain = [
-        (kind, key) if kind != "column" or _reads_inputs_only(key, split) else ("column", split.code_atom(expr))
-        for (kind, key), expr in zip(kinds, unique)
-    ]
-    if plain != kinds:
-        plain_order, plain_stage_of = _layout(plain, split)
-        if _cost(plain_order, plain_stage_of, split, free) <= _cost(order, stage_of, split, free):
-            kinds, order, stage_of = plain, plain_order, plain_stage_of
+        # 3. The table or the code, whichever runs fewer operations: the split as above, or only
+        #    polynomials in the inputs themselves and every other entry one code atom (deep polynomial
+        #    DAGs such as `inv(X)`'s cofactors share more in generated code's cse than in a table).
+        order, stage_of = _layout(kinds, split)
+        plain = [
+            (kind, key) if kind != "column" or _reads_inputs_only(key, split) else ("column", split.code_atom(expr))
+            for (kind, key), expr in zip(kinds, unique)
+        ]
+        if plain != kinds:
+            plain_order, plain_stage_of = _layout(plain, split)
+            if _cost(plain_order, plain_stage_of, split, free) <= _cost(order, stage_of, split, free):
+                kinds, order, stage_of = plain, plain_order, plain_stage_of
 
     atoms = [key for key in order if stage_of[key] == 0]
     n_stages = max(stage_of.values(), default=0)
@@ -592,6 +604,16 @@ def _atom_functions(nodes: list, position: dict, free: dict, pad: int) -> AtomFu
     return AtomFunctions(tuple(levels))
 
 
+def _code_only(kinds: list, layout: tuple, split: _Split, reach: dict) -> bool:
+    """Whether step 3 of `plan_entries` will make every column entry one code atom, known before
+    the factoring: the split is more than `MAX_STAGES` polynomial stages deep (`_cost` is infinite
+    for it, factored or not: `_depth` is the depth without the factoring), and every column reads
+    a code atom (so none is a polynomial of the inputs alone, before or after the factoring)."""
+    return max(layout[1].values(), default=0) > MAX_STAGES and all(
+        kind != "column" or split.code_atoms_of(key, reach) for kind, key in kinds
+    )
+
+
 def _layout(kinds: list, split: _Split) -> tuple[list[int], dict[int, int]]:
     """The columns the entries read, dependencies first, and each one's stage (0 for code atoms;
     a polynomial comes one stage after every column it reads)."""
@@ -678,8 +700,10 @@ def _factor_common(kinds: list, split: _Split) -> None:
     """Rewrite, in `split.columns`, each polynomial `c * (m_1 + m_2 + ...)` whose monomials share
     the factors `c` as the monomial `c * r`, `r` a cofactor column (`split.cofactors`) shared by
     every polynomial with the same cofactor: the formula's operations by the distributive law, `c`
-    multiplied once instead of once per term. The rewritten column is in `split.factored`."""
-    order, _ = _layout(kinds, split)
+    multiplied once instead of once per term. The rewritten column is in `split.factored`.
+    Starts from `split.layout` where the caller left `_layout(kinds, split)` there."""
+    layout, split.layout = split.layout, None
+    order, _ = layout if layout is not None else _layout(kinds, split)
     for key in order:
         kind, value = split.columns[key]
         if kind != "poly":

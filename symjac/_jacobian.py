@@ -12,7 +12,6 @@ element-wise form is the ground truth that closed forms are checked against.
 from __future__ import annotations
 
 import functools
-import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ import sympy
 from sympy.core.function import ArgumentIndexError
 
 from . import _adjoint, _dag
+from ._products import product, product_all, total
 from ._errors import InvalidExpressionError
 from ._printable import Printable
 
@@ -162,10 +162,13 @@ def _differentiate(function, wrt) -> Jacobian:
     rows: list[int] = []
     cols: list[int] = []
     entries: list[sympy.Expr] = []
-    heights: dict = {}
+    outputs = list(function.output.reshape(-1))
+    heights = _dag.height(outputs)
+    # a derivative equal to a node of the function is that node (one object per distinct node)
+    gradient.made.update((node, node) for node in heights)
     free: dict = {}
-    for p, expr in enumerate(function.output.reshape(-1)):
-        if _dag.height((expr,), memo=heights)[expr] >= _adjoint.DEEP:
+    for p, expr in enumerate(outputs):
+        if heights[expr] >= _adjoint.DEEP:
             found = _adjoint.gradient(expr, gradient.targets, free=free,  # deep: reverse accumulation
                                       memo=function.cached(("adjoints",), dict))
         else:
@@ -194,12 +197,24 @@ class _Gradient:
     every entry of `inv(X)`) is differentiated once, and each output entry is walked once rather
     than once per symbol. Every other node (`Abs`, `Max`, `Piecewise`, ...) is handed to
     `expr.diff(s)` unchanged. The result is the same expression SymPy's `expr.diff(s)` builds (the
-    same rules, combined in the same order); tests/test_performance_paths.py checks it.
+    same rules, combined in the same order; products and sums by `_products.product` / `total`, which
+build SymPy's own node without its `flatten` where the node is canonical already);
+tests/test_performance_paths.py checks it.
     """
 
     def __init__(self, targets: frozenset):
         self.targets = targets
         self.memo: dict[sympy.Basic, dict] = {}
+        # every product and sum built here, one object per distinct node: `_products` builds nodes
+        # without SymPy's cache, and equal nodes that are distinct objects cost a deep `==` in
+        # every later dict look-up (the plan, the code generator)
+        self.made: dict = {}
+
+    def _one(self, node: sympy.Expr) -> sympy.Expr:
+        return self.made.setdefault(node, node)
+
+    def _product(self, a, b) -> sympy.Expr:
+        return self._one(product(a, b))
 
     def __call__(self, expr: sympy.Basic) -> dict:
         # One iterative walk (symjac._dag), children first: the depth of the expression (a
@@ -221,6 +236,7 @@ class _Gradient:
         return ()
 
     def _gradient(self, expr: sympy.Basic) -> dict:
+        self.made.setdefault(expr, expr)  # a derivative equal to a node of the function: that node
         if expr.is_Symbol:
             return {expr: sympy.S.One} if expr in self.targets else {}
         if not expr.args or expr.is_Number:
@@ -242,7 +258,7 @@ class _Gradient:
         for arg in expr.args:
             for s, d in self(arg).items():
                 parts.setdefault(s, []).append(d)
-        return {s: ds[0] if len(ds) == 1 else sympy.Add(*ds) for s, ds in parts.items()}
+        return {s: ds[0] if len(ds) == 1 else self._one(total(ds)) for s, ds in parts.items()}
 
     def _mul(self, expr) -> dict:
         # Mul._eval_derivative: Add of reduce(mul, args[:i] + [args[i].diff(s)] + args[i+1:], 1).
@@ -258,11 +274,13 @@ class _Gradient:
                     continue
                 if d is sympy.S.One and len(others) == 1:
                     term = others[0]  # reduce(mul, [1, other], 1) is `other` itself
+                elif d is sympy.S.One:  # reduce(mul, others): one node where the others are canonical
+                    term = self._one(product_all(others))
                 else:
                     # without reduce's start value 1: `1 * a` is `a` itself, one multiplication less
-                    term = functools.reduce(operator.mul, args[:i] + [d] + args[i + 1:])
+                    term = functools.reduce(self._product, args[:i] + [d] + args[i + 1:])
                 parts.setdefault(s, []).append(term)
-        return {s: terms[0] if len(terms) == 1 else sympy.Add.fromiter(terms) for s, terms in parts.items()}
+        return {s: terms[0] if len(terms) == 1 else self._one(total(terms)) for s, terms in parts.items()}
 
     def _pow(self, expr) -> dict:
         # Pow._eval_derivative: self * (dexp * log(base) + dbase * exp / base).
@@ -290,8 +308,8 @@ class _Gradient:
             except ArgumentIndexError:
                 df = sympy.Function.fdiff(expr, i)
             for s, d in grad.items():
-                parts.setdefault(s, []).append(df * d)
-        return {s: sympy.Add(*terms) for s, terms in parts.items()}
+                parts.setdefault(s, []).append(self._product(df, d))
+        return {s: terms[0] if len(terms) == 1 else self._one(total(terms)) for s, terms in parts.items()}
 
 
 _FUNCTION_DERIVATIVE = sympy.Function._eval_derivative

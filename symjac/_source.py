@@ -324,8 +324,9 @@ def _print_mul(node, out: _Source) -> str:
             numerator.append(ref(a))
     symbolic = [a for a in node.args if a in out.text]
     if 3 <= len(symbolic) <= _PAIRED_FACTORS:
+        listed = {id(f) for f in factors}  # (by identity: `in factors` would compare trees)
         best = max(((out.pair_count.get((a, b), 0), a, b) for i, a in enumerate(symbolic) for b in symbolic[i + 1:]
-                    if a in factors and b in factors), default=None, key=lambda t: t[0])
+                    if id(a) in listed and id(b) in listed), default=None, key=lambda t: t[0])
         if best is not None and best[0] > 1:
             _, a, b = best
             name = out.pairs.get((a, b))

@@ -38,6 +38,7 @@ import sympy.tensor.tensor  # noqa: F401
 from sympy.core.mul import _mulsort
 
 from symjac import _stable
+from symjac._products import product, total
 from symjac._errors import DomainError, InvalidArgumentError, ShapeError
 
 __all__ = [
@@ -910,9 +911,9 @@ class _Minors:
                 minor = self(rest, cols[:p] + cols[p + 1:])
                 if minor == 0:
                     continue
-                term = sp.Mul(entry, minor)
+                term = product(entry, minor)  # sp.Mul(entry, minor), without Mul.flatten where it is plain
                 terms.append(-term if p % 2 else term)
-            found = self.memo[key] = sp.Add(*terms)
+            found = self.memo[key] = total(terms)  # sp.Add(*terms)
         return found
 
 
@@ -960,7 +961,7 @@ def _adjugate_and_det(name: str, a: np.ndarray) -> tuple[np.ndarray, sp.Expr]:
                 m = minors(every[:i] + every[i + 1:], every[:j] + every[j + 1:]) if n > 1 else sp.S.One
                 adjugate[j, i] = -m if (i + j) % 2 else m
         top = minors.a[0]
-        d = sp.Add(*(sp.Mul(top[j], adjugate[j, 0]) for j in range(n) if top[j] != 0 and adjugate[j, 0] != 0))
+        d = total([product(top[j], adjugate[j, 0]) for j in range(n) if top[j] != 0 and adjugate[j, 0] != 0])
     else:
         matrix = _matrix(a)
         with _no_simplification():

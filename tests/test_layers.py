@@ -27,6 +27,7 @@ LAYERS = {
     "_budget": "base",
     "_cost": "base",
     "_dag": "base",
+    "_products": "base",
     "_deadline": "base",
     "_stable": "base",
     # text, callables, traced torch code -> symbolic arrays over one vocabulary

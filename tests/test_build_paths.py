@@ -1,0 +1,67 @@
+"""Shortcuts of the build give what the full path gives (no timings here: benchmarks/ has them).
+
+- `_entry_plan._code_only`: when the split is too deep and every column reads a code atom, the plan
+  is every entry one code atom, decided before the factoring and the two costs: the same plan as
+  the full path's (generated source, columns, stages, constants).
+"""
+
+import numpy as np
+import pytest
+
+import symjac as sj
+from symjac import _entry_plan
+from symjac._entry_plan import plan_entries
+
+
+def _plan_of(text, shapes, name):
+    f = sj.function(text, **shapes)
+    jac = f.jacobian(name)
+    return jac, plan_entries(list(jac.entries), [s for inp in f.inputs for s in inp.flat_symbols], "numpy")
+
+
+def _same_plan(a, b) -> bool:
+    return (
+        (a.code.source if a.code else None) == (b.code.source if b.code else None)
+        and np.array_equal(a.take, b.take)
+        and np.array_equal(a.constants, b.constants)
+        and len(a.stages) == len(b.stages)
+        and all(np.array_equal(s.monomials, t.monomials) and np.array_equal(s.coefs, t.coefs)
+                for s, t in zip(a.stages, b.stages))
+    )
+
+
+@pytest.mark.parametrize("text, shapes, name", [
+    ("inv(X)", {"X": (4, 4)}, "X"),
+    ("log(det(X))", {"X": (4, 4)}, "X"),
+    ("inv(X) @ x", {"X": (4, 4), "x": (4,)}, "x"),
+    ("1 / (1 + det(X))", {"X": (4, 4)}, "X"),
+])
+def test_code_only_plan_is_the_full_paths(monkeypatch, text, shapes, name):
+    taken = []
+    original = _entry_plan._code_only
+    monkeypatch.setattr(_entry_plan, "_code_only", lambda *a: taken.append(original(*a)) or taken[-1])
+    jac, fast = _plan_of(text, shapes, name)
+    assert taken == [True]
+    assert fast.stages == () and fast.code is not None
+    monkeypatch.setattr(_entry_plan, "_code_only", lambda *a: False)
+    _, full = _plan_of(text, shapes, name)
+    assert _same_plan(fast, full)
+
+
+@pytest.mark.parametrize("text, shapes, name", [
+    ("softmax(x)", {"x": (6,)}, "x"),  # a two-stage table: the full path
+    ("x[0] * (x[1]*x[2] + x[1]*x[3]) + exp(x[0])", {"x": (4,)}, "x"),
+    ("inv(X)", {"X": (3, 3)}, "X"),  # three stages, but some columns read the inputs alone
+])
+def test_code_only_is_not_taken_where_the_table_may_win(monkeypatch, text, shapes, name):
+    taken = []
+    original = _entry_plan._code_only
+    monkeypatch.setattr(_entry_plan, "_code_only", lambda *a: taken.append(original(*a)) or taken[-1])
+    _, plan = _plan_of(text, shapes, name)
+    assert taken == [False] and plan.stages
+
+
+def test_same_plan_tells_plans_apart():
+    _, a = _plan_of("inv(X)", {"X": (4, 4)}, "X")
+    _, b = _plan_of("log(det(X))", {"X": (4, 4)}, "X")
+    assert _same_plan(a, a) and not _same_plan(a, b)
