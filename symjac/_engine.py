@@ -95,18 +95,31 @@ class _Check:
             self._p64 = self.point.as_dtype(np.float64)
         return self._p64
 
+    @property
+    def x64(self) -> np.ndarray:
+        """The point in float64, flat (inputs side by side), read-only (made once per check)."""
+        x = getattr(self, "_x64", None)
+        if x is None:
+            x = self._x64 = self.p64.flat(self.f.input_names)
+            x.flags.writeable = False
+        return x
+
     # -- routes --------------------------------------------------------------------------------
     def _symbolic(self, point: Point) -> np.ndarray:
         # Overflow and division by zero in the generated code are the engine's to judge (it checks
         # finiteness, and repairs or calls a point inconclusive): no RuntimeWarning, which a
         # user's `-W error` would turn into an exception inside a correct check.
         batch = point.batch_shape
+        jacs = _jacobians(self.f)
+        out_size = _out_size(self.f)
         with np.errstate(all="ignore"):
-            blocks = [
-                numpy_backend.jacobian(jac, point).reshape(batch + (_out_size(self.f), jac.wrt.size))
-                for jac in _jacobians(self.f)
-            ]
-        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=-1)
+            if len(jacs) == 1:
+                return numpy_backend.jacobian(jacs[0], point).reshape(batch + (out_size, jacs[0].wrt.size))
+            # several inputs: one shared table (`numpy_backend.jacobians`: the same entries as each
+            # Jacobian's own evaluation), the generated code run once rather than once per input
+            blocks = [block.reshape(batch + (out_size, jac.wrt.size))
+                      for jac, block in zip(jacs, numpy_backend.jacobians(self.f, jacs, point))]
+        return np.concatenate(blocks, axis=-1)
 
     def _reference(self, p64: Point) -> np.ndarray:
         """The symbolic route at the float64 point `p64`. `_Check` evaluates, in the same batched call, the
@@ -116,7 +129,8 @@ class _Check:
         if type(self)._noise is not _Check._noise or type(self)._symbolic is not _Check._symbolic:
             return self._symbolic(p64)
         extra = self._noise_points()
-        rows = [p64.flat(self.f.input_names).reshape(1, -1)] + ([] if extra is None else [extra])
+        x = self.x64 if p64 is self._p64 else p64.flat(self.f.input_names)
+        rows = [x.reshape(1, -1)] + ([] if extra is None else [extra])
         flat = np.concatenate(rows) if len(rows) > 1 else rows[0]
         values = self._symbolic(_flat_point(self.f, flat))
         self._evaluated = values  # (1 + points, out_size, in_size): read once by `_noise`
@@ -128,7 +142,7 @@ class _Check:
         that point already), then the conditioning's `_perturbations`; None when there are none."""
         rows = []
         if self.dtype != np.float32:
-            rows.append(self.p64.flat(self.f.input_names).astype(np.float32).astype(np.float64).reshape(1, -1))
+            rows.append(self.x64.astype(np.float32).astype(np.float64).reshape(1, -1))
         moved = self._perturbations()
         if moved is not None:
             rows.append(moved)
@@ -270,7 +284,7 @@ class _Check:
         count = self.tol.perturbations
         if not count:
             return None
-        x = self.p64.flat(self.f.input_names)
+        x = self.x64
         sizes = [inp.size for inp in self.f.inputs]
         return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
 
@@ -367,7 +381,7 @@ class _Check:
                 self._center = out[0].copy()
             return out
 
-        x = self.p64.flat(f.input_names)
+        x = self.x64
         used = f.cached("fd-columns", lambda: _read_columns(f))
         if used.size == x.size or used.size == 0:  # all columns, or none (then: every column at once)
             return fd_jacobian(fn, x, output_noise=self._forward_running())
@@ -603,8 +617,8 @@ class _Check:
     # -- presentation --------------------------------------------------------------------------
     def _entry(self, p: int, c: int, routes, tol: float | None) -> Entry:
         inp, q = self.columns[c]
-        out_index = tuple(int(i) for i in np.unravel_index(p, self.f.out_shape)) if self.f.out_shape else ()
-        in_index = tuple(int(i) for i in np.unravel_index(q, inp.shape)) if inp.shape else ()
+        out_index = _unravel(int(p), self.f.out_shape)
+        in_index = _unravel(int(q), inp.shape)
         return Entry(out_index, inp.name, in_index, {k: float(v[p, c]) for k, v in routes.items()}, tol)
 
     def _entry_label(self, p: int, c: int) -> str:
@@ -633,6 +647,16 @@ class _Check:
     def _matrices(self, routes) -> RouteMatrices:
         """Each route's (out_size, in_size) matrix and the structural nonzeros, for Report.plot()."""
         return RouteMatrices(self.f.out_shape, self.f._inputs_spec(), dict(routes), _sparsity(self.f))
+
+
+def _unravel(k: int, shape: tuple) -> tuple[int, ...]:
+    """`np.unravel_index(k, shape)` as a tuple of Python ints (`()` for a scalar shape), without
+    NumPy's call for one index."""
+    index = []
+    for n in reversed(shape):
+        k, i = divmod(k, n)
+        index.append(i)
+    return tuple(reversed(index))
 
 
 def differences(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -343,23 +343,32 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
     """Columns `start:stop` of the Jacobian of `fn` at `primals`, `(out_size, stop - start)`: one
     JVP per column (the unit tangent of that input entry), batched by `torch.func.vmap`."""
     count = stop - start
+    if count <= FEW_COLUMNS:  # vmap's own overhead is most of the cost for a few columns
+        import torch.autograd.forward_ad as fwad
+
+        # column c's tangents: zeros for every input but the one c belongs to, which has a unit
+        # entry (the zero tangents are shared: a forward reads tangents, it never writes them)
+        zeros = [p.new_zeros(p.shape) for p in primals]
+        columns = []
+        with fwad.dual_level():
+            for c in range(start, stop):
+                k, q = 0, c  # the input column c belongs to, and its entry there
+                while q >= sizes[k]:
+                    q -= sizes[k]
+                    k += 1
+                unit = primals[k].new_zeros(primals[k].numel())
+                unit[q] = 1
+                out = fn(*(fwad.make_dual(p, unit.reshape(p.shape) if j == k else z)
+                           for j, (p, z) in enumerate(zip(primals, zeros))))
+                tangent = fwad.unpack_dual(out).tangent
+                columns.append(out.new_zeros(out.shape) if tangent is None else tangent)
+        return torch.stack(columns, dim=1)
+
     # the unit tangents of columns start:stop: rows start:stop of the identity, split by input
     first = primals[0]
     units = first.new_zeros((count, sum(sizes)))
     units.diagonal(start).fill_(1)  # units[k, start + k] = 1
     tangents = [t.reshape((count,) + tuple(p.shape)) for p, t in zip(primals, units.split(list(sizes), dim=1))]
-
-    if count <= FEW_COLUMNS:  # vmap's own overhead is most of the cost for a few columns
-        import torch.autograd.forward_ad as fwad
-
-        columns = []
-        per_column = list(zip(*(t.unbind(0) for t in tangents)))  # column k: each input's tangent
-        with fwad.dual_level():
-            for k in range(count):
-                out = fn(*(fwad.make_dual(p, t) for p, t in zip(primals, per_column[k])))
-                tangent = fwad.unpack_dual(out).tangent
-                columns.append(out.new_zeros(out.shape) if tangent is None else tangent)
-        return torch.stack(columns, dim=1)
 
     def jvp(*ts):
         return torch.func.jvp(fn, primals, ts)[1]
