@@ -31,6 +31,7 @@ or when finite differences cannot be evaluated; `pass` otherwise.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping
@@ -110,16 +111,12 @@ class _Check:
         # finiteness, and repairs or calls a point inconclusive): no RuntimeWarning, which a
         # user's `-W error` would turn into an exception inside a correct check.
         batch = point.batch_shape
-        jacs = _jacobians(self.f)
-        out_size = _out_size(self.f)
         with np.errstate(all="ignore"):
-            if len(jacs) == 1:
-                return numpy_backend.jacobian(jacs[0], point).reshape(batch + (out_size, jacs[0].wrt.size))
-            # several inputs: one shared table (`numpy_backend.jacobians`: the same entries as each
-            # Jacobian's own evaluation), the generated code run once rather than once per input
-            blocks = [block.reshape(batch + (out_size, jac.wrt.size))
-                      for jac, block in zip(jacs, numpy_backend.jacobians(self.f, jacs, point))]
-        return np.concatenate(blocks, axis=-1)
+            blocks = [
+                numpy_backend.jacobian(jac, point).reshape(batch + (_out_size(self.f), jac.wrt.size))
+                for jac in _jacobians(self.f)
+            ]
+        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=-1)
 
     def _reference(self, p64: Point) -> np.ndarray:
         """The symbolic route at the float64 point `p64`. `_Check` evaluates, in the same batched call, the
@@ -167,9 +164,16 @@ class _Check:
         noise = np.where(np.isfinite(noise), noise, 0.0)
         noise = np.fmax(noise, conditioning)
         noise = np.fmax(noise, self._running(noise.shape))
-        if implementation:
+        if implementation and self._has_implementation_bounds():
             noise = np.fmax(noise, self.implementation_noise(noise.shape, jacobian=True))
         return noise
+
+    def _has_implementation_bounds(self) -> bool:
+        """Whether `implementation_noise` has bounds to add (False: the spec has no fused primitive, its
+        allowance is 0 everywhere)."""
+        from ._implementations import implementation_bounds
+
+        return implementation_bounds(self.f, self.dtype, self.tol.softplus_threshold, jacobian=True) is not None
 
     def implementation_noise(self, shape, *, jacobian: bool) -> np.ndarray:
         """eps(dtype) times the bound of `symjac._implementations` per entry (0 where none)."""
@@ -576,27 +580,20 @@ class _Check:
         # finite differences that cannot be trusted here by their own estimate are no evidence
         # either way: the entry is inconclusive (`vague`), not a failure
         untrusted = self.tol.fd_untrusted(fd.error, fd.value)
-        combos = list(itertools.combinations(names, 2))
         step = max(1, COMPARE_CHUNK // max(noise.size, 1))
-        for lo in range(0, len(combos), step):
-            chunk = combos[lo : lo + step]
-            fd_pair = np.array([FINITE_DIFF in pair for pair in chunk])
-            used = sorted({n for pair in chunk for n in pair}, key=names.index)
+        for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd in _pair_chunks(tuple(names), step):
             stacked = np.stack([routes[n] for n in used])
-            ia = np.array([used.index(a) for a, _ in chunk])
-            ib = np.array([used.index(b) for _, b in chunk])
             ra, rb = stacked[ia], stacked[ib]
             # against finite differences: their error estimate plus the other route's rounding bound
-            other = np.where(np.array([a == FINITE_DIFF for a, _ in chunk]), ib, ia)
-            tol = self.tol.rounding(stacked[np.where(fd_pair, other, ia)], stacked[np.where(fd_pair, other, ib)],
-                                    self.dtype, noise)
-            if fd_pair.any():
+            tol = self.tol.rounding(stacked[ta], stacked[tb], self.dtype, noise)
+            if any_fd:
                 tol[fd_pair] = self.tol.against_fd(fd.error, tol[fd_pair])
             diff, rel, ratio = differences(ra, rb, tol)
-            ratio = np.where(np.isnan(ratio), np.where(fd_pair, 0.0, np.inf)[:, None, None], ratio)
-            if fd_pair.any():
-                self._fd_excused |= np.any(untrusted & (ratio[fd_pair] > 1.0), axis=0)
-                ratio[fd_pair] = np.where(untrusted, 0.0, ratio[fd_pair])
+            ratio = np.where(np.isnan(ratio), nan_ratio, ratio)
+            if any_fd:
+                against = ratio[fd_pair]
+                self._fd_excused |= np.any(untrusted & (against > 1.0), axis=0)
+                ratio[fd_pair] = np.where(untrusted, 0.0, against)
             bad = ratio > 1.0
             self._disputed |= np.any(bad, axis=0)
             flat = ratio.reshape(len(chunk), -1)
@@ -605,21 +602,26 @@ class _Check:
             max_abs = np.max(np.where(finite, diff, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
             max_rel = np.max(np.where(finite & np.isfinite(rel), rel, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
             n_bad = np.count_nonzero(bad.reshape(len(chunk), -1), axis=1)
+            at: dict = {}  # the routes' values at an entry, shared by the pairs whose worst it is
             for i, pair in enumerate(chunk):
                 k = int(worst[i])
                 p, c = divmod(k, noise.shape[1])
-                entry = self._entry(p, c, routes, float(tol[i, p, c]))
+                if k not in at:
+                    at[k] = {name: float(v[p, c]) for name, v in routes.items()}
+                entry = self._entry(p, c, {}, float(tol[i, p, c]), values=dict(at[k]))
                 pairs.append(PairResult(routes=pair, max_abs_error=float(max_abs[i]), max_rel_error=float(max_rel[i]),
                                         n_bad=int(n_bad[i]), worst=entry, ok=not n_bad[i]))
                 ratios.append((k, float(flat[i, k])))
         return pairs, ratios
 
     # -- presentation --------------------------------------------------------------------------
-    def _entry(self, p: int, c: int, routes, tol: float | None) -> Entry:
+    def _entry(self, p: int, c: int, routes, tol: float | None, *, values: dict | None = None) -> Entry:
         inp, q = self.columns[c]
         out_index = _unravel(int(p), self.f.out_shape)
         in_index = _unravel(int(q), inp.shape)
-        return Entry(out_index, inp.name, in_index, {k: float(v[p, c]) for k, v in routes.items()}, tol)
+        if values is None:
+            values = {k: float(v[p, c]) for k, v in routes.items()}
+        return Entry(out_index, inp.name, in_index, values, tol)
 
     def _entry_label(self, p: int, c: int) -> str:
         return self._entry(p, c, {}, None).label()
@@ -632,13 +634,13 @@ class _Check:
             verdict=verdict,
             reason=reason,
             function=_describe(self.f),
-            dtype=str(self.dtype),
+            dtype=_dtype_name(self.dtype),
             point={n: v.tolist() for n, v in self.point.values.items()},
             routes=tuple(routes),
             pairs=pairs,
             worst=worst,
             odd_one_out=odd,
-            tolerance=self.tol.describe(self.dtype),
+            tolerance=_described(self.tol, self.dtype),
             reproduce=reproduction_line(self.f, self.point, self.candidate is not None),
             notes=tuple(self.notes),
             matrices=self._matrices(routes) if routes else None,
@@ -647,6 +649,31 @@ class _Check:
     def _matrices(self, routes) -> RouteMatrices:
         """Each route's (out_size, in_size) matrix and the structural nonzeros, for Report.plot()."""
         return RouteMatrices(self.f.out_shape, self.f._inputs_spec(), dict(routes), _sparsity(self.f))
+
+
+@functools.lru_cache(maxsize=256)
+def _pair_chunks(names: tuple, step: int) -> tuple:
+    """`_compare`'s chunks of the pairs of `names` (`itertools.combinations` order, `step` pairs a
+    chunk), each with its index arrays: `(pairs, routes used, first and second route of each pair
+    in them, the two routes its rounding tolerance reads (for a pair with finite differences: the
+    other route, twice), which pairs have finite differences, the ratio a NaN difference counts
+    as (0 against finite differences, inf otherwise), whether any pair has them)`, made once per
+    tuple of names (read-only)."""
+    combos = list(itertools.combinations(names, 2))
+    out = []
+    for lo in range(0, len(combos), step):
+        chunk = tuple(combos[lo : lo + step])
+        fd_pair = np.array([FINITE_DIFF in pair for pair in chunk])
+        used = tuple(sorted({n for pair in chunk for n in pair}, key=names.index))
+        ia = np.array([used.index(a) for a, _ in chunk])
+        ib = np.array([used.index(b) for _, b in chunk])
+        other = np.where(np.array([a == FINITE_DIFF for a, _ in chunk]), ib, ia)
+        ta, tb = np.where(fd_pair, other, ia), np.where(fd_pair, other, ib)
+        nan_ratio = np.where(fd_pair, 0.0, np.inf)[:, None, None]
+        for array in (fd_pair, ia, ib, ta, tb, nan_ratio):
+            array.flags.writeable = False
+        out.append((chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, bool(fd_pair.any())))
+    return tuple(out)
 
 
 def _unravel(k: int, shape: tuple) -> tuple[int, ...]:
@@ -684,9 +711,33 @@ def pair_result(routes: tuple[str, str], diff: np.ndarray, rel: np.ndarray, bad:
 
 
 def _describe(f) -> str:
-    shapes = ", ".join(f"{i.name}: {i.shape}" for i in f.inputs)
-    body = f.source if f.source is not None else "<callable or SymPy expression>"
-    return f"{body} ({shapes})"
+    def build():
+        shapes = ", ".join(f"{i.name}: {i.shape}" for i in f.inputs)
+        body = f.source if f.source is not None else "<callable or SymPy expression>"
+        return f"{body} ({shapes})"
+
+    return f.cached("report-describe", build)  # a str: shared safely
+
+
+def _dtype_name(dtype) -> str:
+    """`str(dtype)`, remembered per dtype (NumPy 2's `dtype.__str__` runs Python code)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
+_DTYPE_NAMES: dict = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _describe_tolerance(tol: ToleranceModel, dtype) -> dict:
+    return tol.describe(dtype)
+
+
+def _described(tol: ToleranceModel, dtype) -> dict:
+    """`tol.describe(dtype)`, made once per model and dtype; each report gets its own copy."""
+    return dict(_describe_tolerance(tol, np.dtype(dtype)))
 
 
 def _limits_text(f) -> str:
@@ -701,11 +752,15 @@ def function_call(f) -> str | None:
     `f` was not built from text (a callable or a SymPy expression has no source to print)."""
     if f.source is None:
         return None
-    shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
-    consts = f.consts
-    const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
-    const_text += _limits_text(f)
-    return f"symjac.function({f.source!r}, {shapes}{const_text})"
+
+    def build():
+        shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
+        consts = f.consts
+        const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
+        const_text += _limits_text(f)
+        return f"symjac.function({f.source!r}, {shapes}{const_text})"
+
+    return f.cached("report-function-call", build)  # a str: shared safely
 
 
 def reproduction_line(f, point: Point, with_candidate: bool = False, options: str = "") -> str:
