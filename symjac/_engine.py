@@ -334,11 +334,10 @@ class _Check:
                 return None
             if per_input is None:
                 return None
-            routes[name] = np.concatenate(
-                [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs], axis=1
-            ).astype(np.float64)
-            lost = ~np.isfinite(routes[name])
-            if lost.any():
+            blocks = [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs]
+            routes[name] = (np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]).astype(np.float64)
+            if not np.isfinite(routes[name]).all():
+                lost = ~np.isfinite(routes[name])
                 p, c = (int(i) for i in np.argwhere(lost)[0])
                 if self._text_undefined():
                     self.notes.append(

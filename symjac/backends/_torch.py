@@ -336,7 +336,14 @@ def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
 
 
 def _numpy_dtype(t) -> np.dtype:
-    return np.dtype(str(t.dtype).replace("torch.", ""))
+    found = _NUMPY_DTYPES.get(t.dtype)
+    if found is None:
+        found = _NUMPY_DTYPES[t.dtype] = np.dtype(str(t.dtype).replace("torch.", ""))
+    return found
+
+
+#: torch dtype -> NumPy dtype, as `_numpy_dtype` found it (asked once per dtype).
+_NUMPY_DTYPES: dict = {}
 
 
 def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: int):
