@@ -262,9 +262,18 @@ class _Check:
 
     def _at_point(self, compiled) -> np.ndarray:
         """Compiled code of the function's symbols (`_codegen.compile_entries`) at the point, in float64."""
-        p64 = self.p64
+        args = getattr(self, "_point_arguments", None)
+        if args is None:  # the same 0-d arguments every compiled function of the check reads
+            args = self._point_arguments = numpy_backend._arguments(self.f, self.p64)
         with np.errstate(all="ignore"):
-            return numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(self.f, p64)), (), np.float64)
+            entries = compiled.fn(*args)
+            try:  # one point: every entry a number or a 0-d array, stacked in one call
+                out = np.array(entries, dtype=np.float64)
+            except (TypeError, ValueError):
+                out = None
+            if out is not None and out.shape == (len(entries),):
+                return out
+            return numpy_backend._assemble(entries, (), np.float64)
 
     def _conditioning(self, evaluate, rows: int) -> np.ndarray:
         """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
@@ -602,12 +611,16 @@ class _Check:
             max_rel = np.max(np.where(finite & np.isfinite(rel), rel, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
             n_bad = np.count_nonzero(bad.reshape(len(chunk), -1), axis=1)
             at: dict = {}  # the routes' values at an entry, shared by the pairs whose worst it is
+            shared = type(self)._entry is _Check._entry  # a subclass's own entries are its own
             for i, pair in enumerate(chunk):
                 k = int(worst[i])
                 p, c = divmod(k, noise.shape[1])
-                if k not in at:
-                    at[k] = {name: float(v[p, c]) for name, v in routes.items()}
-                entry = self._entry(p, c, {}, float(tol[i, p, c]), values=dict(at[k]))
+                if not shared:
+                    entry = self._entry(p, c, routes, float(tol[i, p, c]))
+                else:
+                    if k not in at:
+                        at[k] = {name: float(v[p, c]) for name, v in routes.items()}
+                    entry = self._entry(p, c, {}, float(tol[i, p, c]), values=dict(at[k]))
                 pairs.append(PairResult(routes=pair, max_abs_error=float(max_abs[i]), max_rel_error=float(max_rel[i]),
                                         n_bad=int(n_bad[i]), worst=entry, ok=not n_bad[i]))
                 ratios.append((k, float(flat[i, k])))
