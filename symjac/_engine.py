@@ -749,7 +749,10 @@ def _describe_tolerance(tol: ToleranceModel, dtype) -> dict:
 
 def _described(tol: ToleranceModel, dtype) -> dict:
     """`tol.describe(dtype)`, made once per model and dtype; each report gets its own copy."""
-    return dict(_describe_tolerance(tol, np.dtype(dtype)))
+    try:
+        return dict(_describe_tolerance(tol, np.dtype(dtype)))
+    except TypeError:  # a model that cannot be a key (an unhashable subclass): described afresh
+        return tol.describe(dtype)
 
 
 def _limits_text(f) -> str:

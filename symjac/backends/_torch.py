@@ -276,6 +276,19 @@ def tensor_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray]
     a loop of dual-number forwards 49 ms. Raises
     `backends._torch_tensor.Unsupported` when the forward cannot run at this point.
     """
+    full = _tensor_jacobian_matrix(function, point, mode)
+    if full is None:
+        return None
+    out, offset = {}, 0
+    for inp in function.inputs:
+        out[inp.name] = full[:, offset : offset + inp.size].reshape(function.out_shape + inp.shape)
+        offset += inp.size
+    return out
+
+
+def _tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | None:
+    """`tensor_jacobians` as one `(out_size, in_size)` matrix, the inputs side by side (what
+    `symjac.check` compares), in the point's dtype; None when the Function has no tensor forward."""
     from ._torch_tensor import tensor_forward
 
     run = tensor_forward(function)
@@ -307,11 +320,7 @@ def tensor_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray]
             columns = [_tensor_columns(torch, fn, primals, sizes, start, min(start + chunk, total))
                        for start in range(0, total, chunk)]
         full = (torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]).detach().cpu().numpy()
-    out, offset = {}, 0
-    for inp, size in zip(function.inputs, sizes):
-        out[inp.name] = full[:, offset : offset + size].reshape(function.out_shape + inp.shape)
-        offset += size
-    return out
+    return full.reshape(out_size, total)
 
 
 def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
@@ -364,10 +373,13 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
                 while q >= sizes[k]:
                     q -= sizes[k]
                     k += 1
-                unit = primals[k].new_zeros(primals[k].numel())
-                unit[q] = 1
-                out = fn(*(fwad.make_dual(p, unit.reshape(p.shape) if j == k else z)
-                           for j, (p, z) in enumerate(zip(primals, zeros))))
+                if sizes[k] == 1:
+                    unit = torch.ones_like(primals[k])
+                else:
+                    unit = primals[k].new_zeros(sizes[k])
+                    unit[q] = 1
+                    unit = unit.reshape(primals[k].shape)
+                out = fn(*(fwad.make_dual(p, unit if j == k else z) for j, (p, z) in enumerate(zip(primals, zeros))))
                 tangent = fwad.unpack_dual(out).tangent
                 columns.append(out.new_zeros(out.shape) if tangent is None else tangent)
         return torch.stack(columns, dim=1)
