@@ -83,7 +83,8 @@ class _Check:
         self.extra = dict(extra or {})  # more routes' matrices (symjac._second_order: batched routes)
         self.tol = tolerance
         self.dtype = point.dtype
-        self.columns = [(inp, q) for inp in f.inputs for q in range(inp.size)]
+        # (input, entry) of each column, inputs side by side: the same for every point (kept per Function, read-only)
+        self.columns = f.cached("check-columns", lambda: tuple((inp, q) for inp in f.inputs for q in range(inp.size)))
         self.notes: list[str] = []
         self.tensor_routes = False  # set by `_tensor_routes` when the tensor-level torch routes ran
         self._p64: Point | None = None
