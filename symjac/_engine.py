@@ -174,7 +174,9 @@ class _Check:
         allowance is 0 everywhere)."""
         from ._implementations import implementation_bounds
 
-        return implementation_bounds(self.f, self.dtype, self.tol.softplus_threshold, jacobian=True) is not None
+        f, dtype, threshold = self.f, self.dtype, self.tol.softplus_threshold
+        return f.cached(("has-implementation-bounds", np.dtype(dtype), float(threshold)),
+                        lambda: implementation_bounds(f, dtype, threshold, jacobian=True) is not None)
 
     def implementation_noise(self, shape, *, jacobian: bool) -> np.ndarray:
         """eps(dtype) times the bound of `symjac._implementations` per entry (0 where none)."""

@@ -209,7 +209,9 @@ def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes) -> np.ndarray:
     `torch.linalg.det`'s backward (`det * inv(X).T`) may be off by; component-wise moves see 1e-53."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     sizes = [int(n) for n in sizes]
-    if all(sizes):  # each array's largest magnitude, repeated over its entries
+    if len(sizes) == 1 and sizes[0]:  # one array: its largest magnitude everywhere
+        scale = np.full(sizes[0], np.max(np.abs(x)))
+    elif all(sizes):  # each array's largest magnitude, repeated over its entries
         starts = np.cumsum([0] + sizes[:-1])
         scale = np.repeat(np.maximum.reduceat(np.abs(x), starts), sizes)
     else:
