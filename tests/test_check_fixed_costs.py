@@ -233,3 +233,19 @@ def test_one_point_without_broadcasting_is_read_only_like_a_broadcast_one():
     assert mixed.dtype == np.float64 and mixed.values["x"].dtype == np.float64
     batched = coerce_point(f.inputs, {"x": np.ones((2, 3)), "y": y})  # broadcast: as before
     assert batched.batch_shape == (2,) and batched.values["y"].shape == (2, 3)
+
+
+def test_implementation_allowance_is_known_per_function_dtype_and_threshold():
+    fused = sj.function("sigmoid(x) * y", x=(2,), y=(2,))
+    plain = sj.function("x * y", x=(2,), y=(2,))
+    point = {"x": np.array([0.3, -1.2]), "y": np.array([2.0, 0.5])}
+    for dtype in (np.float64, np.float32):
+        p = coerce_point(fused.inputs, {k: v.astype(dtype) for k, v in point.items()})
+        assert _engine._Check(fused, p, None, sj.ToleranceModel())._has_implementation_bounds()
+        assert not _engine._Check(plain, p, None, sj.ToleranceModel())._has_implementation_bounds()
+        # the allowance itself is still added where the spec has a fused primitive
+        chk = _engine._Check(fused, p, None, sj.ToleranceModel())
+        assert np.any(chk.implementation_noise((2, 4), jacobian=True) > 0)
+        assert sj.check(fused, at={k: v.astype(dtype) for k, v in point.items()}).verdict == "pass"
+    kept = [k for k in fused._cache if isinstance(k, tuple) and k[0] == "has-implementation-bounds"]
+    assert {k[1] for k in kept} == {np.dtype(np.float64), np.dtype(np.float32)}
