@@ -100,9 +100,9 @@ def repair_nonfinite(f, values: Mapping[str, Any], matrix: np.ndarray, *, jacobi
     Returns `(repaired matrix, None)`, or `(matrix, reason)` when it cannot be repaired: a value
     is not real there (mathematically outside the domain), or it is too large for float64 (symjac
     cannot represent it), or there are more than `MAX_REPAIRED` such entries."""
-    bad = np.argwhere(~np.isfinite(matrix))
-    if len(bad) == 0:
+    if np.isfinite(matrix).all():  # the common case: nothing to repair
         return matrix, None
+    bad = np.argwhere(~np.isfinite(matrix))
     if len(bad) > MAX_REPAIRED:
         return matrix, (
             f"symjac's generated float64 code overflows at {len(bad)} entries here (more than "

@@ -31,6 +31,7 @@ or when finite differences cannot be evaluated; `pass` otherwise.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping
@@ -82,7 +83,8 @@ class _Check:
         self.extra = dict(extra or {})  # more routes' matrices (symjac._second_order: batched routes)
         self.tol = tolerance
         self.dtype = point.dtype
-        self.columns = [(inp, q) for inp in f.inputs for q in range(inp.size)]
+        # (input, entry) of each column, inputs side by side: the same for every point (kept per Function, read-only)
+        self.columns = f.cached("check-columns", lambda: tuple((inp, q) for inp in f.inputs for q in range(inp.size)))
         self.notes: list[str] = []
         self.tensor_routes = False  # set by `_tensor_routes` when the tensor-level torch routes ran
         self._p64: Point | None = None
@@ -94,6 +96,15 @@ class _Check:
         if self._p64 is None:
             self._p64 = self.point.as_dtype(np.float64)
         return self._p64
+
+    @property
+    def x64(self) -> np.ndarray:
+        """The point in float64, flat (inputs side by side), read-only (made once per check)."""
+        x = getattr(self, "_x64", None)
+        if x is None:
+            x = self._x64 = self.p64.flat(self.f.input_names)
+            x.flags.writeable = False
+        return x
 
     # -- routes --------------------------------------------------------------------------------
     def _symbolic(self, point: Point) -> np.ndarray:
@@ -116,7 +127,8 @@ class _Check:
         if type(self)._noise is not _Check._noise or type(self)._symbolic is not _Check._symbolic:
             return self._symbolic(p64)
         extra = self._noise_points()
-        rows = [p64.flat(self.f.input_names).reshape(1, -1)] + ([] if extra is None else [extra])
+        x = self.x64 if p64 is self._p64 else p64.flat(self.f.input_names)
+        rows = [x.reshape(1, -1)] + ([] if extra is None else [extra])
         flat = np.concatenate(rows) if len(rows) > 1 else rows[0]
         values = self._symbolic(_flat_point(self.f, flat))
         self._evaluated = values  # (1 + points, out_size, in_size): read once by `_noise`
@@ -128,7 +140,7 @@ class _Check:
         that point already), then the conditioning's `_perturbations`; None when there are none."""
         rows = []
         if self.dtype != np.float32:
-            rows.append(self.p64.flat(self.f.input_names).astype(np.float32).astype(np.float64).reshape(1, -1))
+            rows.append(self.x64.astype(np.float32).astype(np.float64).reshape(1, -1))
         moved = self._perturbations()
         if moved is not None:
             rows.append(moved)
@@ -153,9 +165,18 @@ class _Check:
         noise = np.where(np.isfinite(noise), noise, 0.0)
         noise = np.fmax(noise, conditioning)
         noise = np.fmax(noise, self._running(noise.shape))
-        if implementation:
+        if implementation and self._has_implementation_bounds():
             noise = np.fmax(noise, self.implementation_noise(noise.shape, jacobian=True))
         return noise
+
+    def _has_implementation_bounds(self) -> bool:
+        """Whether `implementation_noise` has bounds to add (False: the spec has no fused primitive, its
+        allowance is 0 everywhere)."""
+        from ._implementations import implementation_bounds
+
+        f, dtype, threshold = self.f, self.dtype, self.tol.softplus_threshold
+        return f.cached(("has-implementation-bounds", np.dtype(dtype), float(threshold)),
+                        lambda: implementation_bounds(f, dtype, threshold, jacobian=True) is not None)
 
     def implementation_noise(self, shape, *, jacobian: bool) -> np.ndarray:
         """eps(dtype) times the bound of `symjac._implementations` per entry (0 where none)."""
@@ -244,9 +265,18 @@ class _Check:
 
     def _at_point(self, compiled) -> np.ndarray:
         """Compiled code of the function's symbols (`_codegen.compile_entries`) at the point, in float64."""
-        p64 = self.p64
+        args = getattr(self, "_point_arguments", None)
+        if args is None:  # the same 0-d arguments every compiled function of the check reads
+            args = self._point_arguments = numpy_backend._arguments(self.f, self.p64)
         with np.errstate(all="ignore"):
-            return numpy_backend._assemble(compiled.fn(*numpy_backend._arguments(self.f, p64)), (), np.float64)
+            entries = compiled.fn(*args)
+            try:  # one point: every entry a number or a 0-d array, stacked in one call
+                out = np.array(entries, dtype=np.float64)
+            except (TypeError, ValueError):
+                out = None
+            if out is not None and out.shape == (len(entries),):
+                return out
+            return numpy_backend._assemble(entries, (), np.float64)
 
     def _conditioning(self, evaluate, rows: int) -> np.ndarray:
         """How far each entry of `evaluate(point)` (rows x columns) moves, in float64, when every
@@ -270,7 +300,7 @@ class _Check:
         count = self.tol.perturbations
         if not count:
             return None
-        x = self.p64.flat(self.f.input_names)
+        x = self.x64
         sizes = [inp.size for inp in self.f.inputs]
         return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
 
@@ -316,11 +346,10 @@ class _Check:
                 return None
             if per_input is None:
                 return None
-            routes[name] = np.concatenate(
-                [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs], axis=1
-            ).astype(np.float64)
-            lost = ~np.isfinite(routes[name])
-            if lost.any():
+            blocks = [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs]
+            routes[name] = (np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]).astype(np.float64)
+            if not np.isfinite(routes[name]).all():
+                lost = ~np.isfinite(routes[name])
                 p, c = (int(i) for i in np.argwhere(lost)[0])
                 if self._text_undefined():
                     self.notes.append(
@@ -367,7 +396,7 @@ class _Check:
                 self._center = out[0].copy()
             return out
 
-        x = self.p64.flat(f.input_names)
+        x = self.x64
         used = f.cached("fd-columns", lambda: _read_columns(f))
         if used.size == x.size or used.size == 0:  # all columns, or none (then: every column at once)
             return fd_jacobian(fn, x, output_noise=self._forward_running())
@@ -562,27 +591,20 @@ class _Check:
         # finite differences that cannot be trusted here by their own estimate are no evidence
         # either way: the entry is inconclusive (`vague`), not a failure
         untrusted = self.tol.fd_untrusted(fd.error, fd.value)
-        combos = list(itertools.combinations(names, 2))
         step = max(1, COMPARE_CHUNK // max(noise.size, 1))
-        for lo in range(0, len(combos), step):
-            chunk = combos[lo : lo + step]
-            fd_pair = np.array([FINITE_DIFF in pair for pair in chunk])
-            used = sorted({n for pair in chunk for n in pair}, key=names.index)
+        for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd in _pair_chunks(tuple(names), step):
             stacked = np.stack([routes[n] for n in used])
-            ia = np.array([used.index(a) for a, _ in chunk])
-            ib = np.array([used.index(b) for _, b in chunk])
             ra, rb = stacked[ia], stacked[ib]
             # against finite differences: their error estimate plus the other route's rounding bound
-            other = np.where(np.array([a == FINITE_DIFF for a, _ in chunk]), ib, ia)
-            tol = self.tol.rounding(stacked[np.where(fd_pair, other, ia)], stacked[np.where(fd_pair, other, ib)],
-                                    self.dtype, noise)
-            if fd_pair.any():
+            tol = self.tol.rounding(stacked[ta], stacked[tb], self.dtype, noise)
+            if any_fd:
                 tol[fd_pair] = self.tol.against_fd(fd.error, tol[fd_pair])
             diff, rel, ratio = differences(ra, rb, tol)
-            ratio = np.where(np.isnan(ratio), np.where(fd_pair, 0.0, np.inf)[:, None, None], ratio)
-            if fd_pair.any():
-                self._fd_excused |= np.any(untrusted & (ratio[fd_pair] > 1.0), axis=0)
-                ratio[fd_pair] = np.where(untrusted, 0.0, ratio[fd_pair])
+            ratio = np.where(np.isnan(ratio), nan_ratio, ratio)
+            if any_fd:
+                against = ratio[fd_pair]
+                self._fd_excused |= np.any(untrusted & (against > 1.0), axis=0)
+                ratio[fd_pair] = np.where(untrusted, 0.0, against)
             bad = ratio > 1.0
             self._disputed |= np.any(bad, axis=0)
             flat = ratio.reshape(len(chunk), -1)
@@ -591,21 +613,30 @@ class _Check:
             max_abs = np.max(np.where(finite, diff, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
             max_rel = np.max(np.where(finite & np.isfinite(rel), rel, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
             n_bad = np.count_nonzero(bad.reshape(len(chunk), -1), axis=1)
+            at: dict = {}  # the routes' values at an entry, shared by the pairs whose worst it is
+            shared = type(self)._entry is _Check._entry  # a subclass's own entries are its own
             for i, pair in enumerate(chunk):
                 k = int(worst[i])
                 p, c = divmod(k, noise.shape[1])
-                entry = self._entry(p, c, routes, float(tol[i, p, c]))
+                if not shared:
+                    entry = self._entry(p, c, routes, float(tol[i, p, c]))
+                else:
+                    if k not in at:
+                        at[k] = {name: float(v[p, c]) for name, v in routes.items()}
+                    entry = self._entry(p, c, {}, float(tol[i, p, c]), values=dict(at[k]))
                 pairs.append(PairResult(routes=pair, max_abs_error=float(max_abs[i]), max_rel_error=float(max_rel[i]),
                                         n_bad=int(n_bad[i]), worst=entry, ok=not n_bad[i]))
                 ratios.append((k, float(flat[i, k])))
         return pairs, ratios
 
     # -- presentation --------------------------------------------------------------------------
-    def _entry(self, p: int, c: int, routes, tol: float | None) -> Entry:
+    def _entry(self, p: int, c: int, routes, tol: float | None, *, values: dict | None = None) -> Entry:
         inp, q = self.columns[c]
-        out_index = tuple(int(i) for i in np.unravel_index(p, self.f.out_shape)) if self.f.out_shape else ()
-        in_index = tuple(int(i) for i in np.unravel_index(q, inp.shape)) if inp.shape else ()
-        return Entry(out_index, inp.name, in_index, {k: float(v[p, c]) for k, v in routes.items()}, tol)
+        out_index = _unravel(int(p), self.f.out_shape)
+        in_index = _unravel(int(q), inp.shape)
+        if values is None:
+            values = {k: float(v[p, c]) for k, v in routes.items()}
+        return Entry(out_index, inp.name, in_index, values, tol)
 
     def _entry_label(self, p: int, c: int) -> str:
         return self._entry(p, c, {}, None).label()
@@ -618,13 +649,13 @@ class _Check:
             verdict=verdict,
             reason=reason,
             function=_describe(self.f),
-            dtype=str(self.dtype),
+            dtype=_dtype_name(self.dtype),
             point={n: v.tolist() for n, v in self.point.values.items()},
             routes=tuple(routes),
             pairs=pairs,
             worst=worst,
             odd_one_out=odd,
-            tolerance=self.tol.describe(self.dtype),
+            tolerance=_described(self.tol, self.dtype),
             reproduce=reproduction_line(self.f, self.point, self.candidate is not None),
             notes=tuple(self.notes),
             matrices=self._matrices(routes) if routes else None,
@@ -633,6 +664,41 @@ class _Check:
     def _matrices(self, routes) -> RouteMatrices:
         """Each route's (out_size, in_size) matrix and the structural nonzeros, for Report.plot()."""
         return RouteMatrices(self.f.out_shape, self.f._inputs_spec(), dict(routes), _sparsity(self.f))
+
+
+@functools.lru_cache(maxsize=256)
+def _pair_chunks(names: tuple, step: int) -> tuple:
+    """`_compare`'s chunks of the pairs of `names` (`itertools.combinations` order, `step` pairs a
+    chunk), each with its index arrays: `(pairs, routes used, first and second route of each pair
+    in them, the two routes its rounding tolerance reads (for a pair with finite differences: the
+    other route, twice), which pairs have finite differences, the ratio a NaN difference counts
+    as (0 against finite differences, inf otherwise), whether any pair has them)`, made once per
+    tuple of names (read-only)."""
+    combos = list(itertools.combinations(names, 2))
+    out = []
+    for lo in range(0, len(combos), step):
+        chunk = tuple(combos[lo : lo + step])
+        fd_pair = np.array([FINITE_DIFF in pair for pair in chunk])
+        used = tuple(sorted({n for pair in chunk for n in pair}, key=names.index))
+        ia = np.array([used.index(a) for a, _ in chunk])
+        ib = np.array([used.index(b) for _, b in chunk])
+        other = np.where(np.array([a == FINITE_DIFF for a, _ in chunk]), ib, ia)
+        ta, tb = np.where(fd_pair, other, ia), np.where(fd_pair, other, ib)
+        nan_ratio = np.where(fd_pair, 0.0, np.inf)[:, None, None]
+        for array in (fd_pair, ia, ib, ta, tb, nan_ratio):
+            array.flags.writeable = False
+        out.append((chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, bool(fd_pair.any())))
+    return tuple(out)
+
+
+def _unravel(k: int, shape: tuple) -> tuple[int, ...]:
+    """`np.unravel_index(k, shape)` as a tuple of Python ints (`()` for a scalar shape), without
+    NumPy's call for one index."""
+    index = []
+    for n in reversed(shape):
+        k, i = divmod(k, n)
+        index.append(i)
+    return tuple(reversed(index))
 
 
 def differences(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -660,9 +726,36 @@ def pair_result(routes: tuple[str, str], diff: np.ndarray, rel: np.ndarray, bad:
 
 
 def _describe(f) -> str:
-    shapes = ", ".join(f"{i.name}: {i.shape}" for i in f.inputs)
-    body = f.source if f.source is not None else "<callable or SymPy expression>"
-    return f"{body} ({shapes})"
+    def build():
+        shapes = ", ".join(f"{i.name}: {i.shape}" for i in f.inputs)
+        body = f.source if f.source is not None else "<callable or SymPy expression>"
+        return f"{body} ({shapes})"
+
+    return f.cached("report-describe", build)  # a str: shared safely
+
+
+def _dtype_name(dtype) -> str:
+    """`str(dtype)`, remembered per dtype (NumPy 2's `dtype.__str__` runs Python code)."""
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype)
+    return name
+
+
+_DTYPE_NAMES: dict = {}
+
+
+@functools.lru_cache(maxsize=64)
+def _describe_tolerance(tol: ToleranceModel, dtype) -> dict:
+    return tol.describe(dtype)
+
+
+def _described(tol: ToleranceModel, dtype) -> dict:
+    """`tol.describe(dtype)`, made once per model and dtype; each report gets its own copy."""
+    try:
+        return dict(_describe_tolerance(tol, np.dtype(dtype)))
+    except TypeError:  # a model that cannot be a key (an unhashable subclass): described afresh
+        return tol.describe(dtype)
 
 
 def _limits_text(f) -> str:
@@ -677,11 +770,15 @@ def function_call(f) -> str | None:
     `f` was not built from text (a callable or a SymPy expression has no source to print)."""
     if f.source is None:
         return None
-    shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
-    consts = f.consts
-    const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
-    const_text += _limits_text(f)
-    return f"symjac.function({f.source!r}, {shapes}{const_text})"
+
+    def build():
+        shapes = ", ".join(f"{i.name}={i.shape!r}" for i in f.inputs)
+        consts = f.consts
+        const_text = f", consts={{{', '.join(f'{k!r}: {v.tolist()!r}' for k, v in consts.items())}}}" if consts else ""
+        const_text += _limits_text(f)
+        return f"symjac.function({f.source!r}, {shapes}{const_text})"
+
+    return f.cached("report-function-call", build)  # a str: shared safely
 
 
 def reproduction_line(f, point: Point, with_candidate: bool = False, options: str = "") -> str:

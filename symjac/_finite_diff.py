@@ -137,7 +137,7 @@ def fd_jacobian(
         noise_bound = np.asarray(output_noise, dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(noise_bound) & (noise_bound >= 0)):
             raise InvalidArgumentError(f"output_noise must be finite and >= 0; received {output_noise!r}")
-    divisors = np.array(_LEVELS[method])
+    divisors = _DIVISORS[method]
     n_levels = divisors.size
 
     step = _power_of_two_floor(BASE_STEP[method] * np.maximum(np.abs(x), 1.0))
@@ -162,7 +162,8 @@ def fd_jacobian(
 
     # Non-finite anywhere in an entry's stencil, or at x: that entry is NaN / inf.
     bad = ~np.isfinite(f).all(axis=(0, 1)) | ~np.isfinite(f0)[None, :]  # (n, m)
-    if bad.any():
+    any_bad = bool(bad.any())
+    if any_bad:
         f_plus = np.where(bad, 0.0, f_plus)
         f_minus = np.where(bad, 0.0, f_minus)
         f0 = np.where(np.isfinite(f0), f0, 0.0)
@@ -187,7 +188,7 @@ def fd_jacobian(
     # Rounding: the values of f are assumed accurate to EVAL_REL_ERROR relative to the larger of
     # |f| on the stencil and sum_j |J_pj| (|x_j| + step_j), the size of the linear terms that a
     # sum such as A @ x adds up (its rounding error follows them, not the possibly cancelled |f|).
-    linear_terms = np.where(bad, 0.0, np.abs(value)).T @ (np.abs(x) + step)  # (m,)
+    linear_terms = (np.where(bad, 0.0, np.abs(value)) if any_bad else np.abs(value)).T @ (np.abs(x) + step)  # (m,)
     scale = np.maximum(scale, linear_terms[None, :])
     inv_h = 1.0 / step_levels  # (levels, n)
     noise = EVAL_REL_ERROR * scale  # (n, m)
@@ -202,27 +203,31 @@ def fd_jacobian(
         # to a bound that holds for any order >= 1: |value - D_last| + |D_last - D_prev|.
         d1 = central[0] - central[1]
         d2 = central[1] - central[2]
-        above_noise = (np.abs(d1) > _RATIO_TEST_NOISE * 3.0 * noise * inv_h[0][:, None]) | (
-            np.abs(d2) > _RATIO_TEST_NOISE * 6.0 * noise * inv_h[0][:, None]
+        abs_d1, abs_d2, inv_h0 = np.abs(d1), np.abs(d2), inv_h[0][:, None]
+        above_noise = (abs_d1 > _RATIO_TEST_NOISE * 3.0 * noise * inv_h0) | (
+            abs_d2 > _RATIO_TEST_NOISE * 6.0 * noise * inv_h0
         )
-        ratio_ok = (
-            (np.sign(d1) == np.sign(d2))
-            & (np.abs(d1) >= 3.0 * np.abs(d2))
-            & (np.abs(d1) <= 20.0 * np.abs(d2))
-        )
-        # every level's distance and |d1| too: where the levels do not converge (a stencil across
-        # poles of tan: levels -851, 856, 922, or 23, 55, 346, against 6983 and 42805),
-        # |value - D_last| + |d2| alone underestimates the error
-        fallback = np.max(np.abs(value[None] - central), axis=0) + np.abs(d2) + np.abs(d1)
-        # The second differences must agree across the levels too: where they differ by more than
-        # half their size (above their rounding), the stencil does not resolve the function (poles
-        # of tan within it: 22,783 against 172,599), even when the first levels pass the ratio test
-        # by chance.
-        curvature = one_sided_jump / h  # (levels, n, m)
-        spread = np.abs(curvature[0] - curvature[-1])
-        curvature_noise = 4.0 * noise * (inv_h[-1] ** 2)[:, None]
-        unresolved = (spread > 0.5 * np.max(np.abs(curvature), axis=0)) & (spread > _RATIO_TEST_NOISE * curvature_noise)
-        truncation = np.where((above_noise & ~ratio_ok) | (unresolved & above_noise), np.maximum(truncation, fallback), truncation)
+        # Only entries above noise can change below; where none is (a polynomial of degree <= 2,
+        # whose central differences are exact), the truncation stands as it is.
+        if above_noise.any():
+            ratio_ok = (
+                (np.sign(d1) == np.sign(d2))
+                & (abs_d1 >= 3.0 * abs_d2)
+                & (abs_d1 <= 20.0 * abs_d2)
+            )
+            # every level's distance and |d1| too: where the levels do not converge (a stencil across
+            # poles of tan: levels -851, 856, 922, or 23, 55, 346, against 6983 and 42805),
+            # |value - D_last| + |d2| alone underestimates the error
+            fallback = np.max(np.abs(value[None] - central), axis=0) + abs_d2 + abs_d1
+            # The second differences must agree across the levels too: where they differ by more than
+            # half their size (above their rounding), the stencil does not resolve the function (poles
+            # of tan within it: 22,783 against 172,599), even when the first levels pass the ratio test
+            # by chance.
+            curvature = one_sided_jump / h  # (levels, n, m)
+            spread = np.abs(curvature[0] - curvature[-1])
+            curvature_noise = 4.0 * noise * (inv_h[-1] ** 2)[:, None]
+            unresolved = (spread > 0.5 * np.max(np.abs(curvature), axis=0)) & (spread > _RATIO_TEST_NOISE * curvature_noise)
+            truncation = np.where((above_noise & ~ratio_ok) | (unresolved & above_noise), np.maximum(truncation, fallback), truncation)
 
     # A kink exactly at x: forward minus backward slope tends to the jump, not to 0. Counted in full
     # (not half), since extrapolating across a kink also distorts the value.
@@ -232,8 +237,11 @@ def fd_jacobian(
 
     error = truncation + rounding + kink
     bad |= ~(np.isfinite(value) & np.isfinite(error))
-    value = np.where(bad, np.nan, value).T.copy()
-    error = np.where(bad, np.inf, error).T.copy()
+    if bad.any():
+        value = np.where(bad, np.nan, value).T.copy()
+        error = np.where(bad, np.inf, error).T.copy()
+    else:
+        value, error = value.T.copy(), error.T.copy()
     for array in (value, error, step):
         array.flags.writeable = False
     return FDJacobian(
@@ -318,6 +326,11 @@ def _richardson_table(n_levels: int, first_power: int, power_step: int):
         array.flags.writeable = False
     return last, previous
 
+
+#: The step levels' divisors per method as arrays (read-only), made once.
+_DIVISORS = {method: np.array(levels) for method, levels in _LEVELS.items()}
+for _array in _DIVISORS.values():
+    _array.flags.writeable = False
 
 #: The weights of the methods' tables, computed at import (`_richardson_weights` reads them).
 _RICHARDSON = {

@@ -49,14 +49,38 @@ __all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps", "underflow", "perturbed
 
 
 def eps(dtype) -> float:
-    return float(np.finfo(np.dtype(dtype)).eps)
+    try:
+        return _EPS[dtype]
+    except (KeyError, TypeError):  # a dtype not seen yet (or unhashable): asked of NumPy
+        value = float(np.finfo(np.dtype(dtype)).eps)
+        _remember(_EPS, dtype, value)
+        return value
 
 
 def underflow(dtype) -> float:
     """The absolute floor of every rounding bound: `tiny / eps` of the dtype (see the module
     docstring): differences below it are what underflow of an intermediate leaves, not evidence."""
-    info = np.finfo(np.dtype(dtype))
-    return float(info.tiny) / float(info.eps)
+    try:
+        return _UNDERFLOW[dtype]
+    except (KeyError, TypeError):
+        info = np.finfo(np.dtype(dtype))
+        value = float(info.tiny) / float(info.eps)
+        _remember(_UNDERFLOW, dtype, value)
+        return value
+
+
+#: `eps` and `underflow` by the dtype as given (np.float64, np.dtype("float64"), "float64"): the
+#: same numbers NumPy's `finfo` gives, asked once per spelling (a check asks a dozen times per point).
+_EPS: dict = {}
+_UNDERFLOW: dict = {}
+
+
+def _remember(table: dict, dtype, value: float) -> None:
+    try:
+        if len(table) < 64:
+            table[dtype] = value
+    except TypeError:  # unhashable spelling: not kept
+        pass
 
 
 def _nonnegative(name: str, value: float) -> float:
@@ -185,7 +209,9 @@ def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes) -> np.ndarray:
     `torch.linalg.det`'s backward (`det * inv(X).T`) may be off by; component-wise moves see 1e-53."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     sizes = [int(n) for n in sizes]
-    if all(sizes):  # each array's largest magnitude, repeated over its entries
+    if len(sizes) == 1 and sizes[0]:  # one array: its largest magnitude everywhere
+        scale = np.full(sizes[0], np.max(np.abs(x)))
+    elif all(sizes):  # each array's largest magnitude, repeated over its entries
         starts = np.cumsum([0] + sizes[:-1])
         scale = np.repeat(np.maximum.reduceat(np.abs(x), starts), sizes)
     else:

@@ -144,6 +144,13 @@ class Point:
         return np.concatenate(parts, axis=-1) if parts else np.zeros(self.batch_shape + (0,), self.dtype)
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of `array` (what `np.broadcast_to` gives when the shape is already right)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 #: Keywords a user may pass to `check` as if they were options; the message says where they go.
 _TOLERANCE_WORDS = frozenset({"rtol", "atol", "tol", "eps", "epsilon", "rel_tol", "abs_tol"})
 
@@ -179,6 +186,9 @@ def coerce_point(inputs, values: Mapping[str, Any], *, function_name: str = "f")
                 f"{name}: an empty batch has no point to evaluate; received shape {array.shape} "
                 f"(batch {batch}, input shape {declared[name].shape})"
             )
+    if all(batch == batches[0] for batch in batches):  # one batch shape already (one point: `()`)
+        return Point({n: _read_only(a.astype(dtype, copy=False)) for n, a in arrays.items()}, dtype,
+                     tuple(batches[0]) if batches else ())
     try:
         batch_shape = np.broadcast_shapes(*batches) if batches else ()
     except ValueError:
