@@ -21,7 +21,7 @@ from typing import Any
 
 from . import _deadline
 
-__all__ = ["postorder", "evaluate", "free_symbols", "height", "call_deep"]
+__all__ = ["postorder", "evaluate", "free_symbols", "has_symbols", "height", "call_deep"]
 
 
 def _args(node: Any) -> tuple:
@@ -121,6 +121,18 @@ def free_symbols(roots: Iterable[Any], *, memo: MutableMapping | None = None) ->
         if others is None or all(part <= largest for part in others):
             return largest
         return largest.union(*others)
+
+    return evaluate(roots, step, memo=memo)
+
+
+def has_symbols(roots: Iterable[Any], *, memo: MutableMapping | None = None) -> MutableMapping:
+    """`memo[node]` = whether `node` holds a SymPy `Symbol` (`bool(free_symbols(...)[node])`),
+    for every node below `roots`, without building the sets (a plan only asks "constant or not")."""
+    memo = {} if memo is None else memo
+    get = memo.__getitem__
+
+    def step(node):
+        return True if getattr(node, "is_Symbol", False) else any(map(get, node.args))
 
     return evaluate(roots, step, memo=memo)
 

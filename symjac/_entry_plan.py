@@ -446,7 +446,7 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
     n_inputs = len(position)
     unique: dict = {}
     first_of = [unique.setdefault(e, len(unique)) for e in exprs]
-    free = _dag.free_symbols(unique)
+    free = _dag.has_symbols(unique)  # node -> whether it holds a symbol (all the plan asks)
     split = _Split(position, free)
 
     # 1. Each distinct entry as an input, a constant, or a column (a code atom or a polynomial).

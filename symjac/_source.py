@@ -155,6 +155,7 @@ class _Source:
         self.level: dict = {}  # node -> operations above the last assignment below it
         self.lines: list[str] = []
         self.negated: dict = {}  # `-1 * rest` printed inline -> the text of `rest` (for `a - rest`)
+        self.number: dict = {}  # node with an input symbol -> its number (pairs below are keyed by numbers)
         self.pair_count: dict = {}  # (factor, factor) -> how many products of 3+ factors hold both
         self.pairs: dict = {}  # (factor, factor) -> the name of their product, once assigned
 
@@ -193,6 +194,7 @@ def generate(exprs: Sequence[sympy.Basic], symbols: Sequence[sympy.Symbol], back
     order: list = []
     symbolic: set = set()
     parents: dict = {}
+    number: dict = {}  # each symbolic node's number: pairs of factors are keyed by two ints (no tree hashing)
     for node in _dag.postorder(exprs):
         if node.is_Symbol:
             if type(node) not in CODE_NODES:
@@ -203,26 +205,28 @@ def generate(exprs: Sequence[sympy.Basic], symbols: Sequence[sympy.Symbol], back
                     f"(its inputs are {len(argument)} entries of the function's inputs)"
                 )
             symbolic.add(node)
+            number[node] = len(number)
             continue
         args = node.args
-        if not any(a in symbolic for a in args):
+        if symbolic.isdisjoint(args):
             continue  # constant: folded where it is used
         if type(node) not in CODE_NODES:
             _refuse(node)
         symbolic.add(node)
+        number[node] = len(number)
         order.append(node)
-        for a in set(args):
-            if a in symbolic:
-                parents[a] = parents.get(a, 0) + 1
+        for a in symbolic.intersection(args):
+            parents[a] = parents.get(a, 0) + 1
     for e in exprs:
         parents[e] = parents.get(e, 0) + 1
 
     out = _Source(backend)
+    out.number = number
     # Products of three or more factors that share two of them (the terms of a determinant,
     # `X[0, 0] * X[1, 1] * X[2, 2]` and `X[0, 0] * X[1, 1] * X[2, 3]`) compute the pair once.
     for node in order:
         if node.is_Mul:
-            factors = [a for a in node.args if a in symbolic]
+            factors = [k for k in map(number.get, node.args) if k is not None]
             if 3 <= len(factors) <= _PAIRED_FACTORS:
                 for i, a in enumerate(factors):
                     for b in factors[i + 1:]:
@@ -325,13 +329,19 @@ def _print_mul(node, out: _Source) -> str:
     symbolic = [a for a in node.args if a in out.text]
     if 3 <= len(symbolic) <= _PAIRED_FACTORS:
         listed = {id(f) for f in factors}  # (by identity: `in factors` would compare trees)
-        best = max(((out.pair_count.get((a, b), 0), a, b) for i, a in enumerate(symbolic) for b in symbolic[i + 1:]
-                    if id(a) in listed and id(b) in listed), default=None, key=lambda t: t[0])
-        if best is not None and best[0] > 1:
-            _, a, b = best
-            name = out.pairs.get((a, b))
+        keyed = [(out.number[a], a) for a in symbolic if id(a) in listed]
+        best, most = None, 1  # the first pair of the most products, if more than one
+        pair_count = out.pair_count
+        for i, (ka, a) in enumerate(keyed):
+            for kb, b in keyed[i + 1:]:
+                count = pair_count.get((ka, kb), 0)
+                if count > most:
+                    best, most = (ka, kb, a, b), count
+        if best is not None:
+            ka, kb, a, b = best
+            name = out.pairs.get((ka, kb))
             if name is None:
-                name = out.pairs[(a, b)] = out.assign(f"({ref(a)}*{ref(b)})")
+                name = out.pairs[(ka, kb)] = out.assign(f"({ref(a)}*{ref(b)})")
             factors = [f for f in factors if f is not a and f is not b]
             numerator.append(name)
     numerator.extend(ref(f) for f in factors)

@@ -267,3 +267,25 @@ def test_negated_terms_are_subtracted():
     assert "(_a0 - (_a1*numpy.exp(_a0)))" in source and "((-_a0) - _a1)" in source
     got = compile_entries([x - y * sympy.exp(x), -x - y], [x, y], "numpy").fn(np.float64(0.5), np.float64(2.0))
     np.testing.assert_allclose(got, [0.5 - 2 * math.exp(0.5), -2.5], rtol=1e-15)
+
+
+def test_a_pair_of_equal_but_distinct_factor_objects_is_one_pair():
+    # the printer keys pairs of factors by the number of each distinct node (equal nodes, one number),
+    # so products whose factors are equal trees held by different objects still share their pair
+    z, w = sympy.symbols("z w", real=True)
+    s1, s2 = sympy.Add._from_args((x, y)), sympy.Add._from_args((x, y))
+    assert s1 == s2 and s1 is not s2
+    entries = [sympy.Mul._from_args((s1, z, w)), sympy.Mul._from_args((s2, z, x))]
+    source = _source.generate(entries, [x, y, z, w], "numpy")
+    assert source.count("*_a2)") == 1 and source.count("_t0 = (_a0 + _a1)") == 1  # (x + y) * z once
+    got = compile_entries(entries, [x, y, z, w], "numpy").fn(*map(np.float64, (0.5, -2.0, 3.0, 0.25)))
+    np.testing.assert_allclose(got, [-1.5 * 3.0 * 0.25, -1.5 * 3.0 * 0.5], rtol=1e-15)
+
+
+def test_a_pair_of_factors_in_one_product_only_is_not_assigned():
+    z, w = sympy.symbols("z w", real=True)
+    entries = [x * y * z, z * w * sympy.exp(x)]  # no pair of factors held by two products
+    source = _source.generate(entries, [x, y, z, w], "numpy")
+    assert "(_a0*_a1)" not in source and "= (_a" not in source
+    got = compile_entries(entries, [x, y, z, w], "numpy").fn(*map(np.float64, (0.5, -2.0, 3.0, 0.25)))
+    np.testing.assert_allclose(got, [-3.0, 0.75 * math.exp(0.5)], rtol=1e-15)
