@@ -14,6 +14,7 @@ import symjac as sj
 from symjac._values import coerce_point
 from symjac.backends import _numpy as numpy_backend
 from symjac.backends._numpy import _Atoms, _atoms
+from _reference import per_entry_jacobian
 
 W4 = np.round(np.random.default_rng(6).uniform(-1, 1, (4, 4)), 3) + 0.0005
 B4 = np.round(np.random.default_rng(7).uniform(-1, 1, 4), 3) + 0.0005
@@ -33,17 +34,6 @@ IDS = list(CASES)
 def _point(f, batch, dtype, seed=8):
     rng = np.random.default_rng(seed)
     return {inp.name: rng.uniform(-1.2, 1.2, batch + inp.shape).astype(dtype) for inp in f.inputs}
-
-
-def _reference(jac, point, batch):
-    """The Jacobian from its own per-entry generated code (no plan), in float64."""
-    code = numpy_backend.compiled_jacobian(jac)
-    args = [np.asarray(point[inp.name], dtype=np.float64).reshape(batch + (inp.size,))[..., q]
-            for inp in jac.function.inputs for q in range(inp.size)]
-    dense = np.zeros(batch + (int(np.prod(jac.function.out_shape, dtype=np.int64)) * jac.wrt.size,))
-    for r, c, v in zip(jac.rows, jac.cols, code.fn(*args)):
-        dense[..., int(r) * jac.wrt.size + int(c)] = v
-    return dense.reshape(batch + jac.shape)
 
 
 def _joint_atoms(f):
@@ -105,7 +95,7 @@ def test_atom_blocks_equal_the_per_entry_code(case, batch, dtype, monkeypatch):
         assert got[name].dtype == dtype and got[name].shape == batch + jac.shape
         np.testing.assert_allclose(jac.evaluate(**point), got[name], rtol=rtol, atol=rtol)
         np.testing.assert_allclose(got[name], code[name], rtol=rtol, atol=rtol)
-        np.testing.assert_allclose(got[name], _reference(jac, point, batch), rtol=max(rtol, 1e-13), atol=max(rtol, 1e-14))
+        np.testing.assert_allclose(got[name], per_entry_jacobian(jac, point, batch), rtol=max(rtol, 1e-13), atol=max(rtol, 1e-14))
 
 
 def test_the_inputs_are_not_copied_into_the_table_when_nothing_reads_them(monkeypatch):
@@ -117,12 +107,12 @@ def test_the_inputs_are_not_copied_into_the_table_when_nothing_reads_them(monkey
     got = f.jacobians().evaluate(**point)
     assert fills == [False]
     for name, jac in f.jacobians().items():
-        np.testing.assert_allclose(got[name], _reference(jac, point, (5,)), rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(got[name], per_entry_jacobian(jac, point, (5,)), rtol=1e-13, atol=1e-14)
     # x * tanh(x): the output x_i * (1 - t_i**2) + t_i reads x from the table
     g = sj.function("x * tanh(x)", x=(9,))
     fills.clear()
     point = _point(g, (4,), np.float64)
-    np.testing.assert_allclose(g.jacobians().evaluate(**point)["x"], _reference(g.jacobian(), point, (4,)),
+    np.testing.assert_allclose(g.jacobians().evaluate(**point)["x"], per_entry_jacobian(g.jacobian(), point, (4,)),
                                rtol=1e-13, atol=1e-14)
     assert fills == [True]
 
@@ -159,7 +149,7 @@ def test_wrong_atoms_are_caught_by_the_per_entry_code(fault):
     bad = _Atoms(((where, blocks, functions, coefs, offsets),), atoms.n, atoms.take)
     for wrong, fine in ((bad, False), (atoms, True)):
         got = numpy_backend._gather_many(plan, f, point, dense, [j.shape for j in jacs.values()], runs, None, wrong)
-        expected = _reference(jacs["x"], values, (3,))
+        expected = per_entry_jacobian(jacs["x"], values, (3,))
         assert np.allclose(got[0], expected, rtol=1e-13, atol=1e-14) is fine
 
 
@@ -177,4 +167,4 @@ def test_atoms_put_back_in_the_wrong_order_are_caught():
         got = numpy_backend._gather_many(plan, f, point, dense, [j.shape for j in jacs.values()], runs, None, wrong)
         for k, jac in enumerate(jacs.values()):
             if k == 0:
-                assert np.allclose(got[k], _reference(jac, values, (4,)), rtol=1e-13, atol=1e-14) is fine
+                assert np.allclose(got[k], per_entry_jacobian(jac, values, (4,)), rtol=1e-13, atol=1e-14) is fine

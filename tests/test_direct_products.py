@@ -13,6 +13,7 @@ import symjac as sj
 from symjac._values import coerce_point
 from symjac.backends import _numpy as numpy_backend
 from symjac.backends._numpy import _direct, _direct_products, _group
+from _reference import per_entry_jacobian
 
 W8 = np.round(np.random.default_rng(4).uniform(-1, 1, (8, 8)), 3) + 0.0005
 CASES = {
@@ -29,17 +30,6 @@ IDS = list(CASES)
 def _point(f, batch, dtype, seed=5):
     rng = np.random.default_rng(seed)
     return {inp.name: rng.uniform(-1.5, 1.5, batch + inp.shape).astype(dtype) for inp in f.inputs}
-
-
-def _reference(jac, point, batch):
-    """The Jacobian from its own per-entry generated code (no plan), in float64."""
-    code = numpy_backend.compiled_jacobian(jac)
-    args = [np.asarray(point[inp.name], dtype=np.float64).reshape(batch + (inp.size,))[..., q]
-            for inp in jac.function.inputs for q in range(inp.size)]
-    dense = np.zeros(batch + (int(np.prod(jac.function.out_shape, dtype=np.int64)) * jac.wrt.size,))
-    for r, c, v in zip(jac.rows, jac.cols, code.fn(*args)):
-        dense[..., int(r) * jac.wrt.size + int(c)] = v
-    return dense.reshape(batch + jac.shape)
 
 
 def _without_direct(make, point, monkeypatch):
@@ -80,7 +70,7 @@ def test_direct_products_equal_the_table_bit_for_bit_and_the_code(case, batch, d
         np.testing.assert_array_equal(got[name], table[name])
         np.testing.assert_array_equal(jac.evaluate(**point), got[name])  # one Jacobian alone, too
         if dtype == np.float64:
-            np.testing.assert_allclose(got[name], _reference(jac, point, batch), rtol=1e-13, atol=1e-14)
+            np.testing.assert_allclose(got[name], per_entry_jacobian(jac, point, batch), rtol=1e-13, atol=1e-14)
 
 
 def test_direct_products_in_chunks_of_points_equal_one_pass(monkeypatch):
@@ -102,7 +92,7 @@ def test_broadcast_and_non_contiguous_inputs():
     got = f.jacobians().evaluate(W=W, x=x, b=b)
     full = {"W": np.broadcast_to(W, (6, 8, 8)), "x": x, "b": b}
     for name, jac in f.jacobians().items():
-        np.testing.assert_allclose(got[name], _reference(jac, full, (6,)), rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(got[name], per_entry_jacobian(jac, full, (6,)), rtol=1e-13, atol=1e-14)
 
 
 def test_grouping_of_equally_spaced_pieces():
@@ -155,7 +145,7 @@ def test_a_wrong_group_is_caught_by_the_per_entry_code(fault):
         bad = numpy_backend._Direct(pieces=(pieces, *rest), runs=direct.runs, coefs=coefs if not fine else direct.coefs,
                                     reads_inputs=direct.reads_inputs, reads_table=direct.reads_table)
         got = numpy_backend._gather_many(plan, f, point, dense, [j.shape for j in jacs.values()], runs, bad)
-        expected = _reference(jacs["W"], values, (3,))
+        expected = per_entry_jacobian(jacs["W"], values, (3,))
         assert np.allclose(got[0], expected, rtol=1e-13, atol=1e-14) is fine
 
 

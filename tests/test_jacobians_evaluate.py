@@ -11,6 +11,7 @@ import sympy
 import symjac as sj
 from symjac.backends import numpy_backend
 from symjac.backends._numpy import _copy_runs, _runs
+from _reference import per_entry_jacobian
 
 CASES = [
     ("tanh(W @ x + b)", {"W": (4, 4), "x": (4,), "b": (4,)}, {}),
@@ -33,18 +34,6 @@ def _point(shapes: dict, batch: tuple, dtype, seed: int = 3) -> dict:
     return point
 
 
-def _reference(jac, point: dict, batch: tuple) -> np.ndarray:
-    """The Jacobian from its own generated code, entry by entry (no plan), in float64."""
-    code = numpy_backend.compiled_jacobian(jac)
-    args = [np.asarray(point[inp.name], dtype=np.float64).reshape(batch + (inp.size,))[..., q]
-            for inp in jac.function.inputs for q in range(inp.size)]
-    values = code.fn(*args)
-    dense = np.zeros(batch + (int(np.prod(jac.function.out_shape, dtype=np.int64)) * jac.wrt.size,))
-    for r, c, v in zip(jac.rows, jac.cols, values):
-        dense[..., int(r) * jac.wrt.size + int(c)] = v
-    return dense.reshape(batch + jac.shape)
-
-
 @pytest.mark.parametrize("text, shapes, consts", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("batch", [(), (7,), (2, 3)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -61,7 +50,7 @@ def test_joint_evaluate_equals_each_jacobians_evaluate(text, shapes, consts, bat
         assert joint[name].shape == alone.shape == batch + jac.shape
         np.testing.assert_allclose(joint[name], alone, rtol=rtol, atol=rtol)
         if dtype == np.float64:
-            np.testing.assert_allclose(joint[name], _reference(jac, point, batch), rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(joint[name], per_entry_jacobian(jac, point, batch), rtol=1e-12, atol=1e-12)
 
 
 def test_joint_evaluate_sees_a_wrong_entry_as_different():
@@ -150,7 +139,7 @@ def test_a_block_diagonal_jacobian_is_copied_in_runs_and_correct():
     plan, dense = numpy_backend.jacobian_plan(JW)
     assert _runs(dense, plan.zero_column) is not None
     point = _point({"W": (8, 8), "x": (8,), "b": (8,)}, (5,), np.float64)
-    expected = _reference(JW, point, (5,))
+    expected = per_entry_jacobian(JW, point, (5,))
     np.testing.assert_allclose(JW.evaluate(**point), expected, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(f.jacobians().evaluate(**point)["W"], expected, rtol=1e-13, atol=1e-15)
     assert np.count_nonzero(expected) == 5 * 8 * 8  # the zeros are zeros, the rest is not
