@@ -367,8 +367,7 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
         # entry (the zero tangents are shared: a forward reads tangents, it never writes them)
         zeros = [p.new_zeros(p.shape) for p in primals]
         columns = []
-        make_dual, unpack_dual = _dual_ops(torch, fwad)
-        with fwad.dual_level() as level:
+        with fwad.dual_level():
             for c in range(start, stop):
                 k, q = 0, c  # the input column c belongs to, and its entry there
                 while q >= sizes[k]:
@@ -380,8 +379,8 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
                     unit = primals[k].new_zeros(sizes[k])
                     unit[q] = 1
                     unit = unit.reshape(primals[k].shape)
-                out = fn(*(make_dual(p, unit if j == k else z, level=level) for j, (p, z) in enumerate(zip(primals, zeros))))
-                tangent = unpack_dual(out, level=level)[1]
+                out = fn(*(fwad.make_dual(p, unit if j == k else z) for j, (p, z) in enumerate(zip(primals, zeros))))
+                tangent = fwad.unpack_dual(out).tangent
                 columns.append(out.new_zeros(out.shape) if tangent is None else tangent)
         return torch.stack(columns, dim=1)
 
@@ -394,35 +393,6 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
     if count <= DUAL_VMAP_COLUMNS:
         return _batched_jvps(torch, fn, primals, tangents).T
     return _functorch_jvps(torch, fn, primals, tangents).T
-
-
-def _dual_ops(torch, fwad):
-    """`(make_dual, unpack_dual)`, each called as `(..., level=level)`: torch's own dual-number
-    operations (`torch._VF._make_dual`, `_unpack_dual`), what `forward_ad.make_dual` and
-    `unpack_dual` run after their checks (a level is entered, the tensors are floating point: both
-    hold here) and, per call, an environment look-up and an export-mode search (about a third of a
-    scalar dual forward's time). The forward-mode decompositions those wrappers load are loaded
-    once here. `forward_ad`'s own functions where torch has no such operations or an export or
-    compile mode is active (they proxy into its graph)."""
-    found = _DUAL_OPS.get("ops")
-    if found is None:
-        fwad._maybe_load_decompositions()
-        vf = getattr(torch, "_VF", None)
-        make, unpack = getattr(vf, "_make_dual", None), getattr(vf, "_unpack_dual", None)
-        if make is None or unpack is None:  # pragma: no cover - present in every torch symjac supports
-            make, unpack = fwad.make_dual, fwad.unpack_dual
-        found = _DUAL_OPS["ops"] = (make, unpack)
-    try:
-        from torch._export.utils import _maybe_find_pre_dispatch_tf_mode_for_export as export_mode
-    except ImportError:  # pragma: no cover
-        export_mode = None
-    if export_mode is None or export_mode() is not None:
-        return fwad.make_dual, fwad.unpack_dual
-    return found
-
-
-#: `_dual_ops`' torch operations, found once per process.
-_DUAL_OPS: dict = {}
 
 
 def _functorch_jvps(torch, fn, primals: tuple, tangents: list):
