@@ -734,15 +734,10 @@ def _describe(f) -> str:
     return f.cached("report-describe", build)  # a str: shared safely
 
 
+@functools.lru_cache(maxsize=64)
 def _dtype_name(dtype) -> str:
     """`str(dtype)`, remembered per dtype (NumPy 2's `dtype.__str__` runs Python code)."""
-    name = _DTYPE_NAMES.get(dtype)
-    if name is None:
-        name = _DTYPE_NAMES[dtype] = str(dtype)
-    return name
-
-
-_DTYPE_NAMES: dict = {}
+    return str(dtype)
 
 
 @functools.lru_cache(maxsize=64)

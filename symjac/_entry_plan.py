@@ -329,7 +329,6 @@ class _Split:
         self.columns: dict[int, tuple[str, Any]] = {}  # key -> ("code", node) | ("poly", (node, polynomial))
         self.cofactors: set[int] = set()  # polynomial columns made by `_factor_common`
         self.factored: set[int] = set()  # columns `_factor_common` rewrote as `common * cofactor`
-        self.layout: tuple | None = None  # `_layout` of the kinds `_factor_common` is about to factor
 
     def _new(self, kind: str, node, value) -> int:
         key = self.key_of.get((kind, node))
@@ -492,8 +491,7 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
     else:
         # 2b. A factor common to every monomial of a polynomial is multiplied once, and equal cofactors
         #     are one column (attention's `Q[i, m] * s_ij * (V[j, l] - sum_k s_ik V[k, l])`).
-        split.layout = layout  # (`_factor_common` starts from this layout of `kinds`)
-        _factor_common(kinds, split)
+        _factor_common(kinds, split, layout=layout)
 
         # 3. The table or the code, whichever runs fewer operations: the split as above, or only
         #    polynomials in the inputs themselves and every other entry one code atom (deep polynomial
@@ -696,13 +694,12 @@ def _without(monomial: tuple, factors: tuple) -> tuple:
     return tuple(out)
 
 
-def _factor_common(kinds: list, split: _Split) -> None:
+def _factor_common(kinds: list, split: _Split, *, layout: tuple | None = None) -> None:
     """Rewrite, in `split.columns`, each polynomial `c * (m_1 + m_2 + ...)` whose monomials share
     the factors `c` as the monomial `c * r`, `r` a cofactor column (`split.cofactors`) shared by
     every polynomial with the same cofactor: the formula's operations by the distributive law, `c`
     multiplied once instead of once per term. The rewritten column is in `split.factored`.
-    Starts from `split.layout` where the caller left `_layout(kinds, split)` there."""
-    layout, split.layout = split.layout, None
+    `layout`: `_layout(kinds, split)` when the caller has it already."""
     order, _ = layout if layout is not None else _layout(kinds, split)
     for key in order:
         kind, value = split.columns[key]

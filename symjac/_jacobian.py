@@ -198,8 +198,8 @@ class _Gradient:
     than once per symbol. Every other node (`Abs`, `Max`, `Piecewise`, ...) is handed to
     `expr.diff(s)` unchanged. The result is the same expression SymPy's `expr.diff(s)` builds (the
     same rules, combined in the same order; products and sums by `_products.product` / `total`, which
-build SymPy's own node without its `flatten` where the node is canonical already);
-tests/test_performance_paths.py checks it.
+    build SymPy's own node without its `flatten` where the node is canonical already);
+    tests/test_performance_paths.py checks it.
     """
 
     def __init__(self, targets: frozenset):

@@ -49,38 +49,29 @@ __all__ = ["ToleranceModel", "DEFAULT_TOLERANCE", "eps", "underflow", "perturbed
 
 
 def eps(dtype) -> float:
-    try:
-        return _EPS[dtype]
-    except (KeyError, TypeError):  # a dtype not seen yet (or unhashable): asked of NumPy
-        value = float(np.finfo(np.dtype(dtype)).eps)
-        _remember(_EPS, dtype, value)
-        return value
+    return _finfo(dtype)[0]
 
 
 def underflow(dtype) -> float:
     """The absolute floor of every rounding bound: `tiny / eps` of the dtype (see the module
     docstring): differences below it are what underflow of an intermediate leaves, not evidence."""
+    return _finfo(dtype)[1]
+
+
+def _finfo(dtype) -> tuple[float, float]:
+    """`(eps, tiny / eps)` of `dtype`, asked of NumPy once per spelling (np.float64,
+    np.dtype("float64"), "float64": a check asks a dozen times per point); an unhashable
+    spelling is asked afresh."""
     try:
-        return _UNDERFLOW[dtype]
-    except (KeyError, TypeError):
-        info = np.finfo(np.dtype(dtype))
-        value = float(info.tiny) / float(info.eps)
-        _remember(_UNDERFLOW, dtype, value)
-        return value
+        return _known_finfo(dtype)
+    except TypeError:
+        return _known_finfo.__wrapped__(dtype)
 
 
-#: `eps` and `underflow` by the dtype as given (np.float64, np.dtype("float64"), "float64"): the
-#: same numbers NumPy's `finfo` gives, asked once per spelling (a check asks a dozen times per point).
-_EPS: dict = {}
-_UNDERFLOW: dict = {}
-
-
-def _remember(table: dict, dtype, value: float) -> None:
-    try:
-        if len(table) < 64:
-            table[dtype] = value
-    except TypeError:  # unhashable spelling: not kept
-        pass
+@functools.lru_cache(maxsize=64)
+def _known_finfo(dtype) -> tuple[float, float]:
+    info = np.finfo(np.dtype(dtype))
+    return float(info.eps), float(info.tiny) / float(info.eps)
 
 
 def _nonnegative(name: str, value: float) -> float:

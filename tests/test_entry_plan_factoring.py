@@ -85,7 +85,7 @@ def test_attention_by_k_is_factored_within_the_depth_limit(monkeypatch):
     J = f.jacobian("K")
     plan, _ = numpy_backend.jacobian_plan(J)
     assert plan.n_atoms == 9 and len(plan.stages) == 3
-    monkeypatch.setattr(_entry_plan, "_factor_common", lambda kinds, split: None)
+    monkeypatch.setattr(_entry_plan, "_factor_common", lambda kinds, split, **_: None)
     unfactored = plan_entries(list(J.entries), [s for i in f.inputs for s in i.flat_symbols], "numpy")
     assert len(unfactored.stages) == 2 and unfactored.degree == 4
     work = sum(s.monomials.size for s in plan.stages)

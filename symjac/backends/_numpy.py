@@ -461,7 +461,7 @@ def _strided(array: np.ndarray, start: int, step: int, groups: int, length: int,
 
 
 def _direct_products(pieces: tuple, sources: list, coefs: np.ndarray | None, out: np.ndarray) -> None:
-    """The groups of `_Direct.pieces` written into `out` (zero already), each a product of
+    """The groups of `_Direct.pieces` written into `out` (each slice overwritten), each a product of
     strided views: factors left to right, then the coefficients, as `_slab_products` does (the
     first two factors multiplied by `np.einsum`, whose loops over short slices with a broadcast
     factor are about 2x faster than `np.multiply`'s; one product, so the same values)."""

@@ -7,6 +7,7 @@ the Jacobian.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import weakref
@@ -345,14 +346,13 @@ def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
 
 
 def _numpy_dtype(t) -> np.dtype:
-    found = _NUMPY_DTYPES.get(t.dtype)
-    if found is None:
-        found = _NUMPY_DTYPES[t.dtype] = np.dtype(str(t.dtype).replace("torch.", ""))
-    return found
+    return _numpy_dtype_of(t.dtype)
 
 
-#: torch dtype -> NumPy dtype, as `_numpy_dtype` found it (asked once per dtype).
-_NUMPY_DTYPES: dict = {}
+@functools.lru_cache(maxsize=64)
+def _numpy_dtype_of(torch_dtype) -> np.dtype:
+    """The NumPy dtype of a torch dtype (asked once per dtype)."""
+    return np.dtype(str(torch_dtype).replace("torch.", ""))
 
 
 def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: int):
@@ -443,7 +443,7 @@ FEW_COLUMNS = 2
 #: (`tanh(W @ x + b)`, n = 16, 288 columns: 4.5 ms against 1.2 ms) its per-column fallback grows
 #: with the columns, while at 16 to 64 columns it was 1.1-1.6x faster (`X @ X` 4 x 4 0.43 ms against
 #: 0.68 ms, `softmax(x)` n = 8 0.26 against 0.41, `tanh(W @ x + b)` n = 4 0.54 against 0.59); the
-#: two give the same numbers (the same forward-mode rules; bit for bit in `tests/test_check_speed.py`).
+#: two give the same numbers (the same forward-mode rules; bit for bit in `tests/test_check_fixed_costs.py`).
 DUAL_VMAP_COLUMNS = 32
 
 
