@@ -340,6 +340,8 @@ def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
         cotangents.diagonal(start).fill_(1)  # cotangents[k, start + k] = 1
         grads = torch.autograd.grad(flat, xs, grad_outputs=cotangents, is_grads_batched=True, retain_graph=True,
                                     allow_unused=True)
+    if len(grads) > 1 and all(g is not None for g in grads):  # side by side in torch: one conversion to NumPy
+        return torch.cat([g.reshape(count, -1) for g in grads], dim=1).detach().cpu().numpy()
     parts = [np.zeros((count, x.numel()), dtype=dtype) if g is None else g.detach().cpu().numpy().reshape(count, -1)
              for x, g in zip(xs, grads)]
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
