@@ -160,3 +160,62 @@ def test_correct_jacobians_from_other_formulas_pass_in_both_dtypes():
         assert sj.check(g, at=pt, jacobian={"x": np.array(-0.7), "y": np.array(1.3)}).verdict == "pass"
         report = sj.check(g, at=pt, jacobian={"x": np.array(1.3), "y": np.array(-0.7)})  # swapped: wrong
         assert report.verdict == "fail" and report.odd_one_out == "candidate"
+
+
+torch = pytest.importorskip("torch")
+
+CONSTANT_CASES = [
+    ("2 * x * y", {"x": (), "y": ()}, {}),
+    ("x * y + 1", {"x": (), "y": ()}, {}),
+    ("x / 3 - y * 0.1", {"x": (3,), "y": (3,)}, {}),
+    ("1 - x * 0.7", {"x": (2,)}, {}),
+    ("maximum(x, 0) * y", {"x": (4,), "y": (4,)}, {}),
+    ("clamp(x, -0.5, 0.5) + y", {"x": (3,), "y": (3,)}, {}),
+    ("tanh(W @ x + 0.5) * 2", {"W": (3, 3), "x": (3,)}, {}),
+    ("A @ x * 0.3 + c", {"x": (3,)}, {"A": np.arange(9.0).reshape(3, 3) / 7, "c": 0.25}),
+    ("softmax(x * 1.7)", {"x": (6,)}, {}),
+    ("x ** 2 / 7", {"x": ()}, {}),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("text, shapes, consts", CONSTANT_CASES, ids=[c[0] for c in CONSTANT_CASES])
+def test_constants_with_zero_tangents_give_functorchs_columns_bit_for_bit(monkeypatch, text, shapes, consts, dtype):
+    """The loop of dual forwards and the dual vmap give the constants zero tangents (`lift`);
+    functorch's vmap runs the forward as written: the same numbers."""
+    from symjac.backends import _torch as tb
+
+    f = sj.function(text, consts=consts, **shapes)
+    point = coerce_point(f.inputs, {k: RNG.normal(size=s).astype(dtype) for k, s in shapes.items()})
+    lifted = []
+    real = tb._zero_tangent
+    monkeypatch.setattr(tb, "_zero_tangent", lambda t: lifted.append(1) or real(t))
+    results = []
+    for few, dual in ((10_000, 0), (0, 10_000), (0, 0)):  # the loop, the dual vmap, functorch's vmap
+        monkeypatch.setattr(tb, "FEW_COLUMNS", few)
+        monkeypatch.setattr(tb, "DUAL_VMAP_COLUMNS", dual)
+        before = len(lifted)
+        results.append(tb.tensor_jacobians(f, point, "forward"))
+        if few or dual:
+            assert len(lifted) > before, "no constant was given a zero tangent"
+        else:
+            assert len(lifted) == before  # functorch's vmap: the forward as written
+    for got in results[:2]:
+        for name in got:
+            assert got[name].dtype == results[2][name].dtype == np.dtype(dtype)
+            assert np.array_equal(got[name], results[2][name]), name
+    before = len(lifted)
+    tb.tensor_jacobians(f, point, "reverse")
+    assert len(lifted) == before  # reverse mode runs the forward as written
+
+
+def test_check_with_constants_still_catches_wrong_jacobians():
+    f = sj.function("2 * x * y + 0.5 * x", x=(3,), y=(3,))
+    at = {"x": RNG.normal(size=3), "y": RNG.normal(size=3)}
+    assert sj.check(f, at=at).routes[1:3] == ("torch-reverse", "torch-forward")
+    exact = {"x": np.diag(2 * at["y"] + 0.5), "y": np.diag(2 * at["x"])}
+    assert sj.check(f, at=at, jacobian=exact).verdict == "pass"
+    for wrong in ({"x": -exact["x"], "y": exact["y"]}, {"x": exact["x"] * (1 + 1e-4), "y": exact["y"]},
+                  {"x": exact["y"], "y": exact["x"]}):
+        report = sj.check(f, at=at, jacobian=wrong)
+        assert report.verdict == "fail" and report.odd_one_out == "candidate"

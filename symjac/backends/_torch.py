@@ -315,10 +315,13 @@ def _tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | N
         def fn(*args):
             return run(dict(zip(names, args))).reshape(-1)
 
+        def dual_fn(*args):  # under torch's dual numbers: constants with zero tangents (`TensorForward.__call__`)
+            return run(dict(zip(names, args)), lift=_zero_tangent).reshape(-1)
+
         primals = tuple(tensors[n] for n in names)
         chunk = max(1, FORWARD_CHUNK_ENTRIES // max(total, out_size, 1))
         with _FORWARD_AD_LOCK:
-            columns = [_tensor_columns(torch, fn, primals, sizes, start, min(start + chunk, total))
+            columns = [_tensor_columns(torch, fn, primals, sizes, start, min(start + chunk, total), dual_fn=dual_fn)
                        for start in range(0, total, chunk)]
         full = (torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]).detach().cpu().numpy()
     return full.reshape(out_size, total)
@@ -357,11 +360,21 @@ def _numpy_dtype_of(torch_dtype) -> np.dtype:
     return np.dtype(str(torch_dtype).replace("torch.", ""))
 
 
-def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: int):
+def _zero_tangent(t):
+    """`t` as a dual tensor with a zero tangent at the current dual level (forward mode)."""
+    import torch.autograd.forward_ad as fwad
+
+    return fwad.make_dual(t, t.new_zeros(t.shape))
+
+
+def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: int, *, dual_fn=None):
     """Columns `start:stop` of the Jacobian of `fn` at `primals`, `(out_size, stop - start)`: one
     JVP per column (the unit tangent of that input entry): a loop of dual-number forwards for
-    `FEW_COLUMNS`, else batched by a vmap (`DUAL_VMAP_COLUMNS`)."""
+    `FEW_COLUMNS`, else batched by a vmap (`DUAL_VMAP_COLUMNS`). `dual_fn` (default `fn`) is what
+    runs under torch's own dual numbers (the loop, the dual vmap): `fn` with its constants given
+    zero tangents; functorch's vmap runs `fn`."""
     count = stop - start
+    dual = fn if dual_fn is None else dual_fn
     if count <= FEW_COLUMNS:  # vmap's own overhead is most of the cost for a few columns
         import torch.autograd.forward_ad as fwad
 
@@ -381,7 +394,7 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
                     unit = primals[k].new_zeros(sizes[k])
                     unit[q] = 1
                     unit = unit.reshape(primals[k].shape)
-                out = fn(*(fwad.make_dual(p, unit if j == k else z) for j, (p, z) in enumerate(zip(primals, zeros))))
+                out = dual(*(fwad.make_dual(p, unit if j == k else z) for j, (p, z) in enumerate(zip(primals, zeros))))
                 tangent = fwad.unpack_dual(out).tangent
                 columns.append(out.new_zeros(out.shape) if tangent is None else tangent)
         return torch.stack(columns, dim=1)
@@ -393,7 +406,7 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
     tangents = [t.reshape((count,) + tuple(p.shape)) for p, t in zip(primals, units.split(list(sizes), dim=1))]
 
     if count <= DUAL_VMAP_COLUMNS:
-        return _batched_jvps(torch, fn, primals, tangents).T
+        return _batched_jvps(torch, fn, primals, tangents, dual_fn=dual_fn).T
     return _functorch_jvps(torch, fn, primals, tangents).T
 
 
@@ -406,7 +419,7 @@ def _functorch_jvps(torch, fn, primals: tuple, tangents: list):
     return torch.func.vmap(jvp)(*tangents)
 
 
-def _batched_jvps(torch, fn, primals: tuple, tangents: list):
+def _batched_jvps(torch, fn, primals: tuple, tangents: list, *, dual_fn=None):
     """`(count, out_size)`: the JVPs of `fn` at `primals` along `count` tangents (each input's
     `(count,) + shape`), one dual-number forward batched by torch's own vmap
     (`torch._vmap_internals._vmap`, what `torch.autograd.functional.jacobian(strategy="forward-mode",
@@ -420,10 +433,11 @@ def _batched_jvps(torch, fn, primals: tuple, tangents: list):
         from torch._vmap_internals import _vmap
     except ImportError:  # pragma: no cover - present in every torch symjac supports
         _vmap = None
+    dual = fn if dual_fn is None else dual_fn  # `dual_fn`: fn with zero tangents on its constants (`_tensor_columns`)
     if _vmap is not None:
         def dual_jvp(*ts):
             with fwad.dual_level():
-                out = fn(*(fwad.make_dual(p, t.view_as(p)) for p, t in zip(primals, ts)))
+                out = dual(*(fwad.make_dual(p, t.view_as(p)) for p, t in zip(primals, ts)))
                 primal, tangent = fwad.unpack_dual(out)
                 # an output that does not depend on the inputs has no tangent: its JVP is 0
                 return torch.zeros_like(primal) if tangent is None else tangent
