@@ -619,21 +619,25 @@ class _Check:
                 max_abs = np.max(np.where(finite, diff, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
                 max_rel = np.max(np.where(finite & np.isfinite(rel), rel, 0.0).reshape(len(chunk), -1), axis=1,
                                  initial=0.0)
-            n_bad = np.count_nonzero(bad.reshape(len(chunk), -1), axis=1)
+            n_bad = np.add.reduce(bad.reshape(len(chunk), -1), axis=1, dtype=np.intp)  # np.count_nonzero's own sum
             at: dict = {}  # the routes' values at an entry, shared by the pairs whose worst it is
             shared = type(self)._entry is _Check._entry  # a subclass's own entries are its own
-            for i, pair in enumerate(chunk):
-                k = int(worst[i])
+            # each pair's numbers as Python floats and ints, read in one call per array
+            rows = np.arange(len(chunk))
+            worst_tol = tol.reshape(len(chunk), -1)[rows, worst].tolist()
+            worst_ratio = flat[rows, worst].tolist()
+            lists = zip(worst.tolist(), worst_tol, worst_ratio, max_abs.tolist(), max_rel.tolist(), n_bad.tolist())
+            for pair, (k, tol_k, ratio_k, abs_k, rel_k, bad_k) in zip(chunk, lists):
                 p, c = divmod(k, noise.shape[1])
                 if not shared:
-                    entry = self._entry(p, c, routes, float(tol[i, p, c]))
+                    entry = self._entry(p, c, routes, tol_k)
                 else:
                     if k not in at:
                         at[k] = {name: float(v[p, c]) for name, v in routes.items()}
-                    entry = self._entry(p, c, {}, float(tol[i, p, c]), values=dict(at[k]))
-                pairs.append(PairResult(routes=pair, max_abs_error=float(max_abs[i]), max_rel_error=float(max_rel[i]),
-                                        n_bad=int(n_bad[i]), worst=entry, ok=not n_bad[i]))
-                ratios.append((k, float(flat[i, k])))
+                    entry = self._entry(p, c, {}, tol_k, values=dict(at[k]))
+                pairs.append(PairResult(routes=pair, max_abs_error=abs_k, max_rel_error=rel_k,
+                                        n_bad=bad_k, worst=entry, ok=not bad_k))
+                ratios.append((k, ratio_k))
         return pairs, ratios
 
     # -- presentation --------------------------------------------------------------------------

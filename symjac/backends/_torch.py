@@ -64,8 +64,14 @@ def _load_jvp_decompositions() -> None:
 
 
 def _tensor_dtype(dtype: np.dtype):
+    return _tensor_dtype_of(np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=16)
+def _tensor_dtype_of(dtype: np.dtype):
+    """The torch dtype of float32 or float64 (asked once per dtype)."""
     torch = import_torch()
-    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[np.dtype(dtype)]
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[dtype]
 
 
 def _arguments(function, tensors: dict):
