@@ -318,16 +318,11 @@ def _tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | N
         rows = [_tensor_rows(torch, y, xs, start, min(start + chunk, out_size)) for start in range(0, out_size, chunk)]
         full = np.concatenate(rows, axis=0) if len(rows) > 1 else rows[0]
     else:
-        def fn(*args):
-            return run(dict(zip(names, args))).reshape(-1)
-
-        def dual_fn(*args):  # under torch's dual numbers: constants with zero tangents (`TensorForward.__call__`)
-            return run(dict(zip(names, args)), lift=_zero_tangent).reshape(-1)
-
+        fn = _FlatForward(run, names)
         primals = tuple(tensors[n] for n in names)
         chunk = max(1, FORWARD_CHUNK_ENTRIES // max(total, out_size, 1))
         with _FORWARD_AD_LOCK:
-            columns = [_tensor_columns(torch, fn, primals, sizes, start, min(start + chunk, total), dual_fn=dual_fn)
+            columns = [_tensor_columns(torch, fn, primals, sizes, start, min(start + chunk, total))
                        for start in range(0, total, chunk)]
         full = (torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]).detach().cpu().numpy()
     return full.reshape(out_size, total)
@@ -373,14 +368,31 @@ def _zero_tangent(t):
     return fwad.make_dual(t, t.new_zeros(t.shape))
 
 
-def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: int, *, dual_fn=None):
+class _FlatForward:
+    """The tensor forward `run` of the inputs `names` given positionally, flattened; `dual` is the
+    same under torch's own dual numbers, with the forward's constants given zero tangents
+    (`TensorForward.__call__`'s `lift`): what the loop of dual forwards and the dual vmap run
+    (`_tensor_columns`, `_batched_jvps`); functorch's vmap runs the call itself."""
+
+    __slots__ = ("run", "names")
+
+    def __init__(self, run, names):
+        self.run, self.names = run, names
+
+    def __call__(self, *args):
+        return self.run(dict(zip(self.names, args))).reshape(-1)
+
+    def dual(self, *args):
+        return self.run(dict(zip(self.names, args)), lift=_zero_tangent).reshape(-1)
+
+
+def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: int):
     """Columns `start:stop` of the Jacobian of `fn` at `primals`, `(out_size, stop - start)`: one
     JVP per column (the unit tangent of that input entry): a loop of dual-number forwards for
-    `FEW_COLUMNS`, else batched by a vmap (`DUAL_VMAP_COLUMNS`). `dual_fn` (default `fn`) is what
-    runs under torch's own dual numbers (the loop, the dual vmap): `fn` with its constants given
-    zero tangents; functorch's vmap runs `fn`."""
+    `FEW_COLUMNS`, else batched by a vmap (`DUAL_VMAP_COLUMNS`). Under torch's own dual numbers (the
+    loop, the dual vmap) `fn.dual` runs where `fn` has one (`_FlatForward`)."""
     count = stop - start
-    dual = fn if dual_fn is None else dual_fn
+    dual = getattr(fn, "dual", fn)
     if count <= FEW_COLUMNS:  # vmap's own overhead is most of the cost for a few columns
         import torch.autograd.forward_ad as fwad
 
@@ -412,7 +424,7 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
     tangents = [t.reshape((count,) + tuple(p.shape)) for p, t in zip(primals, units.split(list(sizes), dim=1))]
 
     if count <= DUAL_VMAP_COLUMNS:
-        return _batched_jvps(torch, fn, primals, tangents, dual_fn=dual_fn).T
+        return _batched_jvps(torch, fn, primals, tangents).T
     return _functorch_jvps(torch, fn, primals, tangents).T
 
 
@@ -425,7 +437,7 @@ def _functorch_jvps(torch, fn, primals: tuple, tangents: list):
     return torch.func.vmap(jvp)(*tangents)
 
 
-def _batched_jvps(torch, fn, primals: tuple, tangents: list, *, dual_fn=None):
+def _batched_jvps(torch, fn, primals: tuple, tangents: list):
     """`(count, out_size)`: the JVPs of `fn` at `primals` along `count` tangents (each input's
     `(count,) + shape`), one dual-number forward batched by torch's own vmap
     (`torch._vmap_internals._vmap`, what `torch.autograd.functional.jacobian(strategy="forward-mode",
@@ -439,7 +451,7 @@ def _batched_jvps(torch, fn, primals: tuple, tangents: list, *, dual_fn=None):
         from torch._vmap_internals import _vmap
     except ImportError:  # pragma: no cover - present in every torch symjac supports
         _vmap = None
-    dual = fn if dual_fn is None else dual_fn  # `dual_fn`: fn with zero tangents on its constants (`_tensor_columns`)
+    dual = getattr(fn, "dual", fn)  # `_FlatForward.dual`: fn with zero tangents on its constants
     if _vmap is not None:
         def dual_jvp(*ts):
             with fwad.dual_level():
