@@ -112,12 +112,14 @@ class _Check:
         # finiteness, and repairs or calls a point inconclusive): no RuntimeWarning, which a
         # user's `-W error` would turn into an exception inside a correct check.
         batch = point.batch_shape
+        jacs = _jacobians(self.f)
         with np.errstate(all="ignore"):
-            blocks = [
-                numpy_backend.jacobian(jac, point).reshape(batch + (_out_size(self.f), jac.wrt.size))
-                for jac in _jacobians(self.f)
-            ]
-        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=-1)
+            if len(jacs) == 1:
+                return numpy_backend.jacobian(jacs[0], point).reshape(batch + (_out_size(self.f), jacs[0].wrt.size))
+            # every input's Jacobian from one shared table (`numpy_backend.jacobians`, what
+            # `Function.jacobians().evaluate` runs): each distinct entry and atom computed once
+            blocks = numpy_backend.jacobians(self.f, jacs, point)
+        return np.concatenate([b.reshape(batch + (_out_size(self.f), j.wrt.size)) for b, j in zip(blocks, jacs)], axis=-1)
 
     def _reference(self, p64: Point) -> np.ndarray:
         """The symbolic route at the float64 point `p64`. `_Check` evaluates, in the same batched call, the
@@ -334,7 +336,7 @@ class _Check:
         return bool(np.any(~np.isfinite(written) & np.isfinite(built)))
 
     def _tensor_routes(self) -> dict[str, np.ndarray] | None:
-        from .backends import torch_backend
+        from .backends import _torch as torch_backend  # the module `backends.torch_backend` names, without its __getattr__
         from .backends._torch_tensor import Unsupported
 
         routes = {}
@@ -610,23 +612,32 @@ class _Check:
             flat = ratio.reshape(len(chunk), -1)
             worst = np.argmax(flat, axis=1)
             finite = np.isfinite(diff)
-            max_abs = np.max(np.where(finite, diff, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
-            max_rel = np.max(np.where(finite & np.isfinite(rel), rel, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
-            n_bad = np.count_nonzero(bad.reshape(len(chunk), -1), axis=1)
+            if finite.all():  # then `rel` is finite too (0 where diff is, else over a scale >= diff / 2 > 0)
+                max_abs = np.max(diff.reshape(len(chunk), -1), axis=1, initial=0.0)
+                max_rel = np.max(rel.reshape(len(chunk), -1), axis=1, initial=0.0)
+            else:
+                max_abs = np.max(np.where(finite, diff, 0.0).reshape(len(chunk), -1), axis=1, initial=0.0)
+                max_rel = np.max(np.where(finite & np.isfinite(rel), rel, 0.0).reshape(len(chunk), -1), axis=1,
+                                 initial=0.0)
+            n_bad = np.add.reduce(bad.reshape(len(chunk), -1), axis=1, dtype=np.intp)  # np.count_nonzero's own sum
             at: dict = {}  # the routes' values at an entry, shared by the pairs whose worst it is
             shared = type(self)._entry is _Check._entry  # a subclass's own entries are its own
-            for i, pair in enumerate(chunk):
-                k = int(worst[i])
+            # each pair's numbers as Python floats and ints, read in one call per array
+            rows = np.arange(len(chunk))
+            worst_tol = tol.reshape(len(chunk), -1)[rows, worst].tolist()
+            worst_ratio = flat[rows, worst].tolist()
+            lists = zip(worst.tolist(), worst_tol, worst_ratio, max_abs.tolist(), max_rel.tolist(), n_bad.tolist())
+            for pair, (k, tol_k, ratio_k, abs_k, rel_k, bad_k) in zip(chunk, lists):
                 p, c = divmod(k, noise.shape[1])
                 if not shared:
-                    entry = self._entry(p, c, routes, float(tol[i, p, c]))
+                    entry = self._entry(p, c, routes, tol_k)
                 else:
                     if k not in at:
                         at[k] = {name: float(v[p, c]) for name, v in routes.items()}
-                    entry = self._entry(p, c, {}, float(tol[i, p, c]), values=dict(at[k]))
-                pairs.append(PairResult(routes=pair, max_abs_error=float(max_abs[i]), max_rel_error=float(max_rel[i]),
-                                        n_bad=int(n_bad[i]), worst=entry, ok=not n_bad[i]))
-                ratios.append((k, float(flat[i, k])))
+                    entry = self._entry(p, c, {}, tol_k, values=dict(at[k]))
+                pairs.append(PairResult(routes=pair, max_abs_error=abs_k, max_rel_error=rel_k,
+                                        n_bad=bad_k, worst=entry, ok=not bad_k))
+                ratios.append((k, ratio_k))
         return pairs, ratios
 
     # -- presentation --------------------------------------------------------------------------

@@ -161,13 +161,17 @@ def fd_jacobian(
     f_plus, f_minus = f[:, 0], f[:, 1]  # (levels, n, m)
 
     # Non-finite anywhere in an entry's stencil, or at x: that entry is NaN / inf.
-    bad = ~np.isfinite(f).all(axis=(0, 1)) | ~np.isfinite(f0)[None, :]  # (n, m)
-    any_bad = bool(bad.any())
-    if any_bad:
-        f_plus = np.where(bad, 0.0, f_plus)
-        f_minus = np.where(bad, 0.0, f_minus)
-        f0 = np.where(np.isfinite(f0), f0, 0.0)
-    scale = np.maximum(np.abs(f).max(axis=(0, 1), initial=0.0, where=~bad), np.abs(f0)[None, :])
+    if np.isfinite(values).all():  # the usual case, in one call: no entry is bad
+        bad, any_bad = np.zeros((n, m), dtype=bool), False
+        scale = np.maximum(np.abs(f).max(axis=(0, 1)), np.abs(f0)[None, :])  # |f| >= 0: as initial=0.0 gives
+    else:
+        bad = ~np.isfinite(f).all(axis=(0, 1)) | ~np.isfinite(f0)[None, :]  # (n, m)
+        any_bad = bool(bad.any())
+        if any_bad:
+            f_plus = np.where(bad, 0.0, f_plus)
+            f_minus = np.where(bad, 0.0, f_minus)
+            f0 = np.where(np.isfinite(f0), f0, 0.0)
+        scale = np.maximum(np.abs(f).max(axis=(0, 1), initial=0.0, where=~bad), np.abs(f0)[None, :])
 
     h = step_levels[:, :, None]  # (levels, n, 1)
     central = (f_plus - f_minus) / (2.0 * h)
@@ -295,15 +299,14 @@ def _call(fn, points: np.ndarray) -> np.ndarray:
 def _power_of_two_floor(a: np.ndarray) -> np.ndarray:
     """The largest power of two <= a, elementwise (a > 0, finite)."""
     _, exponent = np.frexp(a)  # a = mantissa * 2**exponent, 0.5 <= mantissa < 1
-    return np.ldexp(np.ones_like(a), exponent - 1)
+    return np.ldexp(1.0, exponent - 1)
 
 
 def _weighted(weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """`sum_l weights[l] * levels[l]`, level by level (a handful of levels: no BLAS call)."""
-    out = weights[0] * levels[0]
-    for w, level in zip(weights[1:], levels[1:]):
-        out = out + w * level
-    return out
+    """`sum_l weights[l] * levels[l]` (a handful of levels: no BLAS call). One product and one
+    reduction over the levels' axis, which NumPy adds level by level, in order: the same numbers
+    as `w0 l0 + w1 l1 + ...` written out (`tests/test_check_fast_paths.py`)."""
+    return np.add.reduce(weights.reshape((-1,) + (1,) * (levels.ndim - 1)) * levels, axis=0)
 
 
 def _richardson_weights(n_levels: int, *, first_power: int, power_step: int):

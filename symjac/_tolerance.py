@@ -188,8 +188,21 @@ def perturbed(x: np.ndarray, dtype, count: int) -> np.ndarray:
     """`count` float64 copies of the flat point `x`, each entry moved by one rounding of `dtype`:
     `x * (1 + eps(dtype) * s)`, with fixed random signs `s` (shape `(count, x.size)`)."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
-    signs = _signs(PERTURBATION_SEED, count, x.size)
-    return x[None, :] * (1.0 + eps(dtype) * signs)
+    return x[None, :] * _factors(eps(dtype), int(count), x.size)
+
+
+@functools.lru_cache(maxsize=64)
+def _kept_factors(eps_value: float, count: int, size: int) -> np.ndarray:
+    factors = 1.0 + eps_value * _signs(PERTURBATION_SEED, count, size)
+    factors.flags.writeable = False
+    return factors
+
+
+def _factors(eps_value: float, count: int, size: int) -> np.ndarray:
+    """`1 + eps * s` of `perturbed`, the same numbers every time (kept, like `_signs`, up to `_KEPT_SIGNS` entries)."""
+    if count * size <= _KEPT_SIGNS:
+        return _kept_factors(eps_value, count, size)
+    return 1.0 + eps_value * _signs(PERTURBATION_SEED, count, size)
 
 
 def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes) -> np.ndarray:

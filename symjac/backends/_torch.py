@@ -64,8 +64,14 @@ def _load_jvp_decompositions() -> None:
 
 
 def _tensor_dtype(dtype: np.dtype):
+    return _tensor_dtype_of(np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=16)
+def _tensor_dtype_of(dtype: np.dtype):
+    """The torch dtype of float32 or float64 (asked once per dtype)."""
     torch = import_torch()
-    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[np.dtype(dtype)]
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[dtype]
 
 
 def _arguments(function, tensors: dict):
@@ -312,9 +318,7 @@ def _tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | N
         rows = [_tensor_rows(torch, y, xs, start, min(start + chunk, out_size)) for start in range(0, out_size, chunk)]
         full = np.concatenate(rows, axis=0) if len(rows) > 1 else rows[0]
     else:
-        def fn(*args):
-            return run(dict(zip(names, args))).reshape(-1)
-
+        fn = _FlatForward(run, names)
         primals = tuple(tensors[n] for n in names)
         chunk = max(1, FORWARD_CHUNK_ENTRIES // max(total, out_size, 1))
         with _FORWARD_AD_LOCK:
@@ -340,6 +344,8 @@ def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
         cotangents.diagonal(start).fill_(1)  # cotangents[k, start + k] = 1
         grads = torch.autograd.grad(flat, xs, grad_outputs=cotangents, is_grads_batched=True, retain_graph=True,
                                     allow_unused=True)
+    if len(grads) > 1 and all(g is not None for g in grads):  # side by side in torch: one conversion to NumPy
+        return torch.cat([g.reshape(count, -1) for g in grads], dim=1).detach().cpu().numpy()
     parts = [np.zeros((count, x.numel()), dtype=dtype) if g is None else g.detach().cpu().numpy().reshape(count, -1)
              for x, g in zip(xs, grads)]
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
@@ -355,11 +361,38 @@ def _numpy_dtype_of(torch_dtype) -> np.dtype:
     return np.dtype(str(torch_dtype).replace("torch.", ""))
 
 
+def _zero_tangent(t):
+    """`t` as a dual tensor with a zero tangent at the current dual level (forward mode)."""
+    import torch.autograd.forward_ad as fwad
+
+    return fwad.make_dual(t, t.new_zeros(t.shape))
+
+
+class _FlatForward:
+    """The tensor forward `run` of the inputs `names` given positionally, flattened; `dual` is the
+    same under torch's own dual numbers, with the forward's constants given zero tangents
+    (`TensorForward.__call__`'s `lift`): what the loop of dual forwards and the dual vmap run
+    (`_tensor_columns`, `_batched_jvps`); functorch's vmap runs the call itself."""
+
+    __slots__ = ("run", "names")
+
+    def __init__(self, run, names):
+        self.run, self.names = run, names
+
+    def __call__(self, *args):
+        return self.run(dict(zip(self.names, args))).reshape(-1)
+
+    def dual(self, *args):
+        return self.run(dict(zip(self.names, args)), lift=_zero_tangent).reshape(-1)
+
+
 def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: int):
     """Columns `start:stop` of the Jacobian of `fn` at `primals`, `(out_size, stop - start)`: one
     JVP per column (the unit tangent of that input entry): a loop of dual-number forwards for
-    `FEW_COLUMNS`, else batched by a vmap (`DUAL_VMAP_COLUMNS`)."""
+    `FEW_COLUMNS`, else batched by a vmap (`DUAL_VMAP_COLUMNS`). Under torch's own dual numbers (the
+    loop, the dual vmap) `fn.dual` runs where `fn` has one (`_FlatForward`)."""
     count = stop - start
+    dual = getattr(fn, "dual", fn)
     if count <= FEW_COLUMNS:  # vmap's own overhead is most of the cost for a few columns
         import torch.autograd.forward_ad as fwad
 
@@ -379,7 +412,7 @@ def _tensor_columns(torch, fn, primals: tuple, sizes: list, start: int, stop: in
                     unit = primals[k].new_zeros(sizes[k])
                     unit[q] = 1
                     unit = unit.reshape(primals[k].shape)
-                out = fn(*(fwad.make_dual(p, unit if j == k else z) for j, (p, z) in enumerate(zip(primals, zeros))))
+                out = dual(*(fwad.make_dual(p, unit if j == k else z) for j, (p, z) in enumerate(zip(primals, zeros))))
                 tangent = fwad.unpack_dual(out).tangent
                 columns.append(out.new_zeros(out.shape) if tangent is None else tangent)
         return torch.stack(columns, dim=1)
@@ -418,10 +451,11 @@ def _batched_jvps(torch, fn, primals: tuple, tangents: list):
         from torch._vmap_internals import _vmap
     except ImportError:  # pragma: no cover - present in every torch symjac supports
         _vmap = None
+    dual = getattr(fn, "dual", fn)  # `_FlatForward.dual`: fn with zero tangents on its constants
     if _vmap is not None:
         def dual_jvp(*ts):
             with fwad.dual_level():
-                out = fn(*(fwad.make_dual(p, t.view_as(p)) for p, t in zip(primals, ts)))
+                out = dual(*(fwad.make_dual(p, t.view_as(p)) for p, t in zip(primals, ts)))
                 primal, tangent = fwad.unpack_dual(out)
                 # an output that does not depend on the inputs has no tangent: its JVP is 0
                 return torch.zeros_like(primal) if tangent is None else tangent

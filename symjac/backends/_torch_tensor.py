@@ -46,13 +46,15 @@ Unsupported = _Unsupported
 
 
 class _Context:
-    """What an implementation needs at call time: torch, the dtype, conversion of numbers."""
+    """What an implementation needs at call time: torch, the dtype, conversion of numbers, and
+    (forward mode) `lift`, which gives a constant tensor a zero tangent (`TensorForward.__call__`)."""
 
-    __slots__ = ("torch", "dtype")
+    __slots__ = ("torch", "dtype", "lift")
 
-    def __init__(self, torch, dtype):
+    def __init__(self, torch, dtype, lift=None):
         self.torch = torch
         self.dtype = dtype
+        self.lift = lift
 
     def tensor(self, value):
         if isinstance(value, self.torch.Tensor):
@@ -61,7 +63,15 @@ class _Context:
             return self.torch.tensor(value)
         if isinstance(value, complex):
             raise _Unsupported("a complex intermediate value")
-        return self.torch.tensor(value, dtype=self.dtype)
+        out = self.torch.tensor(value, dtype=self.dtype)
+        return out if self.lift is None else self.lift(out)
+
+    def operand(self, value, other):
+        """`value` as an operand of an arithmetic operator with `other`: unchanged, except a
+        number beside a tensor in forward mode, which becomes a tensor with a zero tangent."""
+        if self.lift is None or isinstance(value, (bool, self.torch.Tensor)) or not isinstance(other, self.torch.Tensor):
+            return value
+        return self.tensor(value)
 
 
 def _unary(name: str) -> Callable:
@@ -218,14 +228,22 @@ class TensorForward:
         self._out_shape = tuple(function.out_shape)
         self._by_dtype: dict = {}
 
-    def __call__(self, tensors: Mapping[str, Any]):
+    def __call__(self, tensors: Mapping[str, Any], *, lift: Callable | None = None):
+        """`lift`: in forward mode, `lift(t)` is `t` with a zero tangent at the current dual level
+        (`backends._torch._zero_tangent`); the constants (the Function's, and numbers beside a tensor
+        in `+ - * /`, `maximum(x, 0)`, ...) are given one. torch 2.13 runs an operation whose other
+        operand has no tangent through a reference implementation in Python (`torch._refs`), about
+        0.3 ms each (`x * 2.0`, `x - c`, `maximum(x, y)`), where with both tangents it takes a few
+        microseconds; the tangents are the same numbers (`tests/test_check_fast_paths.py`)."""
         import torch  # the caller (`backends._torch.tensor_jacobians`) imported it through import_torch
         first = next(iter(tensors.values()))
         dtype = first.dtype
         env = self._by_dtype.get(dtype)
         if env is None:
             env = self._by_dtype[dtype] = {n: torch.tensor(v, dtype=dtype) for n, v in self._consts.items()}
-        ctx = _Context(torch, dtype)
+        if lift is not None and env:
+            env = {n: lift(t) for n, t in env.items()}
+        ctx = _Context(torch, dtype, lift)
         out = ctx.tensor(self._run(ctx, {**env, **tensors}))
         if out.dtype != dtype:
             out = out.to(dtype)
@@ -299,8 +317,17 @@ class _TextCompiler:
             if function is None:
                 raise _Unsupported(f"operator {type(node.op).__name__}")
 
+            # not a power's exponent (pow with a number exponent has its own rule), nor a number minus a
+            # tensor (torch's rsub takes that in a few microseconds)
+            lifted = isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div))
+            lift_left = lifted and not isinstance(node.op, ast.Sub)
+
             def binary(c, env):
                 a, b = left(c, env), right(c, env)
+                if lifted and c.lift is not None:
+                    if lift_left:
+                        a = c.operand(a, b)
+                    b = c.operand(b, a)
                 try:
                     out = function(a, b)
                 except (ArithmeticError, OverflowError) as error:
@@ -420,20 +447,22 @@ def _compile_matrix(function, expr) -> Callable:
                         out = value if out is None else c.torch.matmul(out, value)
                     else:
                         scale = value if scale is None else scale * value
-                return out if scale is None else out * scale
+                return out if scale is None else out * c.operand(scale, out)
             return matmul
         if isinstance(node, (sympy.MatAdd, sympy.Add)):
             def add(c, env):
                 out = args[0](c, env)
                 for a in args[1:]:
-                    out = out + a(c, env)
+                    value = a(c, env)
+                    out = c.operand(out, value) + c.operand(value, out)
                 return out
             return add
         if isinstance(node, (sympy.HadamardProduct, sympy.Mul)):
             def mul(c, env):
                 out = args[0](c, env)
                 for a in args[1:]:
-                    out = out * a(c, env)
+                    value = a(c, env)
+                    out = c.operand(out, value) * c.operand(value, out)
                 return out
             return mul
         if isinstance(node, sympy.Transpose):

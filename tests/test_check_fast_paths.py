@@ -1,0 +1,221 @@
+"""The shortcuts the single-point check takes to cut its fixed cost (issue 14's `x * y` floor) give
+the numbers of the longer way, and keep verdicts right both ways.
+
+- `_finite_diff._weighted` (one product and one reduction over the levels) equals the levels
+  weighted and added one by one, bit for bit; so does `fd_jacobian` with its all-finite
+  shortcut against the general path (NaN masks) on a finite stencil;
+- `_tolerance.perturbed` keeps `1 + eps s` per dtype and size: the same numbers as computed
+  afresh, per dtype (float32 and float64 differ), read-only, not shared wrongly across sizes;
+- the symbolic route of a Function with several inputs (one shared table) equals each input's
+  Jacobian evaluated alone to rounding, and the check still fails wrong Jacobians (sign-flipped,
+  transposed, off by 1e-4 relative; 1e-3 in float32) and passes a correct one written differently.
+No timing is asserted here: `benchmarks/check_floors.py` measures the floors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symjac as sj
+from symjac import _engine, _finite_diff, _tolerance
+from symjac._values import coerce_point
+from symjac.backends import numpy_backend
+
+RNG = np.random.default_rng(5)
+
+
+def _weighted_one_by_one(weights, levels):
+    out = weights[0] * levels[0]
+    for w, level in zip(weights[1:], levels[1:]):
+        out = out + w * level
+    return out
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 1), (3, 2, 1), (3, 7, 5), (3, 40, 3)])
+def test_weighted_levels_equal_the_sum_written_out_bit_for_bit(shape):
+    tables = list(_finite_diff._RICHARDSON.values())
+    for _ in range(50):
+        levels = RNG.normal(size=shape) * 10.0 ** RNG.integers(-200, 200, size=shape)
+        for weights in [w for pair in tables for w in pair]:
+            assert np.array_equal(_finite_diff._weighted(weights, levels), _weighted_one_by_one(weights, levels))
+
+
+@pytest.mark.parametrize("fn, n", [
+    (lambda r: (r[:, 0] * r[:, 1])[:, None], 2),
+    (lambda r: np.stack([np.sin(r[:, 0]) * r[:, 1], np.exp(r[:, 1]) - r[:, 0] ** 3, np.abs(r[:, 0])], axis=1), 2),
+    (lambda r: np.tanh(r @ np.arange(12.0).reshape(4, 3) / 7), 4),
+])
+def test_fd_all_finite_shortcut_equals_the_general_path(monkeypatch, fn, n):
+    x = RNG.normal(size=n)
+    fast = _finite_diff.fd_jacobian(fn, x)
+    real_isfinite = np.isfinite
+    calls = {"n": 0}
+
+    def isfinite_first_false(a, *args, **kwargs):  # the shortcut's test of the whole stencil sees "not finite"
+        out = real_isfinite(a, *args, **kwargs)
+        if np.ndim(a) == 2 and np.shape(a)[0] == 6 * n + 1 and not calls["n"]:
+            calls["n"] += 1
+            return np.zeros_like(out)
+        return out
+
+    monkeypatch.setattr(_finite_diff.np, "isfinite", isfinite_first_false)
+    general = _finite_diff.fd_jacobian(fn, x)
+    monkeypatch.undo()
+    assert calls["n"] == 1  # the general path ran
+    for name in ("value", "error", "step"):
+        assert np.array_equal(getattr(fast, name), getattr(general, name)), name
+
+
+def test_fd_with_a_non_finite_stencil_point_still_marks_that_entry():
+    def fn(r):  # log(x0) * x1: the stencil of x0 near 0 leaves the domain
+        with np.errstate(all="ignore"):
+            return (np.log(r[:, 0]) * r[:, 1])[:, None]
+
+    res = _finite_diff.fd_jacobian(fn, np.array([1e-4, 2.0]))
+    assert np.isnan(res.value[0, 0]) and np.isinf(res.error[0, 0])
+    assert np.isfinite(res.value[0, 1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size", [1, 2, 9])
+def test_perturbation_factors_are_kept_per_dtype_and_size(dtype, size):
+    x = RNG.normal(size=size)
+    count = sj.ToleranceModel().perturbations
+    expected = x[None, :] * (1.0 + _tolerance.eps(dtype) * _tolerance._signs(_tolerance.PERTURBATION_SEED, count, size))
+    for _ in range(2):  # computed the first time, kept the second
+        got = _tolerance.perturbed(x, dtype, count)
+        assert np.array_equal(got, expected) and got.shape == (count, size)
+    kept = _tolerance._factors(_tolerance.eps(dtype), count, size)
+    assert not kept.flags.writeable
+    other = np.float32 if dtype == np.float64 else np.float64
+    assert not np.array_equal(kept, _tolerance._factors(_tolerance.eps(other), count, size))
+
+
+CASES = [
+    ("x * y", {"x": (), "y": ()}),
+    ("tanh(W @ x + b)", {"W": (4, 4), "x": (4,), "b": (4,)}),
+    ("x * y + sin(x) / y", {"x": (3,), "y": (3,)}),
+    ("sigmoid(x) * y", {"x": (2,), "y": (2,)}),
+    ("sum(X) * y", {"X": (2, 3), "y": ()}),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("text, shapes", CASES, ids=[c[0] for c in CASES])
+def test_symbolic_route_from_one_table_equals_each_jacobian_alone(text, shapes, dtype):
+    f = sj.function(text, **shapes)
+    values = {k: (RNG.normal(size=s) + (2.0 if text.endswith("/ y") and k == "y" else 0.0)).astype(dtype)
+              for k, s in shapes.items()}
+    point = coerce_point(f.inputs, values)
+    chk = _engine._Check(f, point, None, sj.ToleranceModel())
+    got = chk._symbolic(point)
+    alone = np.concatenate([numpy_backend.jacobian(j, point).reshape(got.shape[0], -1) for j in _engine._jacobians(f)],
+                           axis=1)
+    assert got.dtype == np.dtype(dtype) and got.shape == alone.shape
+    np.testing.assert_allclose(got, alone, rtol=8 * np.finfo(dtype).eps, atol=8 * np.finfo(dtype).tiny)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("text, shapes", CASES, ids=[c[0] for c in CASES])
+def test_checks_still_fail_wrong_jacobians_and_pass_right_ones(text, shapes, dtype):
+    f = sj.function(text, **shapes)
+    values = {k: (RNG.normal(size=s) + (2.0 if text.endswith("/ y") and k == "y" else 0.0)).astype(dtype)
+              for k, s in shapes.items()}
+    assert sj.check(f, at=values).verdict == "pass"
+    exact = {inp.name: f.jacobian(inp.name).evaluate(**{k: v.astype(np.float64) for k, v in values.items()})
+             for inp in f.inputs}
+    # float32's own tolerance is wider: 1e-4 relative is not always beyond it there (on the tree
+    # before these shortcuts too: tanh(W @ x + b) n = 4, 3 of 40 random float32 points)
+    off = 1e-4 if dtype == np.float64 else 1e-3
+    wrongs = {"sign-flipped": {k: -v for k, v in exact.items()},
+              f"off by {off}": {k: v * (1 + off) for k, v in exact.items()}}
+    first = f.inputs[0]
+    if len(first.shape) == 1 and f.out_shape == first.shape:
+        wrongs["transposed"] = {**exact, first.name: exact[first.name].T.copy()}
+    for how, wrong in wrongs.items():
+        if all(np.array_equal(wrong[k], exact[k]) for k in exact):
+            continue  # e.g. a symmetric block transposed
+        report = sj.check(f, at=values, jacobian=wrong)
+        assert report.verdict == "fail", (how, str(report))
+        assert report.odd_one_out == "candidate", how
+    assert sj.check(f, at=values, jacobian=exact).verdict == "pass"
+
+
+def test_correct_jacobians_from_other_formulas_pass_in_both_dtypes():
+    n = 4
+    W, x, b = RNG.normal(size=(n, n)) / 2, RNG.normal(size=n), RNG.normal(size=n)
+    f = sj.function("tanh(W @ x + b)", W=(n, n), x=(n,), b=(n,))
+    g = sj.function("x * y", x=(), y=())
+    for dtype in (np.float64, np.float32):
+        t = np.tanh(W @ x + b)
+        d = 1.0 - t ** 2  # tanh' written as 1 - tanh^2, not SymPy's form
+        by_w = np.einsum("ik,j->ijk", np.diag(d), x)  # d out_i / d W[k, j] = delta_ik d_i x_j
+        by_w = np.transpose(by_w, (0, 2, 1))
+        hand = {"W": by_w, "x": d[:, None] * W, "b": np.diag(d)}
+        at = {"W": W.astype(dtype), "x": x.astype(dtype), "b": b.astype(dtype)}
+        assert sj.check(f, at=at, jacobian=hand).verdict == "pass"
+        assert sj.check(f, at=at, jacobian={**hand, "x": hand["x"].T.copy()}).verdict == "fail"
+        pt = {"x": np.array(1.3, dtype=dtype), "y": np.array(-0.7, dtype=dtype)}
+        assert sj.check(g, at=pt, jacobian={"x": np.array(-0.7), "y": np.array(1.3)}).verdict == "pass"
+        report = sj.check(g, at=pt, jacobian={"x": np.array(1.3), "y": np.array(-0.7)})  # swapped: wrong
+        assert report.verdict == "fail" and report.odd_one_out == "candidate"
+
+
+torch = pytest.importorskip("torch")
+
+CONSTANT_CASES = [
+    ("2 * x * y", {"x": (), "y": ()}, {}),
+    ("x * y + 1", {"x": (), "y": ()}, {}),
+    ("x / 3 - y * 0.1", {"x": (3,), "y": (3,)}, {}),
+    ("1 - x * 0.7", {"x": (2,)}, {}),
+    ("maximum(x, 0) * y", {"x": (4,), "y": (4,)}, {}),
+    ("clamp(x, -0.5, 0.5) + y", {"x": (3,), "y": (3,)}, {}),
+    ("tanh(W @ x + 0.5) * 2", {"W": (3, 3), "x": (3,)}, {}),
+    ("A @ x * 0.3 + c", {"x": (3,)}, {"A": np.arange(9.0).reshape(3, 3) / 7, "c": 0.25}),
+    ("softmax(x * 1.7)", {"x": (6,)}, {}),
+    ("x ** 2 / 7", {"x": ()}, {}),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("text, shapes, consts", CONSTANT_CASES, ids=[c[0] for c in CONSTANT_CASES])
+def test_constants_with_zero_tangents_give_functorchs_columns_bit_for_bit(monkeypatch, text, shapes, consts, dtype):
+    """The loop of dual forwards and the dual vmap give the constants zero tangents (`lift`);
+    functorch's vmap runs the forward as written: the same numbers."""
+    from symjac.backends import _torch as tb
+
+    f = sj.function(text, consts=consts, **shapes)
+    point = coerce_point(f.inputs, {k: RNG.normal(size=s).astype(dtype) for k, s in shapes.items()})
+    lifted = []
+    real = tb._zero_tangent
+    monkeypatch.setattr(tb, "_zero_tangent", lambda t: lifted.append(1) or real(t))
+    results = []
+    for few, dual in ((10_000, 0), (0, 10_000), (0, 0)):  # the loop, the dual vmap, functorch's vmap
+        monkeypatch.setattr(tb, "FEW_COLUMNS", few)
+        monkeypatch.setattr(tb, "DUAL_VMAP_COLUMNS", dual)
+        before = len(lifted)
+        results.append(tb.tensor_jacobians(f, point, "forward"))
+        if few or dual:
+            assert len(lifted) > before, "no constant was given a zero tangent"
+        else:
+            assert len(lifted) == before  # functorch's vmap: the forward as written
+    for got in results[:2]:
+        for name in got:
+            assert got[name].dtype == results[2][name].dtype == np.dtype(dtype)
+            assert np.array_equal(got[name], results[2][name]), name
+    before = len(lifted)
+    tb.tensor_jacobians(f, point, "reverse")
+    assert len(lifted) == before  # reverse mode runs the forward as written
+
+
+def test_check_with_constants_still_catches_wrong_jacobians():
+    f = sj.function("2 * x * y + 0.5 * x", x=(3,), y=(3,))
+    at = {"x": RNG.normal(size=3), "y": RNG.normal(size=3)}
+    assert sj.check(f, at=at).routes[1:3] == ("torch-reverse", "torch-forward")
+    exact = {"x": np.diag(2 * at["y"] + 0.5), "y": np.diag(2 * at["x"])}
+    assert sj.check(f, at=at, jacobian=exact).verdict == "pass"
+    for wrong in ({"x": -exact["x"], "y": exact["y"]}, {"x": exact["x"] * (1 + 1e-4), "y": exact["y"]},
+                  {"x": exact["y"], "y": exact["x"]}):
+        report = sj.check(f, at=at, jacobian=wrong)
+        assert report.verdict == "fail" and report.odd_one_out == "candidate"
