@@ -45,6 +45,7 @@ __all__ = [
     "check_derivative",
     "check_inputs",
     "check_output",
+    "scan_output",
     "check_sympy_input",
     "exceeds_digits",
     "raise_hint",
@@ -361,13 +362,115 @@ def written_sizes(entries: Iterable[sympy.Basic], *, refuse: bool = True) -> lis
     return [memo[entry] for entry in entries]
 
 
-def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits, *, free: Mapping | None = None) -> None:
+#: Bits of `OutputScan.bits`, each true of a node when true of any node below it: it holds zoo, nan
+#: or an infinity (`HAS_UNDEFINED`); it holds `I` (`HAS_I`); it is not built from real symbols and
+#: real numbers by `+`, `*` and integer powers only (`NOT_POLYNOMIAL`); it holds a symbol that is
+#: not an input entry (`STRAY`).
+HAS_UNDEFINED, HAS_I, NOT_POLYNOMIAL, STRAY = 1, 2, 4, 8
+_UNDEFINED_ATOMS = frozenset((sympy.zoo, sympy.nan, sympy.oo, -sympy.oo))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class OutputScan:
+    """The facts of one walk over an output's DAG (`scan_output`), each distinct node once: what
+    the budgets (`check_output`) and the Function's validation (`symjac._function`) read."""
+
+    sizes: dict  # node -> written-out size (shared subexpressions counted each time)
+    free: dict  # node -> frozenset of the SymPy Symbols in it (`_dag.free_symbols`)
+    bits: dict  # node -> HAS_UNDEFINED | HAS_I | NOT_POLYNOMIAL | STRAY
+    numbers: list  # the Rationals, and the Pows of a constant base to a non-integer power, in postorder
+    distinct: int  # distinct nodes
+    dag_inputs: int  # sum over distinct non-leaf nodes of the input entries in each
+    branches: int  # sum over the `_BRANCHES` nodes of written-out size x input entries in each
+
+    def inputs_in(self, node: sympy.Basic, symbols: set) -> int:
+        """How many of the input entries `symbols` the node holds (`len(free[node] & symbols)`)."""
+        found = self.free[node]
+        return len(found & symbols) if self.bits[node] & STRAY else len(found)
+
+
+def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
+    """One walk over the DAG of `flat` (`_dag.postorder`) for every fact of an output the budgets
+    and the validation read: written-out sizes (`written_sizes`), free symbols
+    (`_dag.free_symbols`), the `OutputScan.bits`, the numbers to check, the cost model's counts
+    (`output_features`). With `refuse`, refuses on the way, in postorder, nodes that no code can be
+    generated for (`_refuse_node`), as `written_sizes` does."""
+    sizes: dict = {}
+    free: dict = {}
+    bits: dict = {}
+    numbers: list = []
+    distinct = dag_inputs = branches = 0
+    empty: frozenset = frozenset()
+    undefined, imaginary = _UNDEFINED_ATOMS, sympy.I
+    rational, power = sympy.Rational, sympy.Pow
+    for node in _dag.postorder(flat):
+        distinct += 1
+        args = node.args
+        if not args:
+            sizes[node] = 1
+            if node.is_Symbol:
+                free[node] = frozenset((node,))
+                b = 0 if node.is_real is True else NOT_POLYNOMIAL
+                if node not in symbols:
+                    b |= STRAY
+            else:
+                free[node] = empty
+                if node.is_Number:
+                    b = 0 if node.is_Rational or node.is_Float else NOT_POLYNOMIAL
+                    if isinstance(node, rational):
+                        numbers.append(node)
+                else:
+                    b = NOT_POLYNOMIAL
+                    if node is imaginary:
+                        b |= HAS_I
+                if node in undefined:
+                    b |= HAS_UNDEFINED
+            bits[node] = b
+            continue
+        if refuse:
+            _refuse_node(node)
+        size, b = 1, 0
+        largest, others = empty, None  # `_dag.free_symbols`: the largest child set, the others
+        for arg in args:
+            size += sizes[arg]
+            b |= bits[arg]
+            part = free[arg]
+            if not part or part is largest:
+                continue
+            if len(part) > len(largest):
+                if largest:
+                    others = [largest] if others is None else others + [largest]
+                largest = part
+            else:
+                others = [part] if others is None else others + [part]
+        sizes[node] = size
+        if node.is_Symbol:  # a symbol with arguments (`Indexed`)
+            found = frozenset((node,))
+            b = (b & (HAS_UNDEFINED | HAS_I)) | (0 if node.is_real is True else NOT_POLYNOMIAL) \
+                | (0 if node in symbols else STRAY)
+        else:
+            found = largest if others is None or all(part <= largest for part in others) \
+                else largest.union(*others)
+            if not (node.is_Add or node.is_Mul or (node.is_Pow and node.exp.is_Integer)):
+                b |= NOT_POLYNOMIAL
+            if isinstance(node, power) and not free[node.base] and node.exp.is_Integer is not True:
+                numbers.append(node)
+        free[node] = found
+        bits[node] = b
+        inside = len(found & symbols) if b & STRAY else len(found)
+        dag_inputs += inside
+        if isinstance(node, _BRANCHES):
+            branches += size * inside
+    return OutputScan(sizes, free, bits, numbers, distinct, dag_inputs, branches)
+
+
+def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> OutputScan:
     """Refuse an output whose exact Jacobian would cost more than the budgets allow.
 
     Checked when a Function is built, before any differentiation: the number of output entries
     and the written-out size of each (as the parser checks them for text, now for every way of
-    defining a Function), the dense Jacobian size, and the estimated Jacobian work. `free`: a
-    `_dag.free_symbols` memo to fill and share (the caller's walks then reuse it).
+    defining a Function), the dense Jacobian size, and the estimated Jacobian work. Returns the
+    output's `scan_output`, which the caller's own checks then read (one walk for all of them).
     """
     inputs = tuple(inputs)
     out_size = int(output.size)
@@ -386,13 +489,14 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits, *, f
             f"{limits.max_jacobian_entries} (Limits.max_jacobian_entries); use smaller shapes, "
             "check a slice of the output, " + raise_hint("max_jacobian_entries")
         )
-    symbols = {s for inp in inputs for s in inp.flat_symbols}
+    symbols = {s for inp in inputs for s in inp.symbols.flat}
     flat = list(output.reshape(-1))
     work = 0
     nonzeros = 0
-    sizes = written_sizes(flat)
-    free = _dag.free_symbols(flat, memo=free)
-    for index, (entry, size) in enumerate(zip(flat, sizes)):
+    scan = scan_output(flat, symbols)
+    sizes = scan.sizes
+    for index, entry in enumerate(flat):
+        size = sizes[entry]
         if size > limits.max_entry_size:
             where = list(np.unravel_index(index, output.shape)) if output.ndim else []
             raise TooLargeError(
@@ -400,7 +504,7 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits, *, f
                 f"{limits.max_entry_size} (Limits.max_entry_size); simplify the expression, "
                 + raise_hint("max_entry_size")
             )
-        count = len(free[entry] & symbols)
+        count = scan.inputs_in(entry, symbols)
         nonzeros += count
         work += size * count
     if work > limits.max_jacobian_work:
@@ -410,38 +514,28 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits, *, f
             f"{limits.max_jacobian_work} (Limits.max_jacobian_work); use smaller shapes, "
             + raise_hint("max_jacobian_work")
         )
-    features = output_features(flat, symbols, in_size, sizes=sizes, free=free, nonzeros=nonzeros, work=work)
+    features = _features(scan, flat, in_size, nonzeros, work)
     check_estimate(_cost.estimate(features), limits,
                    what="building the exact Jacobian and its code and checking it at one point")
+    return scan
 
 
 #: Nodes whose derivative SymPy builds through its assumption system (sign queries on the argument).
 _BRANCHES = (sympy.Max, sympy.Min, sympy.Piecewise, sympy.Abs, sympy.Heaviside)
 
 
-def output_features(flat: list, symbols: set, in_size: int, *, sizes: list[int] | None = None,
-                    free: Mapping | None = None, nonzeros: int | None = None,
-                    work: int | None = None) -> _cost.Features:
+def output_features(flat: list, symbols: set, in_size: int) -> _cost.Features:
     """The cost model's `Features` of an output's flat entries (one walk over their DAG)."""
-    sizes = written_sizes(flat, refuse=False) if sizes is None else sizes
-    free = _dag.free_symbols(flat) if free is None else free
-    counts = [len(free[entry] & symbols) for entry in flat]
-    nonzeros = sum(counts) if nonzeros is None else nonzeros
-    work = sum(s * c for s, c in zip(sizes, counts)) if work is None else work
-    node_sizes = {}
-    distinct = dag_inputs = branches = 0
-    for node in _dag.postorder(flat):
-        distinct += 1
-        inside = len(free[node] & symbols) if node.args else 0
-        dag_inputs += inside
-        if node.args:
-            node_sizes[node] = 1 + sum(node_sizes.get(arg, 1) for arg in node.args)
-            if isinstance(node, _BRANCHES):
-                branches += node_sizes[node] * inside
+    scan = scan_output(flat, symbols, refuse=False)
+    counts = [scan.inputs_in(entry, symbols) for entry in flat]
+    return _features(scan, flat, in_size, sum(counts), sum(scan.sizes[e] * c for e, c in zip(flat, counts)))
+
+
+def _features(scan: OutputScan, flat: list, in_size: int, nonzeros: int, work: int) -> _cost.Features:
     return _cost.Features(
         out_size=len(flat), in_size=in_size, dense=len(flat) * in_size, nonzeros=nonzeros,
-        written=sum(sizes), distinct=distinct, dag_inputs=dag_inputs, jacobian_written=work,
-        branches=branches,
+        written=sum(scan.sizes[e] for e in flat), distinct=scan.distinct, dag_inputs=scan.dag_inputs,
+        jacobian_written=work, branches=scan.branches,
     )
 
 
