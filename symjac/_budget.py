@@ -152,7 +152,8 @@ class Limits:
     progress: bool | None = None
 
     def __post_init__(self) -> None:
-        for name, value in dataclasses.asdict(self).items():
+        for name in _FIELD_NAMES:  # not dataclasses.asdict, which deep-copies every value
+            value = getattr(self, name)
             if name in _SECONDS_FIELDS:
                 if value is None and name == "timeout":
                     continue
@@ -197,6 +198,7 @@ class Limits:
 _SECONDS_FIELDS = ("max_seconds", "timeout")
 _MAX_SECONDS = 1_000_000.0
 
+_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
 DEFAULT_LIMITS = Limits()
 
 _LOG2_10 = math.log2(10)
@@ -365,8 +367,12 @@ def written_sizes(entries: Iterable[sympy.Basic], *, refuse: bool = True) -> lis
 #: Bits of `OutputScan.bits`, each true of a node when true of any node below it: it holds zoo, nan
 #: or an infinity (`HAS_UNDEFINED`); it holds `I` (`HAS_I`); it is not built from real symbols and
 #: real numbers by `+`, `*` and integer powers only (`NOT_POLYNOMIAL`); it holds a symbol that is
-#: not an input entry (`STRAY`).
-HAS_UNDEFINED, HAS_I, NOT_POLYNOMIAL, STRAY = 1, 2, 4, 8
+#: not an input entry (`STRAY`). And, not passed on to parents: the node is not shown real and finite
+#: from recorded facts alone (`UNSURE`: not a polynomial in the sense above with powers to
+#: non-negative integers only, of real symbols, numbers and nodes whose recorded assumptions,
+#: read and not deduced, say real: `tanh(u)` once `symjac.ops` told it its facts).
+HAS_UNDEFINED, HAS_I, NOT_POLYNOMIAL, STRAY, UNSURE = 1, 2, 4, 8, 16
+_PASSED_ON = HAS_UNDEFINED | HAS_I | NOT_POLYNOMIAL | STRAY
 _UNDEFINED_ATOMS = frozenset((sympy.zoo, sympy.nan, sympy.oo, -sympy.oo))
 
 
@@ -377,7 +383,7 @@ class OutputScan:
 
     sizes: dict  # node -> written-out size (shared subexpressions counted each time)
     free: dict  # node -> frozenset of the SymPy Symbols in it (`_dag.free_symbols`)
-    bits: dict  # node -> HAS_UNDEFINED | HAS_I | NOT_POLYNOMIAL | STRAY
+    bits: dict  # node -> HAS_UNDEFINED | HAS_I | NOT_POLYNOMIAL | STRAY | UNSURE
     numbers: list  # the Rationals, and the Pows of a constant base to a non-integer power, in postorder
     distinct: int  # distinct nodes
     dag_inputs: int  # sum over distinct non-leaf nodes of the input entries in each
@@ -410,17 +416,17 @@ def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
             sizes[node] = 1
             if node.is_Symbol:
                 free[node] = frozenset((node,))
-                b = 0 if node.is_real is True else NOT_POLYNOMIAL
+                b = 0 if node.is_real is True else NOT_POLYNOMIAL | UNSURE
                 if node not in symbols:
                     b |= STRAY
             else:
                 free[node] = empty
                 if node.is_Number:
-                    b = 0 if node.is_Rational or node.is_Float else NOT_POLYNOMIAL
+                    b = 0 if node.is_Rational or node.is_Float else NOT_POLYNOMIAL | UNSURE
                     if isinstance(node, rational):
                         numbers.append(node)
                 else:
-                    b = NOT_POLYNOMIAL
+                    b = NOT_POLYNOMIAL | (0 if node._assumptions.get("real") is True else UNSURE)
                     if node is imaginary:
                         b |= HAS_I
                 if node in undefined:
@@ -434,6 +440,9 @@ def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
         for arg in args:
             size += sizes[arg]
             b |= bits[arg]
+        unsure = b & UNSURE
+        b &= _PASSED_ON
+        for arg in args:
             part = free[arg]
             if not part or part is largest:
                 continue
@@ -446,13 +455,21 @@ def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
         sizes[node] = size
         if node.is_Symbol:  # a symbol with arguments (`Indexed`)
             found = frozenset((node,))
-            b = (b & (HAS_UNDEFINED | HAS_I)) | (0 if node.is_real is True else NOT_POLYNOMIAL) \
+            b = (b & (HAS_UNDEFINED | HAS_I)) | (0 if node.is_real is True else NOT_POLYNOMIAL | UNSURE) \
                 | (0 if node in symbols else STRAY)
         else:
             found = largest if others is None or all(part <= largest for part in others) \
                 else largest.union(*others)
-            if not (node.is_Add or node.is_Mul or (node.is_Pow and node.exp.is_Integer)):
+            if node.is_Add or node.is_Mul:
+                pass
+            elif node.is_Pow and node.exp.is_Integer:
+                if node.exp.p < 0:
+                    unsure = UNSURE
+            else:
                 b |= NOT_POLYNOMIAL
+                unsure = UNSURE
+            if unsure and node._assumptions.get("real") is not True:
+                b |= UNSURE
             if isinstance(node, power) and not free[node.base] and node.exp.is_Integer is not True:
                 numbers.append(node)
         free[node] = found

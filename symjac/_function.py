@@ -26,6 +26,7 @@ from ._budget import (
     HAS_UNDEFINED,
     NOT_POLYNOMIAL,
     STRAY,
+    UNSURE,
     Limits,
     check_constant,
     check_inputs,
@@ -760,7 +761,8 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
     _check_numbers(scan, limits)
     free, bits = scan.free, scan.bits
     flat = [e for e in array.flat if isinstance(e, sympy.Expr) and not isinstance(e, sympy.MatrixExpr)]
-    asked = [e for e in flat if bits[e] & _NOT_POLYNOMIAL]  # polynomials need no question
+    # polynomials, and entries shown real from recorded facts (`tanh(u)`), need no question
+    asked = [e for e in flat if bits[e] & _NOT_POLYNOMIAL and bits[e] & UNSURE]
     if asked:
         symbols = [s for inp in inputs for s in inp.symbols.flat]
         found = _real_somewhere(asked, symbols) if len(flat) == array.size else [False] * len(asked)

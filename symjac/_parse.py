@@ -1011,6 +1011,10 @@ class _Evaluator:
 # --------------------------------------------------------------------------- entry point
 
 
+#: ASCII's control characters (category Cc) other than tab and line breaks.
+_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _check_characters(text: str) -> None:
     """Refuse control and format characters (tabs and line breaks aside).
 
@@ -1018,6 +1022,8 @@ def _check_characters(text: str) -> None:
     and in LaTeX: an escape sequence (`\x1b[2J`) or a bidi override (U+202E) there would rewrite
     what the reader sees.
     """
+    if text.isascii() and not _ASCII_CONTROL.search(text):
+        return  # the only control characters in ASCII are C0 and DEL; no format or surrogate ones
     for position, char in enumerate(text):
         if char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf", "Cs"):
             raise InvalidExpressionError(
@@ -1036,6 +1042,8 @@ def _check_identifiers(text: str, names: Mapping[str, Any]) -> None:
     bold x are all read as ASCII letters, so the text shown would not be the text evaluated. The
     raw identifiers come from the tokenizer, which does not normalise.
     """
+    if text.isascii():
+        return  # every identifier is ASCII
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):
