@@ -36,6 +36,7 @@ import sympy as sp
 # part of loading symjac's expression modules, once per process, like SymPy's own imports.
 import sympy.tensor.tensor  # noqa: F401
 from sympy.core.mul import _mulsort
+from sympy.core.parameters import global_parameters as _global_parameters
 
 from symjac import _stable
 from symjac._products import product, total
@@ -935,15 +936,30 @@ class _Minors:
             terms = []
             for p, c in enumerate(cols):
                 entry = top[c]
-                if entry == 0:  # structural zeros: a sparse or triangular matrix expands less
+                if _is_zero(entry):  # structural zeros: a sparse or triangular matrix expands less
                     continue
                 minor = self(rest, cols[:p] + cols[p + 1:])
-                if minor == 0:
+                if _is_zero(minor):
                     continue
                 term = product(entry, minor)  # sp.Mul(entry, minor), without Mul.flatten where it is plain
                 terms.append(-term if p % 2 else term)
             found = self.memo[key] = total(terms)  # sp.Add(*terms)
         return found
+
+
+def _is_zero(e: sp.Expr) -> bool:
+    """`e == 0` (SymPy's: 0.0 too) without sympifying 0 for every entry that is not a number."""
+    return e is sp.S.Zero or (getattr(e, "is_Number", True) and e == 0)
+
+
+def _negative(e: sp.Expr) -> sp.Expr:
+    """`-e`, the node SymPy builds. For a sum, `-e` is `Mul(-1, e)`, which `Mul.flatten` distributes
+    (`Add(*(-t for t in e.args))`, each `-t` by `_keep_coeff`'s `-t`): that sum is built here by
+    `_products.total`, which skips `Add.flatten` where the terms are canonical already (they are:
+    negated terms of a canonical sum)."""
+    if e.is_Add and _global_parameters.distribute and e.is_commutative:
+        return total([-t for t in e.args])
+    return -e
 
 
 def _rows(a: np.ndarray) -> list:
@@ -988,9 +1004,10 @@ def _adjugate_and_det(name: str, a: np.ndarray) -> tuple[np.ndarray, sp.Expr]:
         for i in range(n):
             for j in range(n):
                 m = minors(every[:i] + every[i + 1:], every[:j] + every[j + 1:]) if n > 1 else sp.S.One
-                adjugate[j, i] = -m if (i + j) % 2 else m
+                adjugate[j, i] = _negative(m) if (i + j) % 2 else m
         top = minors.a[0]
-        d = total([product(top[j], adjugate[j, 0]) for j in range(n) if top[j] != 0 and adjugate[j, 0] != 0])
+        d = total([product(top[j], adjugate[j, 0]) for j in range(n)
+                   if not _is_zero(top[j]) and not _is_zero(adjugate[j, 0])])
     else:
         matrix = _matrix(a)
         with _no_simplification():
@@ -1027,8 +1044,11 @@ def inv(x: Any) -> np.ndarray:
         return a.copy()
     adjugate, d = _adjugate_and_det("inv", a)
     out = np.empty(a.shape, dtype=object)
+    # `v / d` is `Mul(v, Pow(d, -1))` (`Expr.__truediv__`), the power built once here; a number
+    # divides a number itself (one rounding of a Float)
+    reciprocal = None if d.is_Number else sp.Pow(d, sp.S.NegativeOne)
     for index, v in np.ndenumerate(adjugate):
-        out[index] = v / d
+        out[index] = v / d if reciprocal is None or v.is_Number else product(v, reciprocal)
     return out
 
 
