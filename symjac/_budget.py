@@ -154,6 +154,10 @@ class Limits:
     def __post_init__(self) -> None:
         for name in _FIELD_NAMES:  # not dataclasses.asdict, which deep-copies every value
             value = getattr(self, name)
+            kind = type(value)
+            if (kind is int and value >= 1 and name not in _NOT_INTS) or (
+                    kind is float and name in _SECONDS_FIELDS and 0 < value <= _MAX_SECONDS):
+                continue  # already as the checks below would store it
             if name in _SECONDS_FIELDS:
                 if value is None and name == "timeout":
                     continue
@@ -196,6 +200,7 @@ class Limits:
 
 #: The fields in seconds (numbers, not ints), and their largest value (about 11.6 days).
 _SECONDS_FIELDS = ("max_seconds", "timeout")
+_NOT_INTS = _SECONDS_FIELDS + ("progress",)
 _MAX_SECONDS = 1_000_000.0
 
 _FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Limits))

@@ -94,9 +94,15 @@ def _validate_shape(name: str, shape: Any, max_rank: int = MAX_RANK) -> tuple[in
     return tuple(int(d) for d in shape)
 
 
-def _const_to_symbolic(name: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+def _const_array(name: str, value: Any) -> np.ndarray:
     # shape () accepts any shape: every dim counts as a "batch" dim here.
-    array = coerce_array(value, (), argument=f"consts[{name!r}]", constant=True).astype(np.float64)
+    return coerce_array(value, (), argument=f"consts[{name!r}]", constant=True).astype(np.float64)
+
+
+def _const_to_symbolic(name: str, value: Any, limits: Limits = DEFAULT_LIMITS, *,
+                       array: np.ndarray | None = None) -> np.ndarray:
+    """The constant as exact numbers (`array`: its `_const_array`, when the caller has it)."""
+    array = _const_array(name, value) if array is None else array
     check_constant(name, array.size, limits)
 
     def exact(v: float) -> sympy.Expr:
@@ -411,9 +417,10 @@ def function(
             raise InvalidArgumentError(f"consts: {name!r} is declared both as an input and as a constant")
     check_inputs(names, limits)
     inputs = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in names.items())
-    const_values = {name: _const_to_symbolic(name, value, limits) for name, value in consts.items()}
-    const_arrays = {name: coerce_array(consts[name], (), argument=f"consts[{name!r}]", constant=True).astype(np.float64)
-                    for name in consts}
+    const_arrays, const_values = {}, {}
+    for name, value in consts.items():  # each coerced once, checked in turn
+        const_arrays[name] = _const_array(name, value)
+        const_values[name] = _const_to_symbolic(name, value, limits, array=const_arrays[name])
     env = {inp.name: inp.symbols for inp in inputs} | const_values
 
     source = matrix_expression = None
