@@ -381,34 +381,49 @@ _PASSED_ON = HAS_UNDEFINED | HAS_I | NOT_POLYNOMIAL | STRAY
 _UNDEFINED_ATOMS = frozenset((sympy.zoo, sympy.nan, sympy.oo, -sympy.oo))
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
 class OutputScan:
     """The facts of one walk over an output's DAG (`scan_output`), each distinct node once: what
-    the budgets (`check_output`) and the Function's validation (`symjac._function`) read."""
+    the budgets (`check_output`) and the Function's validation (`symjac._function`) read.
 
-    sizes: dict  # node -> written-out size (shared subexpressions counted each time)
-    free: dict  # node -> frozenset of the SymPy Symbols in it (`_dag.free_symbols`)
-    bits: dict  # node -> HAS_UNDEFINED | HAS_I | NOT_POLYNOMIAL | STRAY | UNSURE
-    numbers: list  # the Rationals, and the Pows of a constant base to a non-integer power, in postorder
-    distinct: int  # distinct nodes
-    dag_inputs: int  # sum over distinct non-leaf nodes of the input entries in each
-    branches: int  # sum over the `_BRANCHES` nodes of written-out size x input entries in each
+    `facts[node]` is `(written-out size, bits, free symbols)`: the size with shared subexpressions
+    counted each time (`written_sizes`), the `HAS_*`/`NOT_POLYNOMIAL`/`STRAY`/`UNSURE` bits, the
+    frozenset of SymPy Symbols in it (`_dag.free_symbols`); one tuple per node, one dict lookup
+    per child. `numbers`: the Rationals, and the Pows of a constant base to a non-integer power, in
+    postorder. `distinct`: distinct nodes; `dag_inputs`: the sum over distinct non-leaf nodes of the
+    input entries in each; `branches`: the same sum over `_BRANCHES` nodes, times written-out size.
+    """
+
+    __slots__ = ("facts", "numbers", "distinct", "dag_inputs", "branches")
+
+    def __init__(self, facts: dict, numbers: list, distinct: int, dag_inputs: int, branches: int):
+        self.facts, self.numbers = facts, numbers
+        self.distinct, self.dag_inputs, self.branches = distinct, dag_inputs, branches
+
+    @property
+    def sizes(self) -> dict:
+        return {node: fact[0] for node, fact in self.facts.items()}
+
+    @property
+    def bits(self) -> dict:
+        return {node: fact[1] for node, fact in self.facts.items()}
+
+    @property
+    def free(self) -> dict:
+        return {node: fact[2] for node, fact in self.facts.items()}
 
     def inputs_in(self, node: sympy.Basic, symbols: set) -> int:
         """How many of the input entries `symbols` the node holds (`len(free[node] & symbols)`)."""
-        found = self.free[node]
-        return len(found & symbols) if self.bits[node] & STRAY else len(found)
+        _, bits, found = self.facts[node]
+        return len(found & symbols) if bits & STRAY else len(found)
 
 
 def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
     """One walk over the DAG of `flat` (`_dag.postorder`) for every fact of an output the budgets
     and the validation read: written-out sizes (`written_sizes`), free symbols
-    (`_dag.free_symbols`), the `OutputScan.bits`, the numbers to check, the cost model's counts
+    (`_dag.free_symbols`), the `OutputScan` bits, the numbers to check, the cost model's counts
     (`output_features`). With `refuse`, refuses on the way, in postorder, nodes that no code can be
     generated for (`_refuse_node`), as `written_sizes` does."""
-    sizes: dict = {}
-    free: dict = {}
-    bits: dict = {}
+    facts: dict = {}
     numbers: list = []
     distinct = dag_inputs = branches = 0
     empty: frozenset = frozenset()
@@ -418,37 +433,32 @@ def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
         distinct += 1
         args = node.args
         if not args:
-            sizes[node] = 1
             if node.is_Symbol:
-                free[node] = frozenset((node,))
                 b = 0 if node.is_real is True else NOT_POLYNOMIAL | UNSURE
                 if node not in symbols:
                     b |= STRAY
+                facts[node] = (1, b, frozenset((node,)))
+                continue
+            if node.is_Number:
+                b = 0 if node.is_Rational or node.is_Float else NOT_POLYNOMIAL | UNSURE
+                if isinstance(node, rational):
+                    numbers.append(node)
             else:
-                free[node] = empty
-                if node.is_Number:
-                    b = 0 if node.is_Rational or node.is_Float else NOT_POLYNOMIAL | UNSURE
-                    if isinstance(node, rational):
-                        numbers.append(node)
-                else:
-                    b = NOT_POLYNOMIAL | (0 if node._assumptions.get("real") is True else UNSURE)
-                    if node is imaginary:
-                        b |= HAS_I
-                if node in undefined:
-                    b |= HAS_UNDEFINED
-            bits[node] = b
+                b = NOT_POLYNOMIAL | (0 if node._assumptions.get("real") is True else UNSURE)
+                if node is imaginary:
+                    b |= HAS_I
+            if node in undefined:
+                b |= HAS_UNDEFINED
+            facts[node] = (1, b, empty)
             continue
         if refuse:
             _refuse_node(node)
         size, b = 1, 0
         largest, others = empty, None  # `_dag.free_symbols`: the largest child set, the others
         for arg in args:
-            size += sizes[arg]
-            b |= bits[arg]
-        unsure = b & UNSURE
-        b &= _PASSED_ON
-        for arg in args:
-            part = free[arg]
+            arg_size, arg_bits, part = facts[arg]
+            size += arg_size
+            b |= arg_bits
             if not part or part is largest:
                 continue
             if len(part) > len(largest):
@@ -457,7 +467,8 @@ def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
                 largest = part
             else:
                 others = [part] if others is None else others + [part]
-        sizes[node] = size
+        unsure = b & UNSURE
+        b &= _PASSED_ON
         if node.is_Symbol:  # a symbol with arguments (`Indexed`)
             found = frozenset((node,))
             b = (b & (HAS_UNDEFINED | HAS_I)) | (0 if node.is_real is True else NOT_POLYNOMIAL | UNSURE) \
@@ -475,15 +486,14 @@ def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
                 unsure = UNSURE
             if unsure and node._assumptions.get("real") is not True:
                 b |= UNSURE
-            if isinstance(node, power) and not free[node.base] and node.exp.is_Integer is not True:
+            if isinstance(node, power) and not facts[node.base][2] and node.exp.is_Integer is not True:
                 numbers.append(node)
-        free[node] = found
-        bits[node] = b
+        facts[node] = (size, b, found)
         inside = len(found & symbols) if b & STRAY else len(found)
         dag_inputs += inside
         if isinstance(node, _BRANCHES):
             branches += size * inside
-    return OutputScan(sizes, free, bits, numbers, distinct, dag_inputs, branches)
+    return OutputScan(facts, numbers, distinct, dag_inputs, branches)
 
 
 def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> OutputScan:
@@ -516,9 +526,9 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> O
     work = 0
     nonzeros = 0
     scan = scan_output(flat, symbols)
-    sizes = scan.sizes
+    facts = scan.facts
     for index, entry in enumerate(flat):
-        size = sizes[entry]
+        size = facts[entry][0]
         if size > limits.max_entry_size:
             where = list(np.unravel_index(index, output.shape)) if output.ndim else []
             raise TooLargeError(
@@ -550,13 +560,13 @@ def output_features(flat: list, symbols: set, in_size: int) -> _cost.Features:
     """The cost model's `Features` of an output's flat entries (one walk over their DAG)."""
     scan = scan_output(flat, symbols, refuse=False)
     counts = [scan.inputs_in(entry, symbols) for entry in flat]
-    return _features(scan, flat, in_size, sum(counts), sum(scan.sizes[e] * c for e, c in zip(flat, counts)))
+    return _features(scan, flat, in_size, sum(counts), sum(scan.facts[e][0] * c for e, c in zip(flat, counts)))
 
 
 def _features(scan: OutputScan, flat: list, in_size: int, nonzeros: int, work: int) -> _cost.Features:
     return _cost.Features(
         out_size=len(flat), in_size=in_size, dense=len(flat) * in_size, nonzeros=nonzeros,
-        written=sum(scan.sizes[e] for e in flat), distinct=scan.distinct, dag_inputs=scan.dag_inputs,
+        written=sum(scan.facts[e][0] for e in flat), distinct=scan.distinct, dag_inputs=scan.dag_inputs,
         jacobian_written=work, branches=scan.branches,
     )
 

@@ -766,10 +766,10 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
     # nodes, numbers): the budgets first, before SymPy's assumption queries below, which can be slow
     scan = check_output(array, inputs, limits)
     _check_numbers(scan, limits)
-    free, bits = scan.free, scan.bits
+    facts = scan.facts  # node -> (size, bits, free symbols)
     flat = [e for e in array.flat if isinstance(e, sympy.Expr) and not isinstance(e, sympy.MatrixExpr)]
     # polynomials, and entries shown real from recorded facts (`tanh(u)`), need no question
-    asked = [e for e in flat if bits[e] & _NOT_POLYNOMIAL and bits[e] & UNSURE]
+    asked = [e for e in flat if facts[e][1] & _NOT_POLYNOMIAL and facts[e][1] & UNSURE]
     if asked:
         symbols = [s for inp in inputs for s in inp.symbols.flat]
         found = _real_somewhere(asked, symbols) if len(flat) == array.size else [False] * len(asked)
@@ -782,7 +782,7 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
             raise InvalidExpressionError(
                 f"expr: output entry {index} is not a scalar SymPy expression; received {type(entry).__name__}"
             )
-        flags = bits[entry]
+        _, flags, free = facts[entry]
         if flags & _HAS_UNDEFINED:
             raise InvalidExpressionError(
                 f"expr: output entry {index} is undefined ({entry}); division by zero?"
@@ -790,10 +790,10 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
         if flags & STRAY:
             if allowed is None:
                 allowed = {s for inp in inputs for s in inp.symbols.flat}
-            names = ", ".join(sorted(map(str, free[entry] - allowed)))
+            names = ", ".join(sorted(map(str, free - allowed)))
             raise InvalidExpressionError(
                 f"expr: unknown symbol {names} in output entry {index}; declare it as an input "
-                f"(symjac.function(..., {sorted(map(str, free[entry] - allowed))[0]}=())) or a constant (consts=...)"
+                f"(symjac.function(..., {sorted(map(str, free - allowed))[0]}=())) or a constant (consts=...)"
             )
         if flags & _HAS_I or (entry in witnessed and not witnessed[entry] and entry.is_real is False):
             raise InvalidExpressionError(f"expr: output entry {index} is not real: {entry}")
