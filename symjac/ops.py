@@ -800,10 +800,32 @@ def _mm2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     m, k = a.shape
     n = b.shape[1]
     out = np.empty((m, n), dtype=object)
+    keys: dict = {}
     for i in range(m):
         for j in range(n):
-            out[i, j] = sp.Add(*(_times(a[i, p], b[p, j]) for p in range(k)))
+            out[i, j] = _sum_of_products([_times(a[i, p], b[p, j]) for p in range(k)], keys)
     return out
+
+
+def _sum_of_products(terms: list, keys: dict) -> sp.Expr:
+    """`sp.Add(*terms)`. When every term is a product of two Symbols (`W[i, p] * x[p]`), the terms
+    are first put in the order `Basic.compare` gives such products (by the two factors'
+    `_hashable_content`, `keys` memoising it per symbol) and summed by `_products.total`: its sort
+    of the terms, by `Basic.compare` itself, then only confirms the order (one comparison per term
+    instead of n log n), so the node is SymPy's whatever the key says; 3x faster at n = 32."""
+    if not terms or not all(type(t) is sp.Mul and len(t.args) == 2 for t in terms):
+        return sp.Add(*terms)
+    try:
+        terms.sort(key=lambda t: tuple(keys[f] if f in keys else keys.setdefault(f, _symbol_key(f)) for f in t.args))
+    except TypeError:  # a factor that is not a Symbol
+        return sp.Add(*terms)
+    return total(terms)
+
+
+def _symbol_key(symbol: Any) -> tuple:
+    if type(symbol) is not sp.Symbol:
+        raise TypeError("not a Symbol")
+    return symbol._hashable_content()
 
 
 def mm(a: Any, b: Any) -> np.ndarray:

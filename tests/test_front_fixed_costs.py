@@ -254,3 +254,19 @@ def test_unsure_skips_the_question_only_for_entries_shown_real():
                   lambda x: ops.sqrt(-1 - ops.exp(x))):
         with pytest.raises(sj.InvalidExpressionError, match=r"output entry \(\) is not real"):
             sj.function(build, x=())
+
+
+def test_matrix_products_sum_to_sympys_nodes():
+    # rows of two-symbol products are pre-sorted by a cheap key, then summed by _products.total
+    def plain(a, b):
+        return [sympy.Add(*(a[i, p] * b[p, j] for p in range(a.shape[1])))
+                for i in range(a.shape[0]) for j in range(b.shape[1])]
+
+    X = ops.entry_symbols("X", (4, 4))
+    W, x = ops.entry_symbols("W", (3, 5)), ops.entry_symbols("x", (5, 1))
+    mixed = np.array([[sympy.Symbol("a", real=True), sympy.Symbol("a")], [sympy.Symbol("b", positive=True),
+                      sympy.Symbol("B", real=True)]], dtype=object)  # same names, other assumptions
+    numbers = np.array([[2, sympy.Symbol("c", real=True)], [sympy.Rational(1, 2), -1]], dtype=object)
+    for a, b in [(X, X), (X, X.T.copy()), (W, x), (mixed, mixed), (mixed, mixed.T.copy()), (numbers, mixed), (X[:2, :2], mixed)]:
+        for got, want in zip(ops._mm2(a, b).flat, plain(a, b)):
+            _same(got, want)
