@@ -45,6 +45,7 @@ __all__ = [
     "check_derivative",
     "check_inputs",
     "check_output",
+    "scan_output",
     "check_sympy_input",
     "exceeds_digits",
     "raise_hint",
@@ -151,7 +152,12 @@ class Limits:
     progress: bool | None = None
 
     def __post_init__(self) -> None:
-        for name, value in dataclasses.asdict(self).items():
+        for name in _FIELD_NAMES:  # not dataclasses.asdict, which deep-copies every value
+            value = getattr(self, name)
+            kind = type(value)
+            if (kind is int and value >= 1 and name not in _NOT_INTS) or (
+                    kind is float and name in _SECONDS_FIELDS and 0 < value <= _MAX_SECONDS):
+                continue  # already as the checks below would store it
             if name in _SECONDS_FIELDS:
                 if value is None and name == "timeout":
                     continue
@@ -194,8 +200,10 @@ class Limits:
 
 #: The fields in seconds (numbers, not ints), and their largest value (about 11.6 days).
 _SECONDS_FIELDS = ("max_seconds", "timeout")
+_NOT_INTS = _SECONDS_FIELDS + ("progress",)
 _MAX_SECONDS = 1_000_000.0
 
+_FIELD_NAMES = tuple(field.name for field in dataclasses.fields(Limits))
 DEFAULT_LIMITS = Limits()
 
 _LOG2_10 = math.log2(10)
@@ -361,13 +369,140 @@ def written_sizes(entries: Iterable[sympy.Basic], *, refuse: bool = True) -> lis
     return [memo[entry] for entry in entries]
 
 
-def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits, *, free: Mapping | None = None) -> None:
+#: Bits of `OutputScan.bits`, each true of a node when true of any node below it: it holds zoo, nan
+#: or an infinity (`HAS_UNDEFINED`); it holds `I` (`HAS_I`); it is not built from real symbols and
+#: real numbers by `+`, `*` and integer powers only (`NOT_POLYNOMIAL`); it holds a symbol that is
+#: not an input entry (`STRAY`). And, not passed on to parents: the node is not shown real and finite
+#: from recorded facts alone (`UNSURE`: not a polynomial in the sense above with powers to
+#: non-negative integers only, of real symbols, numbers and nodes whose recorded assumptions,
+#: read and not deduced, say real: `tanh(u)` once `symjac.ops` told it its facts).
+HAS_UNDEFINED, HAS_I, NOT_POLYNOMIAL, STRAY, UNSURE = 1, 2, 4, 8, 16
+_PASSED_ON = HAS_UNDEFINED | HAS_I | NOT_POLYNOMIAL | STRAY
+_UNDEFINED_ATOMS = frozenset((sympy.zoo, sympy.nan, sympy.oo, -sympy.oo))
+
+
+class OutputScan:
+    """The facts of one walk over an output's DAG (`scan_output`), each distinct node once: what
+    the budgets (`check_output`) and the Function's validation (`symjac._function`) read.
+
+    `facts[node]` is `(written-out size, bits, free symbols)`: the size with shared subexpressions
+    counted each time (`written_sizes`), the `HAS_*`/`NOT_POLYNOMIAL`/`STRAY`/`UNSURE` bits, the
+    frozenset of SymPy Symbols in it (`_dag.free_symbols`); one tuple per node, one dict lookup
+    per child. `numbers`: the Rationals, and the Pows of a constant base to a non-integer power, in
+    postorder. `distinct`: distinct nodes; `dag_inputs`: the sum over distinct non-leaf nodes of the
+    input entries in each; `branches`: the same sum over `_BRANCHES` nodes, times written-out size.
+    """
+
+    __slots__ = ("facts", "numbers", "distinct", "dag_inputs", "branches")
+
+    def __init__(self, facts: dict, numbers: list, distinct: int, dag_inputs: int, branches: int):
+        self.facts, self.numbers = facts, numbers
+        self.distinct, self.dag_inputs, self.branches = distinct, dag_inputs, branches
+
+    @property
+    def sizes(self) -> dict:
+        return {node: fact[0] for node, fact in self.facts.items()}
+
+    @property
+    def bits(self) -> dict:
+        return {node: fact[1] for node, fact in self.facts.items()}
+
+    @property
+    def free(self) -> dict:
+        return {node: fact[2] for node, fact in self.facts.items()}
+
+    def inputs_in(self, node: sympy.Basic, symbols: set) -> int:
+        """How many of the input entries `symbols` the node holds (`len(free[node] & symbols)`)."""
+        _, bits, found = self.facts[node]
+        return len(found & symbols) if bits & STRAY else len(found)
+
+
+def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
+    """One walk over the DAG of `flat` (`_dag.postorder`) for every fact of an output the budgets
+    and the validation read: written-out sizes (`written_sizes`), free symbols
+    (`_dag.free_symbols`), the `OutputScan` bits, the numbers to check, the cost model's counts
+    (`output_features`). With `refuse`, refuses on the way, in postorder, nodes that no code can be
+    generated for (`_refuse_node`), as `written_sizes` does."""
+    facts: dict = {}
+    numbers: list = []
+    distinct = dag_inputs = branches = 0
+    empty: frozenset = frozenset()
+    undefined, imaginary = _UNDEFINED_ATOMS, sympy.I
+    rational, power = sympy.Rational, sympy.Pow
+    for node in _dag.postorder(flat):
+        distinct += 1
+        args = node.args
+        if not args:
+            if node.is_Symbol:
+                b = 0 if node.is_real is True else NOT_POLYNOMIAL | UNSURE
+                if node not in symbols:
+                    b |= STRAY
+                facts[node] = (1, b, frozenset((node,)))
+                continue
+            if node.is_Number:
+                b = 0 if node.is_Rational or node.is_Float else NOT_POLYNOMIAL | UNSURE
+                if isinstance(node, rational):
+                    numbers.append(node)
+            else:
+                b = NOT_POLYNOMIAL | (0 if node._assumptions.get("real") is True else UNSURE)
+                if node is imaginary:
+                    b |= HAS_I
+            if node in undefined:
+                b |= HAS_UNDEFINED
+            facts[node] = (1, b, empty)
+            continue
+        if refuse:
+            _refuse_node(node)
+        size, b = 1, 0
+        largest, others = empty, None  # `_dag.free_symbols`: the largest child set, the others
+        for arg in args:
+            arg_size, arg_bits, part = facts[arg]
+            size += arg_size
+            b |= arg_bits
+            if not part or part is largest:
+                continue
+            if len(part) > len(largest):
+                if largest:
+                    others = [largest] if others is None else others + [largest]
+                largest = part
+            else:
+                others = [part] if others is None else others + [part]
+        unsure = b & UNSURE
+        b &= _PASSED_ON
+        if node.is_Symbol:  # a symbol with arguments (`Indexed`)
+            found = frozenset((node,))
+            b = (b & (HAS_UNDEFINED | HAS_I)) | (0 if node.is_real is True else NOT_POLYNOMIAL | UNSURE) \
+                | (0 if node in symbols else STRAY)
+        else:
+            found = largest if others is None or all(part <= largest for part in others) \
+                else largest.union(*others)
+            if node.is_Add or node.is_Mul:
+                pass
+            elif node.is_Pow and node.exp.is_Integer:
+                if node.exp.p < 0:
+                    unsure = UNSURE
+            else:
+                b |= NOT_POLYNOMIAL
+                unsure = UNSURE
+            if unsure and node._assumptions.get("real") is not True:
+                b |= UNSURE
+            if isinstance(node, power) and not facts[node.base][2] and node.exp.is_Integer is not True:
+                numbers.append(node)
+        facts[node] = (size, b, found)
+        inside = len(found & symbols) if b & STRAY else len(found)
+        dag_inputs += inside
+        if isinstance(node, _BRANCHES):
+            branches += size * inside
+    return OutputScan(facts, numbers, distinct, dag_inputs, branches)
+
+
+def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits) -> OutputScan:
     """Refuse an output whose exact Jacobian would cost more than the budgets allow.
 
     Checked when a Function is built, before any differentiation: the number of output entries
     and the written-out size of each (as the parser checks them for text, now for every way of
-    defining a Function), the dense Jacobian size, and the estimated Jacobian work. `free`: a
-    `_dag.free_symbols` memo to fill and share (the caller's walks then reuse it).
+    defining a Function), the dense Jacobian size, and the estimated Jacobian work. Returns the
+    output's `scan_output`, which the caller's own checks then read (one walk for all of them).
     """
     inputs = tuple(inputs)
     out_size = int(output.size)
@@ -386,13 +521,14 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits, *, f
             f"{limits.max_jacobian_entries} (Limits.max_jacobian_entries); use smaller shapes, "
             "check a slice of the output, " + raise_hint("max_jacobian_entries")
         )
-    symbols = {s for inp in inputs for s in inp.flat_symbols}
+    symbols = {s for inp in inputs for s in inp.symbols.flat}
     flat = list(output.reshape(-1))
     work = 0
     nonzeros = 0
-    sizes = written_sizes(flat)
-    free = _dag.free_symbols(flat, memo=free)
-    for index, (entry, size) in enumerate(zip(flat, sizes)):
+    scan = scan_output(flat, symbols)
+    facts = scan.facts
+    for index, entry in enumerate(flat):
+        size = facts[entry][0]
         if size > limits.max_entry_size:
             where = list(np.unravel_index(index, output.shape)) if output.ndim else []
             raise TooLargeError(
@@ -400,7 +536,7 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits, *, f
                 f"{limits.max_entry_size} (Limits.max_entry_size); simplify the expression, "
                 + raise_hint("max_entry_size")
             )
-        count = len(free[entry] & symbols)
+        count = scan.inputs_in(entry, symbols)
         nonzeros += count
         work += size * count
     if work > limits.max_jacobian_work:
@@ -410,38 +546,28 @@ def check_output(output: np.ndarray, inputs: Iterable[Any], limits: Limits, *, f
             f"{limits.max_jacobian_work} (Limits.max_jacobian_work); use smaller shapes, "
             + raise_hint("max_jacobian_work")
         )
-    features = output_features(flat, symbols, in_size, sizes=sizes, free=free, nonzeros=nonzeros, work=work)
+    features = _features(scan, flat, in_size, nonzeros, work)
     check_estimate(_cost.estimate(features), limits,
                    what="building the exact Jacobian and its code and checking it at one point")
+    return scan
 
 
 #: Nodes whose derivative SymPy builds through its assumption system (sign queries on the argument).
 _BRANCHES = (sympy.Max, sympy.Min, sympy.Piecewise, sympy.Abs, sympy.Heaviside)
 
 
-def output_features(flat: list, symbols: set, in_size: int, *, sizes: list[int] | None = None,
-                    free: Mapping | None = None, nonzeros: int | None = None,
-                    work: int | None = None) -> _cost.Features:
+def output_features(flat: list, symbols: set, in_size: int) -> _cost.Features:
     """The cost model's `Features` of an output's flat entries (one walk over their DAG)."""
-    sizes = written_sizes(flat, refuse=False) if sizes is None else sizes
-    free = _dag.free_symbols(flat) if free is None else free
-    counts = [len(free[entry] & symbols) for entry in flat]
-    nonzeros = sum(counts) if nonzeros is None else nonzeros
-    work = sum(s * c for s, c in zip(sizes, counts)) if work is None else work
-    node_sizes = {}
-    distinct = dag_inputs = branches = 0
-    for node in _dag.postorder(flat):
-        distinct += 1
-        inside = len(free[node] & symbols) if node.args else 0
-        dag_inputs += inside
-        if node.args:
-            node_sizes[node] = 1 + sum(node_sizes.get(arg, 1) for arg in node.args)
-            if isinstance(node, _BRANCHES):
-                branches += node_sizes[node] * inside
+    scan = scan_output(flat, symbols, refuse=False)
+    counts = [scan.inputs_in(entry, symbols) for entry in flat]
+    return _features(scan, flat, in_size, sum(counts), sum(scan.facts[e][0] * c for e, c in zip(flat, counts)))
+
+
+def _features(scan: OutputScan, flat: list, in_size: int, nonzeros: int, work: int) -> _cost.Features:
     return _cost.Features(
         out_size=len(flat), in_size=in_size, dense=len(flat) * in_size, nonzeros=nonzeros,
-        written=sum(sizes), distinct=distinct, dag_inputs=dag_inputs, jacobian_written=work,
-        branches=branches,
+        written=sum(scan.facts[e][0] for e in flat), distinct=scan.distinct, dag_inputs=scan.dag_inputs,
+        jacobian_written=work, branches=scan.branches,
     )
 
 

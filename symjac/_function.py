@@ -7,8 +7,10 @@ element-wise form that every other part of symjac (exact Jacobian, generated cod
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
+import operator
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -20,6 +22,11 @@ import sympy
 
 from ._budget import (
     DEFAULT_LIMITS,
+    HAS_I,
+    HAS_UNDEFINED,
+    NOT_POLYNOMIAL,
+    STRAY,
+    UNSURE,
     Limits,
     check_constant,
     check_inputs,
@@ -87,9 +94,15 @@ def _validate_shape(name: str, shape: Any, max_rank: int = MAX_RANK) -> tuple[in
     return tuple(int(d) for d in shape)
 
 
-def _const_to_symbolic(name: str, value: Any, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+def _const_array(name: str, value: Any) -> np.ndarray:
     # shape () accepts any shape: every dim counts as a "batch" dim here.
-    array = coerce_array(value, (), argument=f"consts[{name!r}]", constant=True).astype(np.float64)
+    return coerce_array(value, (), argument=f"consts[{name!r}]", constant=True).astype(np.float64)
+
+
+def _const_to_symbolic(name: str, value: Any, limits: Limits = DEFAULT_LIMITS, *,
+                       array: np.ndarray | None = None) -> np.ndarray:
+    """The constant as exact numbers (`array`: its `_const_array`, when the caller has it)."""
+    array = _const_array(name, value) if array is None else array
     check_constant(name, array.size, limits)
 
     def exact(v: float) -> sympy.Expr:
@@ -404,9 +417,10 @@ def function(
             raise InvalidArgumentError(f"consts: {name!r} is declared both as an input and as a constant")
     check_inputs(names, limits)
     inputs = tuple(Input(name, shape, _entry_symbols(name, shape)) for name, shape in names.items())
-    const_values = {name: _const_to_symbolic(name, value, limits) for name, value in consts.items()}
-    const_arrays = {name: coerce_array(consts[name], (), argument=f"consts[{name!r}]", constant=True).astype(np.float64)
-                    for name in consts}
+    const_arrays, const_values = {}, {}
+    for name, value in consts.items():  # each coerced once, checked in turn
+        const_arrays[name] = _const_array(name, value)
+        const_values[name] = _const_to_symbolic(name, value, limits, array=const_arrays[name])
     env = {inp.name: inp.symbols for inp in inputs} | const_values
 
     source = matrix_expression = None
@@ -579,7 +593,7 @@ def _write_out(node: Any) -> Any:
     return node.as_explicit()
 
 
-_HAS_UNDEFINED, _HAS_I, _NOT_POLYNOMIAL = 1, 2, 4
+_HAS_UNDEFINED, _HAS_I, _NOT_POLYNOMIAL = HAS_UNDEFINED, HAS_I, NOT_POLYNOMIAL  # `_budget.scan_output`'s bits
 _UNDEFINED_SET = frozenset(_UNDEFINED)
 
 
@@ -665,24 +679,26 @@ def _real_somewhere(entries: list, symbols: list) -> list[bool]:
     real value or the entry holds a node the witness does not evaluate; the caller then asks SymPy.
     One walk over the DAG of all entries, each distinct node evaluated once, in complex arithmetic."""
     rng = np.random.default_rng(20261201)
-    values: dict = {s: rng.standard_normal(WITNESS_POINTS).astype(complex) for s in symbols}
+    drawn = rng.standard_normal((len(symbols), WITNESS_POINTS)).astype(complex)  # row k: symbol k
+    values: dict = dict(zip(symbols, drawn))
     unknown = None  # a node the witness cannot evaluate; its parents are unknown too
+    add, multiply = operator.add, operator.mul
 
     def step(node):
         if node in values:
             return values[node]
         if node.is_Number or node.is_NumberSymbol:
             try:
-                return np.full(WITNESS_POINTS, complex(node))
+                return np.full(WITNESS_POINTS, _complex(node))
             except (TypeError, OverflowError):
                 return unknown
         args = [memo[a] for a in node.args]
         if any(a is unknown for a in args):
             return unknown
         if node.is_Add:
-            return np.sum(args, axis=0)
+            return functools.reduce(add, args)
         if node.is_Mul:
-            return np.prod(args, axis=0)
+            return functools.reduce(multiply, args)
         if node.is_Pow:
             return np.power(args[0], args[1])
         function = _WITNESS_FUNCTIONS.get(type(node))
@@ -705,20 +721,31 @@ def _real_somewhere(entries: list, symbols: list) -> list[bool]:
     return out
 
 
-def _check_numbers(array: np.ndarray, limits: Limits, *, free: Any = None) -> None:
-    """Refuse, in one walk over the output's DAG, exact numbers over `max_number_digits` (a callable
-    or a SymPy expression is not read by the parser, which checks text) and constant bases that
-    are negative under a power that is not an integer (`cos(e) ** x`, `(-2) ** x`): not real."""
-    flat = [e for e in array.reshape(-1) if isinstance(e, sympy.Basic)]
-    free = _dag.free_symbols(flat, memo=free)
-    for node in _dag.postorder(flat):
+def _complex(number: Any) -> complex:
+    """`complex(number)` for a SymPy number: a Rational's or a Float's without SymPy's `evalf`."""
+    if number.is_Rational:
+        try:
+            return complex(number.p / number.q)
+        except OverflowError:
+            pass
+    elif number.is_Float:
+        return complex(float(number))
+    return complex(number)
+
+
+def _check_numbers(scan: Any, limits: Limits) -> None:
+    """Refuse exact numbers over `max_number_digits` (a callable or a SymPy expression is not read
+    by the parser, which checks text) and constant bases that are negative under a power that is
+    not an integer (`cos(e) ** x`, `(-2) ** x`): not real. The candidates come from the output's
+    one walk (`_budget.scan_output`), in its order: the first refused is reported."""
+    for node in scan.numbers:
         if isinstance(node, sympy.Rational):
             if exceeds_digits(node.p, limits.max_number_digits) or exceeds_digits(node.q, limits.max_number_digits):
                 raise TooLargeError(
                     f"expr: the output holds a number with more than {limits.max_number_digits} digits "
                     f"(Limits.max_number_digits): {str(node)[:40]}...; use smaller numbers, " + raise_hint("max_number_digits")
                 )
-        elif isinstance(node, sympy.Pow) and not free[node.base] and node.exp.is_Integer is not True:
+        else:  # a Pow of a constant base to a power that is not an integer
             base = node.base.evalf(15)
             if base.is_Number and base.is_negative:
                 raise DomainError(
@@ -735,35 +762,39 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
         raise InvalidExpressionError(f"expr: the result is not an array of expressions ({error})") from None
     if array.size == 0:
         raise ShapeError(f"expr: the output is empty (shape {array.shape})")
-    # SymPy's free_symbols recurses over depth (a 300-step recurrence): one memoised walk instead,
-    # shared by the budget, the number checks and the checks below
-    free = _dag.free_symbols(e for e in array.reshape(-1) if isinstance(e, sympy.Basic))
-    check_output(array, inputs, limits, free=free)  # before SymPy's assumption queries below, which can be slow
-    _check_numbers(array, limits, free=free)
-    allowed = set()
-    for inp in inputs:
-        allowed.update(inp.flat_symbols)
-    flat = [e for e in array.reshape(-1) if isinstance(e, sympy.Expr) and not isinstance(e, sympy.MatrixExpr)]
-    symbols = [s for inp in inputs for s in inp.flat_symbols]
-    flags = _entry_flags(flat)
-    asked = [e for e in flat if flags[e] & _NOT_POLYNOMIAL]  # polynomials need no question
-    witnessed = dict(zip(asked, _real_somewhere(asked, symbols) if len(flat) == array.size else [False] * len(asked)))
+    # one walk over the output's DAG (sizes, free symbols, undefined, imaginary and non-polynomial
+    # nodes, numbers): the budgets first, before SymPy's assumption queries below, which can be slow
+    scan = check_output(array, inputs, limits)
+    _check_numbers(scan, limits)
+    facts = scan.facts  # node -> (size, bits, free symbols)
+    flat = [e for e in array.flat if isinstance(e, sympy.Expr) and not isinstance(e, sympy.MatrixExpr)]
+    # polynomials, and entries shown real from recorded facts (`tanh(u)`), need no question
+    asked = [e for e in flat if facts[e][1] & _NOT_POLYNOMIAL and facts[e][1] & UNSURE]
+    if asked:
+        symbols = [s for inp in inputs for s in inp.symbols.flat]
+        found = _real_somewhere(asked, symbols) if len(flat) == array.size else [False] * len(asked)
+        witnessed = dict(zip(asked, found))
+    else:
+        witnessed = {}
+    allowed = None
     for index, entry in np.ndenumerate(array):
         if not isinstance(entry, sympy.Expr) or isinstance(entry, sympy.MatrixExpr):
             raise InvalidExpressionError(
                 f"expr: output entry {index} is not a scalar SymPy expression; received {type(entry).__name__}"
             )
-        if flags[entry] & _HAS_UNDEFINED:
+        _, flags, free = facts[entry]
+        if flags & _HAS_UNDEFINED:
             raise InvalidExpressionError(
                 f"expr: output entry {index} is undefined ({entry}); division by zero?"
             )
-        stray = free[entry] - allowed
-        if stray:
-            names = ", ".join(sorted(map(str, stray)))
+        if flags & STRAY:
+            if allowed is None:
+                allowed = {s for inp in inputs for s in inp.symbols.flat}
+            names = ", ".join(sorted(map(str, free - allowed)))
             raise InvalidExpressionError(
                 f"expr: unknown symbol {names} in output entry {index}; declare it as an input "
-                f"(symjac.function(..., {sorted(map(str, stray))[0]}=())) or a constant (consts=...)"
+                f"(symjac.function(..., {sorted(map(str, free - allowed))[0]}=())) or a constant (consts=...)"
             )
-        if flags[entry] & _HAS_I or (entry in witnessed and not witnessed[entry] and entry.is_real is False):
+        if flags & _HAS_I or (entry in witnessed and not witnessed[entry] and entry.is_real is False):
             raise InvalidExpressionError(f"expr: output entry {index} is not real: {entry}")
     return array

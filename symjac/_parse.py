@@ -249,6 +249,12 @@ def _magnitude(enclosure: Any) -> Any:
     return max(abs(low), abs(high))
 
 
+def _flat_terms(terms: list[np.ndarray], shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Each term broadcast to `shape` and flattened in C order (a term of that shape as it is)."""
+    return [term.reshape(-1) if term.shape == shape else np.broadcast_to(term, shape).reshape(-1)
+            for term in terms]
+
+
 def _nargs(expr: sp.Basic) -> int:
     return len(expr.args) if (expr.is_Add or expr.is_Mul) else 1
 
@@ -743,8 +749,10 @@ class _Evaluator:
 
     def check_result(self, result: np.ndarray, label: str, node: ast.AST) -> np.ndarray:
         limits = self.limits
-        for index, entry in np.ndenumerate(result):
-            size, flags, _ = self.info(entry)
+        infos, info = self.infos, self.info
+        for position, entry in enumerate(result.flat):
+            found = infos.get(entry)
+            size, flags, _ = info(entry) if found is None else found
             if flags & _UNDEFINED:
                 raise self.error("undefined expression (division by zero?): the result "
                                  "contains zoo, nan or oo", node)
@@ -758,7 +766,8 @@ class _Evaluator:
                     f"{label} produces a number with more than {limits.max_number_digits} "
                     "digits (Limits.max_number_digits)", node)
             if size > limits.max_entry_size:
-                where = f"entry {list(index)} of " if result.ndim else ""
+                index = [int(i) for i in np.unravel_index(position, result.shape)]
+                where = f"entry {index} of " if result.ndim else ""
                 raise self.too_large(
                     f"{where}{label} has {size} nodes when written out; the limit is "
                     f"{limits.max_entry_size} (Limits.max_entry_size)", node)
@@ -909,18 +918,17 @@ class _Evaluator:
         label = f"'{group}'"
         self.spend(size * len(run) + self.flatten_work(terms, size), size, label, node)
         inverted = [False] + [isinstance(binop.op, (ast.Sub, ast.Div)) for binop, _ in run]
-        broadcast = [np.broadcast_to(term, shape) for term in terms]
-        out = np.empty(shape, dtype=object)
+        broadcast = _flat_terms(terms, shape)
+        out = np.empty(size, dtype=object)
+        pairs = list(zip(inverted, broadcast))
         with self.guard(label, node):
             if group == "+":
-                for index in np.ndindex(shape):
-                    out[index] = sp.Add(*(-term[index] if invert else term[index]
-                                          for invert, term in zip(inverted, broadcast)))
+                for k in range(size):  # entry by entry in C order, as np.ndindex(shape)
+                    out[k] = sp.Add(*(-term[k] if invert else term[k] for invert, term in pairs))
             else:
-                for index in np.ndindex(shape):
-                    out[index] = sp.Mul(*(sp.Pow(term[index], -1) if invert else term[index]
-                                          for invert, term in zip(inverted, broadcast)))
-        return self.check_result(out, label, node)
+                for k in range(size):
+                    out[k] = sp.Mul(*(sp.Pow(term[k], -1) if invert else term[k] for invert, term in pairs))
+        return self.check_result(out.reshape(shape), label, node)
 
     def binary(self, node: ast.BinOp, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         symbol, function = _BINARY[type(node.op)]
@@ -932,13 +940,12 @@ class _Evaluator:
         self.spend(size + self.flatten_work([left, right], size), size, label, node)
         if function is operator.pow:
             self.check_exponent(right, node)
-        left_b = np.broadcast_to(left, shape)
-        right_b = np.broadcast_to(right, shape)
-        out = np.empty(shape, dtype=object)
+        left_b, right_b = _flat_terms([left, right], shape)
+        out = np.empty(size, dtype=object)
         with self.guard(label, node):
-            for index in np.ndindex(shape):
-                out[index] = function(left_b[index], right_b[index])
-        return self.check_result(out, label, node)
+            for k in range(size):  # entry by entry in C order, as np.ndindex(shape)
+                out[k] = function(left_b[k], right_b[k])
+        return self.check_result(out.reshape(shape), label, node)
 
     def call(self, name: str, args: list[Any], node: ast.AST,
              keywords: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -1011,6 +1018,10 @@ class _Evaluator:
 # --------------------------------------------------------------------------- entry point
 
 
+#: ASCII's control characters (category Cc) other than tab and line breaks.
+_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _check_characters(text: str) -> None:
     """Refuse control and format characters (tabs and line breaks aside).
 
@@ -1018,6 +1029,8 @@ def _check_characters(text: str) -> None:
     and in LaTeX: an escape sequence (`\x1b[2J`) or a bidi override (U+202E) there would rewrite
     what the reader sees.
     """
+    if text.isascii() and not _ASCII_CONTROL.search(text):
+        return  # the only control characters in ASCII are C0 and DEL; no format or surrogate ones
     for position, char in enumerate(text):
         if char not in "\t\n\r" and unicodedata.category(char) in ("Cc", "Cf", "Cs"):
             raise InvalidExpressionError(
@@ -1036,6 +1049,8 @@ def _check_identifiers(text: str, names: Mapping[str, Any]) -> None:
     bold x are all read as ASCII letters, so the text shown would not be the text evaluated. The
     raw identifiers come from the tokenizer, which does not normalise.
     """
+    if text.isascii():
+        return  # every identifier is ASCII
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):
