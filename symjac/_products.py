@@ -226,7 +226,7 @@ def total(terms) -> sympy.Expr:
         return _ADD(*terms)  # Add.flatten's two-argument rule
     one = _S.One
     coeff = _S.Zero
-    parts: dict = {}  # non-coefficient part -> coefficient
+    parts: dict = {}  # non-coefficient part (a product's: its factors) -> (coefficient, part, term)
     seq = list(terms)
     for o in seq:  # grows as Add.flatten's does: a nested Add's terms go to the end
         if not isinstance(o, _EXPR) or not o.is_commutative or isinstance(o, _SPECIAL_TERMS):
@@ -241,21 +241,37 @@ def total(terms) -> sympy.Expr:
             continue
         if o.is_Order or o is _S.ComplexInfinity or type(o).__name__ == "AccumulationBounds":
             return _ADD(*terms)
-        if o.is_Mul:
+        if o.__class__ is _MUL_T:
+            # Mul.as_coeff_Mul without building the rest as a new node: a product's rest is
+            # keyed by its factors (the key of any term whose non-coefficient part is a product)
+            args = o._args
+            if args[0].is_Number:
+                c = args[0]
+                if len(args) > 2:
+                    t, key = None, args[1:]  # (the rest is the product of args[1:])
+                else:
+                    t = args[1]
+                    key = t._args if t.is_Mul else t
+            else:
+                c, t, key = one, o, args
+        elif o.is_Mul:
             c, t = o.as_coeff_Mul()
+            key = t._args if t.is_Mul else t
         elif o.is_Pow and o.base.is_Number:
             return _ADD(*terms)
         else:
-            c, t = one, o
-        if t in parts:  # two terms with one non-coefficient part: flatten adds their coefficients
+            c, t, key = one, o, o
+        if key in parts:  # two terms with one non-coefficient part: flatten adds their coefficients
             return _ADD(*terms)
-        parts[t] = c
+        parts[key] = (c, t, o)
     new = []
-    for t, c in parts.items():
+    for c, t, o in parts.values():
         if c is one:
             new.append(t)
         elif c.is_zero:
             return _ADD(*terms)
+        elif t is None:  # `c * rest` of a product: flatten's `rest._new_rawargs(c, *rest.args)` is `o`'s node
+            new.append(o)
         elif t.is_Mul:
             new.append(t._new_rawargs(*((c,) + t.args)))
         elif t.is_Add:

@@ -172,3 +172,12 @@ def test_product_all_of_a_canonical_products_factors_is_one_node(monkeypatch):
     original = sympy.Mul.flatten.__func__
     monkeypatch.setattr(sympy.Mul, "flatten", classmethod(lambda cls, seq: calls.append(1) or original(cls, seq)))
     assert same_node(product_all(others), want) and calls == []
+
+
+def test_total_keys_a_products_rest_by_its_factors():
+    # a term's non-coefficient part is found without building it: `3 x y` and `x y` share it (SymPy
+    # adds them), as do `2 * (x y)` held unevaluated and `x y`; `3 x y` and `x z` do not
+    nested = sympy.Mul(2, sympy.Mul(x, y, evaluate=False), evaluate=False)
+    for terms in ([3 * x * y, x * y], [nested, x * y], [3 * x * y, x * z], [nested, -x * z, sympy.exp(x) * y * z],
+                  [-2 * x * y * z, x * y, 5 * y * z]):
+        assert same_node(total(terms), sympy.Add(*terms)), terms
