@@ -325,15 +325,16 @@ class _Split:
         self.position, self.free = position, free
         self.n_inputs = len(position)
         self.memo: dict = {}  # node -> its polynomial
-        self.key_of: dict = {}  # (kind, node) -> column key
+        self.key_of: dict[str, dict] = {"code": {}, "poly": {}}  # kind -> {node: column key}
         self.columns: dict[int, tuple[str, Any]] = {}  # key -> ("code", node) | ("poly", (node, polynomial))
         self.cofactors: set[int] = set()  # polynomial columns made by `_factor_common`
         self.factored: set[int] = set()  # columns `_factor_common` rewrote as `common * cofactor`
 
     def _new(self, kind: str, node, value) -> int:
-        key = self.key_of.get((kind, node))
+        keys = self.key_of[kind]  # (one dict per kind: no (kind, node) tuple hashed per look-up)
+        key = keys.get(node)
         if key is None:
-            key = self.key_of[(kind, node)] = self.n_inputs + len(self.columns)
+            key = keys[node] = self.n_inputs + len(self.columns)
             self.columns[key] = (kind, value)
         return key
 
@@ -392,17 +393,17 @@ class _Split:
         return result
 
     def _mul(self, node) -> dict:
-        constants = [a for a in node.args if self._constant(a)]
+        constants, others = [], []
+        for a in node.args:
+            (constants if self._constant(a) else others).append(a)
         coef = 1.0
         if constants:
-            value = _constant_value(sympy.Mul(*constants))
+            value = _constant_value(constants[0] if len(constants) == 1 else sympy.Mul(*constants))
             if value is None:
                 raise _NotFinite
             coef = value
         factors: list = []
-        for arg in node.args:
-            if self._constant(arg):
-                continue
+        for arg in others:
             monomial, c = self._factor(arg)
             factors.extend(monomial)
             coef *= c

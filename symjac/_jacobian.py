@@ -289,8 +289,8 @@ class _Gradient:
         out = {}
         for s in dbase.keys() | dexp.keys():
             db, de = dbase.get(s, sympy.S.Zero), dexp.get(s, sympy.S.Zero)
-            if de == 0:
-                out[s] = expr * (db * exp / base)  # the dexp * log(base) term is 0
+            if de == 0:  # the dexp * log(base) term is 0: expr * (db * exp / base), SymPy's nodes
+                out[s] = self._one(product(expr, product(product(db, exp), sympy.Pow(base, sympy.S.NegativeOne))))
             else:
                 out[s] = expr * (de * sympy.log(base) + db * exp / base)
         return out

@@ -257,14 +257,14 @@ def test_products_sharing_a_pair_of_factors_compute_it_once():
     z, w = sympy.symbols("z w", real=True)
     entries = [x * y * z, x * y * w, sympy.exp(x * y * z * w)]
     source = _source.generate(entries, [x, y, z, w], "numpy")
-    assert source.count("(_a0*_a1)") == 1  # x * y, assigned once and used by all three products
+    assert source.count("_a0*_a1") == 1 and "_t0 = _a0*_a1\n" in source  # x * y, assigned once, used by all three
     got = compile_entries(entries, [x, y, z, w], "numpy").fn(*map(np.float64, (0.5, -2.0, 3.0, 0.25)))
     np.testing.assert_allclose(got, [-3.0, -0.25, math.exp(-0.75)], rtol=1e-15)
 
 
 def test_negated_terms_are_subtracted():
     source = _source.generate([x - y * sympy.exp(x), -x - y], [x, y], "numpy")
-    assert "(_a0 - (_a1*numpy.exp(_a0)))" in source and "((-_a0) - _a1)" in source
+    assert "[_a0 - _a1*numpy.exp(_a0), -_a0 - _a1]" in source
     got = compile_entries([x - y * sympy.exp(x), -x - y], [x, y], "numpy").fn(np.float64(0.5), np.float64(2.0))
     np.testing.assert_allclose(got, [0.5 - 2 * math.exp(0.5), -2.5], rtol=1e-15)
 
@@ -277,7 +277,7 @@ def test_a_pair_of_equal_but_distinct_factor_objects_is_one_pair():
     assert s1 == s2 and s1 is not s2
     entries = [sympy.Mul._from_args((s1, z, w)), sympy.Mul._from_args((s2, z, x))]
     source = _source.generate(entries, [x, y, z, w], "numpy")
-    assert source.count("*_a2)") == 1 and source.count("_t0 = (_a0 + _a1)") == 1  # (x + y) * z once
+    assert source.count("*_a2") == 1 and source.count("_t0 = _a0 + _a1\n") == 1  # (x + y) * z once
     got = compile_entries(entries, [x, y, z, w], "numpy").fn(*map(np.float64, (0.5, -2.0, 3.0, 0.25)))
     np.testing.assert_allclose(got, [-1.5 * 3.0 * 0.25, -1.5 * 3.0 * 0.5], rtol=1e-15)
 
@@ -286,6 +286,33 @@ def test_a_pair_of_factors_in_one_product_only_is_not_assigned():
     z, w = sympy.symbols("z w", real=True)
     entries = [x * y * z, z * w * sympy.exp(x)]  # no pair of factors held by two products
     source = _source.generate(entries, [x, y, z, w], "numpy")
-    assert "(_a0*_a1)" not in source and "= (_a" not in source
+    assert "_t0" not in source  # nothing assigned
     got = compile_entries(entries, [x, y, z, w], "numpy").fn(*map(np.float64, (0.5, -2.0, 3.0, 0.25)))
     np.testing.assert_allclose(got, [-3.0, 0.75 * math.exp(0.5)], rtol=1e-15)
+
+
+def test_parentheses_keep_the_tree():
+    # the printer parenthesises a child only where Python would parse another tree: each entry
+    # is printed on its own and evaluated in its own grouping (the values tell groupings apart)
+    z, u, w = sympy.symbols("z u w", real=True)
+    unevaluated = dict(evaluate=False)
+    X, Y, Z, U, W = 1e16, -1e16, 1.0, 1e16, 1e16
+    cases = [
+        (sympy.Add(x, sympy.Add(y, z, **unevaluated), **unevaluated), X + (Y + Z), "_a0 + (_a1 + _a2)"),
+        (sympy.Add(sympy.Add(x, y, **unevaluated), z, **unevaluated), (X + Y) + Z, "_a0 + _a1 + _a2"),
+        (sympy.Mul(x, sympy.Mul(y, z, **unevaluated), **unevaluated), X * (Y * Z), "_a0*(_a1*_a2)"),
+        (sympy.Pow(sympy.Pow(z, 2, **unevaluated), 3, **unevaluated), (Z ** 2) ** 3, "(_a2**2)**3"),
+        (sympy.Pow(sympy.Mul(-1, z, **unevaluated), 2, **unevaluated), (-Z) ** 2, "(-_a2)**2"),
+        (-(z ** 2), -(Z ** 2), "-_a2**2"),
+        (1 / (x * y), 1 / (X * Y), "1/(_a0*_a1)"),
+        (sympy.Add(sympy.Add(w, -u, **unevaluated), -z, **unevaluated), (W - U) - Z, "_a4 - _a3 - _a2"),
+        (w - u - z, W - (U + Z), "_a4 - (_a3 + _a2)"),
+        (-x * y / (z - x), -(X * Y / (Z - X)), "-(_a0*_a1/(_a2 - _a0))"),
+    ]
+    symbols = [x, y, z, u, w]
+    for entry, want, text in cases:
+        source = _source.generate([entry], symbols, "numpy")
+        assert f"return [{text}]" in source
+        (value,) = compile_entries([entry], symbols, "numpy").fn(*map(np.float64, (X, Y, Z, U, W)))
+        assert float(value) == want, source
+    assert cases[0][1] != cases[1][1] and cases[7][1] != cases[8][1]  # the groupings differ in value

@@ -13,7 +13,7 @@ import sympy
 import functools
 import operator
 
-from symjac._products import product, product_all, total
+from symjac._products import compare, product, product_all, total
 
 x, y, z = sympy.symbols("x y z", real=True)
 w = sympy.Symbol("w")
@@ -68,8 +68,40 @@ def test_fast_path_skips_flatten(monkeypatch):
     monkeypatch.setattr(sympy.Mul, "flatten", classmethod(lambda cls, seq: calls.append(1) or original(cls, seq)))
     got = product(a, b)
     assert calls == [] and same_node(got, want)
-    product(x ** 2, shared)  # x ** 2 and x share a base: SymPy's own flatten
-    assert calls
+    product(x ** y, 1 / sympy.sqrt(x) * sympy.exp(x))  # x ** y and x ** (-1/2) share a base, not a term of
+    assert calls                                         # the exponent: SymPy's own flatten
+
+
+def test_shared_base_fast_path_is_sympys(monkeypatch):
+    # factors with one base and exponent term are combined as _gather does, without flatten:
+    # `1/d * (-e/d)` (a quotient rule's product), `x * x**2`, `exp(x) * exp(2 x)`; a zero exponent
+    # (`x * 1/x`) and non-rational coefficients still go to SymPy. Symbols of this test only, and
+    # the products taken before SymPy's (whose cache would answer the fallback's `a * b`).
+    p, q = sympy.symbols("p_shared q_shared", real=True)
+    d, e = p + q ** 2, -(q + 1)
+    fast = [(1 / d, e / d), (p, p ** 2 * q), (sympy.exp(p), 2 * sympy.exp(2 * p)), (p ** q, p ** (2 * q))]
+    slow = [(q, 1 / q), (p ** sympy.Float(0.5), p ** sympy.Float(0.5))]
+    fallbacks = []
+    original = sympy.Mul.flatten.__func__
+
+    def flatten(cls, seq):
+        fallbacks.append(tuple(seq))
+        return original(cls, seq)
+
+    monkeypatch.setattr(sympy.Mul, "flatten", classmethod(flatten))
+    for pairs, taken in ((fast, False), (slow, True)):
+        for a, b in pairs:
+            fallbacks.clear()
+            got = product(a, b)
+            assert ((a, b) in fallbacks) is taken, (a, b)
+            assert same_node(got, a * b)
+
+
+def test_compare_is_sympys_order():
+    # `compare` (the sort key of product and total) answers what Basic.compare answers
+    nodes = FACTORS + TERMS + [sympy.Mul(x, x, evaluate=False), sympy.Tuple(x, y), sympy.FiniteSet(x, y)]
+    for a, b in itertools.product(nodes, repeat=2):
+        assert compare(a, b) == sympy.Basic.compare(a, b), (a, b)
 
 
 def test_same_node_tells_argument_order_apart():
@@ -140,3 +172,12 @@ def test_product_all_of_a_canonical_products_factors_is_one_node(monkeypatch):
     original = sympy.Mul.flatten.__func__
     monkeypatch.setattr(sympy.Mul, "flatten", classmethod(lambda cls, seq: calls.append(1) or original(cls, seq)))
     assert same_node(product_all(others), want) and calls == []
+
+
+def test_total_keys_a_products_rest_by_its_factors():
+    # a term's non-coefficient part is found without building it: `3 x y` and `x y` share it (SymPy
+    # adds them), as do `2 * (x y)` held unevaluated and `x y`; `3 x y` and `x z` do not
+    nested = sympy.Mul(2, sympy.Mul(x, y, evaluate=False), evaluate=False)
+    for terms in ([3 * x * y, x * y], [nested, x * y], [3 * x * y, x * z], [nested, -x * z, sympy.exp(x) * y * z],
+                  [-2 * x * y * z, x * y, 5 * y * z]):
+        assert same_node(total(terms), sympy.Add(*terms)), terms
