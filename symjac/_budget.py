@@ -454,19 +454,12 @@ def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
         if refuse:
             _refuse_node(node)
         size, b = 1, 0
-        largest, others = empty, None  # `_dag.free_symbols`: the largest child set, the others
+        parts = []
         for arg in args:
             arg_size, arg_bits, part = facts[arg]
             size += arg_size
             b |= arg_bits
-            if not part or part is largest:
-                continue
-            if len(part) > len(largest):
-                if largest:
-                    others = [largest] if others is None else others + [largest]
-                largest = part
-            else:
-                others = [part] if others is None else others + [part]
+            parts.append(part)
         unsure = b & UNSURE
         b &= _PASSED_ON
         if node.is_Symbol:  # a symbol with arguments (`Indexed`)
@@ -474,8 +467,7 @@ def scan_output(flat: list, symbols: set, *, refuse: bool = True) -> OutputScan:
             b = (b & (HAS_UNDEFINED | HAS_I)) | (0 if node.is_real is True else NOT_POLYNOMIAL | UNSURE) \
                 | (0 if node in symbols else STRAY)
         else:
-            found = largest if others is None or all(part <= largest for part in others) \
-                else largest.union(*others)
+            found = _dag.symbols_union(parts)
             if node.is_Add or node.is_Mul:
                 pass
             elif node.is_Pow and node.exp.is_Integer:

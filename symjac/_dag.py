@@ -101,28 +101,35 @@ def free_symbols(roots: Iterable[Any], *, memo: MutableMapping | None = None) ->
     whose symbols all come from one child shares that child's set.
     """
     memo = {} if memo is None else memo
-    empty: frozenset = frozenset()
 
     def step(node):
         if getattr(node, "is_Symbol", False):
             return frozenset((node,))
-        largest = empty
-        others = None  # the children's other non-empty sets
-        for arg in node.args:
-            part = memo[arg]
-            if not part or part is largest:
-                continue
-            if len(part) > len(largest):
-                if largest:
-                    others = [largest] if others is None else others + [largest]
-                largest = part
-            else:
-                others = [part] if others is None else others + [part]
-        if others is None or all(part <= largest for part in others):
-            return largest
-        return largest.union(*others)
+        return symbols_union([memo[arg] for arg in node.args])
 
     return evaluate(roots, step, memo=memo)
+
+
+_EMPTY: frozenset = frozenset()
+
+
+def symbols_union(parts: list) -> frozenset:
+    """The union of the children's symbol sets `parts`: the largest set itself (no new set) when
+    it holds every other one, as it does along a chain of nodes over the same symbols."""
+    largest = _EMPTY
+    others = None  # the other non-empty sets
+    for part in parts:
+        if not part or part is largest:
+            continue
+        if len(part) > len(largest):
+            if largest:
+                others = [largest] if others is None else others + [largest]
+            largest = part
+        else:
+            others = [part] if others is None else others + [part]
+    if others is None or all(part <= largest for part in others):
+        return largest
+    return largest.union(*others)
 
 
 def has_symbols(roots: Iterable[Any], *, memo: MutableMapping | None = None) -> MutableMapping:
