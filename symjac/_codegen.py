@@ -18,7 +18,6 @@ arrays; only the atoms are compiled here.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import linecache
 import math

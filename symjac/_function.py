@@ -50,9 +50,6 @@ MAX_INPUT_ENTRIES = DEFAULT_LIMITS.max_input_entries
 #: The default highest rank of an input (`Limits.max_rank`).
 MAX_RANK = DEFAULT_LIMITS.max_rank
 
-_UNDEFINED = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
-
-
 @dataclass(frozen=True, eq=False)
 class Input:
     """One declared input: its name, shape and the real SymPy symbol for each entry."""
@@ -593,67 +590,6 @@ def _write_out(node: Any) -> Any:
     return node.as_explicit()
 
 
-_HAS_UNDEFINED, _HAS_I, _NOT_POLYNOMIAL = HAS_UNDEFINED, HAS_I, NOT_POLYNOMIAL  # `_budget.scan_output`'s bits
-_UNDEFINED_SET = frozenset(_UNDEFINED)
-
-
-def _entry_flags(flat: list) -> dict:
-    """`{node: bits}` over the DAG of `flat`, one walk: `_HAS_UNDEFINED` (holds zoo, nan or an
-    infinity: `node.has(*_UNDEFINED)`), `_HAS_I` (`node.has(I)`), `_NOT_POLYNOMIAL` (not
-    `_real_by_construction`). SymPy's `has` walks each entry's whole tree again."""
-    memo: dict = {}
-
-    def step(node):
-        bits = 0
-        for arg in node.args:
-            bits |= memo[arg] & (_HAS_UNDEFINED | _HAS_I)
-        if node in _UNDEFINED_SET:
-            bits |= _HAS_UNDEFINED
-        if node is sympy.I:
-            bits |= _HAS_I
-        if node.is_Symbol:
-            polynomial = node.is_real is True
-        elif node.is_Number:
-            polynomial = node.is_Rational or node.is_Float
-        elif node.is_Add or node.is_Mul:
-            polynomial = not any(memo[arg] & _NOT_POLYNOMIAL for arg in node.args)
-        elif node.is_Pow and node.exp.is_Integer:
-            polynomial = not memo[node.base] & _NOT_POLYNOMIAL
-        else:
-            polynomial = False
-        return bits if polynomial else bits | _NOT_POLYNOMIAL
-
-    return _dag.evaluate(flat, step, memo=memo)
-
-
-def _real_by_construction(expr: sympy.Expr) -> bool:
-    """True when `expr` is made of real symbols and real numbers by `+`, `*` and integer powers only.
-
-    SymPy's `is_real` cannot be False for such an expression, and asking it is slow on large sums
-    (4.9 s of the 7 s that `function("X @ X", X=(32, 32))` took), so the question is skipped.
-    """
-    stack = [expr]
-    seen = set()
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue  # a shared subexpression is asked about once
-        seen.add(e)
-        if e.is_Symbol:
-            if e.is_real is not True:
-                return False
-        elif e.is_Number:
-            if not (e.is_Rational or e.is_Float):
-                return False
-        elif e.is_Add or e.is_Mul:
-            stack.extend(e.args)
-        elif e.is_Pow and e.exp.is_Integer:
-            stack.append(e.base)
-        else:
-            return False
-    return True
-
-
 #: Functions the real-value witness (`_real_somewhere`) evaluates, as NumPy complex ufuncs.
 _WITNESS_FUNCTIONS = {
     sympy.exp: np.exp, sympy.log: np.log, sympy.sin: np.sin, sympy.cos: np.cos, sympy.tan: np.tan,
@@ -769,7 +705,7 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
     facts = scan.facts  # node -> (size, bits, free symbols)
     flat = [e for e in array.flat if isinstance(e, sympy.Expr) and not isinstance(e, sympy.MatrixExpr)]
     # polynomials, and entries shown real from recorded facts (`tanh(u)`), need no question
-    asked = [e for e in flat if facts[e][1] & _NOT_POLYNOMIAL and facts[e][1] & UNSURE]
+    asked = [e for e in flat if facts[e][1] & NOT_POLYNOMIAL and facts[e][1] & UNSURE]
     if asked:
         symbols = [s for inp in inputs for s in inp.symbols.flat]
         found = _real_somewhere(asked, symbols) if len(flat) == array.size else [False] * len(asked)
@@ -783,7 +719,7 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
                 f"expr: output entry {index} is not a scalar SymPy expression; received {type(entry).__name__}"
             )
         _, flags, free = facts[entry]
-        if flags & _HAS_UNDEFINED:
+        if flags & HAS_UNDEFINED:
             raise InvalidExpressionError(
                 f"expr: output entry {index} is undefined ({entry}); division by zero?"
             )
@@ -795,6 +731,6 @@ def _validate_output(output: Any, inputs: tuple[Input, ...], limits: Limits = DE
                 f"expr: unknown symbol {names} in output entry {index}; declare it as an input "
                 f"(symjac.function(..., {sorted(map(str, free - allowed))[0]}=())) or a constant (consts=...)"
             )
-        if flags & _HAS_I or (entry in witnessed and not witnessed[entry] and entry.is_real is False):
+        if flags & HAS_I or (entry in witnessed and not witnessed[entry] and entry.is_real is False):
             raise InvalidExpressionError(f"expr: output entry {index} is not real: {entry}")
     return array

@@ -15,3 +15,13 @@ def per_entry_jacobian(jac, point: dict, batch: tuple) -> np.ndarray:
     for r, c, v in zip(jac.rows, jac.cols, code.fn(*args)):
         dense[..., int(r) * jac.wrt.size + int(c)] = v
     return dense.reshape(batch + jac.shape)
+
+
+def assert_chunks_equal_one_pass(make, point: dict, chunk_elements: int, monkeypatch) -> None:
+    """A fresh Function from `make()` evaluated jointly at `point` gives the same arrays, bit for bit,
+    when the backend works in chunks of `chunk_elements` as in one pass."""
+    whole = make().jacobians().evaluate(**point)
+    monkeypatch.setattr(numpy_backend, "_CHUNK_ELEMENTS", chunk_elements)
+    chunked = make().jacobians().evaluate(**point)
+    for name in whole:
+        np.testing.assert_array_equal(chunked[name], whole[name])

@@ -14,7 +14,7 @@ import symjac as sj
 from symjac._values import coerce_point
 from symjac.backends import _numpy as numpy_backend
 from symjac.backends._numpy import _Atoms, _atoms
-from _reference import per_entry_jacobian
+from _reference import assert_chunks_equal_one_pass, per_entry_jacobian
 
 W4 = np.round(np.random.default_rng(6).uniform(-1, 1, (4, 4)), 3) + 0.0005
 B4 = np.round(np.random.default_rng(7).uniform(-1, 1, 4), 3) + 0.0005
@@ -120,11 +120,7 @@ def test_the_inputs_are_not_copied_into_the_table_when_nothing_reads_them(monkey
 def test_atom_blocks_in_chunks_of_points_equal_one_pass(monkeypatch):
     make = CASES["tanh(W @ x + b), W 3 x 5"]
     point = _point(make(), (13,), np.float64)
-    whole = make().jacobians().evaluate(**point)
-    monkeypatch.setattr(numpy_backend, "_CHUNK_ELEMENTS", 40)
-    chunked = make().jacobians().evaluate(**point)
-    for name in whole:
-        np.testing.assert_array_equal(chunked[name], whole[name])
+    assert_chunks_equal_one_pass(make, point, 40, monkeypatch)
 
 
 # ------------------------------------------------------------------------------ negative tests

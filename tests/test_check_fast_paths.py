@@ -101,12 +101,17 @@ CASES = [
 ]
 
 
+def _values(text, shapes, dtype):
+    """A point of the case in `dtype` (`y` moved away from 0 where the text divides by it)."""
+    return {k: (RNG.normal(size=s) + (2.0 if text.endswith("/ y") and k == "y" else 0.0)).astype(dtype)
+            for k, s in shapes.items()}
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("text, shapes", CASES, ids=[c[0] for c in CASES])
 def test_symbolic_route_from_one_table_equals_each_jacobian_alone(text, shapes, dtype):
     f = sj.function(text, **shapes)
-    values = {k: (RNG.normal(size=s) + (2.0 if text.endswith("/ y") and k == "y" else 0.0)).astype(dtype)
-              for k, s in shapes.items()}
+    values = _values(text, shapes, dtype)
     point = coerce_point(f.inputs, values)
     chk = _engine._Check(f, point, None, sj.ToleranceModel())
     got = chk._symbolic(point)
@@ -120,8 +125,7 @@ def test_symbolic_route_from_one_table_equals_each_jacobian_alone(text, shapes, 
 @pytest.mark.parametrize("text, shapes", CASES, ids=[c[0] for c in CASES])
 def test_checks_still_fail_wrong_jacobians_and_pass_right_ones(text, shapes, dtype):
     f = sj.function(text, **shapes)
-    values = {k: (RNG.normal(size=s) + (2.0 if text.endswith("/ y") and k == "y" else 0.0)).astype(dtype)
-              for k, s in shapes.items()}
+    values = _values(text, shapes, dtype)
     assert sj.check(f, at=values).verdict == "pass"
     exact = {inp.name: f.jacobian(inp.name).evaluate(**{k: v.astype(np.float64) for k, v in values.items()})
              for inp in f.inputs}

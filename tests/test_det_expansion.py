@@ -119,15 +119,18 @@ def test_symbol_products_are_sympys_own():
 
 
 def test_real_witness_skips_only_entries_real_at_a_point():
-    from symjac._function import _entry_flags, _real_somewhere, _NOT_POLYNOMIAL, _HAS_I, _HAS_UNDEFINED
+    from symjac._budget import HAS_I, HAS_UNDEFINED, NOT_POLYNOMIAL, scan_output
+    from symjac._function import _real_somewhere
 
     x, y = sympy.symbols("x y", real=True)
     entries = [sympy.log(x**2 + y**2 + 1), sympy.log(-x**2 - 1), sympy.sqrt(-(x - y)**2 - 2),
                sympy.log(x * y + 1), sympy.Heaviside(x)]
     assert _real_somewhere(entries, [x, y]) == [True, False, False, True, False]
-    flags = _entry_flags([x * y + 2, sympy.exp(x), sympy.I * x, sympy.Mul(x, sympy.zoo, evaluate=False)])
-    assert [flags[e] & _NOT_POLYNOMIAL for e in (x * y + 2, sympy.exp(x))] == [0, _NOT_POLYNOMIAL]
-    assert flags[sympy.I * x] & _HAS_I and flags[sympy.Mul(x, sympy.zoo, evaluate=False)] & _HAS_UNDEFINED
+    scan = scan_output([x * y + 2, sympy.exp(x), sympy.I * x, sympy.Mul(x, sympy.zoo, evaluate=False)], {x, y},
+                       refuse=False)
+    flags = {node: fact[1] for node, fact in scan.facts.items()}
+    assert [flags[e] & NOT_POLYNOMIAL for e in (x * y + 2, sympy.exp(x))] == [0, NOT_POLYNOMIAL]
+    assert flags[sympy.I * x] & HAS_I and flags[sympy.Mul(x, sympy.zoo, evaluate=False)] & HAS_UNDEFINED
     # entries the witness cannot show real still get SymPy's question: refused when not real, kept
     # when SymPy does not know (log(x * y - 3) is real where x * y > 3, at none of the 16 points)
     for expr in (sympy.log(-x**2 - 1), sympy.sqrt(-x**2 - 1)):

@@ -13,7 +13,7 @@ import symjac as sj
 from symjac._values import coerce_point
 from symjac.backends import _numpy as numpy_backend
 from symjac.backends._numpy import _direct, _direct_products, _group
-from _reference import per_entry_jacobian
+from _reference import assert_chunks_equal_one_pass, per_entry_jacobian
 
 W8 = np.round(np.random.default_rng(4).uniform(-1, 1, (8, 8)), 3) + 0.0005
 CASES = {
@@ -76,11 +76,7 @@ def test_direct_products_equal_the_table_bit_for_bit_and_the_code(case, batch, d
 def test_direct_products_in_chunks_of_points_equal_one_pass(monkeypatch):
     make = CASES["tanh(W @ x + b), W x b inputs"]
     point = _point(make(), (11,), np.float64)
-    whole = make().jacobians().evaluate(**point)
-    monkeypatch.setattr(numpy_backend, "_CHUNK_ELEMENTS", 100)
-    chunked = make().jacobians().evaluate(**point)
-    for name in whole:
-        np.testing.assert_array_equal(chunked[name], whole[name])
+    assert_chunks_equal_one_pass(make, point, 100, monkeypatch)
 
 
 def test_broadcast_and_non_contiguous_inputs():

@@ -1,7 +1,7 @@
 """The front end's cheaper paths build the same Function as the plain ones (issue 14, build floors).
 
 - `_budget.scan_output`, the one walk of validation, gives the facts the separate walks gave
-  (`written_sizes`, `_dag.free_symbols`, `_function._entry_flags`, the old `output_features`).
+  (`written_sizes`, `_dag.free_symbols`, the old `_function._entry_flags` and `output_features`).
 - `ops.det` / `ops.inv` / `ops.solve` (negation of a minor by `_products.total`, one reciprocal of
   the determinant, zero tests without sympifying) build the very nodes the plain SymPy operators
   built: compared with a reference copy of the old construction.
@@ -18,7 +18,6 @@ import sympy
 
 import symjac as sj
 from symjac import _budget, _dag, ops
-from symjac._function import _entry_flags
 
 CORPUS = [
     ("x * y", {"x": (), "y": ()}),
@@ -33,6 +32,36 @@ CORPUS = [
     ("log(1 + exp(x)) - 2.5 * x ** -2", {"x": (2,)}),
     ("solve(X, b)", {"X": (3, 3), "b": (3,)}),
 ]
+
+
+def _entry_flags(flat):
+    """The walk `_function` ran before `scan_output`: `{node: bits}`, HAS_UNDEFINED (holds zoo, nan
+    or an infinity), HAS_I (holds I), NOT_POLYNOMIAL (not made of real symbols and real numbers by
+    `+`, `*` and integer powers)."""
+    undefined = frozenset((sympy.zoo, sympy.nan, sympy.oo, -sympy.oo))
+    memo = {}
+
+    def step(node):
+        bits = 0
+        for arg in node.args:
+            bits |= memo[arg] & (_budget.HAS_UNDEFINED | _budget.HAS_I)
+        if node in undefined:
+            bits |= _budget.HAS_UNDEFINED
+        if node is sympy.I:
+            bits |= _budget.HAS_I
+        if node.is_Symbol:
+            polynomial = node.is_real is True
+        elif node.is_Number:
+            polynomial = node.is_Rational or node.is_Float
+        elif node.is_Add or node.is_Mul:
+            polynomial = not any(memo[arg] & _budget.NOT_POLYNOMIAL for arg in node.args)
+        elif node.is_Pow and node.exp.is_Integer:
+            polynomial = not memo[node.base] & _budget.NOT_POLYNOMIAL
+        else:
+            polynomial = False
+        return bits if polynomial else bits | _budget.NOT_POLYNOMIAL
+
+    return _dag.evaluate(flat, step, memo=memo)
 
 
 def _old_output_features(flat, symbols, in_size):

@@ -6,7 +6,6 @@ import pickle
 
 import numpy as np
 import pytest
-import sympy
 
 import symjac as sj
 from symjac.backends import numpy_backend
