@@ -307,7 +307,7 @@ def _chain(parts: list[tuple[str, int]], operator: str, prec: int) -> tuple[str,
     return operator.join([_wrap(parts[0], prec)] + [_wrap(part, right) for part in parts[1:]]), prec
 
 
-def _print(node, i: int, out: _Source) -> str:
+def _print(node, i: int, out: _Source) -> tuple[str, int]:
     """The (text, precedence) of one node (number `i`) whose children are printed already."""
     kind = type(node).__name__
     torch = out.index == 1
