@@ -36,9 +36,10 @@ def _compiled(f, key: tuple, expr: sympy.Expr):
 
 
 def _mpmath_helpers() -> dict:
+    from ._determinant import MPMATH_HELPERS as DETERMINANT
     from ._stable import MPMATH_HELPERS
 
-    return dict(MPMATH_HELPERS)
+    return {**MPMATH_HELPERS, **DETERMINANT}
 
 
 def _arguments(f, values: Mapping[str, Any]) -> list:

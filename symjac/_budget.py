@@ -34,6 +34,7 @@ import sympy
 
 from . import _cost, _dag
 from ._errors import InvalidArgumentError, InvalidExpressionError, TooLargeError
+from ._determinant import DETERMINANT_FUNCTIONS
 from ._stable import STABLE_FUNCTIONS
 
 __all__ = [
@@ -307,7 +308,7 @@ SUPPORTED_FUNCTIONS = (
     sympy.asin, sympy.acos, sympy.atan, sympy.asinh, sympy.acosh, sympy.atanh, sympy.atan2,
     sympy.Abs, sympy.Piecewise, sympy.re,
     sympy.erf,  # issue 13: exact GELU; NumPy code through math.erf (symjac._codegen)
-) + STABLE_FUNCTIONS
+) + STABLE_FUNCTIONS + DETERMINANT_FUNCTIONS
 
 #: SymPy objects that stand for an algorithm not yet run (`doit`); no code can be generated for
 #: them, and running them is open-ended.
@@ -342,7 +343,7 @@ def _refuse_node(node: sympy.Basic) -> None:
             f"expr: function {type(node).__name__!r} (in {str(node)[:60]}) is not supported: "
             f"symjac generates NumPy and torch code for {names}, Max, Min, powers and arithmetic"
         )
-    if not type(node).__module__.startswith("sympy.") and type(node) not in STABLE_FUNCTIONS:
+    if not type(node).__module__.startswith("sympy.") and type(node) not in STABLE_FUNCTIONS + DETERMINANT_FUNCTIONS:
         # a class defined outside SymPy could print itself (`_numpycode`) as any code
         raise InvalidExpressionError(
             f"expr: {type(node).__name__} (in {str(node)[:60]}) is not a SymPy class but a subclass "

@@ -152,13 +152,16 @@ def _exec(source: str, backend: str) -> Callable:
     if backend == "torch":
         import torch
 
+        from . import _determinant
         from ._stable import torch_helpers
 
-        namespace.update(torch=torch, _as_tensor=_as_tensor, _where=_where, _imag=_imag, **torch_helpers())
+        namespace.update(torch=torch, _as_tensor=_as_tensor, _where=_where, _imag=_imag, **torch_helpers(),
+                         **_determinant.torch_helpers())
     else:
+        from . import _determinant
         from ._stable import numpy_helpers
 
-        namespace.update(numpy_helpers())
+        namespace.update(numpy_helpers(), **_determinant.numpy_helpers())
     try:
         code = compile(source, filename, "exec")
     except (SyntaxError, RecursionError, MemoryError) as error:  # pragma: no cover - bounded nesting

@@ -256,10 +256,16 @@ class _Check:
         )
         return out, added
 
-    def _bounds(self, key: str, cells_of):
+    def forward_bounds(self):
+        """`_bounds` of the output entries (the forward's), with the budget `MAX_REST_TOTAL`: the
+        forward has one entry per output, not per output and input."""
+        return self._bounds("running-error-forward", _output_cells, budget=MAX_REST_TOTAL)
+
+    def _bounds(self, key: str, cells_of, budget: int | None = None):
         """The running error bounds of `cells_of(f)` at the point (float64, non-finite as 0, None
-        when none was compiled), their `(rows, cols)` and how many entries went without one."""
-        compiled, cells, left = self.f.cached(key, lambda: _compile_bounds(cells_of(self.f), self.f))
+        when none was compiled), their `(rows, cols)` and how many entries went without one;
+        `budget`: `_compile_bounds`'."""
+        compiled, cells, left = self.f.cached(key, lambda: _compile_bounds(cells_of(self.f), self.f, budget))
         if compiled is None:
             return None, cells, left
         values = self._at_point(compiled)
@@ -421,8 +427,10 @@ class _Check:
 
     def _forward_running(self) -> np.ndarray | None:
         """eps(float64) times the running error bound of each output entry at the point (what
-        finite differences divide by their step), or None when no entry has a bound."""
-        values, (rows, _), _ = self._bounds("running-error-forward", _output_cells)
+        finite differences divide by their step), or None when no entry has a bound
+        (`forward_bounds`, with the larger budget: a large formula rounds far above the few eps
+        finite differences otherwise assume; `inv(X)` at 14 x 14, by LU: about 40 eps)."""
+        values, (rows, _), _ = self.forward_bounds()
         if values is None:
             return None
         out = np.zeros(_out_size(self.f))

@@ -36,7 +36,7 @@ from ._budget import (
     raise_hint,
     validate_limits,
 )
-from . import _dag, _deadline, _stable
+from . import _dag, _deadline, _determinant, _stable
 from ._errors import DomainError, InvalidArgumentError, InvalidExpressionError, ShapeError, SymjacError, TooLargeError
 from ._parse import parse_expression, validate_name, validated_tree
 from ._printable import Printable
@@ -602,6 +602,7 @@ _WITNESS_REAL = {
     _stable.logsumexp: lambda *args: np.logaddexp.reduce(np.stack(args)),
     _stable.softplus: lambda a: np.logaddexp(0.0, a),
     _stable.sigmoid: lambda a: 1.0 / (1.0 + np.exp(-a)),
+    _determinant.det: _determinant.numpy_helpers()["_symjac_det"],
 }
 #: Points the witness tries at once (each input entry drawn from N(0, 1), fixed seed).
 WITNESS_POINTS = 16

@@ -688,9 +688,12 @@ class _Evaluator:
             return max(out_size, first.size)
         n = first.shape[-1]
         batch = first.size // max(n * n, 1)  # leading axes of det/inv/solve are batch axes
+        # A determinant is one node of n**2 entries above 3 x 3 (symjac._determinant); its Jacobian,
+        # the n**2 cofactors of (n - 1)**2 entries each, about n**4. inv and solve: n**2 cofactors
+        # whose Jacobians are n**2 entries of about n**2 each, n**6 (priced in `_cost.PARSE_SECONDS`).
         if name == "det":
-            return batch * n**5
-        inverse = batch * (n**2 * max(n - 1, 0) ** 5 + n**5 + n**2)
+            return batch * n**4
+        inverse = batch * n**6
         if name == "inv":
             return inverse
         return inverse + out_size * n  # solve

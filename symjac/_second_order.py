@@ -323,7 +323,7 @@ def _exact_second_entry(f, point_values: dict, entry) -> float:
     import mpmath
     import sympy
 
-    from ._arbitrate import DIGITS, _arguments, _to_float
+    from ._arbitrate import DIGITS, _arguments, _mpmath_helpers, _to_float
 
     a, b = f.input(entry.input_name), f.input(entry.second[0])
     qa = int(np.ravel_multi_index(entry.input_index, a.shape)) if a.shape else 0
@@ -335,7 +335,7 @@ def _exact_second_entry(f, point_values: dict, entry) -> float:
         return 0.0
     expr = d.entries[int(hits[0])]
     symbols = [s for inp in f.inputs for s in inp.flat_symbols]
-    fn = sympy.lambdify(symbols, expr, modules="mpmath", dummify=True, docstring_limit=0)
+    fn = sympy.lambdify(symbols, expr, modules=[_mpmath_helpers(), "mpmath"], dummify=True, docstring_limit=0)
     with mpmath.workdps(DIGITS):
         return _to_float(fn(*_arguments(f, point_values)))
 

@@ -37,6 +37,7 @@ import sympy
 
 from . import _dag
 from ._errors import DomainError, InvalidExpressionError
+from ._determinant import DETERMINANT_FUNCTIONS
 from ._stable import STABLE_FUNCTIONS
 
 __all__ = ["CODE_NODES", "MAX_NESTING", "generate", "fold_constant"]
@@ -68,7 +69,7 @@ CODE_NODES: frozenset = frozenset({
     sympy.Eq, sympy.Ne, sympy.And, sympy.Or, sympy.Not,
     type(sympy.true), type(sympy.false),
     sympy.erf,
-}) | frozenset(STABLE_FUNCTIONS)
+}) | frozenset(STABLE_FUNCTIONS) | frozenset(DETERMINANT_FUNCTIONS)
 
 #: One-argument functions: class name -> (NumPy code, torch code).
 _FUNCTIONS = {
@@ -354,6 +355,8 @@ def _print_call(node, i: int, out: _Source, kind: str, torch: bool) -> str:
         return f"numpy.heaviside({x}, {half})"
     if kind == "logsumexp":
         return f"_symjac_logsumexp({', '.join(args)})"
+    if kind == "det":  # symjac._determinant: the entries row by row
+        return f"_symjac_det({', '.join(args)})"
     _refuse(node)  # a class in CODE_NODES without a rule here
     raise AssertionError  # pragma: no cover
 

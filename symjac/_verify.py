@@ -31,7 +31,6 @@ from ._engine import (
     _Check,
     _describe,
     _out_size,
-    _output_cells,
     differences,
     function_call,
     pair_result,
@@ -812,7 +811,7 @@ class _Verification:
         value's own cancellation, which float32 and float64 may both round alike (`1 + tanh(u)` of
         GELU at u = -5: 7.7e-17 absolute in float64)."""
 
-        values, (rows, _), _ = self.base._bounds("running-error-forward", _output_cells)
+        values, (rows, _), _ = self.base.forward_bounds()
         out = np.zeros(self.rows)
         if values is not None:
             out[rows] = values * eps(self.point.dtype)

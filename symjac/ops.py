@@ -38,9 +38,11 @@ import sympy.tensor.tensor  # noqa: F401
 from sympy.core.mul import _mulsort
 from sympy.core.parameters import global_parameters as _global_parameters
 
-from symjac import _stable
+from symjac import _determinant, _stable
 from symjac._products import product, total
 from symjac._errors import DomainError, InvalidArgumentError, ShapeError
+
+_is_zero = _determinant.is_zero
 
 __all__ = [
     "as_symbolic",
@@ -560,10 +562,10 @@ def log(x: Any) -> np.ndarray:
 
 
 def _log(v: sp.Expr) -> sp.Expr:
-    """`sp.log(v)`; for a sum with symbols in it, unevaluated: `log.eval` would only ask whether the
-    sum is provably zero, through the assumption system over the whole sum (50 ms for a 4 x 4
-    determinant, over a second at 8 x 8), and returns it unchanged otherwise."""
-    if isinstance(v, sp.Add) and not v.is_number:
+    """`sp.log(v)`; for a sum or a `det` node with symbols in it, unevaluated: `log.eval` would only
+    ask whether it is provably zero, through the assumption system over the whole sum (50 ms for a
+    written-out 4 x 4 determinant, over a second at 8 x 8), and returns it unchanged otherwise."""
+    if isinstance(v, (sp.Add, _determinant.det)) and not v.is_number:
         return sp.log(v, evaluate=False)
     return sp.log(v)
 
@@ -916,92 +918,35 @@ def trace(x: Any) -> np.ndarray:
     return _scalar(sp.Add(*(a[i, i] for i in range(n))))
 
 
-def _matrix(a: np.ndarray) -> sp.Matrix:
-    return sp.Matrix(a.shape[0], a.shape[1], list(a.flat))
-
-
-def _no_simplification():
-    """SymPy's matrix algorithms without their intermediate simplification (`dotprodsimp`): on
-    entries that are not polynomials (`sigmoid(X)`, `1 / (X + 2)`, `inv(X)`) it runs `cancel`
-    over expanded products, 22 s for a 3 x 3 determinant and minutes for `inv(inv(X))` at 4 x 4,
-    where the division-free formula itself takes milliseconds."""
-    from sympy.matrices.utilities import dotprodsimp
-
-    return dotprodsimp(False)
-
-
-#: Square matrices up to this size get their determinant and adjugate by cofactor expansion with
-#: each minor built once (`_Minors`: n 2**(n-1) products for det, a few milliseconds at 4 x 4);
-#: larger ones by SymPy's Berkowitz algorithm (n**4 products, no exponential growth). Both are
-#: division-free and exact; the expansion is 5-10x faster to build at these sizes than SymPy's
-#: Berkowitz over its `EXRAW` domain matrices, whose products ask the assumption system about every
-#: intermediate entry.
-EXPANSION_MAX = 6
-
-
-class _Minors:
-    """Determinants of the square submatrices of `rows` (a list of lists of SymPy expressions),
-    each by cofactor expansion along its first row and memoised by (rows, columns): the minors
-    shared by several determinants (every cofactor of the adjugate) are built once."""
-
-    def __init__(self, rows: list):
-        self.a = rows
-        self.memo: dict = {}
-
-    def __call__(self, rows: tuple, cols: tuple) -> sp.Expr:
-        if len(rows) == 1:
-            return self.a[rows[0]][cols[0]]
-        key = (rows, cols)
-        found = self.memo.get(key)
-        if found is None:
-            top, rest = self.a[rows[0]], rows[1:]
-            terms = []
-            for p, c in enumerate(cols):
-                entry = top[c]
-                if _is_zero(entry):  # structural zeros: a sparse or triangular matrix expands less
-                    continue
-                minor = self(rest, cols[:p] + cols[p + 1:])
-                if _is_zero(minor):
-                    continue
-                term = product(entry, minor)  # sp.Mul(entry, minor), without Mul.flatten where it is plain
-                terms.append(-term if p % 2 else term)
-            found = self.memo[key] = total(terms)  # sp.Add(*terms)
-        return found
-
-
-def _is_zero(e: sp.Expr) -> bool:
-    """`e == 0` (SymPy's: 0.0 too) without sympifying 0 for every entry that is not a number."""
-    return e is sp.S.Zero or (getattr(e, "is_Number", True) and e == 0)
-
-
-def _negative(e: sp.Expr) -> sp.Expr:
-    """`-e`, the node SymPy builds. For a sum, `-e` is `Mul(-1, e)`, which `Mul.flatten` distributes
-    (`Add(*(-t for t in e.args))`, each `-t` by `_keep_coeff`'s `-t`): that sum is built here by
-    `_products.total`, which skips `Add.flatten` where the terms are canonical already (they are:
-    negated terms of a canonical sum)."""
-    if e.is_Add and _global_parameters.distribute and e.is_commutative:
-        return total([-t for t in e.args])
-    return -e
-
-
 def _rows(a: np.ndarray) -> list:
     return a.tolist()
 
 
+def _with_facts(d: sp.Expr) -> sp.Expr:
+    """`d`, and when it is a `det` node of entries real and finite by construction, those facts
+    recorded in its assumptions (as `_tell_facts` does for `tanh`): then the Function's validation
+    need not ask SymPy about the node."""
+    if isinstance(d, _determinant.det) and all(_real_and_finite(e) for e in d.args):
+        known = d._assumptions
+        facts = {"extended_real": True, "finite": True}
+        if all(known.get(k) in (None, v) for k, v in facts.items()):
+            if known is type(d).default_assumptions:
+                d._assumptions = known = known.copy()
+            missing = {k: v for k, v in facts.items() if known.get(k) is None}
+            if missing:
+                known.deduce_all_facts(missing)
+    return d
+
+
 def _det2(a: np.ndarray) -> sp.Expr:
-    """Determinant of one square 2-D symbolic array (empty: 1)."""
-    n = a.shape[0]
-    if n == 0:
-        return sp.S.One
-    if n <= EXPANSION_MAX:
-        return _Minors(_rows(a))(tuple(range(n)), tuple(range(n)))
-    with _no_simplification():
-        return _matrix(a).det(method="berkowitz")
+    """Determinant of one square 2-D symbolic array (empty: 1): written out up to
+    `_determinant.EXPANSION_MAX`, one `det` node above (symjac._determinant)."""
+    return _with_facts(_determinant.determinant(_rows(a)))
 
 
 def det(x: Any) -> np.ndarray:
-    """Determinant of a square 2-D array (division-free: cofactor expansion up to `EXPANSION_MAX`,
-    Berkowitz above), as a scalar.
+    """Determinant of a square 2-D array, as a scalar: its cofactor expansion up to 3 x 3, one
+    exact `det` node above (symjac._determinant; its derivatives are its cofactors).
 
     Example:
         >>> det([[1, 2], [3, 4]])[()]
@@ -1018,30 +963,27 @@ def det(x: Any) -> np.ndarray:
 
 
 def _adjugate_and_det(name: str, a: np.ndarray) -> tuple[np.ndarray, sp.Expr]:
+    """(adjugate, determinant) of one square 2-D symbolic array: each cofactor from the minors
+    built once (`_determinant._Minors`: written out up to `EXPANSION_MAX`, `det` nodes above); the
+    determinant from row 0's cofactors up to `EXPANSION_MAX`, one `det` node above."""
     n = a.shape[0]
-    if n <= EXPANSION_MAX:
-        minors, every = _Minors(_rows(a)), tuple(range(n))
-        # adjugate[j, i] = (-1)**(i + j) * det(a without row i and column j); det from row 0's
-        adjugate = np.empty((n, n), dtype=object)
-        for i in range(n):
-            for j in range(n):
-                m = minors(every[:i] + every[i + 1:], every[:j] + every[j + 1:]) if n > 1 else sp.S.One
-                adjugate[j, i] = _negative(m) if (i + j) % 2 else m
-        top = minors.a[0]
+    rows = _rows(a)
+    minors = _determinant.minors_of(rows)
+    adjugate = np.empty((n, n), dtype=object)
+    for i in range(n):
+        for j in range(n):
+            adjugate[j, i] = minors.cofactor(i, j)  # adjugate[j, i] = (-1)**(i + j) * det(a without row i, column j)
+    if n <= _determinant.EXPANSION_MAX:
+        top = rows[0]
         d = total([product(top[j], adjugate[j, 0]) for j in range(n)
                    if not _is_zero(top[j]) and not _is_zero(adjugate[j, 0])])
     else:
-        matrix = _matrix(a)
-        with _no_simplification():
-            d = matrix.det(method="berkowitz")
+        d = _with_facts(_determinant.det(*(e for row in rows for e in row)))
     if d == 0:
         raise DomainError(
             f"{name}: the matrix is singular (its determinant is exactly 0), "
             f"received shape {a.shape}"
         )
-    if n > EXPANSION_MAX:
-        with _no_simplification():
-            adjugate = np.array(matrix.adjugate(method="berkowitz").tolist(), dtype=object)
     return adjugate.reshape(a.shape), d
 
 

@@ -200,7 +200,7 @@ BUDGET_ROWS = [
      "building the exact Jacobian and its code and checking it at one point is estimated to take about"),
     ("sigmoid(X) * X", {"X": (32, 32)}, {"max_seconds": 5}, "over the limit of 5 s (Limits.max_seconds)"),
     ("relu(X @ X)", {"X": (10, 10)}, {}, "over the limit of 30 s (Limits.max_seconds); relu alone about"),
-    ("inv(X)", {"X": (7, 7)}, {}, "over the limit of 30 s (Limits.max_seconds); inv alone about"),
+    ("inv(X)", {"X": (14, 14)}, {}, "over the limit of 30 s (Limits.max_seconds); inv alone about"),
     ("sigmoid(X) * X", {"X": (32, 32)}, {"max_jacobian_entries": 65_536},
      "the Jacobian would have 1048576 entries (output (32, 32) = 1024 entries x 1024 input entries), "
      "over the budget of 65536 (Limits.max_jacobian_entries)"),
@@ -210,8 +210,8 @@ BUDGET_ROWS = [
     ("X @ X", {"X": (3, 3)}, {"max_jacobian_entries": 80}, "the Jacobian would have 81 entries"),
     ("X", {"X": (10**30, 10**30)}, {}, "about 10**60 entries in all"),  # found: OverflowError escaped
     ("X", {"X": (2**32, 2**32)}, {}, "the inputs have about 10**19 entries"),  # found: int64 overflow to 0
-    ("det(X)", {"X": (9, 9)}, {}, "over the limit of 30 s (Limits.max_seconds); det alone about"),
-    ("det(X)", {"X": (9, 9)}, {"max_seconds": 10**5, "max_work": 50_000}, "det alone needs about 59050"),  # old budget
+    ("det(X)", {"X": (36, 36)}, {}, "over the limit of 30 s (Limits.max_seconds); det alone about"),
+    ("det(X)", {"X": (16, 16)}, {"max_seconds": 10**5, "max_work": 50_000}, "det alone needs about 65537"),  # old budget
 ]
 
 

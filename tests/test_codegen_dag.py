@@ -16,7 +16,7 @@ import pytest
 import sympy
 
 import symjac as sj
-from symjac import _codegen, _source, _stable
+from symjac import _codegen, _determinant, _source, _stable
 from symjac._codegen import compile_entries
 
 torch = pytest.importorskip("torch")
@@ -170,6 +170,7 @@ CASES = [
     ("logsumexp", _stable.logsumexp(x, y, 2 * x), (0.7, 1.3)),
     ("softplus sigmoid", _stable.softplus(x) + _stable.sigmoid(y), (0.7, 1.3)),
     ("log1p expm1", _stable.log1p(x) * _stable.expm1(y), (0.7, 1.3)),
+    ("det", _determinant.det(x, 1, y, 2, x * y, 0, y, -1, x + 3) * y, (0.7, 1.3)),
     ("Dummy", d * x + sympy.exp(d), (0.7, 1.3)),
 ]
 

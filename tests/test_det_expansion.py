@@ -1,9 +1,11 @@
-"""`det`, `inv` and `solve` built by cofactor expansion with shared minors (`ops._Minors`, up to
-`ops.EXPANSION_MAX`), Berkowitz above; `log` of a sum built without SymPy's zero query.
+"""`det`, `inv` and `solve`: written out by cofactor expansion with shared minors up to 3 x 3
+(`_determinant._Minors`), one exact `det` node above (`symjac._determinant`); `log` of a sum or of
+a node built without SymPy's zero query.
 
 The expressions differ from SymPy's Berkowitz ones, so they are checked against those symbolically
-(the difference expands to 0), against NumPy's LAPACK values, and through the whole pipeline: the
-exact Jacobian of `log(det(X))` against `inv(X).T` (a different formula) and torch autograd."""
+(the difference expands to 0, the node written out by `_determinant.expanded`), against NumPy's
+LAPACK values, and through the whole pipeline: the exact Jacobian of `log(det(X))` against
+`inv(X).T` (a different formula) and torch autograd."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import pytest
 import sympy
 
 import symjac as sj
-from symjac import ops
+from symjac import _determinant, ops
+from symjac._determinant import det as Det
 
 
 def _symbols(n: int, name: str = "a") -> np.ndarray:
@@ -29,39 +32,113 @@ def _point(n: int, seed: int = 0) -> np.ndarray:
 def test_expansion_equals_berkowitz(n):
     a = _symbols(n)
     berkowitz = sympy.Matrix(n, n, list(a.flat)).det(method="berkowitz")
-    assert sympy.expand(ops.det(a)[()] - berkowitz) == 0
+    d = ops.det(a)[()]
+    assert isinstance(d, Det) == (n > _determinant.EXPANSION_MAX)  # written out up to 3 x 3, a node above
+    assert sympy.expand(_determinant.expanded(d) - berkowitz) == 0
     adjugate = sympy.Matrix(n, n, list(a.flat)).adjugate(method="berkowitz")
     inverse = ops.inv(a)
     for (i, j), v in np.ndenumerate(inverse):
-        assert sympy.expand(v * berkowitz - adjugate[i, j]) == 0
+        assert sympy.expand(_determinant.expanded(v) * berkowitz - adjugate[i, j]) == 0
 
 
 def test_values_match_lapack_with_zeros_and_constants():
     rng = np.random.default_rng(3)
-    for n in range(1, ops.EXPANSION_MAX + 1):
+    for n in range(1, 6):
         values = np.round(rng.uniform(-2, 2, (n, n)), 1)
         values[rng.uniform(size=(n, n)) < 0.3] = 0.0  # structural zeros are skipped
         exact = np.array([[sympy.Rational(str(v)) for v in row] for row in values], dtype=object)
         d = ops.det(exact)[()]
+        assert d.is_Rational  # numbers give the exact number, at every size
         assert float(d) == pytest.approx(np.linalg.det(values), rel=1e-9, abs=1e-12)
         if d != 0:
             inverse = np.array(ops.inv(exact).tolist(), dtype=float)
             np.testing.assert_allclose(inverse, np.linalg.inv(values), rtol=1e-9, atol=1e-12)
     with pytest.raises(sj.DomainError, match="singular"):
         ops.inv(np.array([[1, 2], [2, 4]], dtype=object))
+    with pytest.raises(sj.DomainError, match="singular"):  # a zero row makes a node exactly 0
+        ops.inv(np.array([[1, 2, 3, 4], [0, 0, 0, 0], [5, 6, 7, 8], [9, 1, 2, 3]], dtype=object) * _symbols(4))
     assert ops.det(np.zeros((0, 0), dtype=object))[()] == 1
 
 
-def test_berkowitz_above_the_expansion_size(monkeypatch):
-    monkeypatch.setattr(ops, "EXPANSION_MAX", 2)
-    a = _symbols(3)
+def test_node_rules_triangular_zero_numbers_and_small_sizes():
+    a = _symbols(4)
+    upper = np.triu(a)
+    assert ops.det(upper)[()] == sympy.Mul(*np.diag(a))  # triangular: the diagonal's product
+    assert ops.det(np.tril(a).T.T)[()] == sympy.Mul(*np.diag(a))
+    b = a.copy()
+    b[:, 2] = 0
+    assert ops.det(b)[()] == 0  # a zero column
+    assert Det(*_symbols(2).flat) == sympy.expand(sympy.Matrix(_symbols(2).tolist()).det())  # a node is >= 3 x 3
+    assert isinstance(Det(*_symbols(3).flat), Det)
+    with pytest.raises(TypeError, match=r"n\*\*2 entries"):
+        Det(*list(a.flat)[:15])
+
+
+@pytest.mark.parametrize("n", [4, 5])
+def test_node_derivatives_are_the_cofactors(n):
+    a = _symbols(n)
     d = ops.det(a)[()]
-    assert sympy.expand(d - sympy.Matrix(3, 3, list(a.flat)).det(method="bareiss")) == 0
-    x = _point(3)
-    inverse = sympy.lambdify(list(a.flat), sympy.Matrix(ops.inv(a).tolist()))(*x.flat)
-    np.testing.assert_allclose(np.asarray(inverse, dtype=float), np.linalg.inv(x), rtol=1e-12)
+    written = _determinant.expanded(d)
+    for (i, j), x in np.ndenumerate(a):
+        first = d.diff(x)
+        assert sympy.expand(_determinant.expanded(first) - written.diff(x)) == 0
+        assert first.diff(x) == 0  # the cofactor of (i, j) holds no entry of row i or column j
+    x, y = a[0, 0], a[1, 1]
+    assert sympy.expand(_determinant.expanded(d.diff(x, y)) - written.diff(x, y)) == 0
 
 
+def test_codes_evaluate_the_determinant_batched_in_both_dtypes():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    for n in (3, 4, 6):
+        m = rng.standard_normal((5, n, n))
+        args = [m[:, i, j] for i in range(n) for j in range(n)]
+        np.testing.assert_allclose(_determinant.numpy_helpers()["_symjac_det"](*args), np.linalg.det(m), rtol=1e-12)
+        for dtype in (torch.float32, torch.float64):
+            t = [torch.as_tensor(v, dtype=dtype) for v in args]
+            got = _determinant.torch_helpers()["_symjac_det"](*t)
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got.numpy(), np.linalg.det(m), rtol=1e-4 if dtype == torch.float32 else 1e-12)
+        # scalars broadcast against arrays (a constant entry beside input entries)
+        args[1] = 0.5
+        m[:, 0, 1] = 0.5
+        np.testing.assert_allclose(_determinant.numpy_helpers()["_symjac_det"](*args), np.linalg.det(m), rtol=1e-12)
+    import mpmath
+
+    with mpmath.workdps(30):
+        value = _determinant.MPMATH_HELPERS["det"](*[mpmath.mpf(v) for v in m[0].flat])
+    assert float(value) == pytest.approx(np.linalg.det(m[0]), rel=1e-12)
+    assert float(Det(*[sympy.Float(v) * sympy.pi / sympy.pi for v in m[0].flat]).evalf()) == pytest.approx(
+        np.linalg.det(m[0]), rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [3, 4, 6, 9, 12])
+def test_running_error_bound_covers_the_generated_codes_error_including_ill_conditioned_matrices(n):
+    """eps times the node's running error bound is at least the actual error (against mpmath) of
+    the NumPy code (3 x 3 and 4 x 4 written out, LAPACK's LU above) and of LAPACK itself, for well
+    and badly conditioned matrices (and it is not absurdly loose on the well conditioned)."""
+    import mpmath
+
+    from symjac._codegen import compile_entries
+    from symjac._tolerance import running_error
+
+    a = _symbols(n)
+    node = Det(*a.flat)
+    bound = compile_entries([running_error(node)], list(a.flat), "numpy")
+    rng = np.random.default_rng(n)
+    eps = np.finfo(np.float64).eps
+    for k in range(6):
+        m = rng.standard_normal((n, n))
+        if k >= 3:  # nearly singular: two rows nearly equal
+            m[1] = m[0] + 10.0 ** (-3 * (k - 2)) * rng.standard_normal(n)
+        with mpmath.workdps(60):
+            exact = float(mpmath.det(mpmath.matrix(m.tolist())))
+        b = float(bound.fn(*m.flat)[0]) * eps
+        for value in (np.linalg.det(m), _determinant.numpy_helpers()["_symjac_det"](*m.flat)):
+            assert abs(value - exact) <= b, (k, value, exact, b)
+    # diagonally dominant (Hadamard's bound close to |det|): about 2 n**2.5 eps relative, not vacuous
+    m = _point(n, n)
+    assert float(bound.fn(*m.flat)[0]) * eps <= 4 * n**2.5 * eps * abs(np.linalg.det(m))
 def test_batched_det_and_solve():
     a = np.stack([_symbols(3), _symbols(3, "b")])
     assert ops.det(a).shape == (2,)

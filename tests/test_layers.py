@@ -30,6 +30,7 @@ LAYERS = {
     "_products": "base",
     "_deadline": "base",
     "_stable": "base",
+    "_determinant": "base",
     # text, callables, traced torch code -> symbolic arrays over one vocabulary
     "ops": "language",
     "_vocabulary": "language",
