@@ -144,6 +144,18 @@ def has_symbols(roots: Iterable[Any], *, memo: MutableMapping | None = None) -> 
     return evaluate(roots, step, memo=memo)
 
 
+def holds(roots: Iterable[Any], classes: tuple) -> MutableMapping:
+    """`memo[node]` = whether `node` is, or holds below it, an instance of `classes`, for every node
+    below `roots`."""
+    memo: dict = {}
+    get = memo.__getitem__
+
+    def step(node):
+        return isinstance(node, classes) or any(map(get, node.args))
+
+    return evaluate(roots, step, memo=memo)
+
+
 def height(roots: Iterable[Any], *, memo: MutableMapping | None = None) -> MutableMapping:
     """`memo[node]` = the longest path from `node` down to a leaf (0 for a leaf)."""
     memo = {} if memo is None else memo

@@ -978,7 +978,7 @@ def _adjugate_and_det(name: str, a: np.ndarray) -> tuple[np.ndarray, sp.Expr]:
         d = total([product(top[j], adjugate[j, 0]) for j in range(n)
                    if not _is_zero(top[j]) and not _is_zero(adjugate[j, 0])])
     else:
-        d = _with_facts(_determinant.det(*(e for row in rows for e in row)))
+        d = _with_facts(_determinant.det.of([e for row in rows for e in row]))
     if d == 0:
         raise DomainError(
             f"{name}: the matrix is singular (its determinant is exactly 0), "

@@ -66,3 +66,27 @@ def test_same_plan_tells_plans_apart():
     _, a = _plan_of("inv(X)", {"X": (4, 4)}, "X")
     _, b = _plan_of("log(det(X))", {"X": (4, 4)}, "X")
     assert _same_plan(a, a) and not _same_plan(a, b)
+
+
+@pytest.mark.parametrize("text, shapes, name", [
+    ("inv(X)", {"X": (4, 4)}, "X"),
+    ("log(det(X))", {"X": (5, 5)}, "X"),
+    ("inv(X) @ x", {"X": (4, 4), "x": (4,)}, "X"),
+    ("det(X) * trace(X) + 1 / (1 + det(X))", {"X": (4, 4)}, "X"),
+])
+def test_entries_with_determinant_nodes_are_code_atoms_and_equal_the_split(monkeypatch, text, shapes, name):
+    """`_entry_plan.OPAQUE`: an entry that holds a `det` node is one code atom (no table stage), and
+    its values are the long way's (a table of stages for `inv(X)` and `log(det(X))`), at random
+    points in both dtypes."""
+    jac, fast = _plan_of(text, shapes, name)
+    assert fast.stages == () and fast.code is not None
+    rng = np.random.default_rng(3)
+    points = {k: rng.uniform(-1, 1, (6,) + s) + (3 * np.eye(s[0]) if len(s) == 2 else 0) for k, s in shapes.items()}
+    code = {dt: sj.function(text, **shapes).jacobian(name).evaluate(**{k: v.astype(dt) for k, v in points.items()})
+            for dt in (np.float64, np.float32)}
+    monkeypatch.setattr(_entry_plan, "OPAQUE", ())
+    _plan_of(text, shapes, name)  # the long way: the split, the factoring, the two costs
+    for dt, rtol in ((np.float64, 1e-12), (np.float32, 1e-4)):
+        table = sj.function(text, **shapes).jacobian(name).evaluate(**{k: v.astype(dt) for k, v in points.items()})
+        assert code[dt].dtype == table.dtype == dt
+        np.testing.assert_allclose(code[dt], table, rtol=rtol, atol=rtol * np.max(np.abs(table)))
