@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 
-from collections.abc import Callable, Hashable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from . import _deadline
@@ -144,16 +144,18 @@ def has_symbols(roots: Iterable[Any], *, memo: MutableMapping | None = None) -> 
     return evaluate(roots, step, memo=memo)
 
 
-def holds(roots: Iterable[Any], classes: tuple) -> MutableMapping:
-    """`memo[node]` = whether `node` is, or holds below it, an instance of `classes`, for every node
-    below `roots`."""
-    memo: dict = {}
-    get = memo.__getitem__
-
-    def step(node):
-        return isinstance(node, classes) or any(map(get, node.args))
-
-    return evaluate(roots, step, memo=memo)
+def holds(walked: Mapping, classes: tuple) -> dict:
+    """`out[node]` = whether `node` is, or holds below it, an instance of `classes`, for every node
+    of `walked`: a memo `evaluate` filled (every node below its roots, children first, as
+    `has_symbols` returns it), read in that order without another walk; `{}` when no node is an
+    instance (the usual case, one pass over the nodes' types)."""
+    if not any(isinstance(node, classes) for node in walked):
+        return {}
+    out: dict = {}
+    get = out.__getitem__
+    for node in walked:
+        out[node] = isinstance(node, classes) or any(map(get, node.args))
+    return out
 
 
 def height(roots: Iterable[Any], *, memo: MutableMapping | None = None) -> MutableMapping:

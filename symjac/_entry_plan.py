@@ -458,7 +458,7 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
     first_of = [unique.setdefault(e, len(unique)) for e in exprs]
     free = _dag.has_symbols(unique)  # node -> whether it holds a symbol (all the plan asks)
     split = _Split(position, free)
-    opaque = _dag.holds(unique, OPAQUE)
+    opaque = _dag.holds(free, OPAQUE)
 
     # 1. Each distinct entry as an input, a constant, or a column (a code atom or a polynomial).
     kinds: list[tuple[str, Any]] = []
@@ -471,7 +471,7 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
             if value is not None:
                 kinds.append(("constant", value))
                 continue
-        if opaque[expr]:  # 1a. see `OPAQUE`
+        if opaque and opaque[expr]:  # 1a. see `OPAQUE`
             kinds.append(("column", split.code_atom(expr)))
             continue
         try:

@@ -33,3 +33,17 @@ def test_a_shared_memo_is_filled_once_and_reused():
     memo[sympy.Integer(5)] = True  # a (wrong) entry the caller put there is not walked again
     again = _dag.has_symbols([x + 1 + sympy.Integer(5) * y], memo=memo)
     assert again is memo and memo[sympy.Integer(5)] is True and memo[x + 1 + 5 * y] is True
+
+
+def test_holds_reads_the_walked_nodes_children_first():
+    from symjac._determinant import det
+
+    d = det(*sympy.symbols("a0:9", real=True))
+    entries = [x * d + y, sympy.exp(x) * 2, d]
+    walked = _dag.has_symbols(entries)
+    found = _dag.holds(walked, (det,))
+    assert set(found) == set(walked)
+    assert found[entries[0]] and found[d] and found[x * d] and not found[entries[1]] and not found[x]
+    # the same answers as SymPy's `has`, over every node
+    assert all(found[node] is node.has(det) for node in walked)
+    assert _dag.holds(_dag.has_symbols([x * y, sympy.exp(x)]), (det,)) == {}  # none: nothing built
