@@ -161,6 +161,10 @@ class det(sympy.Function):
     `MINOR_EXPANSION_MAX`; smaller ones are written out when built). Its derivatives are its
     cofactors."""
 
+    # The entries are SymPy's commutative scalars (symjac builds no others): said once for the class,
+    # not deduced per node from every entry.
+    is_commutative = True
+
     @classmethod
     def eval(cls, *args):
         n = math.isqrt(len(args))
