@@ -11,9 +11,11 @@ row by row), exact all the same:
   matrix without row i and column j (`det.fdiff`): again a node, or at 3 x 3 its expansion;
 - it is real when its entries are, finite when they are; a matrix of numbers gives the exact number,
   a triangular one the product of its diagonal, one with a zero row or column 0 (`det.eval`);
-- NumPy and torch code compute it as `numpy.linalg.det` / `torch.linalg.det` of the entries
-  stacked into matrices, batched (LU with partial pivoting: backward stable, where the expanded
-  polynomial cancels); mpmath (`_arbitrate`) as `mpmath.det` at the working precision;
+- NumPy code computes it over whole arrays: 3 x 3 and 4 x 4 written out, larger ones
+  `numpy.linalg.det` of the entries stacked into matrices (LU with partial pivoting: backward
+  stable, where the expanded polynomial cancels); torch code in torch's elementary operations only
+  (`TORCH_EXPANSION_MAX`), so that autograd's compositions test torch's elementary rules; mpmath
+  (`_arbitrate`) as `mpmath.det` at the working precision;
 - its LaTeX is `\\det` of the matrix (`det._latex`), its running error bound has its own rule
   (`symjac._tolerance.running_error`).
 
@@ -304,15 +306,72 @@ def numpy_helpers() -> dict:
     return {"_symjac_det": _np_det}
 
 
+#: The generated torch code computes determinants up to this size by their expansion over shared
+#: minors (2**n minors, division-free, exact at singular matrices), larger ones by Gaussian
+#: elimination with partial pivoting: both in torch's elementary operations only, so that every
+#: composition of autograd (forward over forward, `vmap(jacfwd)`) runs torch's elementary rules,
+#: not `torch.linalg.det`'s (whose forward-over-forward and `vmap(jacfwd)` are wrong in torch 2.13:
+#: docs/findings.md), as the written-out polynomials did.
+TORCH_EXPANSION_MAX = 8
+
+
 def _torch_det(*args):
+    """The determinant of the matrices whose entries (row by row) are `args` (tensors of one batch
+    shape, or numbers), in torch's elementary operations (`TORCH_EXPANSION_MAX`)."""
     import torch
 
     like = next((a for a in args if isinstance(a, torch.Tensor)), None)
-    tensors = [a if isinstance(a, torch.Tensor) else torch.as_tensor(
+    x = [a if isinstance(a, torch.Tensor) else torch.as_tensor(
         a, dtype=like.dtype if like is not None else None, device=like.device if like is not None else None) for a in args]
     n = math.isqrt(len(args))
-    stacked = torch.stack(torch.broadcast_tensors(*tensors), dim=-1)
-    return torch.linalg.det(stacked.reshape(stacked.shape[:-1] + (n, n)))
+    if n == 3:
+        return _np_det3(*x)
+    if n == 4:
+        return _np_det4(*x)
+    if n <= TORCH_EXPANSION_MAX:
+        return _expanded_values(x, n)
+    stacked = torch.stack(torch.broadcast_tensors(*x), dim=-1)
+    return _eliminated(stacked.reshape(stacked.shape[:-1] + (n, n)))
+
+
+def _expanded_values(x: list, n: int):
+    """The cofactor expansion of the determinant of the entries `x` (row by row), each minor of the
+    last rows computed once."""
+    memo: dict = {}
+
+    def minor(row: int, cols: tuple):
+        if row == n - 1:
+            return x[row * n + cols[0]]
+        found = memo.get(cols)
+        if found is None:
+            found = None
+            for p, c in enumerate(cols):
+                term = x[row * n + c] * minor(row + 1, cols[:p] + cols[p + 1:])
+                found = term if found is None else (found - term if p % 2 else found + term)
+            memo[cols] = found
+        return found
+
+    return minor(0, tuple(range(n)))
+
+
+def _eliminated(a):
+    """det of the matrices `a` (`(..., n, n)`) by Gaussian elimination with partial pivoting, in
+    elementary operations (a zero pivot gives 0: its column below is zero too)."""
+    import torch
+
+    n = a.shape[-1]
+    value = torch.ones(a.shape[:-2], dtype=a.dtype, device=a.device)
+    for k in range(n):
+        pivot_row = k + torch.argmax(a[..., k:, k].abs(), dim=-1)  # (...,)
+        rows = torch.arange(n, device=a.device).expand(a.shape[:-2] + (n,))
+        swapped = torch.where(rows == k, pivot_row[..., None], torch.where(rows == pivot_row[..., None], k, rows))
+        a = torch.gather(a, -2, swapped[..., None].expand(a.shape))
+        pivot = a[..., k, k]
+        value = value * torch.where(pivot_row == k, pivot, -pivot)
+        safe = torch.where(pivot == 0, torch.ones_like(pivot), pivot)
+        below = a[..., k + 1:, :] - (a[..., k + 1:, k] / safe[..., None])[..., None] * a[..., k:k + 1, :]
+        a = torch.cat([a[..., :k + 1, :], below], dim=-2)
+    return value
 
 
 def torch_helpers() -> dict:

@@ -246,3 +246,46 @@ def test_witness_evaluates_stable_primitives_where_their_arguments_are_real():
     assert _real_somewhere([sigmoid(sympy.sqrt(-1 - x**2))], [x]) == [False]  # its argument is not real
     with pytest.raises(sj.InvalidExpressionError, match="is not real"):
         sj.function(sympy.log(-1 - x**2) + sympy.exp(x), x=())
+
+
+def test_torch_code_is_elementary_exact_at_singular_matrices_and_differentiates_in_every_composition():
+    """The generated torch code's determinant (expansion up to `TORCH_EXPANSION_MAX`, elimination
+    above): LAPACK's values in both dtypes, 0 at singular matrices, its gradient the cofactors, and
+    forward over forward equal to reverse over reverse (torch.linalg.det's forward over forward is
+    0 in torch 2.13, docs/findings.md)."""
+    torch = pytest.importorskip("torch")
+    det_code = _determinant.torch_helpers()["_symjac_det"]
+    rng = np.random.default_rng(5)
+    for n in (3, 4, 5, 8, 9, 11):
+        m = rng.standard_normal((4, n, n)) + n * np.eye(n) * (n > 8)
+        for dtype, rtol in ((torch.float64, 1e-11), (torch.float32, 2e-4)):
+            got = det_code(*[torch.as_tensor(m[:, i, j], dtype=dtype) for i in range(n) for j in range(n)])
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got.numpy(), np.linalg.det(m), rtol=rtol)
+        singular = m[0].copy()
+        singular[2] = singular[1]
+        zero = det_code(*[torch.tensor(v) for v in singular.flat])
+        assert abs(float(zero)) <= 1e-12 * np.prod(np.linalg.norm(singular, axis=1))
+        assert float(det_code(*[torch.tensor(0.0)] * (n * n))) == 0.0
+
+        def f(flat):
+            return det_code(*flat.unbind())
+
+        x = torch.tensor(m[0].reshape(-1))
+        grad = torch.autograd.functional.jacobian(f, x).numpy().reshape(n, n)
+        np.testing.assert_allclose(grad, np.linalg.det(m[0]) * np.linalg.inv(m[0]).T, rtol=1e-9, atol=1e-12)
+        if n <= 5:
+            ff = torch.func.jacfwd(torch.func.jacfwd(f))(x)
+            rr = torch.func.jacrev(torch.func.jacrev(f))(x)
+            np.testing.assert_allclose(ff.numpy(), rr.numpy(), rtol=1e-9, atol=1e-10)
+            assert np.abs(ff.numpy()).max() > 0.1  # not the zero torch.linalg.det's gives
+
+
+@pytest.mark.parametrize("text, n, options", [("log(det(X))", 4, {"order": 2}), ("det(X)", 5, {"batch": 2})])
+def test_second_order_and_batched_checks_of_determinant_nodes_pass(text, n, options):
+    f = sj.function(text, X=(n, n))
+    x = _point(n, 9)
+    if "batch" in options:
+        x = np.stack([x, x + 0.1])
+    r = sj.check(f, X=x, **options)
+    assert r.ok, str(r)
