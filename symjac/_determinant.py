@@ -8,7 +8,8 @@ work they stand for. There the determinant is one node, `det(a_00, a_01, ..., a_
 row by row), exact all the same:
 
 - its derivative by entry (i, j) is the cofactor, `(-1)**(i + j)` times the determinant of the
-  matrix without row i and column j (`det.fdiff`): again a node, or at 3 x 3 its expansion;
+  matrix without row i and column j (`det.fdiff`): again a node down to 3 x 3, a 2 x 2 one written
+  out (`MINOR_EXPANSION_MAX`);
 - it is real when its entries are, finite when they are; a matrix of numbers gives the exact number,
   a triangular one the product of its diagonal, one with a zero row or column 0 (`det.eval`);
 - NumPy code computes it over whole arrays: 3 x 3 and 4 x 4 written out, larger ones

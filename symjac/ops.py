@@ -37,7 +37,6 @@ import sympy as sp
 import sympy.tensor.tensor  # noqa: F401
 from sympy.core.basic import Basic
 from sympy.core.mul import _mulsort
-from sympy.core.parameters import global_parameters as _global_parameters
 
 from symjac import _determinant, _stable
 from symjac._products import product, total

@@ -78,7 +78,7 @@ def test_entries_with_determinant_nodes_are_code_atoms_and_equal_the_split(monke
     """`_entry_plan.OPAQUE`: an entry that holds a `det` node is one code atom (no table stage), and
     its values are the long way's (a table of stages for `inv(X)` and `log(det(X))`), at random
     points in both dtypes."""
-    jac, fast = _plan_of(text, shapes, name)
+    _, fast = _plan_of(text, shapes, name)
     assert fast.stages == () and fast.code is not None
     rng = np.random.default_rng(3)
     points = {k: rng.uniform(-1, 1, (6,) + s) + (3 * np.eye(s[0]) if len(s) == 2 else 0) for k, s in shapes.items()}
