@@ -159,6 +159,7 @@ def implementation_bounds(f, dtype, threshold: float, *, jacobian: bool):
     or None when the spec has no fused primitive (cached on the Function per dtype)."""
 
     def build():
+        from ._budget import written_sizes
         from ._tolerance import MAX_RUNNING_TOTAL, running_error
 
         outputs = list(f.output.reshape(-1))
@@ -166,23 +167,33 @@ def implementation_bounds(f, dtype, threshold: float, *, jacobian: bool):
         if not any(found for _, found in rewritten):
             return None
         symbols = [s for inp in f.inputs for s in inp.flat_symbols]
-        cells, total = [], 0
+        # Within the running bounds' budget, in written-out nodes of the exact entries the bounds
+        # are built from (and at most MAX_RUNNING_TOTAL // 10 entries): a bound is rebuilt from
+        # the rewritten spec entry by entry, through SymPy's tree walks (`replace`), so its cost
+        # grows with the written-out size (`log(det(sigmoid(X)))` at 16 x 16 ran for minutes).
+        cells, budget = [], MAX_RUNNING_TOTAL
         if jacobian:
             offset = 0
             for inp in f.inputs:
                 jac = f.jacobian(inp.name)
-                for r, c in zip(jac.rows, jac.cols):
+                sizes = written_sizes(list(jac.entries), refuse=False)
+                for r, c, size in zip(jac.rows, jac.cols, sizes):
                     e, found = rewritten[int(r)]
                     if not found:
                         continue
+                    budget -= size
+                    if budget < 0 or len(cells) >= MAX_RUNNING_TOTAL // 10:
+                        break
                     d = sympy.diff(e, symbols[offset + int(c)])
                     cells.append((0, int(r), offset + int(c), _numeric(running_error(d), dtype, threshold)))
-                    total += 1
-                    if total >= MAX_RUNNING_TOTAL // 10:
-                        break
                 offset += inp.size
         else:
-            cells = [(0, p, 0, _numeric(running_error(e), dtype, threshold)) for p, (e, found) in enumerate(rewritten) if found]
+            for p, ((e, found), size) in enumerate(zip(rewritten, written_sizes(outputs, refuse=False))):
+                if found:
+                    budget -= size
+                    if budget < 0:
+                        break
+                    cells.append((0, p, 0, _numeric(running_error(e), dtype, threshold)))
         cells = [(0, r, c, e) for _, r, c, e in cells]
         compiled, (rows, cols), _ = _compile_bounds_exprs(cells, f)
         return None if compiled is None else (compiled, rows, cols)

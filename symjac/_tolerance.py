@@ -316,11 +316,19 @@ def _det_bound(e, bound, absolute) -> sympy.Expr:
     cofactors themselves would be n**2 determinants of (n - 1)**2 entries each."""
     n = e.size
     rows = [e.args[i * n:(i + 1) * n] for i in range(n)]
-    norms = [sympy.sqrt(sympy.Add(*(a**2 for a in row))) for row in rows]
-    others = [sympy.Mul(*(norms[:i] + norms[i + 1:])) for i in range(n)]
-    propagated = sympy.Add(*(others[i] * sympy.Add(*(bound(a) for a in row)) for i, row in enumerate(rows)))
-    hadamard = sympy.Mul(*norms)
-    return propagated + 2 * sympy.Integer(n) ** sympy.Rational(5, 2) * hadamard + (n - 1) * absolute(e)
+    # Built unevaluated (it is only evaluated numerically): SymPy's Add and Mul would sort and
+    # combine every term, minutes for `det(X @ X)` at 20 x 20, whose entries are sums.
+    add, mul, two, half = sympy.Add, sympy.Mul, sympy.Integer(2), sympy.Rational(1, 2)
+    norms = [sympy.Pow(add(*(sympy.Pow(a, two, evaluate=False) for a in row), evaluate=False), half, evaluate=False)
+             for row in rows]
+    others = [mul(*(norms[:i] + norms[i + 1:]), evaluate=False) for i in range(n)]
+    propagated = []
+    for i, row in enumerate(rows):
+        errors = [b for b in map(bound, row) if b != 0]  # input entries and numbers have none
+        if errors:
+            propagated.append(mul(others[i], add(*errors, evaluate=False), evaluate=False))
+    hadamard = mul(2 * sympy.Integer(n) ** sympy.Rational(5, 2), *norms, evaluate=False)
+    return add(*propagated, hadamard, mul(n - 1, absolute(e), evaluate=False), evaluate=False)
 
 
 def compile_running_bounds(cells, symbols, budget: int | None = None):

@@ -289,3 +289,23 @@ def test_second_order_and_batched_checks_of_determinant_nodes_pass(text, n, opti
         x = np.stack([x, x + 0.1])
     r = sj.check(f, X=x, **options)
     assert r.ok, str(r)
+
+
+def test_implementation_bounds_stay_within_the_running_bounds_budget():
+    """verify's fused-implementation bounds (`_implementations`) are built entry by entry through
+    SymPy's tree walks: they take entries only while their written-out sizes fit
+    `MAX_RUNNING_TOTAL` (`log(det(sigmoid(X)))` at 16 x 16 ran for minutes before)."""
+    from symjac._budget import written_sizes
+    from symjac._implementations import implementation_bounds
+    from symjac._tolerance import MAX_RUNNING_TOTAL
+
+    f = sj.function("log(det(sigmoid(X)))", X=(8, 8))
+    jac = f.jacobian()
+    sizes = written_sizes(list(jac.entries), refuse=False)
+    assert sum(sizes) > MAX_RUNNING_TOTAL  # the budget binds here
+    compiled, rows, cols = implementation_bounds(f, np.float32, 20.0, jacobian=True)
+    taken = len(rows)
+    assert 0 < taken < jac.nnz
+    assert sum(sizes[:taken]) <= MAX_RUNNING_TOTAL < sum(sizes[:taken + 1])
+    outputs = implementation_bounds(f, np.float32, 20.0, jacobian=False)
+    assert outputs is not None and len(outputs[1]) == 1  # the one output fits
