@@ -294,12 +294,13 @@ def test_second_order_and_batched_checks_of_determinant_nodes_pass(text, n, opti
 def test_implementation_bounds_stay_within_the_running_bounds_budget():
     """verify's fused-implementation bounds (`_implementations`) are built entry by entry through
     SymPy's tree walks: they take entries only while their written-out sizes fit
-    `MAX_RUNNING_TOTAL` (`log(det(sigmoid(X)))` at 16 x 16 ran for minutes before)."""
+    `MAX_RUNNING_TOTAL`, and none of an output that holds a `det` node (`log(det(sigmoid(X)))` at
+    16 x 16 ran for minutes before)."""
     from symjac._budget import written_sizes
     from symjac._implementations import implementation_bounds
     from symjac._tolerance import MAX_RUNNING_TOTAL
 
-    f = sj.function("log(det(sigmoid(X)))", X=(8, 8))
+    f = sj.function("sigmoid(X @ X @ X)", X=(4, 4))
     jac = f.jacobian()
     sizes = written_sizes(list(jac.entries), refuse=False)
     assert sum(sizes) > MAX_RUNNING_TOTAL  # the budget binds here
@@ -307,5 +308,7 @@ def test_implementation_bounds_stay_within_the_running_bounds_budget():
     taken = len(rows)
     assert 0 < taken < jac.nnz
     assert sum(sizes[:taken]) <= MAX_RUNNING_TOTAL < sum(sizes[:taken + 1])
-    outputs = implementation_bounds(f, np.float32, 20.0, jacobian=False)
-    assert outputs is not None and len(outputs[1]) == 1  # the one output fits
+    assert len(implementation_bounds(f, np.float32, 20.0, jacobian=False)[1]) == 16  # the outputs fit
+    for text in ("log(det(sigmoid(X)))", "det(sigmoid(X)) + sigmoid(X[0, 0])"):
+        g = sj.function(text, X=(4, 4))
+        assert implementation_bounds(g, np.float32, 20.0, jacobian=True) is None
