@@ -131,12 +131,20 @@ def fd_jacobian(
             f"method must be one of {sorted(_LEVELS)}; received {method!r}"
         )
     x = _as_point(x)
-    n = x.size
     noise_bound = None
     if output_noise is not None:
         noise_bound = np.asarray(output_noise, dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(noise_bound) & (noise_bound >= 0)):
             raise InvalidArgumentError(f"output_noise must be finite and >= 0; received {output_noise!r}")
+    return _fd_jacobian(fn, x, method, noise_bound)
+
+
+def _fd_jacobian(fn, x: np.ndarray, method: str, noise_bound: np.ndarray | None) -> FDJacobian:
+    """`fd_jacobian` with its arguments validated already: `x` a finite 1-D float64 array that
+    nothing else writes (`_as_point`'s copy, or a read-only array), `method` one of `_LEVELS`,
+    `noise_bound` None or a finite `(m,)` float64 array >= 0 (symjac's engine, whose point and
+    running error bounds are validated where they are made)."""
+    n = x.size
     divisors = _DIVISORS[method]
     n_levels = divisors.size
 
