@@ -8,7 +8,10 @@ the numbers of the longer way, and keep verdicts right both ways.
   afresh, per dtype (float32 and float64 differ), read-only, not shared wrongly across sizes;
 - the symbolic route of a Function with several inputs (one shared table) equals each input's
   Jacobian evaluated alone to rounding, and the check still fails wrong Jacobians (sign-flipped,
-  transposed, off by 1e-4 relative; 1e-3 in float32) and passes a correct one written differently.
+  transposed, off by 1e-4 relative; 1e-3 in float32) and passes a correct one written differently;
+- the torch-forward route of an element-wise function of scalars runs its columns side by side in
+  one dual forward (`backends._torch._side_by_side_jvps`): the loop's columns bit for bit, only
+  where copies cannot mix (no softmax, reduction, index or non-scalar), a wrong JVP still caught.
 No timing is asserted here: `benchmarks/check_floors.py` measures the floors.
 """
 
@@ -223,3 +226,122 @@ def test_check_with_constants_still_catches_wrong_jacobians():
                   {"x": exact["y"], "y": exact["x"]}):
         report = sj.check(f, at=at, jacobian=wrong)
         assert report.verdict == "fail" and report.odd_one_out == "candidate"
+
+
+# -- the torch forward route of an element-wise function of scalars, its columns side by side --------
+SIDE_BY_SIDE_CASES = [
+    ("x * y", {"x": (), "y": ()}, {}),
+    ("tanh(x * y) + exp(y) / x", {"x": (), "y": ()}, {}),
+    ("sigmoid(x) ** 3 - log1p(y * y) * c", {"x": (), "y": ()}, {"c": 1.7}),
+    ("where(x > y, softplus(x), atan2(y, x)) + maximum(x, 0.3) * z", {"x": (), "y": (), "z": ()}, {}),
+    ("clamp(x, -0.5, 0.5) * sin(y) - 2 ** x + relu(y) / (1 + abs(x))", {"x": (), "y": ()}, {}),
+    ("x ** 2 / 7", {"x": ()}, {}),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("text, shapes, consts", SIDE_BY_SIDE_CASES, ids=[c[0] for c in SIDE_BY_SIDE_CASES])
+def test_side_by_side_forward_columns_equal_the_loop_bit_for_bit(monkeypatch, text, shapes, consts, dtype):
+    """`_side_by_side_jvps` (one dual forward, the inputs copied side by side) gives the loop of
+    dual forwards' columns, bit for bit, at many points in both dtypes."""
+    from symjac.backends import _torch as tb
+    from symjac.backends._torch_tensor import tensor_forward
+
+    f = sj.function(text, consts=consts, **shapes)
+    assert tensor_forward(f).elementwise
+    ran = []
+    real = tb._side_by_side_jvps
+    monkeypatch.setattr(tb, "_side_by_side_jvps", lambda *a: ran.append(1) or real(*a))
+    for _ in range(25):
+        point = coerce_point(f.inputs, {k: np.array(RNG.normal() * 2, dtype=dtype) for k in shapes})
+        monkeypatch.setattr(tb, "SIDE_BY_SIDE_COLUMNS", 8)
+        before = len(ran)
+        fast = tb.tensor_jacobians(f, point, "forward")
+        assert len(ran) == before + 1
+        monkeypatch.setattr(tb, "SIDE_BY_SIDE_COLUMNS", 0)
+        loop = tb.tensor_jacobians(f, point, "forward")
+        assert len(ran) == before + 1  # the loop of dual forwards, not side by side
+        for name in shapes:
+            assert fast[name].dtype == loop[name].dtype == np.dtype(dtype)
+            assert fast[name].shape == loop[name].shape == ()
+            assert np.array_equal(fast[name], loop[name], equal_nan=True), (name, fast[name], loop[name])
+
+
+@pytest.mark.parametrize("text, shapes, consts", [
+    ("softmax(x) * y", {"x": (), "y": ()}, {}),  # a softmax of copies side by side would mix them
+    ("sum(x) * y", {"x": (), "y": ()}, {}),
+    ("logsumexp(x) + y", {"x": (), "y": ()}, {}),
+    ("x * y", {"x": (2,), "y": (2,)}, {}),  # not scalars
+    ("x * c", {"x": ()}, {"c": [1.0, 2.0]}),  # a constant that is not a scalar
+    ("x[0] * y", {"x": (1,), "y": ()}, {}),
+    ("x.T * y", {"x": (), "y": ()}, {}),
+])
+def test_only_element_wise_forwards_of_scalars_run_side_by_side(text, shapes, consts):
+    from symjac.backends._torch_tensor import tensor_forward
+
+    f = sj.function(text, consts=consts, **shapes)
+    run = tensor_forward(f)
+    assert run is not None and not run.elementwise
+    report = sj.check(f, at={k: np.full(s, 0.7) for k, s in shapes.items()})
+    assert report.verdict == "pass" and "torch-forward" in report.routes, str(report)
+
+
+@pytest.mark.parametrize("how", ["relative", "sign"])
+def test_a_wrong_forward_rule_side_by_side_is_caught(monkeypatch, how):
+    """A tanh whose JVP is off (1e-4 relative, or sign-flipped) is caught by the torch-forward route
+    run side by side, and blamed on torch."""
+    import torch
+
+    from symjac.backends import _torch as tb
+
+    real = torch.tanh
+
+    class Wrong(torch.autograd.Function):
+        @staticmethod
+        def forward(x):
+            return real(x)
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            ctx.save_for_forward(inputs[0])
+            ctx.save_for_backward(inputs[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * (1 - real(x) ** 2)
+
+        @staticmethod
+        def jvp(ctx, t):
+            (x,) = ctx.saved_tensors
+            exact = t * (1 - real(x) ** 2)
+            return exact * (1 + 1e-4) if how == "relative" else -exact
+
+    ran = []
+    side = tb._side_by_side_jvps
+    monkeypatch.setattr(tb, "_side_by_side_jvps", lambda *a: ran.append(1) or side(*a))
+    monkeypatch.setattr(torch, "tanh", Wrong.apply)
+    f = sj.function("tanh(x * y) + y", x=(), y=())
+    report = sj.check(f, x=0.8, y=-0.6)
+    assert ran, "the forward route did not run side by side"
+    assert report.verdict == "fail", str(report)
+    odd = set(report.odd_one_out.split(", "))
+    assert odd == {"torch-forward"}, str(report)
+
+
+def test_a_side_by_side_output_that_reads_no_input_falls_back_to_the_loop():
+    import torch
+
+    from symjac.backends import _torch as tb
+    from symjac.backends._torch_tensor import tensor_forward
+
+    f = sj.function("2.5 + 0 * y", x=(), y=())  # the text's forward: a number plus a tensor of y
+    assert tensor_forward(f).elementwise
+    point = coerce_point(f.inputs, {"x": np.array(0.3), "y": np.array(-1.2)})
+    jac = tb.tensor_jacobians(f, point, "forward")
+    assert jac["x"] == 0.0 and jac["y"] == 0.0
+    g = sj.function("3.5", x=(), y=())
+    primals = (torch.tensor(0.3, dtype=torch.float64), torch.tensor(-1.2, dtype=torch.float64))
+    out = tb._side_by_side_jvps(torch, tb._FlatForward(tensor_forward(g), ["x", "y"]), primals, 0, 2)
+    assert out is None  # a number, not two outputs side by side: the loop runs instead
+    assert sj.check(g, x=0.3, y=-1.2).verdict == "pass"
