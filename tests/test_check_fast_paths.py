@@ -345,3 +345,54 @@ def test_a_side_by_side_output_that_reads_no_input_falls_back_to_the_loop():
     out = tb._side_by_side_jvps(torch, tb._FlatForward(tensor_forward(g), ["x", "y"]), primals, 0, 2)
     assert out is None  # a number, not two outputs side by side: the loop runs instead
     assert sj.check(g, x=0.3, y=-1.2).verdict == "pass"
+
+
+# -- finite differences of a few entries in Python floats ------------------------------------------
+SMALL_FD_CASES = [
+    (lambda r: (r[:, 0] * r[:, 1])[:, None], 2),
+    (lambda r: np.stack([np.sin(r[:, 0]) * r[:, 1], np.exp(r[:, 1]) - r[:, 0] ** 3, np.abs(r[:, 0])], axis=1), 2),
+    (lambda r: np.tanh(r @ np.arange(6.0).reshape(3, 2) / 7), 3),
+    (lambda r: np.abs(r) * r[:, ::-1], 2),  # a kink at 0
+    (lambda r: np.tan(r * 30.0), 1),  # poles within the stencil at some points
+    (lambda r: 1 / (r[:, :1] - 0.5) + r[:, 1:2] ** 4, 2),  # a pole at 0.5: non-finite stencil values
+    (lambda r: np.maximum(r, 0.0), 4),  # 16 entries: over PYTHON_ENTRIES, the array code on the same stencil
+    (lambda r: np.sqrt(r[:, :1] ** 2 + 1e-300) * 0 + r[:, :1] * 1e300 * r[:, 1:], 2),  # overflow in the result
+]
+
+
+@pytest.mark.parametrize("case", range(len(SMALL_FD_CASES)))
+def test_fd_in_python_floats_equals_the_array_code_bit_for_bit(monkeypatch, case):
+    """`_finite_diff._richardson_in_floats` (a few entries, entry by entry in Python floats) gives
+    the array code's value, error and step bit for bit: smooth functions, kinks, poles, non-finite
+    stencil values, with and without an output noise bound."""
+    fn, n = SMALL_FD_CASES[case]
+    rng = np.random.default_rng(case)
+    ran = []
+    real = _finite_diff._richardson_in_floats
+    monkeypatch.setattr(_finite_diff, "_richardson_in_floats", lambda *a: ran.append(real(*a)) or ran[-1])
+    for trial in range(80):
+        x = rng.normal(size=n) * 10.0 ** rng.integers(-3, 3)
+        if trial % 7 == 0:
+            x[0] = 0.0
+        if trial % 11 == 0:
+            x[-1] = 0.5
+        noise = None if trial % 2 else np.abs(rng.normal(size=fn(x[None]).shape[1])) * 1e-14
+        monkeypatch.setattr(_finite_diff, "PYTHON_ENTRIES", 8)
+        fast = _finite_diff.fd_jacobian(fn, x, output_noise=noise)
+        monkeypatch.setattr(_finite_diff, "PYTHON_ENTRIES", 0)
+        slow = _finite_diff.fd_jacobian(fn, x, output_noise=noise)
+        for name in ("value", "error", "step"):
+            assert np.array_equal(getattr(fast, name), getattr(slow, name), equal_nan=True), (name, x)
+            assert not getattr(fast, name).flags.writeable
+        assert (fast.method, fast.evaluations) == (slow.method, slow.evaluations)
+    if n * fn(np.zeros((1, n))).shape[1] <= 8:
+        assert any(isinstance(r, _finite_diff.FDJacobian) for r in ran), "the Python-float table never ran"
+
+
+def test_fd_in_python_floats_checks_what_the_array_code_checks():
+    with pytest.raises(sj.SymjacError, match="output_noise must have one entry per output"):
+        _finite_diff.fd_jacobian(lambda r: r * 2, np.array([1.0, 2.0]), output_noise=np.zeros(3))
+    with pytest.raises(sj.SymjacError, match=r"\(k, out_size\)"):
+        _finite_diff.fd_jacobian(lambda r: r[:, 0], np.array([1.0, 2.0]))
+    res = _finite_diff.fd_jacobian(lambda r: np.abs(r), np.array([0.0]))  # abs at its kink: "cannot be trusted"
+    assert res.value[0, 0] == 0.0 and res.error[0, 0] > 1.0
