@@ -622,12 +622,19 @@ class _Check:
         step = max(1, COMPARE_CHUNK // max(noise.size, 1))
         for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd in _pair_chunks(tuple(names), step):
             stacked = np.stack([routes[n] for n in used])
-            ra, rb = stacked[ia], stacked[ib]
             # against finite differences: their error estimate plus the other route's rounding bound
             tol = self.tol.rounding(stacked[ta], stacked[tb], self.dtype, noise)
             if any_fd:
                 tol[fd_pair] = self.tol.against_fd(fd.error, tol[fd_pair])
-            diff, rel, ratio = differences(ra, rb, tol)
+            small = _compare_in_floats(stacked, ia, ib, tol, fd_pair, untrusted) if noise.size <= COMPARE_IN_FLOATS else None
+            if small is not None:  # a few entries, all finite: the same numbers, in Python floats
+                lists, disputed, excused = small
+                self._disputed |= disputed.reshape(noise.shape)
+                if any_fd:
+                    self._fd_excused |= excused.reshape(noise.shape)
+                self._pair_results(chunk, lists, routes, noise.shape[1], pairs, ratios)
+                continue
+            diff, rel, ratio = differences(stacked[ia], stacked[ib], tol)
             ratio = np.where(np.isnan(ratio), nan_ratio, ratio)
             if any_fd:
                 against = ratio[fd_pair]
@@ -646,25 +653,30 @@ class _Check:
                 max_rel = np.max(np.where(finite & np.isfinite(rel), rel, 0.0).reshape(len(chunk), -1), axis=1,
                                  initial=0.0)
             n_bad = np.add.reduce(bad.reshape(len(chunk), -1), axis=1, dtype=np.intp)  # np.count_nonzero's own sum
-            at: dict = {}  # the routes' values at an entry, shared by the pairs whose worst it is
-            shared = type(self)._entry is _Check._entry  # a subclass's own entries are its own
             # each pair's numbers as Python floats and ints, read in one call per array
             rows = np.arange(len(chunk))
             worst_tol = tol.reshape(len(chunk), -1)[rows, worst].tolist()
             worst_ratio = flat[rows, worst].tolist()
             lists = zip(worst.tolist(), worst_tol, worst_ratio, max_abs.tolist(), max_rel.tolist(), n_bad.tolist())
-            for pair, (k, tol_k, ratio_k, abs_k, rel_k, bad_k) in zip(chunk, lists):
-                p, c = divmod(k, noise.shape[1])
-                if not shared:
-                    entry = self._entry(p, c, routes, tol_k)
-                else:
-                    if k not in at:
-                        at[k] = {name: float(v[p, c]) for name, v in routes.items()}
-                    entry = self._entry(p, c, {}, tol_k, values=dict(at[k]))
-                pairs.append(PairResult(routes=pair, max_abs_error=abs_k, max_rel_error=rel_k,
-                                        n_bad=bad_k, worst=entry, ok=not bad_k))
-                ratios.append((k, ratio_k))
+            self._pair_results(chunk, lists, routes, noise.shape[1], pairs, ratios)
         return pairs, ratios
+
+    def _pair_results(self, chunk, lists, routes, columns: int, pairs: list, ratios: list) -> None:
+        """Append each pair's PairResult and `(worst flat index, its ratio)`: `lists` gives, per pair,
+        `(worst flat index, its tolerance, its ratio, max abs error, max rel error, entries over)`."""
+        at: dict = {}  # the routes' values at an entry, shared by the pairs whose worst it is
+        shared = type(self)._entry is _Check._entry  # a subclass's own entries are its own
+        for pair, (k, tol_k, ratio_k, abs_k, rel_k, bad_k) in zip(chunk, lists):
+            p, c = divmod(k, columns)
+            if not shared:
+                entry = self._entry(p, c, routes, tol_k)
+            else:
+                if k not in at:
+                    at[k] = {name: float(v[p, c]) for name, v in routes.items()}
+                entry = self._entry(p, c, {}, tol_k, values=dict(at[k]))
+            pairs.append(PairResult(routes=pair, max_abs_error=abs_k, max_rel_error=rel_k,
+                                    n_bad=bad_k, worst=entry, ok=not bad_k))
+            ratios.append((k, ratio_k))
 
     # -- presentation --------------------------------------------------------------------------
     def _entry(self, p: int, c: int, routes, tol: float | None, *, values: dict | None = None) -> Entry:
@@ -736,6 +748,58 @@ def _unravel(k: int, shape: tuple) -> tuple[int, ...]:
         k, i = divmod(k, n)
         index.append(i)
     return tuple(reversed(index))
+
+
+#: `_compare` works a chunk of pairs of at most this many entries each out in Python floats
+#: (`_compare_in_floats`), not in about 35 whole-array NumPy calls whose fixed cost dominates there.
+COMPARE_IN_FLOATS = 8
+_INF = float("inf")
+
+
+def _compare_in_floats(stacked: np.ndarray, ia, ib, tol: np.ndarray, fd_pair, untrusted: np.ndarray):
+    """`_compare`'s numbers for one chunk of pairs, entry by entry in Python floats: the same
+    operations as `differences` and the array code after it, in the same order, so the same
+    results (`tests/test_check_fast_paths.py`). `stacked`: the routes used, `(routes,) + shape`;
+    `ia`, `ib`: each pair's two routes in it; `tol`: each pair's tolerances (finite differences'
+    included); `fd_pair`: which pairs have finite differences; `untrusted`: `shape`, where their
+    own estimate says they are no evidence. Returns `(per pair: (worst flat index, its tolerance,
+    its ratio, max abs error, max rel error, entries over), disputed, excused)`, the last two
+    boolean arrays of `stacked`'s entries (flat); None where a value or a difference is not finite
+    or a tolerance is not finite and > 0 (the array code masks those)."""
+    values = stacked.reshape(len(stacked), -1).tolist()
+    tols = tol.reshape(len(ia), -1).tolist()
+    unsure = untrusted.reshape(-1).tolist()
+    size = len(unsure)
+    disputed, excused = [False] * size, [False] * size
+    out = []
+    for a_row, b_row, t_row, with_fd in zip((values[i] for i in ia.tolist()), (values[i] for i in ib.tolist()),
+                                            tols, fd_pair.tolist()):
+        worst, worst_ratio, max_abs, max_rel, n_bad = 0, None, 0.0, 0.0, 0
+        for e in range(size):
+            a, b, t = a_row[e], b_row[e], t_row[e]
+            diff = abs(a - b)
+            if not (abs(a) < _INF and abs(b) < _INF and diff < _INF and 0.0 < t < _INF):
+                return None
+            if diff == 0:
+                rel = ratio = 0.0
+            else:
+                rel = diff / max(abs(a), abs(b))
+                ratio = diff / t
+            if with_fd and unsure[e]:
+                if ratio > 1.0:
+                    excused[e] = True
+                ratio = 0.0
+            if ratio > 1.0:
+                n_bad += 1
+                disputed[e] = True
+            if worst_ratio is None or ratio > worst_ratio:  # the first largest, as np.argmax
+                worst, worst_ratio = e, ratio
+            if diff > max_abs:
+                max_abs = diff
+            if rel > max_rel:
+                max_rel = rel
+        out.append((worst, t_row[worst], worst_ratio, max_abs, max_rel, n_bad))
+    return out, np.array(disputed), np.array(excused)
 
 
 def differences(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -396,3 +396,68 @@ def test_fd_in_python_floats_checks_what_the_array_code_checks():
         _finite_diff.fd_jacobian(lambda r: r[:, 0], np.array([1.0, 2.0]))
     res = _finite_diff.fd_jacobian(lambda r: np.abs(r), np.array([0.0]))  # abs at its kink: "cannot be trusted"
     assert res.value[0, 0] == 0.0 and res.error[0, 0] > 1.0
+
+
+# -- the comparison of a few entries in Python floats ---------------------------------------------
+def _compare_both_ways(monkeypatch, seen: list):
+    """Patch `_Check._compare` to run the Python-float comparison and the array code on the same
+    routes and assert the same pairs, ratios and masks."""
+    real = _engine._Check._compare
+
+    def both(self, routes, fd, noise):
+        monkeypatch.setattr(_engine, "COMPARE_IN_FLOATS", 8)
+        ran = []
+        inner = _engine._compare_in_floats
+        monkeypatch.setattr(_engine, "_compare_in_floats", lambda *a: ran.append(inner(*a)) or ran[-1])
+        fast = real(self, routes, fd, noise)
+        fast_masks = (self._disputed.copy(), self._fd_excused.copy())
+        monkeypatch.setattr(_engine, "_compare_in_floats", inner)
+        monkeypatch.setattr(_engine, "COMPARE_IN_FLOATS", 0)
+        slow = real(self, routes, fd, noise)
+        assert fast == slow
+        assert all(np.array_equal(a, b) for a, b in zip(fast_masks, (self._disputed, self._fd_excused)))
+        seen.append(any(r is not None for r in ran))
+        return slow
+
+    monkeypatch.setattr(_engine._Check, "_compare", both)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compare_in_python_floats_equals_the_array_code(monkeypatch, dtype):
+    seen: list = []
+    _compare_both_ways(monkeypatch, seen)
+    rng = np.random.default_rng(11)
+    cases = [("x * y", {"x": (), "y": ()}), ("tanh(x * y) + exp(y) / x", {"x": (), "y": ()}),
+             ("abs(x) * y", {"x": (), "y": ()}), ("x ** 2 - 3 * y", {"x": (2,), "y": ()}),
+             ("tan(x * 30)", {"x": ()}), ("sum(x * x) * y", {"x": (3,), "y": ()}),
+             ("x @ x", {"x": (3, 3)})]  # 81 entries: the array code alone
+    verdicts = set()
+    for text, shapes in cases:
+        f = sj.function(text, **shapes)
+        for trial in range(12):
+            at = {k: (rng.normal(size=s) * 10.0 ** rng.integers(-2, 2)).astype(dtype) for k, s in shapes.items()}
+            if trial == 0:
+                at = {k: np.zeros(s, dtype=dtype) for k, s in shapes.items()}  # kinks, zeros
+            jac = sj.check(f, at=at)
+            verdicts.add(jac.verdict)
+            exact = f.jacobians().evaluate(**{k: v.astype(np.float64) for k, v in at.items()})
+            if not isinstance(exact, dict):
+                exact = {f.input_names[0]: exact}
+            if not all(np.all(np.isfinite(v)) for v in exact.values()):
+                continue  # outside the domain: no candidate to check
+            wrong = {k: v * (1 + 1e-3) + (1e-3 if trial % 2 else 0.0) for k, v in exact.items()}
+            verdicts.add(sj.check(f, at=at, jacobian=wrong).verdict)
+    assert any(seen) and not all(seen)  # both ways ran: a few entries in floats, 81 in arrays
+    assert {"pass", "fail"} <= verdicts
+
+
+def test_compare_in_python_floats_falls_back_on_non_finite_values():
+    stacked = np.array([[[1.0, np.inf]], [[1.0, 2.0]]])
+    ia, ib = np.array([0]), np.array([1])
+    tol = np.full((1, 1, 2), 1e-9)
+    none = np.zeros((1, 2), dtype=bool)
+    assert _engine._compare_in_floats(stacked, ia, ib, tol, np.array([False]), none) is None
+    finite = np.array([[[1.0, 3.0]], [[1.0, 2.0]]])
+    assert _engine._compare_in_floats(finite, ia, ib, np.zeros((1, 1, 2)), np.array([False]), none) is None  # tol 0
+    (worst, tol_k, ratio, max_abs, max_rel, n_bad), = _engine._compare_in_floats(finite, ia, ib, tol, np.array([False]), none)[0]
+    assert (worst, tol_k, max_abs, n_bad) == (1, 1e-9, 1.0, 1) and ratio == 1.0 / 1e-9 and max_rel == 1.0 / 3.0
