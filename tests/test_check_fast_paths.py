@@ -440,7 +440,8 @@ def test_compare_in_python_floats_equals_the_array_code(monkeypatch, dtype):
                 at = {k: np.zeros(s, dtype=dtype) for k, s in shapes.items()}  # kinks, zeros
             jac = sj.check(f, at=at)
             verdicts.add(jac.verdict)
-            exact = f.jacobians().evaluate(**{k: v.astype(np.float64) for k, v in at.items()})
+            with np.errstate(all="ignore"):  # 1 / x at x = 0
+                exact = f.jacobians().evaluate(**{k: v.astype(np.float64) for k, v in at.items()})
             if not isinstance(exact, dict):
                 exact = {f.input_names[0]: exact}
             if not all(np.all(np.isfinite(v)) for v in exact.values()):

@@ -324,8 +324,16 @@ def _tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | N
         with _FORWARD_AD_LOCK:
             columns = [_tensor_columns(torch, fn, primals, sizes, start, min(start + chunk, total))
                        for start in range(0, total, chunk)]
-        full = (torch.cat(columns, dim=1) if len(columns) > 1 else columns[0]).detach().cpu().numpy()
+        full = _as_numpy(torch.cat(columns, dim=1) if len(columns) > 1 else columns[0])
     return full.reshape(out_size, total)
+
+
+def _as_numpy(t) -> np.ndarray:
+    """`t.detach().cpu().numpy()`, without the two calls where they change nothing (a CPU tensor
+    that does not require grad: what autograd's gradients and tangents are here)."""
+    if t.requires_grad or t.device.type != "cpu":
+        return t.detach().cpu().numpy()
+    return t.numpy()
 
 
 def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
@@ -338,6 +346,8 @@ def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
         return np.zeros((count, sum(x.numel() for x in xs)), dtype=dtype)
     if count == 1 and y.numel() == 1:
         grads = torch.autograd.grad(y.reshape(()) if y.dim() else y, xs, retain_graph=True, allow_unused=True)
+        if all(g is not None and g.dim() == 0 for g in grads):  # scalar inputs: one stack, one conversion
+            return _as_numpy(torch.stack(grads)).reshape(1, len(grads))
     else:
         flat = y.reshape(-1)
         cotangents = flat.new_zeros((count, flat.numel()))
@@ -345,8 +355,8 @@ def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
         grads = torch.autograd.grad(flat, xs, grad_outputs=cotangents, is_grads_batched=True, retain_graph=True,
                                     allow_unused=True)
     if len(grads) > 1 and all(g is not None for g in grads):  # side by side in torch: one conversion to NumPy
-        return torch.cat([g.reshape(count, -1) for g in grads], dim=1).detach().cpu().numpy()
-    parts = [np.zeros((count, x.numel()), dtype=dtype) if g is None else g.detach().cpu().numpy().reshape(count, -1)
+        return _as_numpy(torch.cat([g.reshape(count, -1) for g in grads], dim=1))
+    parts = [np.zeros((count, x.numel()), dtype=dtype) if g is None else _as_numpy(g).reshape(count, -1)
              for x, g in zip(xs, grads)]
     return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
 
@@ -456,10 +466,14 @@ def _side_by_side_jvps(torch, fn, primals: tuple, start: int, stop: int):
 
     count = stop - start
     first = primals[0]
-    units = first.new_zeros((len(primals), count))  # units[j, i] = 1 where copy i is input j's column
-    units.diagonal(-start).fill_(1)
+    # units[j, i] = 1 where copy i is input j's column (j = start + i): one call for the first chunk
+    if start == 0:
+        units = torch.eye(len(primals), count, dtype=first.dtype, device=first.device)
+    else:
+        units = first.new_zeros((len(primals), count))
+        units.diagonal(-start).fill_(1)
     with fwad.dual_level():
-        out = fn.side_by_side(count, *(fwad.make_dual(p.expand(count).clone(), units[j]) for j, p in enumerate(primals)))
+        out = fn.side_by_side(count, *(fwad.make_dual(p.repeat(count), units[j]) for j, p in enumerate(primals)))
         if out is None:
             return None
         tangent = fwad.unpack_dual(out).tangent
