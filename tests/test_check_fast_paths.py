@@ -462,3 +462,19 @@ def test_compare_in_python_floats_falls_back_on_non_finite_values():
     assert _engine._compare_in_floats(finite, ia, ib, np.zeros((1, 1, 2)), np.array([False]), none) is None  # tol 0
     (worst, tol_k, ratio, max_abs, max_rel, n_bad), = _engine._compare_in_floats(finite, ia, ib, tol, np.array([False]), none)[0]
     assert (worst, tol_k, max_abs, n_bad) == (1, 1e-9, 1.0, 1) and ratio == 1.0 / 1e-9 and max_rel == 1.0 / 3.0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_normwise_perturbations_of_scalars_equal_the_per_array_formula(dtype):
+    """Scalars only: each input array's largest magnitude is the scalar's own (no reduceat): the
+    same points as the per-array formula written out, bit for bit."""
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5):
+        x = rng.normal(size=n) * 10.0 ** rng.integers(-5, 5, size=n)
+        got = _tolerance.perturbed_normwise(x, dtype, 4, [1] * n)
+        scale = np.repeat(np.maximum.reduceat(np.abs(x), np.arange(n)), [1] * n)
+        want = x[None, :] + _tolerance.eps(dtype) * scale[None, :] * _tolerance._signs(_tolerance.PERTURBATION_SEED + 1, 4, n)
+        assert np.array_equal(got, want)
+    mixed = _tolerance.perturbed_normwise(np.array([3.0, -1.0, 2.0]), dtype, 4, [1, 2])  # not all scalars
+    assert np.array_equal(mixed[:, 1:] - np.array([-1.0, 2.0]),
+                          _tolerance.eps(dtype) * 2.0 * _tolerance._signs(_tolerance.PERTURBATION_SEED + 1, 4, 3)[:, 1:])
