@@ -175,6 +175,12 @@ class _Check:
         else:  # the same numbers, from `_reference`'s one batched evaluation
             base, rest = evaluated[0], evaluated[1:]
             j64, moved = (base, rest) if self.dtype == np.float32 else (rest[0], rest[1:])
+            if base.size <= NOISE_IN_FLOATS:  # a few entries: the lines below, in Python floats
+                ratio = eps(self.dtype) / eps(np.float32)
+                noise = _noise_in_floats(j32, j64, base, moved, ratio, self._running(base.shape))
+                if implementation and self._has_implementation_bounds():
+                    noise = np.fmax(noise, self.implementation_noise(noise.shape, jacobian=True))
+                return noise
             conditioning = _change(base, moved)
         with self._ignored() if self._quiet else np.errstate(invalid="ignore"):
             noise = np.abs(j32 - j64) * (eps(self.dtype) / eps(np.float32))
@@ -363,7 +369,9 @@ class _Check:
             if per_input is None:
                 return None
             blocks = [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs]
-            routes[name] = (np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]).astype(np.float64)
+            # side by side and in float64 in one call (a float32 value is exact in float64)
+            routes[name] = (np.concatenate(blocks, axis=1, dtype=np.float64) if len(blocks) > 1
+                            else blocks[0].astype(np.float64))
             if not np.isfinite(routes[name]).all():
                 lost = ~np.isfinite(routes[name])
                 p, c = (int(i) for i in np.argwhere(lost)[0])
@@ -1006,8 +1014,37 @@ def _flat_point(f, flat: np.ndarray) -> Point:
     return Point(values, np.dtype(np.float64), (count,))
 
 
+#: `_Check._noise` works a Jacobian of at most this many entries out in Python floats (`_noise_in_floats`).
+NOISE_IN_FLOATS = 8
+
+
+def _noise_in_floats(j32: np.ndarray, j64: np.ndarray, base: np.ndarray, moved: np.ndarray, ratio: float,
+                     running: np.ndarray) -> np.ndarray:
+    """`_Check._noise`'s array lines entry by entry in Python floats, the same operations in the same
+    order, so the same numbers (`tests/test_check_fast_paths.py`): `|j32 - j64| * ratio` (0 where
+    not finite), then the larger of it, the conditioning (`_change(base, moved)`) and `running`
+    (`max(a, b)` is `np.fmax` on numbers that are not NaN: `b` where `b > a`, else `a`)."""
+    shape = base.shape
+    a32, a64, b, r = j32.reshape(-1).tolist(), j64.reshape(-1).tolist(), base.reshape(-1).tolist(), running.reshape(-1).tolist()
+    rows = moved.reshape(len(moved), base.size).tolist()
+    out = []
+    for k in range(len(b)):
+        value = abs(a32[k] - a64[k]) * ratio
+        if not math.isfinite(value):
+            value = 0.0
+        changes = [abs(row[k] - b[k]) for row in rows]
+        change = max(changes) if changes else 0.0  # np.max over the points
+        if not math.isfinite(change) or any(c != c for c in changes):  # inf or NaN: 0
+            change = 0.0
+        out.append(max(max(value, change), r[k]))
+    return np.array(out, dtype=np.float64).reshape(shape)
+
+
 def _change(base: np.ndarray, moved: np.ndarray) -> np.ndarray:
-    """How far `moved` (`(k,) + base.shape`) strays from `base` at most, per entry (0 where not finite)."""
+    """How far `moved` (`(k,) + base.shape`) strays from `base` at most, per entry (0 where not finite;
+    0 everywhere for no points: `ToleranceModel(perturbations=0)` turns the conditioning off)."""
+    if not len(moved):
+        return np.zeros(base.shape)
     with np.errstate(all="ignore"):
         change = np.max(np.abs(moved - base[None]), axis=0)
     return np.where(np.isfinite(change), change, 0.0)

@@ -478,3 +478,50 @@ def test_normwise_perturbations_of_scalars_equal_the_per_array_formula(dtype):
     mixed = _tolerance.perturbed_normwise(np.array([3.0, -1.0, 2.0]), dtype, 4, [1, 2])  # not all scalars
     assert np.array_equal(mixed[:, 1:] - np.array([-1.0, 2.0]),
                           _tolerance.eps(dtype) * 2.0 * _tolerance._signs(_tolerance.PERTURBATION_SEED + 1, 4, 3)[:, 1:])
+
+
+# -- the noise of a few entries in Python floats ---------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_noise_in_python_floats_equals_the_array_code(monkeypatch, dtype):
+    """`_engine._noise_in_floats` (a Jacobian of a few entries) gives `_Check._noise`'s array
+    numbers bit for bit: smooth points, zeros, overflow in float32 (non-finite noise), kinks."""
+    rng = np.random.default_rng(13)
+    cases = [("x * y", {"x": (), "y": ()}), ("tanh(x * y) + exp(y) / x", {"x": (), "y": ()}),
+             ("abs(x) * y - sqrt(y * y + 1)", {"x": (), "y": ()}), ("x ** 3 - 3 * y", {"x": (2,), "y": ()}),
+             ("exp(x * 60)", {"x": ()})]  # exp(60 x) overflows float32 at x = 1.5
+    seen = 0
+    for text, shapes in cases:
+        f = sj.function(text, **shapes)
+        for trial in range(10):
+            at = {k: rng.normal(size=s) * 10.0 ** rng.integers(-2, 1) for k, s in shapes.items()}
+            if trial == 0:
+                at = {k: np.zeros(s) + 1.5 for k, s in shapes.items()}
+            point = coerce_point(f.inputs, {k: v.astype(dtype) for k, v in at.items()})
+            results = []
+            for small in (8, 0):
+                monkeypatch.setattr(_engine, "NOISE_IN_FLOATS", small)
+                check = _engine._Check(f, point, None, sj.ToleranceModel())
+                with np.errstate(all="ignore"):
+                    symbolic = check._reference(check.p64)
+                results.append((check._noise(symbolic, implementation=True), list(check.notes), check.bounded.copy()))
+            (fast, notes_fast, bounded_fast), (slow, notes_slow, bounded_slow) = results
+            assert fast.dtype == slow.dtype == np.float64 and fast.shape == slow.shape
+            assert np.array_equal(fast, slow), (text, at, fast, slow)
+            assert notes_fast == notes_slow and np.array_equal(bounded_fast, bounded_slow)
+            seen += 1
+    assert seen == 50
+
+
+def test_no_perturbations_turn_the_conditioning_off_without_an_error():
+    """`ToleranceModel(perturbations=0)` ("0 turns the conditioning term off"): `_change` of no
+    points is 0 (it raised "zero-size array to reduction operation maximum" before), and the check
+    still tells wrong Jacobians from right ones, at a few entries and at many."""
+    model = sj.ToleranceModel(perturbations=0)
+    assert np.array_equal(_engine._change(np.ones((2, 3)), np.ones((0, 2, 3))), np.zeros((2, 3)))
+    for f, at in ((sj.function("x * y", x=(), y=()), {"x": 1.3, "y": -0.7}),
+                  (sj.function("X @ X", X=(3, 3)), {"X": np.eye(3) + 0.1})):
+        assert sj.check(f, at=at, tolerance=model).verdict == "pass"
+        exact = f.jacobians().evaluate(**at)
+        exact = exact if isinstance(exact, dict) else {f.input_names[0]: exact}
+        wrong = {k: -v for k, v in exact.items()}
+        assert sj.check(f, at=at, jacobian=wrong, tolerance=model).verdict == "fail"
