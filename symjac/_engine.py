@@ -490,16 +490,18 @@ class _Check:
         from ._arbitrate import repair_nonfinite
 
         values = {n: v for n, v in self.point.values.items()}
-        out, why = repair_nonfinite(f, values, out, jacobian=False)
-        if why is not None:
-            return self._inconclusive(why)
-        if not np.all(np.isfinite(out)):  # pragma: no cover - repair_nonfinite returns a reason
-            return self._inconclusive("outside the domain")
-        overflowed = not np.all(np.isfinite(symbolic))
-        symbolic, why = repair_nonfinite(f, values, symbolic, jacobian=True)
-        if why is not None:
-            return self._inconclusive(why)
+        # each matrix tested for finiteness once: a finite one has nothing to repair
+        if not np.isfinite(out).all():
+            out, why = repair_nonfinite(f, values, out, jacobian=False)
+            if why is not None:
+                return self._inconclusive(why)
+            if not np.all(np.isfinite(out)):  # pragma: no cover - repair_nonfinite returns a reason
+                return self._inconclusive("outside the domain")
+        overflowed = not np.isfinite(symbolic).all()
         if overflowed:
+            symbolic, why = repair_nonfinite(f, values, symbolic, jacobian=True)
+            if why is not None:
+                return self._inconclusive(why)
             self.notes.append(
                 "symjac's generated float64 code overflowed at some exact entries here; they are "
                 "evaluated with mpmath at 50 digits instead"
