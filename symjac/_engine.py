@@ -194,11 +194,14 @@ class _Check:
     def _has_implementation_bounds(self) -> bool:
         """Whether `implementation_noise` has bounds to add (False: the spec has no fused primitive, its
         allowance is 0 everywhere)."""
-        from ._implementations import implementation_bounds
-
         f, dtype, threshold = self.f, self.dtype, self.tol.softplus_threshold
-        return f.cached(("has-implementation-bounds", np.dtype(dtype), float(threshold)),
-                        lambda: implementation_bounds(f, dtype, threshold, jacobian=True) is not None)
+
+        def build():
+            from ._implementations import implementation_bounds
+
+            return implementation_bounds(f, dtype, threshold, jacobian=True) is not None
+
+        return f.cached(("has-implementation-bounds", np.dtype(dtype), float(threshold)), build)
 
     def implementation_noise(self, shape, *, jacobian: bool) -> np.ndarray:
         """eps(dtype) times the bound of `symjac._implementations` per entry (0 where none)."""
@@ -631,7 +634,7 @@ class _Check:
         untrusted = self.tol.fd_untrusted(fd.error, fd.value)
         step = max(1, COMPARE_CHUNK // max(noise.size, 1))
         for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd in _pair_chunks(tuple(names), step):
-            stacked = np.stack([routes[n] for n in used])
+            stacked = np.array([routes[n] for n in used])  # `np.stack` of same-shape matrices, in one call
             # against finite differences: their error estimate plus the other route's rounding bound
             tol = self.tol.rounding(stacked[ta], stacked[tb], self.dtype, noise)
             if any_fd:
