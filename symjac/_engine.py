@@ -44,7 +44,7 @@ from . import _dag
 from ._budget import written_sizes
 from ._finite_diff import FDJacobian, _fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
-from ._tolerance import ToleranceModel, eps, perturbed, perturbed_normwise
+from ._tolerance import ToleranceModel, eps, perturbed, perturbed_normwise, underflow
 from ._values import Point
 from .backends import numpy_backend
 
@@ -546,7 +546,7 @@ class _Check:
         fd_failing = [p for p in failing if FINITE_DIFF in p.routes]
         fd_undefined = not np.all(np.isfinite(fd.value))
         untrusted = self._fd_excused
-        vague = self.tol.fd_uninformative(fd.error, symbolic)
+        vague = self._fd_vague(fd.error, symbolic)
 
         verdict, reason = "pass", ""
         if at_kink:
@@ -570,7 +570,7 @@ class _Check:
                 f" {fd.error[p, c]:.2e} exceeds their value {fd.value[p, c]:.2e} (a pole or wild curvature"
                 " within their stencil); the other routes are not judged by them there"
             )
-        elif vague.any():
+        elif vague is not None and vague.any():
             p, c = (int(i) for i in np.argwhere(vague)[0])
             where = f" near a kink ({near_kink[0]})" if near_kink else ""
             verdict = "inconclusive"
@@ -603,9 +603,25 @@ class _Check:
             f"tensors and disagree with the exact Jacobian and finite differences; {where}"
         )
 
+    def _fd_vague(self, fd_error: np.ndarray, symbolic: np.ndarray) -> np.ndarray | None:
+        """`tol.fd_uninformative(fd_error, symbolic)`, or None where no entry is (a few entries and the
+        model's own rule: decided in Python floats, the same comparisons)."""
+        tol = self.tol
+        if symbolic.size <= COMPARE_IN_FLOATS and type(tol).fd_uninformative is ToleranceModel.fd_uninformative:
+            errors, reference = fd_error.reshape(-1).tolist(), symbolic.reshape(-1).tolist()
+            if all(math.isfinite(v) for v in errors + reference):
+                scale = [abs(v) for v in reference]
+                jmax = max(scale) if scale else 0.0
+                if not any(e > tol.fd_informative * (s + jmax) + tol.fd_absolute for e, s in zip(errors, scale)):
+                    return None
+        return tol.fd_uninformative(fd_error, symbolic)
+
     def _note_coarse(self, symbolic: np.ndarray, noise: np.ndarray) -> None:
         """Say where the exact routes' own tolerance is too wide to confirm `fd_informative`
         agreement: there a wrong entry smaller than the tolerance would pass, so the report says so."""
+        if symbolic.size <= COMPARE_IN_FLOATS and type(self.tol).rounding is ToleranceModel.rounding:
+            if not _coarse_in_floats(self.tol, self.dtype, symbolic, noise):
+                return  # no entry is: the array code below would add no note
         tol = self.tol.rounding(symbolic, symbolic, self.dtype, noise)
         scale = np.abs(symbolic)
         jmax = float(np.max(scale, initial=0.0))
@@ -631,22 +647,27 @@ class _Check:
         self._fd_excused = np.zeros(noise.shape, dtype=bool)
         # finite differences that cannot be trusted here by their own estimate are no evidence
         # either way: the entry is inconclusive (`vague`), not a failure
-        untrusted = self.tol.fd_untrusted(fd.error, fd.value)
+        # a few entries, the tolerance model's own rules: all of it in Python floats (`_compare_in_floats`)
+        in_floats = noise.size <= COMPARE_IN_FLOATS and _model_rules(self.tol)
+        untrusted = None if in_floats else self.tol.fd_untrusted(fd.error, fd.value)
         step = max(1, COMPARE_CHUNK // max(noise.size, 1))
         for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd in _pair_chunks(tuple(names), step):
             stacked = np.array([routes[n] for n in used])  # `np.stack` of same-shape matrices, in one call
+            if in_floats:
+                small = _compare_in_floats(self.tol, self.dtype, stacked, (ia, ib, ta, tb, fd_pair), noise, fd)
+                if small is not None:  # all finite: the same numbers as below
+                    lists, disputed, excused = small
+                    self._disputed |= disputed.reshape(noise.shape)
+                    if any_fd:
+                        self._fd_excused |= excused.reshape(noise.shape)
+                    self._pair_results(chunk, lists, routes, noise.shape[1], pairs, ratios)
+                    continue
+                if untrusted is None:
+                    untrusted = self.tol.fd_untrusted(fd.error, fd.value)
             # against finite differences: their error estimate plus the other route's rounding bound
             tol = self.tol.rounding(stacked[ta], stacked[tb], self.dtype, noise)
             if any_fd:
                 tol[fd_pair] = self.tol.against_fd(fd.error, tol[fd_pair])
-            small = _compare_in_floats(stacked, ia, ib, tol, fd_pair, untrusted) if noise.size <= COMPARE_IN_FLOATS else None
-            if small is not None:  # a few entries, all finite: the same numbers, in Python floats
-                lists, disputed, excused = small
-                self._disputed |= disputed.reshape(noise.shape)
-                if any_fd:
-                    self._fd_excused |= excused.reshape(noise.shape)
-                self._pair_results(chunk, lists, routes, noise.shape[1], pairs, ratios)
-                continue
             diff, rel, ratio = differences(stacked[ia], stacked[ib], tol)
             ratio = np.where(np.isnan(ratio), nan_ratio, ratio)
             if any_fd:
@@ -769,29 +790,62 @@ COMPARE_IN_FLOATS = 8
 _INF = float("inf")
 
 
-def _compare_in_floats(stacked: np.ndarray, ia, ib, tol: np.ndarray, fd_pair, untrusted: np.ndarray):
-    """`_compare`'s numbers for one chunk of pairs, entry by entry in Python floats: the same
-    operations as `differences` and the array code after it, in the same order, so the same
-    results (`tests/test_check_fast_paths.py`). `stacked`: the routes used, `(routes,) + shape`;
-    `ia`, `ib`: each pair's two routes in it; `tol`: each pair's tolerances (finite differences'
-    included); `fd_pair`: which pairs have finite differences; `untrusted`: `shape`, where their
-    own estimate says they are no evidence. Returns `(per pair: (worst flat index, its tolerance,
-    its ratio, max abs error, max rel error, entries over), disputed, excused)`, the last two
-    boolean arrays of `stacked`'s entries (flat); None where a value or a difference is not finite
-    or a tolerance is not finite and > 0 (the array code masks those)."""
+def _coarse_in_floats(model: ToleranceModel, dtype, symbolic: np.ndarray, noise: np.ndarray) -> bool:
+    """Whether `_Check._note_coarse` would find an entry whose rounding bound (`ToleranceModel.rounding`
+    of the exact value against itself) is above `fd_informative * (|J| + max|J|)`, in Python floats
+    with the same operations; True too where a value is not finite (the array code then decides)."""
+    values, noises = symbolic.reshape(-1).tolist(), noise.reshape(-1).tolist()
+    if not all(math.isfinite(v) for v in values + noises):
+        return True
+    scale = [abs(v) for v in values]
+    jmax = max(scale, default=0.0)
+    if jmax == 0.0:
+        return False
+    scaled, conditioning, floor = model.rounding_factor * eps(dtype), model.conditioning_factor, underflow(dtype)
+    return any(scaled * s + conditioning * n + floor > model.fd_informative * (s + jmax) for s, n in zip(scale, noises))
+
+
+def _model_rules(model: ToleranceModel) -> bool:
+    """Whether `model` compares by `ToleranceModel`'s own rules (`rounding`, `against_fd`,
+    `fd_untrusted` not overridden): `_compare_in_floats` writes those rules out."""
+    kind = type(model)
+    return (kind.rounding is ToleranceModel.rounding and kind.against_fd is ToleranceModel.against_fd
+            and kind.fd_untrusted is ToleranceModel.fd_untrusted)
+
+
+def _compare_in_floats(model: ToleranceModel, dtype, stacked: np.ndarray, index: tuple, noise: np.ndarray, fd):
+    """`_compare`'s numbers for one chunk of pairs, entry by entry in Python floats: the tolerances
+    (`ToleranceModel.rounding`, `against_fd`, `fd_untrusted`), `differences` and the array code
+    after it, the same operations in the same order, so the same results
+    (`tests/test_check_fast_paths.py`). `stacked`: the routes used, `(routes,) + shape`; `index`:
+    each pair's two routes in it, the two its rounding bound reads, whether it has finite
+    differences (`_pair_chunks`); `fd`: their value and error estimate. Returns `(per pair: (worst
+    flat index, its tolerance, its ratio, max abs error, max rel error, entries over), disputed,
+    excused)`, the last two boolean arrays of the entries (flat); None where a value or a difference
+    is not finite or a tolerance is not finite and > 0 (the array code masks those)."""
+    ia, ib, ta, tb, fd_pair = (a.tolist() for a in index)
     values = stacked.reshape(len(stacked), -1).tolist()
-    tols = tol.reshape(len(ia), -1).tolist()
-    unsure = untrusted.reshape(-1).tolist()
-    size = len(unsure)
+    noises = noise.reshape(-1).tolist()
+    fd_error, fd_value = fd.error.reshape(-1).tolist(), fd.value.reshape(-1).tolist()
+    size = len(noises)
+    scaled, conditioning, floor = model.rounding_factor * eps(dtype), model.conditioning_factor, underflow(dtype)
+    # `fd_untrusted`: not even the sign is known (`~(error <= |value| + fd_absolute)`)
+    unsure = [not (fd_error[e] <= abs(fd_value[e]) + model.fd_absolute) for e in range(size)]
     disputed, excused = [False] * size, [False] * size
     out = []
-    for a_row, b_row, t_row, with_fd in zip((values[i] for i in ia.tolist()), (values[i] for i in ib.tolist()),
-                                            tols, fd_pair.tolist()):
-        worst, worst_ratio, max_abs, max_rel, n_bad = 0, None, 0.0, 0.0, 0
+    for i, with_fd in enumerate(fd_pair):
+        a_row, b_row, ta_row, tb_row = values[ia[i]], values[ib[i]], values[ta[i]], values[tb[i]]
+        worst, worst_tol, worst_ratio, max_abs, max_rel, n_bad = 0, 0.0, None, 0.0, 0.0, 0
         for e in range(size):
-            a, b, t = a_row[e], b_row[e], t_row[e]
+            a, b = a_row[e], b_row[e]
             diff = abs(a - b)
-            if not (abs(a) < _INF and abs(b) < _INF and diff < _INF and 0.0 < t < _INF):
+            if not (abs(a) < _INF and abs(b) < _INF and diff < _INF):
+                return None
+            # `rounding`: rounding_factor * eps * max(|a|, |b|) + conditioning_factor * noise, + tiny / eps
+            t = scaled * max(abs(ta_row[e]), abs(tb_row[e])) + conditioning * noises[e] + floor
+            if with_fd:
+                t = model.fd_factor * fd_error[e] + t  # `against_fd`
+            if not 0.0 < t < _INF:
                 return None
             if diff == 0:
                 rel = ratio = 0.0
@@ -806,12 +860,12 @@ def _compare_in_floats(stacked: np.ndarray, ia, ib, tol: np.ndarray, fd_pair, un
                 n_bad += 1
                 disputed[e] = True
             if worst_ratio is None or ratio > worst_ratio:  # the first largest, as np.argmax
-                worst, worst_ratio = e, ratio
+                worst, worst_tol, worst_ratio = e, t, ratio
             if diff > max_abs:
                 max_abs = diff
             if rel > max_rel:
                 max_rel = rel
-        out.append((worst, t_row[worst], worst_ratio, max_abs, max_rel, n_bad))
+        out.append((worst, worst_tol, worst_ratio, max_abs, max_rel, n_bad))
     return out, np.array(disputed), np.array(excused)
 
 

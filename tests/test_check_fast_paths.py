@@ -453,31 +453,35 @@ def test_compare_in_python_floats_equals_the_array_code(monkeypatch, dtype):
 
 
 def test_compare_in_python_floats_falls_back_on_non_finite_values():
+    from symjac._finite_diff import FDJacobian
+
+    model = sj.ToleranceModel()
+    index = (np.array([0]), np.array([1]), np.array([0]), np.array([1]), np.array([False]))
+    fd = FDJacobian(np.zeros((1, 2)), np.zeros((1, 2)), np.ones(2), "central-richardson", 13)
+    noise = np.zeros((1, 2))
     stacked = np.array([[[1.0, np.inf]], [[1.0, 2.0]]])
-    ia, ib = np.array([0]), np.array([1])
-    tol = np.full((1, 1, 2), 1e-9)
-    none = np.zeros((1, 2), dtype=bool)
-    assert _engine._compare_in_floats(stacked, ia, ib, tol, np.array([False]), none) is None
+    assert _engine._compare_in_floats(model, np.float64, stacked, index, noise, fd) is None
     finite = np.array([[[1.0, 3.0]], [[1.0, 2.0]]])
-    assert _engine._compare_in_floats(finite, ia, ib, np.zeros((1, 1, 2)), np.array([False]), none) is None  # tol 0
-    (worst, tol_k, ratio, max_abs, max_rel, n_bad), = _engine._compare_in_floats(finite, ia, ib, tol, np.array([False]), none)[0]
-    assert (worst, tol_k, max_abs, n_bad) == (1, 1e-9, 1.0, 1) and ratio == 1.0 / 1e-9 and max_rel == 1.0 / 3.0
+    (worst, tol_k, ratio, max_abs, max_rel, n_bad), = _engine._compare_in_floats(model, np.float64, finite, index,
+                                                                                noise, fd)[0]
+    want_tol = model.rounding(np.array(3.0), np.array(2.0), np.float64, np.array(0.0))
+    assert (worst, max_abs, n_bad) == (1, 1.0, 1) and tol_k == want_tol and ratio == 1.0 / want_tol
+    assert max_rel == 1.0 / 3.0
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_normwise_perturbations_of_scalars_equal_the_per_array_formula(dtype):
-    """Scalars only: each input array's largest magnitude is the scalar's own (no reduceat): the
-    same points as the per-array formula written out, bit for bit."""
-    rng = np.random.default_rng(3)
-    for n in (1, 2, 5):
-        x = rng.normal(size=n) * 10.0 ** rng.integers(-5, 5, size=n)
-        got = _tolerance.perturbed_normwise(x, dtype, 4, [1] * n)
-        scale = np.repeat(np.maximum.reduceat(np.abs(x), np.arange(n)), [1] * n)
-        want = x[None, :] + _tolerance.eps(dtype) * scale[None, :] * _tolerance._signs(_tolerance.PERTURBATION_SEED + 1, 4, n)
-        assert np.array_equal(got, want)
-    mixed = _tolerance.perturbed_normwise(np.array([3.0, -1.0, 2.0]), dtype, 4, [1, 2])  # not all scalars
-    assert np.array_equal(mixed[:, 1:] - np.array([-1.0, 2.0]),
-                          _tolerance.eps(dtype) * 2.0 * _tolerance._signs(_tolerance.PERTURBATION_SEED + 1, 4, 3)[:, 1:])
+def test_a_tolerance_model_with_its_own_rules_is_compared_by_them():
+    """A subclass that overrides a rule: the array code runs, with its rule (no Python-float copy
+    of the base rules)."""
+    class Loose(sj.ToleranceModel):
+        def rounding(self, a, b, dtype, noise):
+            return super().rounding(a, b, dtype, noise) + 1e-3
+
+    assert _engine._model_rules(sj.ToleranceModel()) and not _engine._model_rules(Loose())
+    f = sj.function("x * y", x=(), y=())
+    at = {"x": 1.3, "y": -0.7}
+    off = {"x": np.array(-0.7 + 5e-4), "y": np.array(1.3)}
+    assert sj.check(f, at=at, jacobian=off).verdict == "fail"
+    assert sj.check(f, at=at, jacobian=off, tolerance=Loose()).verdict == "pass"
 
 
 # -- the noise of a few entries in Python floats ---------------------------------------------------
@@ -525,3 +529,64 @@ def test_no_perturbations_turn_the_conditioning_off_without_an_error():
         exact = exact if isinstance(exact, dict) else {f.input_names[0]: exact}
         wrong = {k: -v for k, v in exact.items()}
         assert sj.check(f, at=at, jacobian=wrong, tolerance=model).verdict == "fail"
+
+
+def _all_shortcuts(monkeypatch, on: bool):
+    from symjac.backends import _torch as tb
+
+    monkeypatch.setattr(_engine, "COMPARE_IN_FLOATS", 8 if on else 0)
+    monkeypatch.setattr(_engine, "NOISE_IN_FLOATS", 8 if on else 0)
+    monkeypatch.setattr(_finite_diff, "PYTHON_ENTRIES", 8 if on else 0)
+    monkeypatch.setattr(tb, "SIDE_BY_SIDE_COLUMNS", 8 if on else 0)
+
+
+SMALL_CHECKS = [("abs(x) * y", dict(x=0.0, y=1.0)), ("abs(x) * y", dict(x=1e-9, y=1.0)),
+                ("sqrt(x*x + y*y)", dict(x=1e-12, y=0.0)), ("exp(x) - exp(y)", dict(x=30.0, y=30.0)),
+                ("cos(x) - cos(y)", dict(x=1e4, y=1e-3)), ("tanh(x * y)", dict(x=30.0, y=1.0)),
+                ("x ** 3 * y", dict(x=1e5, y=1e-5)), ("sin(x * 1e6) * y", dict(x=1.0, y=2.0)),
+                ("log(x) * y", dict(x=1.0000001, y=3.0)), ("maximum(x, y)", dict(x=1.0, y=1.0 + 1e-9)),
+                ("x * y", dict(x=1.3, y=-0.7)), ("log(x) * y", dict(x=-1.0, y=2.0)),
+                ("exp(x * 800) * y", dict(x=1.0, y=1.0))]  # outside the domain; float64 overflow
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_small_checks_report_the_same_with_and_without_the_shortcuts(monkeypatch, dtype):
+    """End to end: every field of the report (pass, fail, inconclusive for each reason, notes) is the
+    same with the Python-float and side-by-side shortcuts as with the array code alone."""
+    verdicts = set()
+    for text, at in SMALL_CHECKS:
+        f = sj.function(text, x=(), y=())
+        point = {k: np.array(v, dtype=dtype) for k, v in at.items()}
+        reports = []
+        for on in (True, False):
+            _all_shortcuts(monkeypatch, on)
+            with np.errstate(all="ignore"):
+                reports.append(sj.check(f, at=point))
+                wrong = sj.check(f, at=point, jacobian={"x": np.array(0.25), "y": np.array(-4.0)})
+            reports.append(wrong)
+        assert reports[0].to_dict() == reports[2].to_dict(), text
+        assert reports[1].to_dict() == reports[3].to_dict(), text
+        verdicts |= {r.verdict for r in reports}
+    assert verdicts == {"pass", "fail", "inconclusive"}
+
+
+def test_coarse_note_in_python_floats_equals_the_array_code(monkeypatch):
+    """`_coarse_in_floats` decides "weak at" as the array code does: where it finds no coarse entry
+    the array code adds no note, where it finds one the array code writes it."""
+    f = sj.function("x * y", x=(), y=())
+    point = coerce_point(f.inputs, {"x": np.array(1.3), "y": np.array(-0.7)})
+    rng = np.random.default_rng(17)
+    found = 0
+    for _ in range(300):
+        symbolic = rng.normal(size=(1, 2)) * 10.0 ** rng.integers(-3, 3, size=(1, 2))
+        noise = np.abs(rng.normal(size=(1, 2))) * 10.0 ** rng.integers(-18, -2, size=(1, 2))
+        notes = []
+        for small in (8, 0):
+            monkeypatch.setattr(_engine, "COMPARE_IN_FLOATS", small)
+            check = _engine._Check(f, point, None, sj.ToleranceModel())
+            check._note_coarse(symbolic, noise)
+            notes.append(check.notes)
+        assert notes[0] == notes[1]
+        assert _engine._coarse_in_floats(sj.ToleranceModel(), np.float64, symbolic, noise) == bool(notes[1])
+        found += bool(notes[1])
+    assert 0 < found < 300
