@@ -142,10 +142,9 @@ class _Check:
         `_noise` evaluates the point alone."""
         if type(self)._noise is not _Check._noise or type(self)._symbolic is not _Check._symbolic:
             return self._symbolic(p64)
-        extra = self._noise_points()
         x = self.x64 if p64 is self._p64 else p64.flat(self.f.input_names)
-        rows = [x.reshape(1, -1)] + ([] if extra is None else [extra])
-        flat = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        rows = [x.reshape(1, -1)] + self._noise_rows()
+        flat = np.concatenate(rows) if len(rows) > 1 else rows[0]  # one concatenation of every point
         values = self._symbolic(_flat_point(self.f, flat))
         self._evaluated = values  # (1 + points, out_size, in_size): read once by `_noise`
         return values[0]
@@ -154,13 +153,20 @@ class _Check:
         """The float64 points the noise evaluates the symbolic route at besides the point itself,
         flat `(k, in_size)`: the point rounded to float32 (for a float64 point; a float32 point is
         that point already), then the conditioning's `_perturbations`; None when there are none."""
+        rows = self._noise_rows()
+        return np.concatenate(rows) if len(rows) > 1 else rows[0] if rows else None
+
+    def _noise_rows(self) -> list:
+        """`_noise_points` as its blocks of rows, not yet concatenated."""
         rows = []
         if self.dtype != np.float32:
             rows.append(self.x64.astype(np.float32).astype(np.float64).reshape(1, -1))
-        moved = self._perturbations()
-        if moved is not None:
-            rows.append(moved)
-        return np.concatenate(rows) if rows else None
+        count = self.tol.perturbations
+        if count:  # `_perturbations`' two blocks
+            x = self.x64
+            rows.append(perturbed(x, self.dtype, count))
+            rows.append(perturbed_normwise(x, self.dtype, count, _input_sizes(self.f)))
+        return rows
 
     def _noise(self, symbolic: np.ndarray, *, implementation: bool = False) -> np.ndarray:
         """Measured rounding sensitivity per entry, rescaled to the point's dtype; with
@@ -326,8 +332,7 @@ class _Check:
         if not count:
             return None
         x = self.x64
-        sizes = [inp.size for inp in self.f.inputs]
-        return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
+        return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, _input_sizes(self.f))])
 
     def _autograd(self, mode: str) -> np.ndarray:
         from .backends import torch_backend
@@ -1057,6 +1062,11 @@ def _sparsity(f) -> np.ndarray:
         return out
 
     return f.cached("check-sparsity", build)
+
+
+def _input_sizes(f) -> tuple:
+    """Each input's flat size, in declaration order (cached: a tuple of ints, shared safely)."""
+    return f.cached("check-input-sizes", lambda: tuple(inp.size for inp in f.inputs))
 
 
 def _jacobians(f) -> tuple:
