@@ -232,8 +232,9 @@ def to_tensors(point: Point) -> dict:
     torch = import_torch()
     dtype = _tensor_dtype(point.dtype)
     # a fresh copy of each array (`np.array`), shared with its tensor: no second copy by torch.tensor
-    return {n: torch.from_numpy(np.array(v, dtype=point.dtype)) if np.dtype(point.dtype) in _FROM_NUMPY
-            else torch.tensor(np.array(v), dtype=dtype) for n, v in point.values.items()}
+    if np.dtype(point.dtype) in _FROM_NUMPY:
+        return {n: torch.from_numpy(np.array(v, dtype=point.dtype)) for n, v in point.values.items()}
+    return {n: torch.tensor(np.array(v), dtype=dtype) for n, v in point.values.items()}
 
 
 _FROM_NUMPY = (np.dtype(np.float32), np.dtype(np.float64))
@@ -307,9 +308,10 @@ def _tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | N
     if mode not in MODES:
         raise ValueError(f"mode: must be one of {MODES}; received {mode!r}")
     tensors = to_tensors(point)
-    names = [inp.name for inp in function.inputs]
-    out_size = math.prod(function.out_shape)
-    sizes = [inp.size for inp in function.inputs]
+    # the inputs' names and sizes and the output size (cached per Function: tuples, shared safely)
+    names, sizes, out_size = function.cached("torch-layout", lambda: (
+        tuple(inp.name for inp in function.inputs), tuple(inp.size for inp in function.inputs),
+        math.prod(function.out_shape)))
     total = sum(sizes)
     if mode == "reverse":
         xs = [tensors[n].requires_grad_(True) for n in names]
