@@ -229,9 +229,7 @@ class _Check:
         """eps(dtype) times the running error bound of each exact entry (`_tolerance.running_error`)."""
         values, (rows, cols), left = self._bounds("running-error", _jacobian_cells)
         out = np.zeros(shape)
-        self.bounded = np.zeros(shape, dtype=bool)
-        if values is not None:
-            self.bounded[rows, cols] = True
+        self.bounded = _bounded_mask(self.f, tuple(shape), rows, cols, values is not None)
         if left:
             self.notes.append(
                 f"no running error bound for {left} of the exact Jacobian's entries (too large to compile"
@@ -1062,6 +1060,19 @@ def _sparsity(f) -> np.ndarray:
         return out
 
     return f.cached("check-sparsity", build)
+
+
+def _bounded_mask(f, shape: tuple, rows, cols, compiled: bool) -> np.ndarray:
+    """The entries with a compiled running error bound (`_Check._running`), `shape`, kept per Function
+    (read-only: `refine_noise` adds to a copy)."""
+    def build():
+        mask = np.zeros(shape, dtype=bool)
+        if compiled:
+            mask[rows, cols] = True
+        mask.flags.writeable = False
+        return mask
+
+    return f.cached(("check-bounded", shape, compiled), build)
 
 
 def _input_sizes(f) -> tuple:

@@ -590,3 +590,27 @@ def test_coarse_note_in_python_floats_equals_the_array_code(monkeypatch):
         assert _engine._coarse_in_floats(sj.ToleranceModel(), np.float64, symbolic, noise) == bool(notes[1])
         found += bool(notes[1])
     assert 0 < found < 300
+
+
+def test_bounded_mask_is_kept_per_function_read_only_and_refined_on_a_copy(monkeypatch):
+    """`_engine._bounded_mask`: the entries with a running error bound, kept per Function; a check
+    that compiles the left-out bounds (`refine_noise`) marks them on its own copy."""
+    f = sj.function("x * y", x=(), y=())
+    g = sj.function("X @ X", X=(2, 2))
+    sj.check(f, x=1.3, y=-0.7)
+    sj.check(g, X=np.eye(2) + 0.3)
+    masks = {fn: [v for k, v in fn._cache.items() if isinstance(k, tuple) and k[0] == "check-bounded"] for fn in (f, g)}
+    (mf,), (mg,) = masks[f], masks[g]
+    assert mf.shape == (1, 2) and mg.shape == (4, 4) and not mf.flags.writeable and not mg.flags.writeable
+    from symjac import _tolerance
+
+    monkeypatch.setattr(_tolerance, "MAX_RUNNING_TOTAL", 1)  # every bound left out: refine_noise compiles them
+    h = sj.function("tanh(x * y) * 3", x=(), y=())
+    point = coerce_point(h.inputs, {"x": np.array(0.4), "y": np.array(0.9)})
+    check = _engine._Check(h, point, None, sj.ToleranceModel())
+    with np.errstate(all="ignore"):
+        check._noise(check._reference(check.p64))
+    kept = check.bounded
+    assert not kept.any() and not kept.flags.writeable
+    noise, added = check.refine_noise(np.zeros((1, 2)), np.ones((1, 2), dtype=bool))
+    assert added == 2 and check.bounded.all() and not kept.any()  # the kept mask is unchanged
