@@ -614,3 +614,11 @@ def test_bounded_mask_is_kept_per_function_read_only_and_refined_on_a_copy(monke
     assert not kept.any() and not kept.flags.writeable
     noise, added = check.refine_noise(np.zeros((1, 2)), np.ones((1, 2), dtype=bool))
     assert added == 2 and check.bounded.all() and not kept.any()  # the kept mask is unchanged
+
+
+@pytest.mark.parametrize("dtypes", [["f4"], ["f8"], ["f4", "f8"], ["f8", "f8"], ["i8"], [">f8"], ["f2", "f4"]])
+def test_resolve_dtype_of_one_float_dtype_is_that_dtype_as_numpy_says(dtypes):
+    from symjac._values import resolve_dtype
+
+    arrays = {str(i): np.zeros(1, dtype=d) for i, d in enumerate(dtypes)}
+    assert resolve_dtype(arrays) == np.result_type(*(a.dtype for a in arrays.values()))
