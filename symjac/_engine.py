@@ -31,6 +31,7 @@ or when finite differences cannot be evaluated; `pass` otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -41,9 +42,9 @@ import sympy
 
 from . import _dag
 from ._budget import written_sizes
-from ._finite_diff import FDJacobian, fd_jacobian
+from ._finite_diff import FDJacobian, _fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
-from ._tolerance import ToleranceModel, eps, perturbed, perturbed_normwise
+from ._tolerance import ToleranceModel, eps, perturbed, perturbed_normwise, underflow
 from ._values import Point
 from .backends import numpy_backend
 
@@ -70,11 +71,18 @@ def _out_size(f) -> int:
     return math.prod(f.out_shape)
 
 
+#: What `_Check._ignored` gives inside `run`, which holds `np.errstate(all="ignore")` already: the
+#: same state, without entering it again (about 4 us each, ten times a check)
+_HELD = contextlib.nullcontext()
+
+
 class _Check:
     """One check: holds the routes' matrices while they are compared."""
 
     #: route -> family for the odd one out (`_odd_one_out`); subclasses add their routes
     families: Mapping = {}
+    #: True while `run` holds `np.errstate(all="ignore")` (`_ignored`)
+    _quiet = False
 
     def __init__(self, f, point: Point, candidate, tolerance: ToleranceModel, *, extra: Mapping | None = None):
         self.f = f
@@ -89,6 +97,12 @@ class _Check:
         self.tensor_routes = False  # set by `_tensor_routes` when the tensor-level torch routes ran
         self._p64: Point | None = None
         self._center: np.ndarray | None = None  # the forward at the point, kept by `_finite_diff`
+
+    def _ignored(self):
+        """`np.errstate(all="ignore")`: overflow and division by zero are the engine's to judge (it
+        checks finiteness), no RuntimeWarning, which a user's `-W error` would turn into an exception
+        inside a correct check; inside `run`, which holds that state already, a no-op context."""
+        return _HELD if self._quiet else np.errstate(all="ignore")
 
     @property
     def p64(self) -> Point:
@@ -113,7 +127,7 @@ class _Check:
         # user's `-W error` would turn into an exception inside a correct check.
         batch = point.batch_shape
         jacs = _jacobians(self.f)
-        with np.errstate(all="ignore"):
+        with self._ignored():
             if len(jacs) == 1:
                 return numpy_backend.jacobian(jacs[0], point).reshape(batch + (_out_size(self.f), jacs[0].wrt.size))
             # every input's Jacobian from one shared table (`numpy_backend.jacobians`, what
@@ -128,10 +142,9 @@ class _Check:
         `_noise` evaluates the point alone."""
         if type(self)._noise is not _Check._noise or type(self)._symbolic is not _Check._symbolic:
             return self._symbolic(p64)
-        extra = self._noise_points()
         x = self.x64 if p64 is self._p64 else p64.flat(self.f.input_names)
-        rows = [x.reshape(1, -1)] + ([] if extra is None else [extra])
-        flat = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        rows = [x.reshape(1, -1)] + self._noise_rows()
+        flat = np.concatenate(rows) if len(rows) > 1 else rows[0]  # one concatenation of every point
         values = self._symbolic(_flat_point(self.f, flat))
         self._evaluated = values  # (1 + points, out_size, in_size): read once by `_noise`
         return values[0]
@@ -140,13 +153,20 @@ class _Check:
         """The float64 points the noise evaluates the symbolic route at besides the point itself,
         flat `(k, in_size)`: the point rounded to float32 (for a float64 point; a float32 point is
         that point already), then the conditioning's `_perturbations`; None when there are none."""
+        rows = self._noise_rows()
+        return np.concatenate(rows) if len(rows) > 1 else rows[0] if rows else None
+
+    def _noise_rows(self) -> list:
+        """`_noise_points` as its blocks of rows, not yet concatenated."""
         rows = []
         if self.dtype != np.float32:
             rows.append(self.x64.astype(np.float32).astype(np.float64).reshape(1, -1))
-        moved = self._perturbations()
-        if moved is not None:
-            rows.append(moved)
-        return np.concatenate(rows) if rows else None
+        count = self.tol.perturbations
+        if count:  # `_perturbations`' two blocks
+            x = self.x64
+            rows.append(perturbed(x, self.dtype, count))
+            rows.append(perturbed_normwise(x, self.dtype, count, _input_sizes(self.f)))
+        return rows
 
     def _noise(self, symbolic: np.ndarray, *, implementation: bool = False) -> np.ndarray:
         """Measured rounding sensitivity per entry, rescaled to the point's dtype; with
@@ -161,8 +181,14 @@ class _Check:
         else:  # the same numbers, from `_reference`'s one batched evaluation
             base, rest = evaluated[0], evaluated[1:]
             j64, moved = (base, rest) if self.dtype == np.float32 else (rest[0], rest[1:])
+            if base.size <= NOISE_IN_FLOATS:  # a few entries: the lines below, in Python floats
+                ratio = eps(self.dtype) / eps(np.float32)
+                noise = _noise_in_floats(j32, j64, base, moved, ratio, self._running(base.shape))
+                if implementation and self._has_implementation_bounds():
+                    noise = np.fmax(noise, self.implementation_noise(noise.shape, jacobian=True))
+                return noise
             conditioning = _change(base, moved)
-        with np.errstate(invalid="ignore"):
+        with self._ignored() if self._quiet else np.errstate(invalid="ignore"):
             noise = np.abs(j32 - j64) * (eps(self.dtype) / eps(np.float32))
         noise = np.where(np.isfinite(noise), noise, 0.0)
         noise = np.fmax(noise, conditioning)
@@ -174,11 +200,14 @@ class _Check:
     def _has_implementation_bounds(self) -> bool:
         """Whether `implementation_noise` has bounds to add (False: the spec has no fused primitive, its
         allowance is 0 everywhere)."""
-        from ._implementations import implementation_bounds
-
         f, dtype, threshold = self.f, self.dtype, self.tol.softplus_threshold
-        return f.cached(("has-implementation-bounds", np.dtype(dtype), float(threshold)),
-                        lambda: implementation_bounds(f, dtype, threshold, jacobian=True) is not None)
+
+        def build():
+            from ._implementations import implementation_bounds
+
+            return implementation_bounds(f, dtype, threshold, jacobian=True) is not None
+
+        return f.cached(("has-implementation-bounds", np.dtype(dtype), float(threshold)), build)
 
     def implementation_noise(self, shape, *, jacobian: bool) -> np.ndarray:
         """eps(dtype) times the bound of `symjac._implementations` per entry (0 where none)."""
@@ -200,9 +229,7 @@ class _Check:
         """eps(dtype) times the running error bound of each exact entry (`_tolerance.running_error`)."""
         values, (rows, cols), left = self._bounds("running-error", _jacobian_cells)
         out = np.zeros(shape)
-        self.bounded = np.zeros(shape, dtype=bool)
-        if values is not None:
-            self.bounded[rows, cols] = True
+        self.bounded = _bounded_mask(self.f, tuple(shape), rows, cols, values is not None)
         if left:
             self.notes.append(
                 f"no running error bound for {left} of the exact Jacobian's entries (too large to compile"
@@ -276,7 +303,7 @@ class _Check:
         args = getattr(self, "_point_arguments", None)
         if args is None:  # the same 0-d arguments every compiled function of the check reads
             args = self._point_arguments = numpy_backend._arguments(self.f, self.p64)
-        with np.errstate(all="ignore"):
+        with self._ignored():
             entries = compiled.fn(*args)
             try:  # one point: every entry a number or a 0-d array, stacked in one call
                 out = np.array(entries, dtype=np.float64)
@@ -309,8 +336,7 @@ class _Check:
         if not count:
             return None
         x = self.x64
-        sizes = [inp.size for inp in self.f.inputs]
-        return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, sizes)])
+        return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, _input_sizes(self.f))])
 
     def _autograd(self, mode: str) -> np.ndarray:
         from .backends import torch_backend
@@ -355,7 +381,9 @@ class _Check:
             if per_input is None:
                 return None
             blocks = [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs]
-            routes[name] = (np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]).astype(np.float64)
+            # side by side and in float64 in one call (a float32 value is exact in float64)
+            routes[name] = (np.concatenate(blocks, axis=1, dtype=np.float64) if len(blocks) > 1
+                            else blocks[0].astype(np.float64))
             if not np.isfinite(routes[name]).all():
                 lost = ~np.isfinite(routes[name])
                 p, c = (int(i) for i in np.argwhere(lost)[0])
@@ -398,7 +426,7 @@ class _Check:
         f = self.f
 
         def fn(rows: np.ndarray) -> np.ndarray:
-            with np.errstate(all="ignore"):  # the finite-difference route judges non-finite values
+            with self._ignored():  # the finite-difference route judges non-finite values
                 out = numpy_backend.forward(f, _flat_point(f, rows)).reshape(rows.shape[0], -1)
             if self._center is None:  # the stencil's first point is the point itself (`fd_jacobian`)
                 self._center = out[0].copy()
@@ -406,8 +434,10 @@ class _Check:
 
         x = self.x64
         used = f.cached("fd-columns", lambda: _read_columns(f))
+        # `fd_jacobian` without its validation: the point is finite float64 (`coerce_point`, `x64`),
+        # the running error bounds finite (`_bounds`) and >= 0 (sums of magnitudes, `running_error`)
         if used.size == x.size or used.size == 0:  # all columns, or none (then: every column at once)
-            return fd_jacobian(fn, x, output_noise=self._forward_running())
+            return _fd_jacobian(fn, x, "richardson", self._forward_running())
         # Perturb only the inputs the output reads: the stencil of a column it does not read is
         # its value at x, exactly, so that column is 0 with no error. Without this, the stencil of
         # X[0, 0] * 2 at X 64 x 64 was 24,577 points of 4,096 entries (2.4 GB, issue 15).
@@ -416,7 +446,7 @@ class _Check:
             full[:, used] = rows
             return fn(full)
 
-        part = fd_jacobian(fn_used, x[used], output_noise=self._forward_running())
+        part = _fd_jacobian(fn_used, x[used], "richardson", self._forward_running())
         value = np.zeros((part.value.shape[0], x.size))
         error = np.zeros_like(value)
         step = np.zeros(x.size)
@@ -450,6 +480,16 @@ class _Check:
 
     # -- the check -----------------------------------------------------------------------------
     def run(self) -> Report:
+        # one `np.errstate(all="ignore")` for the whole check (`_ignored`): the engine judges
+        # non-finite values itself; the numbers are the same with or without it
+        with np.errstate(all="ignore"):
+            self._quiet = True
+            try:
+                return self._run()
+            finally:
+                self._quiet = False
+
+    def _run(self) -> Report:
         f = self.f
         p64 = self.p64
         with np.errstate(all="ignore"):
@@ -464,16 +504,18 @@ class _Check:
         from ._arbitrate import repair_nonfinite
 
         values = {n: v for n, v in self.point.values.items()}
-        out, why = repair_nonfinite(f, values, out, jacobian=False)
-        if why is not None:
-            return self._inconclusive(why)
-        if not np.all(np.isfinite(out)):  # pragma: no cover - repair_nonfinite returns a reason
-            return self._inconclusive("outside the domain")
-        overflowed = not np.all(np.isfinite(symbolic))
-        symbolic, why = repair_nonfinite(f, values, symbolic, jacobian=True)
-        if why is not None:
-            return self._inconclusive(why)
+        # each matrix tested for finiteness once: a finite one has nothing to repair
+        if not np.isfinite(out).all():
+            out, why = repair_nonfinite(f, values, out, jacobian=False)
+            if why is not None:
+                return self._inconclusive(why)
+            if not np.all(np.isfinite(out)):  # pragma: no cover - repair_nonfinite returns a reason
+                return self._inconclusive("outside the domain")
+        overflowed = not np.isfinite(symbolic).all()
         if overflowed:
+            symbolic, why = repair_nonfinite(f, values, symbolic, jacobian=True)
+            if why is not None:
+                return self._inconclusive(why)
             self.notes.append(
                 "symjac's generated float64 code overflowed at some exact entries here; they are "
                 "evaluated with mpmath at 50 digits instead"
@@ -515,7 +557,7 @@ class _Check:
         fd_failing = [p for p in failing if FINITE_DIFF in p.routes]
         fd_undefined = not np.all(np.isfinite(fd.value))
         untrusted = self._fd_excused
-        vague = self.tol.fd_uninformative(fd.error, symbolic)
+        vague = self._fd_vague(fd.error, symbolic)
 
         verdict, reason = "pass", ""
         if at_kink:
@@ -539,7 +581,7 @@ class _Check:
                 f" {fd.error[p, c]:.2e} exceeds their value {fd.value[p, c]:.2e} (a pole or wild curvature"
                 " within their stencil); the other routes are not judged by them there"
             )
-        elif vague.any():
+        elif vague is not None and vague.any():
             p, c = (int(i) for i in np.argwhere(vague)[0])
             where = f" near a kink ({near_kink[0]})" if near_kink else ""
             verdict = "inconclusive"
@@ -572,9 +614,25 @@ class _Check:
             f"tensors and disagree with the exact Jacobian and finite differences; {where}"
         )
 
+    def _fd_vague(self, fd_error: np.ndarray, symbolic: np.ndarray) -> np.ndarray | None:
+        """`tol.fd_uninformative(fd_error, symbolic)`, or None where no entry is (a few entries and the
+        model's own rule: decided in Python floats, the same comparisons)."""
+        tol = self.tol
+        if symbolic.size <= COMPARE_IN_FLOATS and type(tol).fd_uninformative is ToleranceModel.fd_uninformative:
+            errors, reference = fd_error.reshape(-1).tolist(), symbolic.reshape(-1).tolist()
+            if all(math.isfinite(v) for v in errors + reference):
+                scale = [abs(v) for v in reference]
+                jmax = max(scale) if scale else 0.0
+                if not any(e > tol.fd_informative * (s + jmax) + tol.fd_absolute for e, s in zip(errors, scale)):
+                    return None
+        return tol.fd_uninformative(fd_error, symbolic)
+
     def _note_coarse(self, symbolic: np.ndarray, noise: np.ndarray) -> None:
         """Say where the exact routes' own tolerance is too wide to confirm `fd_informative`
         agreement: there a wrong entry smaller than the tolerance would pass, so the report says so."""
+        if symbolic.size <= COMPARE_IN_FLOATS and type(self.tol).rounding is ToleranceModel.rounding:
+            if not _coarse_in_floats(self.tol, self.dtype, symbolic, noise):
+                return  # no entry is: the array code below would add no note
         tol = self.tol.rounding(symbolic, symbolic, self.dtype, noise)
         scale = np.abs(symbolic)
         jmax = float(np.max(scale, initial=0.0))
@@ -600,16 +658,28 @@ class _Check:
         self._fd_excused = np.zeros(noise.shape, dtype=bool)
         # finite differences that cannot be trusted here by their own estimate are no evidence
         # either way: the entry is inconclusive (`vague`), not a failure
-        untrusted = self.tol.fd_untrusted(fd.error, fd.value)
+        # a few entries, the tolerance model's own rules: all of it in Python floats (`_compare_in_floats`)
+        in_floats = noise.size <= COMPARE_IN_FLOATS and _model_rules(self.tol)
+        untrusted = None if in_floats else self.tol.fd_untrusted(fd.error, fd.value)
         step = max(1, COMPARE_CHUNK // max(noise.size, 1))
         for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd in _pair_chunks(tuple(names), step):
-            stacked = np.stack([routes[n] for n in used])
-            ra, rb = stacked[ia], stacked[ib]
+            stacked = np.array([routes[n] for n in used])  # `np.stack` of same-shape matrices, in one call
+            if in_floats:
+                small = _compare_in_floats(self.tol, self.dtype, stacked, (ia, ib, ta, tb, fd_pair), noise, fd)
+                if small is not None:  # all finite: the same numbers as below
+                    lists, disputed, excused = small
+                    self._disputed |= disputed.reshape(noise.shape)
+                    if any_fd:
+                        self._fd_excused |= excused.reshape(noise.shape)
+                    self._pair_results(chunk, lists, routes, noise.shape[1], pairs, ratios)
+                    continue
+                if untrusted is None:
+                    untrusted = self.tol.fd_untrusted(fd.error, fd.value)
             # against finite differences: their error estimate plus the other route's rounding bound
             tol = self.tol.rounding(stacked[ta], stacked[tb], self.dtype, noise)
             if any_fd:
                 tol[fd_pair] = self.tol.against_fd(fd.error, tol[fd_pair])
-            diff, rel, ratio = differences(ra, rb, tol)
+            diff, rel, ratio = differences(stacked[ia], stacked[ib], tol)
             ratio = np.where(np.isnan(ratio), nan_ratio, ratio)
             if any_fd:
                 against = ratio[fd_pair]
@@ -628,25 +698,30 @@ class _Check:
                 max_rel = np.max(np.where(finite & np.isfinite(rel), rel, 0.0).reshape(len(chunk), -1), axis=1,
                                  initial=0.0)
             n_bad = np.add.reduce(bad.reshape(len(chunk), -1), axis=1, dtype=np.intp)  # np.count_nonzero's own sum
-            at: dict = {}  # the routes' values at an entry, shared by the pairs whose worst it is
-            shared = type(self)._entry is _Check._entry  # a subclass's own entries are its own
             # each pair's numbers as Python floats and ints, read in one call per array
             rows = np.arange(len(chunk))
             worst_tol = tol.reshape(len(chunk), -1)[rows, worst].tolist()
             worst_ratio = flat[rows, worst].tolist()
             lists = zip(worst.tolist(), worst_tol, worst_ratio, max_abs.tolist(), max_rel.tolist(), n_bad.tolist())
-            for pair, (k, tol_k, ratio_k, abs_k, rel_k, bad_k) in zip(chunk, lists):
-                p, c = divmod(k, noise.shape[1])
-                if not shared:
-                    entry = self._entry(p, c, routes, tol_k)
-                else:
-                    if k not in at:
-                        at[k] = {name: float(v[p, c]) for name, v in routes.items()}
-                    entry = self._entry(p, c, {}, tol_k, values=dict(at[k]))
-                pairs.append(PairResult(routes=pair, max_abs_error=abs_k, max_rel_error=rel_k,
-                                        n_bad=bad_k, worst=entry, ok=not bad_k))
-                ratios.append((k, ratio_k))
+            self._pair_results(chunk, lists, routes, noise.shape[1], pairs, ratios)
         return pairs, ratios
+
+    def _pair_results(self, chunk, lists, routes, columns: int, pairs: list, ratios: list) -> None:
+        """Append each pair's PairResult and `(worst flat index, its ratio)`: `lists` gives, per pair,
+        `(worst flat index, its tolerance, its ratio, max abs error, max rel error, entries over)`."""
+        at: dict = {}  # the routes' values at an entry, shared by the pairs whose worst it is
+        shared = type(self)._entry is _Check._entry  # a subclass's own entries are its own
+        for pair, (k, tol_k, ratio_k, abs_k, rel_k, bad_k) in zip(chunk, lists):
+            p, c = divmod(k, columns)
+            if not shared:
+                entry = self._entry(p, c, routes, tol_k)
+            else:
+                if k not in at:
+                    at[k] = {name: float(v[p, c]) for name, v in routes.items()}
+                entry = self._entry(p, c, {}, tol_k, values=dict(at[k]))
+            pairs.append(PairResult(routes=pair, max_abs_error=abs_k, max_rel_error=rel_k,
+                                    n_bad=bad_k, worst=entry, ok=not bad_k))
+            ratios.append((k, ratio_k))
 
     # -- presentation --------------------------------------------------------------------------
     def _entry(self, p: int, c: int, routes, tol: float | None, *, values: dict | None = None) -> Entry:
@@ -718,6 +793,91 @@ def _unravel(k: int, shape: tuple) -> tuple[int, ...]:
         k, i = divmod(k, n)
         index.append(i)
     return tuple(reversed(index))
+
+
+#: `_compare` works a chunk of pairs of at most this many entries each out in Python floats
+#: (`_compare_in_floats`), not in about 35 whole-array NumPy calls whose fixed cost dominates there.
+COMPARE_IN_FLOATS = 8
+_INF = float("inf")
+
+
+def _coarse_in_floats(model: ToleranceModel, dtype, symbolic: np.ndarray, noise: np.ndarray) -> bool:
+    """Whether `_Check._note_coarse` would find an entry whose rounding bound (`ToleranceModel.rounding`
+    of the exact value against itself) is above `fd_informative * (|J| + max|J|)`, in Python floats
+    with the same operations; True too where a value is not finite (the array code then decides)."""
+    values, noises = symbolic.reshape(-1).tolist(), noise.reshape(-1).tolist()
+    if not all(math.isfinite(v) for v in values + noises):
+        return True
+    scale = [abs(v) for v in values]
+    jmax = max(scale, default=0.0)
+    if jmax == 0.0:
+        return False
+    scaled, conditioning, floor = model.rounding_factor * eps(dtype), model.conditioning_factor, underflow(dtype)
+    return any(scaled * s + conditioning * n + floor > model.fd_informative * (s + jmax) for s, n in zip(scale, noises))
+
+
+def _model_rules(model: ToleranceModel) -> bool:
+    """Whether `model` compares by `ToleranceModel`'s own rules (`rounding`, `against_fd`,
+    `fd_untrusted` not overridden): `_compare_in_floats` writes those rules out."""
+    kind = type(model)
+    return (kind.rounding is ToleranceModel.rounding and kind.against_fd is ToleranceModel.against_fd
+            and kind.fd_untrusted is ToleranceModel.fd_untrusted)
+
+
+def _compare_in_floats(model: ToleranceModel, dtype, stacked: np.ndarray, index: tuple, noise: np.ndarray, fd):
+    """`_compare`'s numbers for one chunk of pairs, entry by entry in Python floats: the tolerances
+    (`ToleranceModel.rounding`, `against_fd`, `fd_untrusted`), `differences` and the array code
+    after it, the same operations in the same order, so the same results
+    (`tests/test_check_fast_paths.py`). `stacked`: the routes used, `(routes,) + shape`; `index`:
+    each pair's two routes in it, the two its rounding bound reads, whether it has finite
+    differences (`_pair_chunks`); `fd`: their value and error estimate. Returns `(per pair: (worst
+    flat index, its tolerance, its ratio, max abs error, max rel error, entries over), disputed,
+    excused)`, the last two boolean arrays of the entries (flat); None where a value or a difference
+    is not finite or a tolerance is not finite and > 0 (the array code masks those)."""
+    ia, ib, ta, tb, fd_pair = (a.tolist() for a in index)
+    values = stacked.reshape(len(stacked), -1).tolist()
+    noises = noise.reshape(-1).tolist()
+    fd_error, fd_value = fd.error.reshape(-1).tolist(), fd.value.reshape(-1).tolist()
+    size = len(noises)
+    scaled, conditioning, floor = model.rounding_factor * eps(dtype), model.conditioning_factor, underflow(dtype)
+    # `fd_untrusted`: not even the sign is known (`~(error <= |value| + fd_absolute)`)
+    unsure = [not (fd_error[e] <= abs(fd_value[e]) + model.fd_absolute) for e in range(size)]
+    disputed, excused = [False] * size, [False] * size
+    out = []
+    for i, with_fd in enumerate(fd_pair):
+        a_row, b_row, ta_row, tb_row = values[ia[i]], values[ib[i]], values[ta[i]], values[tb[i]]
+        worst, worst_tol, worst_ratio, max_abs, max_rel, n_bad = 0, 0.0, None, 0.0, 0.0, 0
+        for e in range(size):
+            a, b = a_row[e], b_row[e]
+            diff = abs(a - b)
+            if not (abs(a) < _INF and abs(b) < _INF and diff < _INF):
+                return None
+            # `rounding`: rounding_factor * eps * max(|a|, |b|) + conditioning_factor * noise, + tiny / eps
+            t = scaled * max(abs(ta_row[e]), abs(tb_row[e])) + conditioning * noises[e] + floor
+            if with_fd:
+                t = model.fd_factor * fd_error[e] + t  # `against_fd`
+            if not 0.0 < t < _INF:
+                return None
+            if diff == 0:
+                rel = ratio = 0.0
+            else:
+                rel = diff / max(abs(a), abs(b))
+                ratio = diff / t
+            if with_fd and unsure[e]:
+                if ratio > 1.0:
+                    excused[e] = True
+                ratio = 0.0
+            if ratio > 1.0:
+                n_bad += 1
+                disputed[e] = True
+            if worst_ratio is None or ratio > worst_ratio:  # the first largest, as np.argmax
+                worst, worst_tol, worst_ratio = e, t, ratio
+            if diff > max_abs:
+                max_abs = diff
+            if rel > max_rel:
+                max_rel = rel
+        out.append((worst, worst_tol, worst_ratio, max_abs, max_rel, n_bad))
+    return out, np.array(disputed), np.array(excused)
 
 
 def differences(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -910,6 +1070,24 @@ def _sparsity(f) -> np.ndarray:
     return f.cached("check-sparsity", build)
 
 
+def _bounded_mask(f, shape: tuple, rows, cols, compiled: bool) -> np.ndarray:
+    """The entries with a compiled running error bound (`_Check._running`), `shape`, kept per Function
+    (read-only: `refine_noise` adds to a copy)."""
+    def build():
+        mask = np.zeros(shape, dtype=bool)
+        if compiled:
+            mask[rows, cols] = True
+        mask.flags.writeable = False
+        return mask
+
+    return f.cached(("check-bounded", shape, compiled), build)
+
+
+def _input_sizes(f) -> tuple:
+    """Each input's flat size, in declaration order (cached: a tuple of ints, shared safely)."""
+    return f.cached("check-input-sizes", lambda: tuple(inp.size for inp in f.inputs))
+
+
 def _jacobians(f) -> tuple:
     """The exact Jacobian by each input, in declaration order (cached: `Function.jacobian` runs as a job)."""
     return f.cached("check-jacobians", lambda: tuple(f.jacobian(inp.name) for inp in f.inputs))
@@ -924,8 +1102,37 @@ def _flat_point(f, flat: np.ndarray) -> Point:
     return Point(values, np.dtype(np.float64), (count,))
 
 
+#: `_Check._noise` works a Jacobian of at most this many entries out in Python floats (`_noise_in_floats`).
+NOISE_IN_FLOATS = 8
+
+
+def _noise_in_floats(j32: np.ndarray, j64: np.ndarray, base: np.ndarray, moved: np.ndarray, ratio: float,
+                     running: np.ndarray) -> np.ndarray:
+    """`_Check._noise`'s array lines entry by entry in Python floats, the same operations in the same
+    order, so the same numbers (`tests/test_check_fast_paths.py`): `|j32 - j64| * ratio` (0 where
+    not finite), then the larger of it, the conditioning (`_change(base, moved)`) and `running`
+    (`max(a, b)` is `np.fmax` on numbers that are not NaN: `b` where `b > a`, else `a`)."""
+    shape = base.shape
+    a32, a64, b, r = j32.reshape(-1).tolist(), j64.reshape(-1).tolist(), base.reshape(-1).tolist(), running.reshape(-1).tolist()
+    rows = moved.reshape(len(moved), base.size).tolist()
+    out = []
+    for k in range(len(b)):
+        value = abs(a32[k] - a64[k]) * ratio
+        if not math.isfinite(value):
+            value = 0.0
+        changes = [abs(row[k] - b[k]) for row in rows]
+        change = max(changes) if changes else 0.0  # np.max over the points
+        if not math.isfinite(change) or any(c != c for c in changes):  # inf or NaN: 0
+            change = 0.0
+        out.append(max(max(value, change), r[k]))
+    return np.array(out, dtype=np.float64).reshape(shape)
+
+
 def _change(base: np.ndarray, moved: np.ndarray) -> np.ndarray:
-    """How far `moved` (`(k,) + base.shape`) strays from `base` at most, per entry (0 where not finite)."""
+    """How far `moved` (`(k,) + base.shape`) strays from `base` at most, per entry (0 where not finite;
+    0 everywhere for no points: `ToleranceModel(perturbations=0)` turns the conditioning off)."""
+    if not len(moved):
+        return np.zeros(base.shape)
     with np.errstate(all="ignore"):
         change = np.max(np.abs(moved - base[None]), axis=0)
     return np.where(np.isfinite(change), change, 0.0)

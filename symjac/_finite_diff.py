@@ -12,6 +12,7 @@ convergence-rate check and a one-sided (kink) check, and keeps SciPy out of the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from typing import Callable
 
 import numpy as np
@@ -131,28 +132,42 @@ def fd_jacobian(
             f"method must be one of {sorted(_LEVELS)}; received {method!r}"
         )
     x = _as_point(x)
-    n = x.size
     noise_bound = None
     if output_noise is not None:
         noise_bound = np.asarray(output_noise, dtype=np.float64).reshape(-1)
         if not np.all(np.isfinite(noise_bound) & (noise_bound >= 0)):
             raise InvalidArgumentError(f"output_noise must be finite and >= 0; received {output_noise!r}")
+    return _fd_jacobian(fn, x, method, noise_bound)
+
+
+def _fd_jacobian(fn, x: np.ndarray, method: str, noise_bound: np.ndarray | None) -> FDJacobian:
+    """`fd_jacobian` with its arguments validated already: `x` a finite 1-D float64 array that
+    nothing else writes (`_as_point`'s copy, or a read-only array), `method` one of `_LEVELS`,
+    `noise_bound` None or a finite `(m,)` float64 array >= 0 (symjac's engine, whose point and
+    running error bounds are validated where they are made)."""
+    n = x.size
     divisors = _DIVISORS[method]
     n_levels = divisors.size
+    values = finite = None
+    if method == "richardson" and n <= PYTHON_ENTRIES:
+        small = _richardson_in_floats(fn, x, noise_bound)
+        if isinstance(small, FDJacobian):
+            return small
+        values, points, finite = small  # the same stencil, evaluated already: the array code goes on from it
 
     step = _power_of_two_floor(BASE_STEP[method] * np.maximum(np.abs(x), 1.0))
     step_levels = step[None, :] / divisors[:, None]  # (levels, n), coarse to fine
 
     # Rows: x, then for each level l and sign s (+, -), the n points x + s * h_l[q] * e_q.
     n_points = 1 + 2 * n_levels * n
-    points = np.empty((n_points, n))
-    points[:] = x
-    stencil = points[1:].reshape(n_levels, 2, n, n)  # a view
-    # the diagonals of the (n, n) blocks, as strided views of the flat blocks
-    stencil[:, 0].reshape(n_levels, n * n)[:, :: n + 1] += step_levels
-    stencil[:, 1].reshape(n_levels, n * n)[:, :: n + 1] -= step_levels
-
-    values = _call(fn, points)
+    if values is None:
+        points = np.empty((n_points, n))
+        points[:] = x
+        stencil = points[1:].reshape(n_levels, 2, n, n)  # a view
+        # the diagonals of the (n, n) blocks, as strided views of the flat blocks
+        stencil[:, 0].reshape(n_levels, n * n)[:, :: n + 1] += step_levels
+        stencil[:, 1].reshape(n_levels, n * n)[:, :: n + 1] -= step_levels
+        values = _call(fn, points)
     m = values.shape[1]
     if noise_bound is not None and noise_bound.size != m:
         raise ShapeError(f"output_noise must have one entry per output of fn ({m}); received {noise_bound.size}")
@@ -161,7 +176,9 @@ def fd_jacobian(
     f_plus, f_minus = f[:, 0], f[:, 1]  # (levels, n, m)
 
     # Non-finite anywhere in an entry's stencil, or at x: that entry is NaN / inf.
-    if np.isfinite(values).all():  # the usual case, in one call: no entry is bad
+    if finite is None:
+        finite = np.isfinite(values).all()
+    if finite:  # the usual case, in one call: no entry is bad
         bad, any_bad = np.zeros((n, m), dtype=bool), False
         scale = np.maximum(np.abs(f).max(axis=(0, 1)), np.abs(f0)[None, :])  # |f| >= 0: as initial=0.0 gives
     else:
@@ -257,6 +274,115 @@ def fd_jacobian(
     )
 
 
+#: Up to this many entries (inputs x outputs), a Richardson table whose stencil is all finite is
+#: worked out in Python floats (`_richardson_in_floats`), not in about 60 whole-array NumPy calls
+#: whose fixed cost dominates at that size: the same operations on the same numbers, in the same
+#: order, so the same results bit for bit (`tests/test_check_fast_paths.py`).
+PYTHON_ENTRIES = 8
+
+
+def _richardson_in_floats(fn, x: np.ndarray, noise_bound: np.ndarray | None) -> FDJacobian | tuple:
+    """`fd_jacobian`'s "richardson" table for `x` of at most `PYTHON_ENTRIES` entries: the step
+    and the stencil, then every line of the array code entry by entry in Python floats. Returns
+    `(values of fn on the stencil, its points, whether they are all finite: None when not tested)`
+    instead where the array code has to run: more than `PYTHON_ENTRIES` entries, or a value of the
+    stencil or of the result not finite (the array code masks them). The three products of a vector and a matrix (the linear terms; the rounding
+    and jump weights over the steps) stay NumPy's, on arrays of the same values and layout, so that
+    they round as there."""
+    base, divisors = BASE_STEP["richardson"], _DIVISOR_LISTS["richardson"]
+    xs = x.tolist()
+    n, levels = len(xs), range(len(divisors))
+    # `_power_of_two_floor(base * max(|x|, 1))`, and each level's step: exact operations both ways
+    steps = [math.ldexp(1.0, math.frexp(base * max(abs(v), 1.0))[1] - 1) for v in xs]
+    hs = [[s / d for s in steps] for d in divisors]  # hs[l][q]
+    stencil = [xs]
+    for l in levels:
+        for sign in (1.0, -1.0):
+            for q in range(n):
+                row = list(xs)
+                row[q] = xs[q] + hs[l][q] if sign > 0 else xs[q] - hs[l][q]
+                stencil.append(row)
+    points = np.array(stencil)
+    values = _call(fn, points)
+    m = values.shape[1]
+    if noise_bound is not None and noise_bound.size != m:
+        raise ShapeError(f"output_noise must have one entry per output of fn ({m}); received {noise_bound.size}")
+    if n * m > PYTHON_ENTRIES:
+        return values, points, None
+    if not np.isfinite(values).all():
+        return values, points, False
+    rows = values.tolist()
+    f0 = rows[0]
+    wl, wp, wj = _FLOAT_WEIGHTS
+    ih = [[1.0 / h for h in level] for level in hs]
+    inv_h = np.array(ih)
+    weight_sums = (_ABS_WEIGHTS[0] @ inv_h).tolist()
+    jump_sums = (_ABS_WEIGHTS[1] @ inv_h).tolist()
+    step = np.array(steps)
+
+    # entry k = (q, p), q-major as the array code's (n, m): each level's central difference and
+    # one-sided jump, the value, its truncation estimate and the scale of f on the stencil
+    central, jumps, value, truncation, scale = [], [], [], [], []
+    for q in range(n):
+        for p in range(m):
+            fp = [rows[1 + (2 * l) * n + q][p] for l in levels]
+            fm = [rows[1 + (2 * l + 1) * n + q][p] for l in levels]
+            c = [(fp[l] - fm[l]) / (2.0 * hs[l][q]) for l in levels]
+            central.append(c)
+            jumps.append([(fp[l] - 2.0 * f0[p] + fm[l]) / hs[l][q] for l in levels])
+            v = _weighted_floats(wl, c)
+            value.append(v)
+            truncation.append(abs(v - _weighted_floats(wp, c)))
+            scale.append(max(max(abs(a) for a in fp + fm), abs(f0[p])))
+    linear_terms = (np.array([abs(v) for v in value]).reshape(n, m).T @ (np.abs(x) + step)).tolist()  # (m,)
+    bounds = None if noise_bound is None else noise_bound.tolist()
+
+    out_value, out_error = [0.0] * (n * m), [0.0] * (n * m)
+    for k in range(n * m):
+        q, p = divmod(k, m)
+        c, v, j, trunc = central[k], value[k], jumps[k], truncation[k]
+        noise = EVAL_REL_ERROR * max(scale[k], linear_terms[p])
+        if bounds is not None:
+            noise = max(noise, bounds[p])
+        rounding = noise * weight_sums[q] + _EPS * abs(v)
+        d1, d2 = c[0] - c[1], c[1] - c[2]
+        abs_d1, abs_d2, inv_h0 = abs(d1), abs(d2), ih[0][q]
+        if abs_d1 > _RATIO_TEST_NOISE * 3.0 * noise * inv_h0 or abs_d2 > _RATIO_TEST_NOISE * 6.0 * noise * inv_h0:
+            # above noise: the ratio test and the fallback bound, as the array code applies them
+            ratio_ok = _sign(d1) == _sign(d2) and abs_d1 >= 3.0 * abs_d2 and abs_d1 <= 20.0 * abs_d2
+            fallback = max(abs(v - a) for a in c) + abs_d2 + abs_d1
+            curvature = [j[l] / hs[l][q] for l in levels]
+            spread = abs(curvature[0] - curvature[-1])
+            last = ih[-1][q]
+            curvature_noise = 4.0 * noise * (last * last)
+            unresolved = spread > 0.5 * max(abs(a) for a in curvature) and spread > _RATIO_TEST_NOISE * curvature_noise
+            if not ratio_ok or unresolved:
+                trunc = max(trunc, fallback)
+        jump = abs(_weighted_floats(wj, j))
+        kink = jump if jump > 4.0 * noise * jump_sums[q] else 0.0
+        error = trunc + rounding + kink
+        if not (math.isfinite(v) and math.isfinite(error)):
+            return values, points, True
+        out_value[p * n + q], out_error[p * n + q] = v, error
+    value_t, error_t = np.array(out_value).reshape(m, n), np.array(out_error).reshape(m, n)
+    for array in (value_t, error_t, step):
+        array.flags.writeable = False
+    return FDJacobian(value=value_t, error=error_t, step=step, method=_METHOD_NAMES["richardson"],
+                      evaluations=len(stencil))
+
+
+def _weighted_floats(weights: list, levels: list) -> float:
+    """`_weighted` of one entry: the products, added level by level in order, as NumPy adds them."""
+    out = weights[0] * levels[0]
+    for w, level in zip(weights[1:], levels[1:]):
+        out = out + w * level
+    return out
+
+
+def _sign(a: float) -> int:
+    return (a > 0) - (a < 0)
+
+
 def _as_point(x) -> np.ndarray:
     """Validate `x` (real, 1-D, non-empty, finite) and return it as a fresh float64 array."""
     arr = np.asarray(x)
@@ -339,6 +465,14 @@ for _array in _DIVISORS.values():
 _RICHARDSON = {
     key: _richardson_table(*key) for key in ((len(_LEVELS["richardson"]), 2, 2), (len(_LEVELS["richardson"]), 1, 2))
 }
+#: For `_richardson_in_floats`: the divisors, and the value's, truncation's and jump's weights as
+#: Python floats; the magnitudes of the value's and the jump's weights as arrays (read-only).
+_DIVISOR_LISTS = {method: levels.tolist() for method, levels in _DIVISORS.items()}
+_FLOAT_WEIGHTS = (*(w.tolist() for w in _RICHARDSON[(len(_LEVELS["richardson"]), 2, 2)]),
+                  _RICHARDSON[(len(_LEVELS["richardson"]), 1, 2)][0].tolist())
+_ABS_WEIGHTS = tuple(np.abs(_RICHARDSON[(len(_LEVELS["richardson"]), power, 2)][0]) for power in (2, 1))
+for _array in _ABS_WEIGHTS:
+    _array.flags.writeable = False
 
 
 def _short(obj, limit: int = 80) -> str:

@@ -218,6 +218,10 @@ class Function(Printable):
 
     def cached(self, key: Any, build: Callable[[], Any]) -> Any:
         """Build-once cache shared by the Jacobian and code generation (thread-safe)."""
+        try:  # built already: a dict read is atomic, and an entry, once set, never changes
+            return self._cache[key]
+        except KeyError:
+            pass
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = build()

@@ -214,7 +214,9 @@ def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes) -> np.ndarray:
     `torch.linalg.det`'s backward (`det * inv(X).T`) may be off by; component-wise moves see 1e-53."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     sizes = [int(n) for n in sizes]
-    if len(sizes) == 1 and sizes[0]:  # one array: its largest magnitude everywhere
+    if all(n == 1 for n in sizes):  # scalars only: each one's largest magnitude is its own
+        scale = np.abs(x)
+    elif len(sizes) == 1 and sizes[0]:  # one array: its largest magnitude everywhere
         scale = np.full(sizes[0], np.max(np.abs(x)))
     elif all(sizes):  # each array's largest magnitude, repeated over its entries
         starts = np.cumsum([0] + sizes[:-1])

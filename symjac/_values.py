@@ -98,8 +98,8 @@ def coerce_array(value: Any, shape: tuple[int, ...], *, argument: str, constant:
             f"{argument}: expected shape {shape} (optionally with leading batch dims); "
             f"received shape {array.shape}"
         )
-    bad = ~np.isfinite(array)
-    if bad.any():
+    if not np.isfinite(array).all():  # one test in the usual case; the first bad index only on failure
+        bad = ~np.isfinite(array)
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise InvalidArgumentError(
             f"{argument}: values must be finite; received {array[index]} at index {index}"
@@ -122,7 +122,10 @@ def resolve_dtype(arrays: Mapping[str, np.ndarray]) -> np.dtype:
     """The one dtype a point is evaluated in: the widest float dtype among its arrays."""
     if not arrays:
         return np.dtype(np.float64)
-    return np.result_type(*(a.dtype for a in arrays.values()))
+    dtypes = {a.dtype for a in arrays.values()}
+    if len(dtypes) == 1 and next(iter(dtypes)) in FLOAT_DTYPES:  # one float dtype already: it (no NumPy call)
+        return dtypes.pop()
+    return np.result_type(*dtypes)
 
 
 class Point:
@@ -187,7 +190,7 @@ def coerce_point(inputs, values: Mapping[str, Any], *, function_name: str = "f")
                 f"(batch {batch}, input shape {declared[name].shape})"
             )
     if all(batch == batches[0] for batch in batches):  # one batch shape already (one point: `()`)
-        return Point({n: _read_only(a.astype(dtype, copy=False)) for n, a in arrays.items()}, dtype,
+        return Point({n: _read_only(a if a.dtype == dtype else a.astype(dtype)) for n, a in arrays.items()}, dtype,
                      tuple(batches[0]) if batches else ())
     try:
         batch_shape = np.broadcast_shapes(*batches) if batches else ()

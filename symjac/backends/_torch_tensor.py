@@ -174,14 +174,14 @@ def _logsigmoid(c, x):
 
 #: vocabulary row name -> torch implementation on whole tensors (see the module docstring). A row
 #: that is not here (`gather`, a tracer-only row) gives a Function that uses it no tensor forward.
+_UNARY = ("exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "relu", "sigmoid", "erf", "asin",
+          "acos", "atan", "sinh", "cosh", "log1p", "expm1")
+_ELEMENTWISE_BINARY = ("atan2", "maximum", "minimum", "logaddexp", "gt", "ge", "lt", "le", "eq", "ne")
 TORCH_IMPLEMENTATIONS: Mapping[str, Callable] = {
-    **{name: _unary(name) for name in (
-        "exp", "log", "sin", "cos", "tan", "tanh", "sqrt", "abs", "relu", "sigmoid", "erf", "asin",
-        "acos", "atan", "sinh", "cosh", "log1p", "expm1")},
+    **{name: _unary(name) for name in _UNARY},
     "softplus": _softplus,
     "logsigmoid": _logsigmoid,
-    **{name: _binary(name) for name in ("atan2", "maximum", "minimum", "logaddexp", "gt", "ge", "lt", "le",
-                                        "eq", "ne", "mm", "matmul", "bmm", "dot", "outer", "kron")},
+    **{name: _binary(name) for name in _ELEMENTWISE_BINARY + ("mm", "matmul", "bmm", "dot", "outer", "kron")},
     "clamp": _clamp,
     "where": _where,
     "sum": _reduction("sum", lambda c, t: c.torch.sum(t, dim=-1)),
@@ -210,6 +210,11 @@ TORCH_IMPLEMENTATIONS: Mapping[str, Callable] = {
     "index": _index,
 }
 
+#: The implementations above that act entry by entry, broadcasting their tensor arguments (a
+#: number beside a tensor too): a forward made of them and of `+ - * / **` on scalars gives, on
+#: inputs of shape `(k,)`, the k forwards side by side (`TensorForward.elementwise`).
+_ELEMENTWISE_CALLS = frozenset(_UNARY + _ELEMENTWISE_BINARY + ("softplus", "logsigmoid", "clamp", "where"))
+
 _PYTHON_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
                   ast.Div: operator.truediv, ast.Pow: operator.pow}
 _COMPARE = {ast.Gt: "gt", ast.GtE: "ge", ast.Lt: "lt", ast.LtE: "le", ast.Eq: "eq", ast.NotEq: "ne"}
@@ -221,12 +226,15 @@ class TensorForward:
     -> the output tensor of `out_shape`, in that dtype, autograd graph kept. `kind` says where it
     was generated from ("text" or "matrix-expression")."""
 
-    def __init__(self, function, kind: str, run: Callable, consts: Mapping[str, Any]):
+    def __init__(self, function, kind: str, run: Callable, consts: Mapping[str, Any], *, elementwise: bool = False):
         self.kind = kind
         self._run = run
         self._consts = dict(consts)
         self._out_shape = tuple(function.out_shape)
         self._by_dtype: dict = {}
+        #: True when every input, constant and the output are scalars and the forward is made of
+        #: element-wise operations only (`_elementwise_text`): `side_by_side` then runs k points at once
+        self.elementwise = elementwise
 
     def __call__(self, tensors: Mapping[str, Any], *, lift: Callable | None = None):
         """`lift`: in forward mode, `lift(t)` is `t` with a zero tangent at the current dual level
@@ -235,6 +243,15 @@ class TensorForward:
         operand has no tangent through a reference implementation in Python (`torch._refs`), about
         0.3 ms each (`x * 2.0`, `x - c`, `maximum(x, y)`), where with both tangents it takes a few
         microseconds; the tangents are the same numbers (`tests/test_check_fast_paths.py`)."""
+        out, dtype = self._forward(tensors, lift)
+        if tuple(out.shape) != self._out_shape:
+            if out.numel() != math.prod(self._out_shape):
+                raise _Unsupported(f"the tensor forward gives shape {tuple(out.shape)}, not {self._out_shape}")
+            out = out.reshape(self._out_shape)
+        return out
+
+    def _forward(self, tensors: Mapping[str, Any], lift: Callable | None):
+        """The forward's output tensor as computed (no shape check) and the inputs' dtype."""
         import torch  # the caller (`backends._torch.tensor_jacobians`) imported it through import_torch
         first = next(iter(tensors.values()))
         dtype = first.dtype
@@ -247,11 +264,17 @@ class TensorForward:
         out = ctx.tensor(self._run(ctx, {**env, **tensors}))
         if out.dtype != dtype:
             out = out.to(dtype)
-        if tuple(out.shape) != self._out_shape:
-            if out.numel() != math.prod(self._out_shape):
-                raise _Unsupported(f"the tensor forward gives shape {tuple(out.shape)}, not {self._out_shape}")
-            out = out.reshape(self._out_shape)
-        return out
+        return out, dtype
+
+    def side_by_side(self, tensors: Mapping[str, Any], count: int, *, lift: Callable | None = None):
+        """For an `elementwise` forward: every input a tensor of shape `(count,)` (k scalar points
+        side by side) -> the `count` outputs, shape `(count,)`: entry i is the forward at the inputs'
+        entries i, by the same operations on whole vectors. None where the result is not that
+        shape (an output that reads no input). `lift` as in `__call__`."""
+        if not self.elementwise:
+            raise ValueError("side_by_side: this tensor forward is not element-wise on scalars")
+        out, _ = self._forward(tensors, lift)
+        return out if tuple(out.shape) == (count,) else None
 
 
 def tensor_forward(function) -> TensorForward | None:
@@ -271,13 +294,44 @@ def _build(function) -> tuple[TensorForward | None, str | None]:
             names = {**{i.name: None for i in function.inputs}, **{n: None for n in consts}}
             tree = function.text_tree()
             run = _TextCompiler(set(names)).compile(tree.body)
-            return TensorForward(function, "text", run, consts), None
+            return TensorForward(function, "text", run, consts, elementwise=_elementwise_text(function, tree.body)), None
         if function.matrix_expression is not None:
             run = _compile_matrix(function, function.matrix_expression)
             return TensorForward(function, "matrix-expression", run, consts), None
     except _Unsupported as why:
         return None, str(why)
     return None, "built from a callable or SymPy scalar expressions: it has no matrix-level form"
+
+
+def _elementwise_text(function, body: ast.AST) -> bool:
+    """Whether the text `body` of `function` is element-wise on scalars: every input, constant and
+    the output of shape `()`, and every node of the tree a number, a name, `+ - * / **`, a sign,
+    a single comparison or a call of an element-wise implementation (`_ELEMENTWISE_CALLS`) without
+    keywords. On inputs of shape `(k,)` such a forward computes k scalar forwards side by side."""
+    if function.out_shape != () or any(inp.shape != () for inp in function.inputs):
+        return False
+    if any(tuple(getattr(v, "shape", ())) != () for v in function.consts.values()):
+        return False
+    for node in ast.walk(body):
+        if isinstance(node, (ast.Constant, ast.Name, ast.UnaryOp, ast.operator, ast.unaryop, ast.cmpop,
+                             ast.expr_context)):
+            if isinstance(node, ast.UnaryOp) and not isinstance(node.op, (ast.UAdd, ast.USub)):
+                return False
+            if isinstance(node, ast.operator) and type(node) not in _PYTHON_BINARY:
+                return False
+            continue
+        if isinstance(node, ast.BinOp):
+            if type(node.op) not in _PYTHON_BINARY:
+                return False
+        elif isinstance(node, ast.Compare):
+            if len(node.ops) != 1 or type(node.ops[0]) not in _COMPARE:
+                return False
+        elif isinstance(node, ast.Call):
+            if not isinstance(node.func, ast.Name) or node.func.id not in _ELEMENTWISE_CALLS or node.keywords:
+                return False
+        else:
+            return False
+    return True
 
 
 # -- text ------------------------------------------------------------------------------------------
