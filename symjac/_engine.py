@@ -44,7 +44,7 @@ from . import _dag
 from ._budget import written_sizes
 from ._finite_diff import FDJacobian, _fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
-from ._tolerance import ToleranceModel, eps, perturbed, perturbed_normwise, underflow
+from ._tolerance import ToleranceModel, eps, perturbed, perturbed_normwise
 from ._values import Point
 from .backends import numpy_backend
 
@@ -623,7 +623,7 @@ class _Check:
             if all(math.isfinite(v) for v in errors + reference):
                 scale = [abs(v) for v in reference]
                 jmax = max(scale) if scale else 0.0
-                if not any(e > tol.fd_informative * (s + jmax) + tol.fd_absolute for e, s in zip(errors, scale)):
+                if not any(tol.fd_uninformative_at(e, s, jmax) for e, s in zip(errors, scale)):
                     return None
         return tol.fd_uninformative(fd_error, symbolic)
 
@@ -638,7 +638,7 @@ class _Check:
         jmax = float(np.max(scale, initial=0.0))
         if jmax == 0.0:
             return
-        coarse = tol > self.tol.fd_informative * (scale + jmax)
+        coarse = self.tol.too_coarse(tol, scale, jmax)
         if coarse.any():
             p, c = np.unravel_index(int(np.argmax(np.where(coarse, tol, -np.inf))), tol.shape)
             n = int(coarse.sum())
@@ -812,8 +812,8 @@ def _coarse_in_floats(model: ToleranceModel, dtype, symbolic: np.ndarray, noise:
     jmax = max(scale, default=0.0)
     if jmax == 0.0:
         return False
-    scaled, conditioning, floor = model.rounding_factor * eps(dtype), model.conditioning_factor, underflow(dtype)
-    return any(scaled * s + conditioning * n + floor > model.fd_informative * (s + jmax) for s, n in zip(scale, noises))
+    bound = model.rounding_of(dtype)
+    return any(model.too_coarse(bound(s, n), s, jmax) for s, n in zip(scale, noises))
 
 
 def _model_rules(model: ToleranceModel) -> bool:
@@ -839,9 +839,8 @@ def _compare_in_floats(model: ToleranceModel, dtype, stacked: np.ndarray, index:
     noises = noise.reshape(-1).tolist()
     fd_error, fd_value = fd.error.reshape(-1).tolist(), fd.value.reshape(-1).tolist()
     size = len(noises)
-    scaled, conditioning, floor = model.rounding_factor * eps(dtype), model.conditioning_factor, underflow(dtype)
-    # `fd_untrusted`: not even the sign is known (`~(error <= |value| + fd_absolute)`)
-    unsure = [not (fd_error[e] <= abs(fd_value[e]) + model.fd_absolute) for e in range(size)]
+    bound, against_fd = model.rounding_of(dtype), model.against_fd_at
+    unsure = [model.fd_untrusted_at(fd_error[e], fd_value[e]) for e in range(size)]  # not even the sign known
     disputed, excused = [False] * size, [False] * size
     out = []
     for i, with_fd in enumerate(fd_pair):
@@ -852,10 +851,9 @@ def _compare_in_floats(model: ToleranceModel, dtype, stacked: np.ndarray, index:
             diff = abs(a - b)
             if not (abs(a) < _INF and abs(b) < _INF and diff < _INF):
                 return None
-            # `rounding`: rounding_factor * eps * max(|a|, |b|) + conditioning_factor * noise, + tiny / eps
-            t = scaled * max(abs(ta_row[e]), abs(tb_row[e])) + conditioning * noises[e] + floor
+            t = bound(max(abs(ta_row[e]), abs(tb_row[e])), noises[e])  # `rounding`
             if with_fd:
-                t = model.fd_factor * fd_error[e] + t  # `against_fd`
+                t = against_fd(fd_error[e], t)
             if not 0.0 < t < _INF:
                 return None
             if diff == 0:

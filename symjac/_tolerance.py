@@ -137,6 +137,33 @@ class ToleranceModel:
         with np.errstate(invalid="ignore"):
             return ~(fd_error <= np.abs(fd_value) + self.fd_absolute)
 
+    # -- the same rules for one entry, in Python floats (a check of a few entries, `_engine`: NumPy's
+    # per-call cost dominates there); the same operations in the same order, so the same numbers
+    # (tests/test_check_fast_paths.py)
+
+    def rounding_of(self, dtype):
+        """`rounding` of one entry: `(scale, noise) -> bound`, `scale` being `max(|a|, |b|)`."""
+        scaled, conditioning, floor = self.rounding_factor * eps(dtype), self.conditioning_factor, underflow(dtype)
+        return lambda scale, noise: scaled * scale + conditioning * noise + floor
+
+    def against_fd_at(self, fd_error: float, rounding: float) -> float:
+        """`against_fd` of one entry."""
+        return self.fd_factor * fd_error + rounding
+
+    def fd_untrusted_at(self, fd_error: float, fd_value: float) -> bool:
+        """`fd_untrusted` of one entry."""
+        return not (fd_error <= abs(fd_value) + self.fd_absolute)
+
+    def fd_uninformative_at(self, fd_error: float, scale: float, jmax: float) -> bool:
+        """`fd_uninformative` of one entry: `scale` its |reference|, `jmax` the largest of them."""
+        return fd_error > self.fd_informative * (scale + jmax) + self.fd_absolute
+
+    def too_coarse(self, bound, scale, jmax: float):
+        """Whether a rounding `bound` is too wide to confirm `fd_informative` agreement at entries
+        of magnitude `scale` (the largest `jmax`), arrays or one entry's floats: `_engine`'s "weak
+        at" note."""
+        return bound > self.fd_informative * (scale + jmax)
+
     def describe(self, dtype) -> dict:
         return {
             "model": "symjac per-entry",
