@@ -30,7 +30,8 @@ __all__ = ["BYTES", "Estimate", "Features", "MEASURED", "PARSE_SECONDS", "SECOND
 #: Seconds per unit of the parser's operation count, by operation (the parser's label of the step:
 #: a function name, or an operator). `default` prices everything not listed. `det`, `inv`, `solve`
 #: and `relu` build results that cost far more later than their count says (a determinant is one
-#: node, symjac._determinant, whose Jacobian is n**2 cofactors of (n - 1)**2 entries: counted n**4;
+#: node, symjac._determinant, whose Jacobian is n**2 cofactors of (n - 1)**2 entries: counted n**4,
+#: times the square root of the entries' mean written-out size;
 #: `inv`'s Jacobian n**6; `Max(0, e)` asks SymPy's assumption system about `e` when built and again
 #: when differentiated): they are priced at the whole job's seconds (build, Jacobians, one check)
 #: per unit of the largest measured case, so that the parser refuses them before it builds them

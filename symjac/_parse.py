@@ -692,7 +692,11 @@ class _Evaluator:
         # the n**2 cofactors of (n - 1)**2 entries each, about n**4. inv and solve: n**2 cofactors
         # whose Jacobians are n**2 entries of about n**2 each, n**6 (priced in `_cost.PARSE_SECONDS`).
         if name == "det":
-            return batch * n**4
+            # times the square root of the entries' mean written-out size: every cofactor holds
+            # (n - 1)**2 of them (`det(X @ X.T)`'s entries are sums of n products; measured at the
+            # largest sizes accepted, 2026-12-02, it fits within the default 30 s)
+            mean = sum(self.size_of(v) for v in first.flat) / max(first.size, 1)
+            return int(batch * n**4 * math.sqrt(max(mean, 1.0)))
         inverse = batch * n**6
         if name == "inv":
             return inverse

@@ -337,3 +337,13 @@ def test_an_enclosing_limit_reports_its_own_timeout():
     with pytest.raises(sj.JobTimeoutError, match="outer ran past its time limit of 0.5 s"):
         with _deadline.time_limit(0.5, what="outer"):
             sj.function(forever, X=(2,))  # default Limits: timeout 300 s
+
+
+def test_a_determinant_of_larger_entries_is_priced_higher():
+    """`det` is priced by its Jacobian, n**4 cofactor entries times the square root of its entries'
+    mean written-out size (`_parse.call_work`): `det(X @ X.T)` at 21 x 21 ran for about a minute;
+    `det(X)` at that size is accepted."""
+    sj.function("det(X)", X=(21, 21))
+    sj.function("det(X @ X.T)", X=(20, 20))
+    with pytest.raises(sj.TooLargeError, match=r"det alone about"):
+        sj.function("det(X @ X.T)", X=(21, 21))
