@@ -559,10 +559,19 @@ class _Check:
         untrusted = self._fd_excused
         vague = self._fd_vague(fd.error, symbolic)
 
+        unbounded = self._unbounded_fused_only(failing) if exact_failing else None
+
         verdict, reason = "pass", ""
         if at_kink:
             verdict = "inconclusive"
             reason = f"non-differentiable point: {at_kink[0]} is exactly 0 here"
+        elif unbounded is not None:
+            verdict = "inconclusive"
+            reason = (
+                f"only torch routes disagree, and only where torch's fused sigmoid, softplus or expm1 may lose "
+                f"more than symjac bounds here (no implementation bound at {self._entry_label(*unbounded)}: "
+                "an output holding a determinant node, or past the bounds' budget)"
+            )
         elif exact_failing:
             verdict, reason = "fail", "routes disagree beyond their tolerance"
         elif fd_undefined:
@@ -596,6 +605,24 @@ class _Check:
         worst_pair = max(range(len(pairs)), key=lambda k: ratios[k][1])
         worst = pairs[worst_pair].worst if pairs else None
         return self._report(verdict, reason, routes, tuple(pairs), worst, odd)
+
+    def _unbounded_fused_only(self, failing: list) -> tuple[int, int] | None:
+        """The first disputed entry when every failing pair has a torch route in it and every disputed
+        entry is one where a fused primitive has no implementation bound
+        (`_implementations.unbounded_fused`); else None (the verdict stands)."""
+        torch_routes = {REVERSE, FORWARD, TENSOR_REVERSE, TENSOR_FORWARD}
+        if not failing or not all(set(p.routes) & torch_routes for p in failing):
+            return None
+        disputed = getattr(self, "_disputed", None)
+        if disputed is None or not disputed.any():
+            return None
+        from ._implementations import unbounded_fused
+
+        mask = unbounded_fused(self.f, self.dtype, self.tol.softplus_threshold)
+        if mask is None or mask.shape != disputed.shape or (disputed & ~mask).any():
+            return None
+        p, c = (int(i) for i in np.argwhere(disputed)[0])
+        return p, c
 
     def _note_torch_rule(self, odd: str) -> None:
         """Say what a tensor route as the odd one out means: torch's own derivative rule."""

@@ -31,7 +31,7 @@ from sympy.codegen.cfunctions import expm1
 from . import _dag
 from ._determinant import det as _det
 
-__all__ = ["FORMS", "implementation_bounds"]
+__all__ = ["FORMS", "implementation_bounds", "unbounded_fused"]
 
 #: The fused primitives whose implementations' formulas differ from the exact ones, and how.
 FORMS = {
@@ -206,6 +206,35 @@ def implementation_bounds(f, dtype, threshold: float, *, jacobian: bool):
         return None if compiled is None else (compiled, rows, cols)
 
     return f.cached(("implementation-bounds", str(np.dtype(dtype)), float(threshold), jacobian), build)
+
+
+def unbounded_fused(f, dtype, threshold: float):
+    """`(out_size, in_size)` mask of the Jacobian's structural nonzeros, all inputs side by side, in
+    outputs that hold a fused primitive (`FORMS`, as `rewrite` finds them) where `implementation_bounds`
+    has no bound (an output that holds a `det` node, or one past the budget): what a fused
+    implementation may lose there is not bounded, so a torch route's disagreement there alone is no
+    verdict (`_engine`); None when there is no such entry (cached on the Function per dtype)."""
+    def build():
+        outputs = list(f.output.reshape(-1))
+        held = np.array([rewrite(e, threshold)[1] for e in outputs], dtype=bool)  # the forms `rewrite` finds
+        if not held.any():
+            return None
+        mask = np.zeros((len(outputs), sum(inp.size for inp in f.inputs)), dtype=bool)
+        offset = 0
+        for inp in f.inputs:
+            jac = f.jacobian(inp.name)
+            rows, cols = np.asarray(jac.rows, dtype=np.intp), np.asarray(jac.cols, dtype=np.intp)
+            keep = held[rows] if rows.size else rows.astype(bool)
+            mask[rows[keep], offset + cols[keep]] = True
+            offset += inp.size
+        found = implementation_bounds(f, dtype, threshold, jacobian=True)
+        if found is not None:
+            _, bounded_rows, bounded_cols = found
+            mask[np.asarray(bounded_rows, dtype=np.intp), np.asarray(bounded_cols, dtype=np.intp)] = False
+        mask.flags.writeable = False
+        return mask if mask.any() else None
+
+    return f.cached(("unbounded-fused", str(np.dtype(dtype)), float(threshold)), build)
 
 
 def _compile_bounds_exprs(cells, f):

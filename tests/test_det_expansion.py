@@ -312,3 +312,24 @@ def test_implementation_bounds_stay_within_the_running_bounds_budget():
     for text in ("log(det(sigmoid(X)))", "det(sigmoid(X)) + sigmoid(X[0, 0])"):
         g = sj.function(text, X=(4, 4))
         assert implementation_bounds(g, np.float32, 20.0, jacobian=True) is None
+
+
+def test_torch_routes_at_unbounded_fused_entries_are_inconclusive_not_a_false_alarm():
+    """torch's fused sigmoid backward `y (1 - y)` loses about 1e-11 relative at `sigmoid(12)`; inside
+    `inv` (determinant nodes) symjac has no implementation bound there (`_implementations.unbounded_fused`),
+    so the torch routes' disagreement alone is inconclusive, not a fail. A wrong candidate still fails."""
+    from symjac._implementations import unbounded_fused
+
+    f = sj.function("inv(sigmoid(X))", X=(4, 4))
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (4, 4)) + 12.0 * np.eye(4)
+    report = sj.check(f, X=x)
+    assert report.verdict == "inconclusive" and "fused sigmoid" in report.reason
+    J = f.jacobian().evaluate(X=x)
+    for wrong in (-J, J * (1 + 1e-4), J.T):
+        assert sj.check(f, X=x, jacobian=wrong).verdict == "fail"
+    assert sj.check(f, X=rng.uniform(-1, 1, (4, 4)) + 4.0 * np.eye(4)).verdict == "pass"
+    mask = unbounded_fused(f, np.float64, 20.0)
+    assert mask is not None and mask.shape == (16, 16) and mask.all()
+    assert unbounded_fused(sj.function("sigmoid(x) * x", x=(3,)), np.float64, 20.0) is None  # all bounded
+    assert unbounded_fused(sj.function("inv(X)", X=(4, 4)), np.float64, 20.0) is None  # no fused primitive
