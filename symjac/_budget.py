@@ -299,6 +299,9 @@ def check_constant(name: str, size: int, limits: Limits) -> None:
 # --------------------------------------------------------------------------- the output
 
 
+#: symjac's own SymPy function classes (the only classes defined outside SymPy an output may hold).
+_SYMJAC_FUNCTIONS = STABLE_FUNCTIONS + DETERMINANT_FUNCTIONS
+
 #: Applied functions an output may contain: those both generated backends (NumPy and torch)
 #: print, whose derivatives they print too. Anything else (`gamma`, `floor`, `sign`,
 #: `Heaviside`, ...) would fail later, in generated code, so it is refused when the Function is
@@ -308,7 +311,7 @@ SUPPORTED_FUNCTIONS = (
     sympy.asin, sympy.acos, sympy.atan, sympy.asinh, sympy.acosh, sympy.atanh, sympy.atan2,
     sympy.Abs, sympy.Piecewise, sympy.re,
     sympy.erf,  # issue 13: exact GELU; NumPy code through math.erf (symjac._codegen)
-) + STABLE_FUNCTIONS + DETERMINANT_FUNCTIONS
+) + _SYMJAC_FUNCTIONS
 
 #: SymPy objects that stand for an algorithm not yet run (`doit`); no code can be generated for
 #: them, and running them is open-ended.
@@ -343,7 +346,7 @@ def _refuse_node(node: sympy.Basic) -> None:
             f"expr: function {type(node).__name__!r} (in {str(node)[:60]}) is not supported: "
             f"symjac generates NumPy and torch code for {names}, Max, Min, powers and arithmetic"
         )
-    if not type(node).__module__.startswith("sympy.") and type(node) not in STABLE_FUNCTIONS + DETERMINANT_FUNCTIONS:
+    if not type(node).__module__.startswith("sympy.") and type(node) not in _SYMJAC_FUNCTIONS:
         # a class defined outside SymPy could print itself (`_numpycode`) as any code
         raise InvalidExpressionError(
             f"expr: {type(node).__name__} (in {str(node)[:60]}) is not a SymPy class but a subclass "

@@ -29,16 +29,17 @@ __all__ = ["BYTES", "Estimate", "Features", "MEASURED", "PARSE_SECONDS", "SECOND
 
 #: Seconds per unit of the parser's operation count, by operation (the parser's label of the step:
 #: a function name, or an operator). `default` prices everything not listed. `det`, `inv`, `solve`
-#: and `relu` build results that cost far more later than their count says (a determinant is one
-#: node, symjac._determinant, whose Jacobian is n**2 cofactors of (n - 1)**2 entries: counted n**4,
-#: times the square root of the entries' mean written-out size;
-#: `inv`'s Jacobian n**6; `Max(0, e)` asks SymPy's assumption system about `e` when built and again
-#: when differentiated): they are priced at the whole job's seconds (build, Jacobians, one check)
-#: per unit of the largest measured case, so that the parser refuses them before it builds them
-#: (`det`: 12-22 s at 32-36 x 36, `inv`: 11-25 s at 12-14 x 14, measured 2026-12-01 with
-#: `symjac.function` + `.jacobians()` + `symjac.check` jobs in fresh processes, load 2-3). `sympy_matrix` prices SymPy's own evaluation of `MatMul`, `MatPow`,
-#: `Inverse`, `Determinant` in SymPy input, in the units of `_budget._matrix_cost` (measured when
-#: those were written: a 5 x 5 Determinant, 5**7 units, about 10 s; a 4 x 4 Inverse, over 30 s).
+#: and `relu` build results that cost far more later than their count says: a determinant is one
+#: node (symjac._determinant) whose Jacobian is n**2 cofactors of (n - 1)**2 entries, counted n**4
+#: times the square root of the entries' mean written-out size; `inv`'s Jacobian n**6; `Max(0, e)`
+#: asks SymPy's assumption system about `e` when built and again when differentiated. They are
+#: priced at the whole job's seconds (build, Jacobians, one check) per unit of the largest measured
+#: case, so that the parser refuses them before it builds them (`det`: 12-22 s at 32-36 x 36,
+#: `inv`: 11-25 s at 12-14 x 14, measured 2026-12-01 with `symjac.function` + `.jacobians()` +
+#: `symjac.check` jobs in fresh processes, load 2-3). `sympy_matrix` prices SymPy's own evaluation
+#: of `MatMul`, `MatPow`, `Inverse`, `Determinant` in SymPy input, in the units of
+#: `_budget._matrix_cost` (measured when those were written: a 5 x 5 Determinant, 5**7 units, about
+#: 10 s; a 4 x 4 Inverse, over 30 s).
 PARSE_SECONDS: dict[str, float] = {
     "default": 0.000167,
     "relu": 0.00124,

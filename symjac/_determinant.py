@@ -34,6 +34,7 @@ from sympy.core.basic import Basic
 from sympy.core.parameters import global_parameters
 
 from ._products import product, total
+from ._stable import _torch_like, prec_to_dps
 
 __all__ = ["EXPANSION_MAX", "det", "determinant", "expanded", "DETERMINANT_FUNCTIONS",
            "numpy_helpers", "torch_helpers", "MPMATH_HELPERS"]
@@ -250,12 +251,6 @@ class det(sympy.Function):
         return text if exp is None else rf"\left({text}\right)^{{{exp}}}"
 
 
-def prec_to_dps(prec: int) -> int:
-    from mpmath.libmp import prec_to_dps as convert
-
-    return int(convert(prec))
-
-
 def expanded(e: sympy.Expr) -> sympy.Expr:
     """`e` with every `det` node written out as its cofactor expansion."""
     return e.replace(lambda node: isinstance(node, det), lambda node: expansion(_rows(node.args)))
@@ -321,9 +316,7 @@ def _torch_det(*args):
     shape, or numbers), in torch's elementary operations (`TORCH_EXPANSION_MAX`)."""
     import torch
 
-    like = next((a for a in args if isinstance(a, torch.Tensor)), None)
-    x = [a if isinstance(a, torch.Tensor) else torch.as_tensor(
-        a, dtype=like.dtype if like is not None else None, device=like.device if like is not None else None) for a in args]
+    x = _torch_like(args)  # numbers as tensors of the tensors' dtype and device
     n = math.isqrt(len(args))
     if n == 3:
         return _np_det3(*x)
