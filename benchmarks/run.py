@@ -42,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
-from cases import ATTENTION, CASES, NAMES, RUNAWAYS, TANH  # noqa: E402
+from cases import ATTENTION, CASES, TANH  # noqa: E402
 
 SECTIONS = ("build", "eval", "check", "defaults", "startup")
 
@@ -647,7 +647,7 @@ def _render_eval(res: Results) -> list[str]:
         "and `torch.func.vmap(torch.func.jacrev(f, argnums=all))` interleaved, after a warm-up call each (compile /",
         "first call excluded); `vs vmap` is that same-process ratio. JAX `jit(vmap(jacrev))` (after its jit",
         "warm-up) and SymEngine `Lambdify(cse=True)` run in their own processes: their columns give throughput",
-        f"and the ratio of the last tree's symjac over them. `max |diff|`: largest difference from the last tree's",
+        "and the ratio of the last tree's symjac over them. `max |diff|`: largest difference from the last tree's",
         "values at the same points, over every other tree and peer.",
         "",
         "| function | n | " + " | ".join(f"{t} | vs vmap" for t in trees) + " | vmap(jacrev) | "
@@ -728,7 +728,7 @@ def _render_defaults(res: Results) -> list[str]:
         "",
         "`symjac.function` with symjac's DEFAULT limits (no `limits=`), `.jacobians()`, `symjac.check` at one point,",
         "in a fresh process killed at the cap; the time is measured inside the process (imports excluded), one run",
-        f"each. Floor: the first six are accepted (built and checked); the four runaways finish within",
+        "each. Floor: the first six are accepted (built and checked); the four runaways finish within",
         f"{RUNAWAY_QUICK:.0f} s or are refused within {REFUSED_AT_ONCE:.0f} s.",
         "",
         "| function | n | accepted by the floor | " + " | ".join(f"{t} | met" for t in res.trees) + " |",

@@ -16,7 +16,6 @@ import sys
 import time
 import uuid
 
-import numpy as np
 import pytest
 
 from symjac import InvalidArgumentError, JobTimeoutError, _check, _cli, _worker

@@ -8,7 +8,6 @@ below keeps count.
 """
 
 import builtins
-import os
 import pathlib
 import re
 import warnings
