@@ -1,7 +1,7 @@
 """Runs over many points: seeded NumPy draws from the domain, a hunt for the worst disagreement, shrinking.
 
-A run draws `samples` points from the function's own domain (`symjac.strategies.Draws`: the
-distributions of `symjac.strategies.inputs`, from `numpy.random.default_rng(seed)`), checks each
+A run draws `samples` points from the function's own domain (`symjac._domain.Draws`: the
+distributions of `symjac.strategies.inputs` from `numpy.random.default_rng(seed)`, no Hypothesis), checks each
 one (`check` at a point, or `verify` at a point), hill-climbs over the last `TARGET_FRACTION` of
 the points from the worst so far (`score`: error / tolerance between the exact routes), and stops at
 the first failing point, which it shrinks to a minimal counterexample (`_shrink`: one parameter at a
@@ -66,7 +66,7 @@ def draw_options(bound: Any = None, roles: Any = None) -> dict:
     `min(DEFAULT_BOUND, b)`. `roles`: `{input name: flags}` replacing derived roles (see
     `symjac.strategies.domain`), e.g. `{"X": "posdef"}` for a Cholesky-based implementation.
     """
-    from .strategies import DEFAULT_BOUND, DEFAULT_MARGIN
+    from ._domain import DEFAULT_BOUND, DEFAULT_MARGIN
 
     options: dict = {}
     if bound is not None:
@@ -159,7 +159,7 @@ def run(
 ) -> Report:
     """Run `point_check(f, values)` over points of the Functions in `functions` drawn from their domains.
 
-    Points come from `symjac.strategies.Draws` (the distributions of `strategies.inputs`) with a NumPy
+    Points come from `symjac._domain.Draws` (the distributions of `strategies.inputs`) with a NumPy
     Generator seeded with `seed`: the same on every machine, whatever modules are loaded, and nothing
     is written anywhere. The first `1 - TARGET_FRACTION` of the points are fresh draws; the rest
     hill-climb from the worst point so far (`score`: the largest error / tolerance of the exact
@@ -169,7 +169,7 @@ def run(
     happens. `draw`: keyword arguments of `symjac.strategies.inputs` (`draw_options`). `batch`: `batch`
     points per case, stacked on a leading axis (symjac._second_order).
     """
-    from .strategies import Draws, domain
+    from ._domain import Draws, domain
 
     draw = dict(draw or {})
     functions = sorted(functions, key=lambda f: sum(inp.size for inp in f.inputs))
@@ -279,7 +279,7 @@ def run(
 
 
 class _Cases:
-    """The cases of a run: a Function (by index) and the parameters of its point(s) (`strategies.Draws`)."""
+    """The cases of a run: a Function (by index) and the parameters of its point(s) (`_domain.Draws`)."""
 
     def __init__(self, functions, samplers, point_check, batch):
         self.functions, self.samplers, self.point_check, self.batch = functions, samplers, point_check, batch

@@ -60,3 +60,19 @@ def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         symjac.nope  # noqa: B018
     assert not hasattr(symjac, "_check_does_not_exist")
+
+
+def test_sampled_check_and_verify_do_not_load_hypothesis():
+    """`check(samples=...)` and `verify` draw with NumPy (`symjac._domain.Draws`): importing Hypothesis
+    (about 0.1 s) is the cost of `symjac.strategies` alone."""
+    code = (
+        "import sys, symjac\n"
+        "f = symjac.function('log(x) * y', x=(2,), y=())\n"
+        "assert symjac.check(f, samples=5, seed=1).verdict == 'pass'\n"
+        "assert symjac.verify(lambda x, y: x.log() * y, f, samples=3).verdict == 'pass'\n"
+        "print('hypothesis' in sys.modules)\n"
+        "import symjac.strategies\n"
+        "print('hypothesis' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

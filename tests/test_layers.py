@@ -59,6 +59,7 @@ LAYERS = {
     "_report": "checking",
     "_engine": "checking",
     "_check": "checking",
+    "_domain": "checking",
     "_sampling": "checking",
     "strategies": "checking",
     "_verify": "checking",
