@@ -28,6 +28,11 @@ Far draws: by default, one point in `FAR_ODDS` is a *far* point whose unconstrai
 `bound` (softplus's 20, a clamp at 10) are reached; `reach=bound` turns far draws off. Matrix roles
 built by construction (`invertible`, `posdet`, `posdef`) keep their construction.
 
+A determinant node (`symjac._determinant.det`, matrices above 3 x 3) or its absolute value is also
+away from 0 where it is nonzero (positive, for "positive") and its matrix has a 2-norm condition number
+of at most `MAX_CONDITION`: the margin is absolute, a determinant's size is not (`det(inv(X))` is
+`1 / det(X)`).
+
 A constraint counts as satisfied when SymPy's assumptions prove it for the role (`x + y > 0` for
 positive `x`, `y`), or when it holds with `margin` at the family's extreme and simplest points and at
 32 seeded random ones. Constraints that SymPy did not prove are evaluated again on every drawn value,
@@ -69,6 +74,10 @@ _LADDER = (
 )
 #: Seeded random points per family when a constraint is tested numerically.
 _TRIAL_POINTS = 32
+#: A determinant that is nonzero (positive) but less than `margin` from 0 still counts as away from 0
+#: when its matrix's 2-norm condition number is at most this: `inv(inv(X))` divides by `det(inv(X))`,
+#: `1 / det(X)`, small for every `invertible` X, yet `inv(X)` is as well conditioned as X.
+MAX_CONDITION = 100.0
 #: Constraints larger than this (SymPy operation count) are not given to SymPy's assumptions.
 _MAX_ASSUMPTION_OPS = 400
 
@@ -247,28 +256,71 @@ def _numerically_ok(c_index: int, compiled, f, roles, bound: float, margin: floa
         x = _numpy_family(inp, effective_flags(inp, roles[inp.name]), rng, count, bound, margin)
         args.extend(x.reshape(count, -1).T)
     with np.errstate(all="ignore"):
-        value = np.broadcast_to(np.asarray(compiled.fn(*args)[c_index], dtype=np.float64), (count,))
-    return bool(np.all(_satisfied(compiled.kinds[c_index], value, margin)))
+        results = compiled.fn(*args)
+        value = np.broadcast_to(np.asarray(results[c_index], dtype=np.float64), (count,))
+    return bool(np.all(_satisfied(compiled.kinds[c_index], value, margin, compiled.matrix(c_index, results, (count,)))))
 
 
-def _satisfied(kind: str, value: np.ndarray, margin: float) -> np.ndarray:
+def _satisfied(kind: str, value: np.ndarray, margin: float, matrix: np.ndarray | None = None) -> np.ndarray:
+    """Whether `value` (of a constraint of `kind`) is `margin` away from 0 (and positive, for
+    "positive"); for a determinant, also where it is merely nonzero (positive) but its `matrix`
+    (`(..., n, n)`) is well conditioned, `cond_2 <= MAX_CONDITION` (`_conditioned`)."""
     if kind == "positive":
-        return np.isfinite(value) & (value >= margin)
-    return np.isfinite(value) & (np.abs(value) >= margin)
+        ok = np.isfinite(value) & (value >= margin)
+    else:
+        ok = np.isfinite(value) & (np.abs(value) >= margin)
+    if matrix is None:
+        return ok
+    signed = (value > 0) if kind == "positive" else (value != 0)
+    return ok | (np.isfinite(value) & signed & _conditioned(matrix))
+
+
+def _conditioned(matrix: np.ndarray) -> np.ndarray:
+    """Whether each matrix (`(..., n, n)`, finite or not) has `cond_2 <= MAX_CONDITION`."""
+    finite = np.all(np.isfinite(matrix), axis=(-2, -1))
+    safe = np.where(finite[..., None, None], matrix, 0.0)
+    with np.errstate(all="ignore"):
+        singular = np.linalg.svd(safe, compute_uv=False)  # descending, per matrix
+        return finite & (singular[..., -1] * MAX_CONDITION >= singular[..., 0]) & (singular[..., 0] > 0)
 
 
 @dataclass(frozen=True)
 class _Compiled:
     fn: Any
     kinds: tuple[str, ...]
+    #: per constraint: None, or `(first, n)` for a determinant: its matrix's `n * n` entries are the
+    #: compiled results `first ... first + n * n - 1`, after the constraints' own values
+    matrices: tuple = ()
+
+    def matrix(self, c_index: int, results: list, count: tuple = ()) -> np.ndarray | None:
+        """The matrix of constraint `c_index`'s determinant at the evaluated `results`
+        (`count + (n, n)`), or None for a constraint that is not a determinant."""
+        where = self.matrices[c_index] if self.matrices else None
+        if where is None:
+            return None
+        first, n = where
+        entries = [np.broadcast_to(np.asarray(results[first + k], dtype=np.float64), count) for k in range(n * n)]
+        return np.stack(entries, axis=-1).reshape(count + (n, n))
 
 
 def compile_constraints(f, constraints) -> _Compiled:
+    """The constraints' values as one generated NumPy function of the inputs' entries; after them,
+    the entries of the matrix of each constraint that is a determinant or its absolute value
+    (`_Compiled.matrices`)."""
     from ._codegen import compile_entries
+    from ._determinant import det
 
     symbols = [s for inp in f.inputs for s in inp.flat_symbols]
-    compiled = compile_entries([c.expr for c in constraints], symbols, "numpy")
-    return _Compiled(compiled.fn, tuple(c.kind for c in constraints))
+    exprs, matrices = [c.expr for c in constraints], []
+    for c in constraints:
+        node = c.expr.args[0] if isinstance(c.expr, sympy.Abs) else c.expr  # |det M| > 0 where det M != 0
+        if isinstance(node, det):
+            matrices.append((len(exprs), math.isqrt(len(node.args))))
+            exprs.extend(node.args)
+        else:
+            matrices.append(None)
+    compiled = compile_entries(exprs, symbols, "numpy")
+    return _Compiled(compiled.fn, tuple(c.kind for c in constraints), tuple(matrices))
 
 
 def domain(f, /, *, bound: float = DEFAULT_BOUND, margin: float = DEFAULT_MARGIN, roles: Mapping[str, Any] | None = None) -> Domain:
@@ -352,10 +404,15 @@ def meets(compiled: _Compiled, f, values: Mapping[str, np.ndarray], margin: floa
     args = [v for inp in f.inputs for v in np.asarray(values[inp.name], np.float64).reshape(-1)]
     with np.errstate(all="ignore"):
         results = compiled.fn(*args)
-    for kind, value in zip(compiled.kinds, results):
-        value = np.asarray(value)
+    for k, kind in enumerate(compiled.kinds):
+        value = np.asarray(results[k])
         # a negative base to a fractional power is complex in Python: outside the real domain
-        if np.iscomplexobj(value) or not bool(_satisfied(kind, value.astype(np.float64), margin)):
+        if np.iscomplexobj(value):
+            return False
+        matrix = compiled.matrix(k, results)
+        if matrix is not None and np.iscomplexobj(matrix):
+            return False
+        if not bool(_satisfied(kind, value.astype(np.float64), margin, matrix)):
             return False
     return True
 
