@@ -901,13 +901,17 @@ def differences(a, b, tol, *, xp=np) -> tuple:
     """Entry by entry: `|a - b|`, that relative to the larger magnitude, and that over `tol` (0
     where the two are equal; NaN where a value is NaN: each caller decides what NaN means).
     Arrays (`xp` `numpy`) or one entry's floats (`xp` `symjac._floats`, `_ratios`)."""
+    if xp is not np:
+        return _differences(xp, a, b, tol)
+    with np.errstate(all="ignore"):
+        return _differences(np, a, b, tol)
+
+
+def _differences(xp, a, b, tol) -> tuple:
     diff = abs(a - b)
-    with np.errstate(all="ignore") if xp is np else contextlib.nullcontext():
-        scale = xp.fmax(abs(a), abs(b))
-        nonzero = diff == 0
-        rel = diff / xp.where(nonzero, 1.0, scale)
-        ratio = diff / xp.where(nonzero, 1.0, tol)
-    return diff, rel, ratio
+    equal = diff == 0  # there 0 / 1: rel and ratio are 0
+    rel = diff / xp.where(equal, 1.0, xp.fmax(abs(a), abs(b)))
+    return diff, rel, diff / xp.where(equal, 1.0, tol)
 
 
 def pair_result(routes: tuple[str, str], diff: np.ndarray, rel: np.ndarray, bad: np.ndarray, worst: Entry) -> PairResult:
@@ -1125,6 +1129,9 @@ def _flat_point(f, flat: np.ndarray) -> Point:
 NOISE_IN_FLOATS = 8
 
 
+_NO_CONTEXT = contextlib.nullcontext()  # reusable: what `_change` holds for floats
+
+
 def _noise_rule(xp, j32, j64, ratio: float, conditioning, running):
     """`_Check._noise`'s rule, one text for whole arrays (`xp` `numpy`) and one entry's floats (`xp`
     `symjac._floats`): `|j32 - j64| * ratio` (0 where not finite), or the conditioning, or the
@@ -1140,7 +1147,7 @@ def _change(xp, base, moved):
     `ToleranceModel(perturbations=0)` turns the conditioning off)."""
     if not len(moved):
         return xp.zeros_like(base)
-    with np.errstate(all="ignore") if xp is np else contextlib.nullcontext():
+    with np.errstate(all="ignore") if xp is np else _NO_CONTEXT:
         change = functools.reduce(xp.maximum, [abs(point - base) for point in moved])
     return xp.where(xp.isfinite(change), change, 0.0)
 

@@ -125,8 +125,9 @@ class ToleranceModel:
         # + underflow(dtype): below it a difference is underflow, not disagreement (at X = 1e-320
         # every product underflows and eps * |J| rounds to 0; a flushed subnormal intermediate
         # times a factor of 25 leaves a normal number lost).
-        bound = self.rounding_factor * eps(dtype) * scale + self.conditioning_factor * noise
-        return bound + underflow(dtype)
+        epsilon, floor = _finfo(dtype)  # eps(dtype), underflow(dtype)
+        bound = self.rounding_factor * epsilon * scale + self.conditioning_factor * noise
+        return bound + floor
 
     def against_fd(self, fd_error, rounding):
         """Per-entry bound on |route - fd| given FD's own error estimate (arrays or one entry's floats)."""
