@@ -701,8 +701,9 @@ class _Check:
                 if untrusted is None:
                     untrusted = self.tol.fd_untrusted(fd.error, fd.value)
             with_fd = fd_pair[:, None, None]
-            tol, diff, rel, ratio, excused = _ratios(np, self.tol, self.dtype, stacked[ia], stacked[ib], stacked[ta],
-                                                     stacked[tb], noise, with_fd, fd.error, untrusted, nan_ratio)
+            with self._ignored():
+                tol, diff, rel, ratio, excused = _ratios(np, self.tol, self.dtype, stacked[ia], stacked[ib], stacked[ta],
+                                                         stacked[tb], noise, with_fd, fd.error, untrusted, nan_ratio)
             if any_fd:
                 self._fd_excused |= np.any(excused, axis=0)
             bad = ratio > 1.0
@@ -852,7 +853,7 @@ def _ratios(xp, model: ToleranceModel, dtype, a, b, ta, tb, noise, with_fd, fd_e
     # `model`'s own methods on arrays (a subclass may override them), their one text for floats
     tol = model.rounding(ta, tb, dtype, noise) if xp is np else model._rounding(xp, ta, tb, dtype, noise)
     tol = xp.where(with_fd, model.against_fd(fd_error, tol), tol)
-    diff, rel, ratio = differences(a, b, tol, xp=xp)
+    diff, rel, ratio = _differences(xp, a, b, tol)  # under `np.errstate(all="ignore")` for arrays
     ratio = xp.where(ratio != ratio, nan_ratio, ratio)
     unsure = with_fd & untrusted
     excused = unsure & (ratio > 1.0)
@@ -897,12 +898,10 @@ def _compare_in_floats(model: ToleranceModel, dtype, stacked: np.ndarray, index:
     return out, np.array(disputed), np.array(excused)
 
 
-def differences(a, b, tol, *, xp=np) -> tuple:
+def differences(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entry by entry: `|a - b|`, that relative to the larger magnitude, and that over `tol` (0
     where the two are equal; NaN where a value is NaN: each caller decides what NaN means).
-    Arrays (`xp` `numpy`) or one entry's floats (`xp` `symjac._floats`, `_ratios`)."""
-    if xp is not np:
-        return _differences(xp, a, b, tol)
+    Arrays; `_differences` is the same for a namespace `xp` (one entry's floats: `_ratios`)."""
     with np.errstate(all="ignore"):
         return _differences(np, a, b, tol)
 
@@ -1129,9 +1128,6 @@ def _flat_point(f, flat: np.ndarray) -> Point:
 NOISE_IN_FLOATS = 8
 
 
-_NO_CONTEXT = contextlib.nullcontext()  # reusable: what `_change` holds for floats
-
-
 def _noise_rule(xp, j32, j64, ratio: float, conditioning, running):
     """`_Check._noise`'s rule, one text for whole arrays (`xp` `numpy`) and one entry's floats (`xp`
     `symjac._floats`): `|j32 - j64| * ratio` (0 where not finite), or the conditioning, or the
@@ -1147,7 +1143,7 @@ def _change(xp, base, moved):
     `ToleranceModel(perturbations=0)` turns the conditioning off)."""
     if not len(moved):
         return xp.zeros_like(base)
-    with np.errstate(all="ignore") if xp is np else _NO_CONTEXT:
+    with np.errstate(all="ignore") if xp is np else _HELD:
         change = functools.reduce(xp.maximum, [abs(point - base) for point in moved])
     return xp.where(xp.isfinite(change), change, 0.0)
 

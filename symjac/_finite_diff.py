@@ -152,17 +152,8 @@ def _fd_jacobian(fn, x: np.ndarray, method: str, noise_bound: np.ndarray | None)
     whole arrays here, `symjac._floats` entry by entry for a few entries (`_richardson_in_floats`)."""
     n = x.size
     n_levels = _DIVISORS[method].size
-    step = _power_of_two_floor(BASE_STEP[method] * np.maximum(np.abs(x), 1.0))
-    step_levels = step[None, :] / _DIVISORS[method][:, None]  # (levels, n), coarse to fine
-
-    # Rows: x, then for each level l and sign s (+, -), the n points x + s * h_l[q] * e_q.
-    n_points = 1 + 2 * n_levels * n
-    points = np.empty((n_points, n))
-    points[:] = x
-    stencil = points[1:].reshape(n_levels, 2, n, n)  # a view
-    # the diagonals of the (n, n) blocks, as strided views of the flat blocks
-    stencil[:, 0].reshape(n_levels, n * n)[:, :: n + 1] += step_levels
-    stencil[:, 1].reshape(n_levels, n * n)[:, :: n + 1] -= step_levels
+    step, step_levels, points = _stencil(np if n > PYTHON_ENTRIES else _floats, x, method)
+    n_points = points.shape[0]
     values = _call(fn, points)
     m = values.shape[1]
     if noise_bound is not None and noise_bound.size != m:
@@ -203,6 +194,35 @@ def _fd_jacobian(fn, x: np.ndarray, method: str, noise_bound: np.ndarray | None)
     else:
         value, error = value.T.copy(), error.T.copy()
     return _result(value, error, step, method, n_points)
+
+
+def _stencil(xp, x: np.ndarray, method: str) -> tuple:
+    """The base step per input (`(n,)`), each level's steps (`(levels, n)`, coarse to fine) and the
+    stencil's points: `x`, then for each level l and sign s (+, -), the n points x + s * h_l[q] * e_q
+    (`(1 + 2 levels n, n)`). Over `numpy`, whole arrays; over `symjac._floats`, entry by entry (a few
+    inputs), the same numbers."""
+    if xp is np:
+        step = _power_of_two_floor(np, BASE_STEP[method] * np.maximum(np.abs(x), 1.0))
+        step_levels = step[None, :] / _DIVISORS[method][:, None]
+        n, n_levels = x.size, step_levels.shape[0]
+        points = np.empty((1 + 2 * n_levels * n, n))
+        points[:] = x
+        stencil = points[1:].reshape(n_levels, 2, n, n)  # a view
+        # the diagonals of the (n, n) blocks, as strided views of the flat blocks
+        stencil[:, 0].reshape(n_levels, n * n)[:, :: n + 1] += step_levels
+        stencil[:, 1].reshape(n_levels, n * n)[:, :: n + 1] -= step_levels
+        return step, step_levels, points
+    xs = x.tolist()
+    steps = [_power_of_two_floor(xp, BASE_STEP[method] * xp.maximum(abs(v), 1.0)) for v in xs]
+    levels = [[s / d for s in steps] for d in _DIVISOR_LISTS[method]]
+    rows = [xs]
+    for h in levels:
+        for sign in (1.0, -1.0):
+            for q, h_q in enumerate(h):
+                row = list(xs)
+                row[q] = xs[q] + sign * h_q  # sign * h_q exact: x - h_q for the minus sign
+                rows.append(row)
+    return np.array(steps), np.array(levels), np.array(rows)
 
 
 def _result(value: np.ndarray, error: np.ndarray, step: np.ndarray, method: str, evaluations: int) -> FDJacobian:
@@ -376,10 +396,10 @@ def _call(fn, points: np.ndarray) -> np.ndarray:
     return out.astype(np.float64, copy=False)
 
 
-def _power_of_two_floor(a: np.ndarray) -> np.ndarray:
+def _power_of_two_floor(xp, a):
     """The largest power of two <= a, elementwise (a > 0, finite)."""
-    _, exponent = np.frexp(a)  # a = mantissa * 2**exponent, 0.5 <= mantissa < 1
-    return np.ldexp(1.0, exponent - 1)
+    _, exponent = xp.frexp(a)  # a = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    return xp.ldexp(1.0, exponent - 1)
 
 
 def _weighted(weights, levels):
@@ -415,6 +435,7 @@ for _array in _DIVISORS.values():
 _RICHARDSON = {
     key: _richardson_table(*key) for key in ((len(_LEVELS["richardson"]), 2, 2), (len(_LEVELS["richardson"]), 1, 2))
 }
+_DIVISOR_LISTS = {method: levels.tolist() for method, levels in _DIVISORS.items()}
 _N_LEVELS = len(_LEVELS["richardson"])
 #: Per method, as Python floats: the value's weights, the weights of the level one before it (its
 #: truncation estimate) and the one-sided jump's weights (`_table`, `_error`).

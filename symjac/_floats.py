@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import operator
 
-__all__ = ["fmax", "maximum", "where", "logical_not", "isfinite", "sign", "any", "zeros_like"]
+__all__ = ["fmax", "maximum", "where", "logical_not", "isfinite", "sign", "any", "zeros_like", "frexp", "ldexp"]
 
 
 def fmax(a: float, b: float) -> float:
@@ -35,6 +35,7 @@ def where(condition: bool, a, b):
 
 logical_not = operator.not_
 isfinite = math.isfinite
+frexp, ldexp = math.frexp, math.ldexp  # numpy.frexp, numpy.ldexp of one entry
 any = bool  # noqa: A001 - `numpy.any` of one entry
 
 
