@@ -40,7 +40,7 @@ from collections.abc import Mapping
 import numpy as np
 import sympy
 
-from . import _dag
+from . import _dag, _floats
 from ._budget import written_sizes
 from ._finite_diff import FDJacobian, _fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
@@ -187,12 +187,10 @@ class _Check:
                 if implementation and self._has_implementation_bounds():
                     noise = np.fmax(noise, self.implementation_noise(noise.shape, jacobian=True))
                 return noise
-            conditioning = _change(base, moved)
+            conditioning = _change(np, base, moved)
         with self._ignored() if self._quiet else np.errstate(invalid="ignore"):
-            noise = np.abs(j32 - j64) * (eps(self.dtype) / eps(np.float32))
-        noise = np.where(np.isfinite(noise), noise, 0.0)
-        noise = np.fmax(noise, conditioning)
-        noise = np.fmax(noise, self._running(noise.shape))
+            noise = _noise_rule(np, j32, j64, eps(self.dtype) / eps(np.float32), conditioning,
+                                self._running(j32.shape))
         if implementation and self._has_implementation_bounds():
             noise = np.fmax(noise, self.implementation_noise(noise.shape, jacobian=True))
         return noise
@@ -326,7 +324,7 @@ class _Check:
         count = flat.shape[0]
         with np.errstate(all="ignore"):
             moved = evaluate(_flat_point(self.f, flat)).reshape(count, rows, -1)
-        return _change(base, moved)
+        return _change(np, base, moved)
 
     def _perturbations(self) -> np.ndarray | None:
         """The conditioning's float64 points, flat `(2 * perturbations, in_size)` (None for none):
@@ -702,16 +700,12 @@ class _Check:
                     continue
                 if untrusted is None:
                     untrusted = self.tol.fd_untrusted(fd.error, fd.value)
-            # against finite differences: their error estimate plus the other route's rounding bound
-            tol = self.tol.rounding(stacked[ta], stacked[tb], self.dtype, noise)
+            with_fd = fd_pair[:, None, None]
+            with self._ignored():
+                tol, diff, rel, ratio, excused = _ratios(np, self.tol, self.dtype, stacked[ia], stacked[ib], stacked[ta],
+                                                         stacked[tb], noise, with_fd, fd.error, untrusted, nan_ratio)
             if any_fd:
-                tol[fd_pair] = self.tol.against_fd(fd.error, tol[fd_pair])
-            diff, rel, ratio = differences(stacked[ia], stacked[ib], tol)
-            ratio = np.where(np.isnan(ratio), nan_ratio, ratio)
-            if any_fd:
-                against = ratio[fd_pair]
-                self._fd_excused |= np.any(untrusted & (against > 1.0), axis=0)
-                ratio[fd_pair] = np.where(untrusted, 0.0, against)
+                self._fd_excused |= np.any(excused, axis=0)
             bad = ratio > 1.0
             self._disputed |= np.any(bad, axis=0)
             flat = ratio.reshape(len(chunk), -1)
@@ -839,81 +833,84 @@ def _coarse_in_floats(model: ToleranceModel, dtype, symbolic: np.ndarray, noise:
     jmax = max(scale, default=0.0)
     if jmax == 0.0:
         return False
-    bound = model.rounding_of(dtype)
-    return any(model.too_coarse(bound(s, n), s, jmax) for s, n in zip(scale, noises))
+    return any(model.too_coarse(model._rounding(_floats, s, s, dtype, n), s, jmax) for s, n in zip(scale, noises))
 
 
 def _model_rules(model: ToleranceModel) -> bool:
     """Whether `model` compares by `ToleranceModel`'s own rules (`rounding`, `against_fd`,
-    `fd_untrusted` not overridden): `_compare_in_floats` writes those rules out."""
+    `fd_untrusted` not overridden): `_compare_in_floats` runs their text over `symjac._floats`."""
     kind = type(model)
     return (kind.rounding is ToleranceModel.rounding and kind.against_fd is ToleranceModel.against_fd
             and kind.fd_untrusted is ToleranceModel.fd_untrusted)
 
 
+def _ratios(xp, model: ToleranceModel, dtype, a, b, ta, tb, noise, with_fd, fd_error, untrusted, nan_ratio):
+    """`_compare`'s rule for two routes `a`, `b`, one text for a chunk of pairs stacked (`xp` `numpy`)
+    and for one entry of one pair (`xp` `symjac._floats`): the rounding bound of `ta` against `tb`,
+    against finite differences (`with_fd`) their error estimate added, then `differences`; a NaN
+    ratio counts as `nan_ratio`, and where finite differences are `untrusted` the ratio is 0 (an
+    entry over it is `excused`). Returns `(tol, diff, rel, ratio, excused)`."""
+    # `model`'s own methods on arrays (a subclass may override them), their one text for floats
+    tol = model.rounding(ta, tb, dtype, noise) if xp is np else model._rounding(xp, ta, tb, dtype, noise)
+    tol = xp.where(with_fd, model.against_fd(fd_error, tol), tol)
+    diff, rel, ratio = _differences(xp, a, b, tol)  # under `np.errstate(all="ignore")` for arrays
+    ratio = xp.where(ratio != ratio, nan_ratio, ratio)
+    unsure = with_fd & untrusted
+    excused = unsure & (ratio > 1.0)
+    return tol, diff, rel, xp.where(unsure, 0.0, ratio), excused
+
+
 def _compare_in_floats(model: ToleranceModel, dtype, stacked: np.ndarray, index: tuple, noise: np.ndarray, fd):
-    """`_compare`'s numbers for one chunk of pairs, entry by entry in Python floats: the tolerances
-    (`ToleranceModel.rounding`, `against_fd`, `fd_untrusted`), `differences` and the array code
-    after it, the same operations in the same order, so the same results
+    """`_compare`'s numbers for one chunk of pairs, entry by entry in Python floats: `_ratios` over
+    `symjac._floats` and the reductions after it as NumPy makes them, so the same results
     (`tests/test_check_fast_paths.py`). `stacked`: the routes used, `(routes,) + shape`; `index`:
     each pair's two routes in it, the two its rounding bound reads, whether it has finite
     differences (`_pair_chunks`); `fd`: their value and error estimate. Returns `(per pair: (worst
     flat index, its tolerance, its ratio, max abs error, max rel error, entries over), disputed,
     excused)`, the last two boolean arrays of the entries (flat); None where a value or a difference
     is not finite or a tolerance is not finite and > 0 (the array code masks those)."""
-    ia, ib, ta, tb, fd_pair = (a.tolist() for a in index)
     values = stacked.reshape(len(stacked), -1).tolist()
+    if not all(abs(v) < _INF for row in values for v in row):
+        return None
+    ia, ib, ta, tb, fd_pair = (a.tolist() for a in index)
     noises = noise.reshape(-1).tolist()
     fd_error, fd_value = fd.error.reshape(-1).tolist(), fd.value.reshape(-1).tolist()
     size = len(noises)
-    bound, against_fd = model.rounding_of(dtype), model.against_fd_at
-    unsure = [model.fd_untrusted_at(fd_error[e], fd_value[e]) for e in range(size)]  # not even the sign known
+    untrusted = [model._fd_untrusted(_floats, e, v) for e, v in zip(fd_error, fd_value)]  # not even the sign known
     disputed, excused = [False] * size, [False] * size
     out = []
     for i, with_fd in enumerate(fd_pair):
-        a_row, b_row, ta_row, tb_row = values[ia[i]], values[ib[i]], values[ta[i]], values[tb[i]]
+        rows = values[ia[i]], values[ib[i]], values[ta[i]], values[tb[i]]
         worst, worst_tol, worst_ratio, max_abs, max_rel, n_bad = 0, 0.0, None, 0.0, 0.0, 0
-        for e in range(size):
-            a, b = a_row[e], b_row[e]
-            diff = abs(a - b)
-            if not (abs(a) < _INF and abs(b) < _INF and diff < _INF):
+        for e, (a, b, a_scale, b_scale) in enumerate(zip(*rows)):
+            tol, diff, rel, ratio, over = _ratios(_floats, model, dtype, a, b, a_scale, b_scale, noises[e], with_fd,
+                                                  fd_error[e], untrusted[e], _INF)
+            if not (diff < _INF and 0.0 < tol < _INF):
                 return None
-            t = bound(max(abs(ta_row[e]), abs(tb_row[e])), noises[e])  # `rounding`
-            if with_fd:
-                t = against_fd(fd_error[e], t)
-            if not 0.0 < t < _INF:
-                return None
-            if diff == 0:
-                rel = ratio = 0.0
-            else:
-                rel = diff / max(abs(a), abs(b))
-                ratio = diff / t
-            if with_fd and unsure[e]:
-                if ratio > 1.0:
-                    excused[e] = True
-                ratio = 0.0
+            excused[e] |= over
             if ratio > 1.0:
                 n_bad += 1
                 disputed[e] = True
             if worst_ratio is None or ratio > worst_ratio:  # the first largest, as np.argmax
-                worst, worst_tol, worst_ratio = e, t, ratio
-            if diff > max_abs:
-                max_abs = diff
-            if rel > max_rel:
-                max_rel = rel
+                worst, worst_tol, worst_ratio = e, tol, ratio
+            max_abs, max_rel = max(max_abs, diff), max(max_rel, rel)
         out.append((worst, worst_tol, worst_ratio, max_abs, max_rel, n_bad))
     return out, np.array(disputed), np.array(excused)
 
 
 def differences(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entry by entry: `|a - b|`, that relative to the larger magnitude, and that over `tol` (0
-    where the two are equal; NaN where a value is NaN: each caller decides what NaN means)."""
-    diff = np.abs(a - b)
+    where the two are equal; NaN where a value is NaN: each caller decides what NaN means).
+    Arrays; `_differences` is the same for a namespace `xp` (one entry's floats: `_ratios`)."""
     with np.errstate(all="ignore"):
-        scale = np.fmax(np.abs(a), np.abs(b))
-        rel = np.where(diff == 0, 0.0, diff / scale)
-        ratio = np.where(diff == 0, 0.0, diff / tol)
-    return diff, rel, ratio
+        return _differences(np, a, b, tol)
+
+
+def _differences(xp, a, b, tol) -> tuple:
+    diff = abs(a - b)
+    equal = diff == 0  # there 0 / 1: rel and ratio are 0
+    rel = diff / xp.where(equal, 1.0, xp.fmax(abs(a), abs(b)))
+    return diff, rel, diff / xp.where(equal, 1.0, tol)
 
 
 def pair_result(routes: tuple[str, str], diff: np.ndarray, rel: np.ndarray, bad: np.ndarray, worst: Entry) -> PairResult:
@@ -1131,36 +1128,35 @@ def _flat_point(f, flat: np.ndarray) -> Point:
 NOISE_IN_FLOATS = 8
 
 
+def _noise_rule(xp, j32, j64, ratio: float, conditioning, running):
+    """`_Check._noise`'s rule, one text for whole arrays (`xp` `numpy`) and one entry's floats (`xp`
+    `symjac._floats`): `|j32 - j64| * ratio` (0 where not finite), or the conditioning, or the
+    running error bound, whichever is larger."""
+    noise = abs(j32 - j64) * ratio
+    noise = xp.where(xp.isfinite(noise), noise, 0.0)
+    return xp.fmax(xp.fmax(noise, conditioning), running)
+
+
+def _change(xp, base, moved):
+    """How far `moved` (a sequence of points, each like `base`: a `(k,) + base.shape` array, or one
+    entry's floats) strays from `base` at most (0 where not finite; 0 for no points:
+    `ToleranceModel(perturbations=0)` turns the conditioning off)."""
+    if not len(moved):
+        return xp.zeros_like(base)
+    with np.errstate(all="ignore") if xp is np else _HELD:
+        change = functools.reduce(xp.maximum, [abs(point - base) for point in moved])
+    return xp.where(xp.isfinite(change), change, 0.0)
+
+
 def _noise_in_floats(j32: np.ndarray, j64: np.ndarray, base: np.ndarray, moved: np.ndarray, ratio: float,
                      running: np.ndarray) -> np.ndarray:
-    """`_Check._noise`'s array lines entry by entry in Python floats, the same operations in the same
-    order, so the same numbers (`tests/test_check_fast_paths.py`): `|j32 - j64| * ratio` (0 where
-    not finite), then the larger of it, the conditioning (`_change(base, moved)`) and `running`
-    (`max(a, b)` is `np.fmax` on numbers that are not NaN: `b` where `b > a`, else `a`)."""
-    shape = base.shape
-    a32, a64, b, r = j32.reshape(-1).tolist(), j64.reshape(-1).tolist(), base.reshape(-1).tolist(), running.reshape(-1).tolist()
-    rows = moved.reshape(len(moved), base.size).tolist()
-    out = []
-    for k in range(len(b)):
-        value = abs(a32[k] - a64[k]) * ratio
-        if not math.isfinite(value):
-            value = 0.0
-        changes = [abs(row[k] - b[k]) for row in rows]
-        change = max(changes) if changes else 0.0  # np.max over the points
-        if not math.isfinite(change) or any(c != c for c in changes):  # inf or NaN: 0
-            change = 0.0
-        out.append(max(max(value, change), r[k]))
-    return np.array(out, dtype=np.float64).reshape(shape)
-
-
-def _change(base: np.ndarray, moved: np.ndarray) -> np.ndarray:
-    """How far `moved` (`(k,) + base.shape`) strays from `base` at most, per entry (0 where not finite;
-    0 everywhere for no points: `ToleranceModel(perturbations=0)` turns the conditioning off)."""
-    if not len(moved):
-        return np.zeros(base.shape)
-    with np.errstate(all="ignore"):
-        change = np.max(np.abs(moved - base[None]), axis=0)
-    return np.where(np.isfinite(change), change, 0.0)
+    """`_Check._noise` of a few entries: `_noise_rule` and `_change` entry by entry over
+    `symjac._floats`, so the array code's numbers (`tests/test_check_fast_paths.py`)."""
+    a32, a64, b, r = (v.reshape(-1).tolist() for v in (j32, j64, base, running))
+    points = moved.reshape(len(moved), base.size).tolist()
+    out = [_noise_rule(_floats, a32[k], a64[k], ratio, _change(_floats, b[k], [p[k] for p in points]), r[k])
+           for k in range(len(b))]
+    return np.array(out, dtype=np.float64).reshape(base.shape)
 
 
 def _dense_entries(f) -> dict:

@@ -12,11 +12,13 @@ convergence-rate check and a one-sided (kink) check, and keeps SciPy out of the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 import math
 from typing import Callable
 
 import numpy as np
 
+from . import _floats
 from ._errors import InvalidArgumentError, ShapeError
 
 __all__ = ["FDJacobian", "fd_jacobian"]
@@ -144,43 +146,30 @@ def _fd_jacobian(fn, x: np.ndarray, method: str, noise_bound: np.ndarray | None)
     """`fd_jacobian` with its arguments validated already: `x` a finite 1-D float64 array that
     nothing else writes (`_as_point`'s copy, or a read-only array), `method` one of `_LEVELS`,
     `noise_bound` None or a finite `(m,)` float64 array >= 0 (symjac's engine, whose point and
-    running error bounds are validated where they are made)."""
+    running error bounds are validated where they are made).
+
+    The table's rules are written once, generic over a namespace (`_table`, `_error`): NumPy on
+    whole arrays here, `symjac._floats` entry by entry for a few entries (`_richardson_in_floats`)."""
     n = x.size
-    divisors = _DIVISORS[method]
-    n_levels = divisors.size
-    values = finite = None
-    if method == "richardson" and n <= PYTHON_ENTRIES:
-        small = _richardson_in_floats(fn, x, noise_bound)
-        if isinstance(small, FDJacobian):
-            return small
-        values, points, finite = small  # the same stencil, evaluated already: the array code goes on from it
-
-    step = _power_of_two_floor(BASE_STEP[method] * np.maximum(np.abs(x), 1.0))
-    step_levels = step[None, :] / divisors[:, None]  # (levels, n), coarse to fine
-
-    # Rows: x, then for each level l and sign s (+, -), the n points x + s * h_l[q] * e_q.
-    n_points = 1 + 2 * n_levels * n
-    if values is None:
-        points = np.empty((n_points, n))
-        points[:] = x
-        stencil = points[1:].reshape(n_levels, 2, n, n)  # a view
-        # the diagonals of the (n, n) blocks, as strided views of the flat blocks
-        stencil[:, 0].reshape(n_levels, n * n)[:, :: n + 1] += step_levels
-        stencil[:, 1].reshape(n_levels, n * n)[:, :: n + 1] -= step_levels
-        values = _call(fn, points)
+    n_levels = _DIVISORS[method].size
+    step, step_levels, points = _stencil(np if n > PYTHON_ENTRIES else _floats, x, method)
+    n_points = points.shape[0]
+    values = _call(fn, points)
     m = values.shape[1]
     if noise_bound is not None and noise_bound.size != m:
         raise ShapeError(f"output_noise must have one entry per output of fn ({m}); received {noise_bound.size}")
+
+    # Non-finite anywhere in an entry's stencil, or at x: that entry is NaN / inf.
+    finite = np.isfinite(values).all()
+    if finite and method == "richardson" and n * m <= PYTHON_ENTRIES:
+        small = _richardson_in_floats(x, step, step_levels, values, noise_bound)
+        if small is not None:
+            return small
     f0 = values[0]  # (m,)
     f = values[1:].reshape(n_levels, 2, n, m)
     f_plus, f_minus = f[:, 0], f[:, 1]  # (levels, n, m)
-
-    # Non-finite anywhere in an entry's stencil, or at x: that entry is NaN / inf.
-    if finite is None:
-        finite = np.isfinite(values).all()
     if finite:  # the usual case, in one call: no entry is bad
         bad, any_bad = np.zeros((n, m), dtype=bool), False
-        scale = np.maximum(np.abs(f).max(axis=(0, 1)), np.abs(f0)[None, :])  # |f| >= 0: as initial=0.0 gives
     else:
         bad = ~np.isfinite(f).all(axis=(0, 1)) | ~np.isfinite(f0)[None, :]  # (n, m)
         any_bad = bool(bad.any())
@@ -188,35 +177,94 @@ def _fd_jacobian(fn, x: np.ndarray, method: str, noise_bound: np.ndarray | None)
             f_plus = np.where(bad, 0.0, f_plus)
             f_minus = np.where(bad, 0.0, f_minus)
             f0 = np.where(np.isfinite(f0), f0, 0.0)
-        scale = np.maximum(np.abs(f).max(axis=(0, 1), initial=0.0, where=~bad), np.abs(f0)[None, :])
 
     h = step_levels[:, :, None]  # (levels, n, 1)
-    central = (f_plus - f_minus) / (2.0 * h)
-    one_sided_jump = (f_plus - 2.0 * f0 + f_minus) / h  # forward minus backward slope
+    central, jumps, value, truncation, scale = _table(np, f_plus, f_minus, f0, h, method)
+    linear_terms = _linear_terms(np.where(bad, 0.0, np.abs(value)) if any_bad else np.abs(value), x, step)  # (m,)
+    inv_h = 1.0 / step_levels  # (levels, n)
+    weight_sums, jump_sums = _level_sums(inv_h, method)
+    bound = None if noise_bound is None else noise_bound[None, :]
+    error = _error(np, method, central, jumps, value, truncation, scale, linear_terms[None, :], bound, h,
+                   inv_h[0][:, None], inv_h[-1][:, None], weight_sums[:, None], jump_sums[:, None])
 
+    bad |= ~(np.isfinite(value) & np.isfinite(error))
+    if bad.any():
+        value = np.where(bad, np.nan, value).T.copy()
+        error = np.where(bad, np.inf, error).T.copy()
+    else:
+        value, error = value.T.copy(), error.T.copy()
+    return _result(value, error, step, method, n_points)
+
+
+def _stencil(xp, x: np.ndarray, method: str) -> tuple:
+    """The base step per input (`(n,)`), each level's steps (`(levels, n)`, coarse to fine) and the
+    stencil's points: `x`, then for each level l and sign s (+, -), the n points x + s * h_l[q] * e_q
+    (`(1 + 2 levels n, n)`). Over `numpy`, whole arrays; over `symjac._floats`, entry by entry (a few
+    inputs), the same numbers."""
+    if xp is np:
+        step = _power_of_two_floor(np, BASE_STEP[method] * np.maximum(np.abs(x), 1.0))
+        step_levels = step[None, :] / _DIVISORS[method][:, None]
+        n, n_levels = x.size, step_levels.shape[0]
+        points = np.empty((1 + 2 * n_levels * n, n))
+        points[:] = x
+        stencil = points[1:].reshape(n_levels, 2, n, n)  # a view
+        # the diagonals of the (n, n) blocks, as strided views of the flat blocks
+        stencil[:, 0].reshape(n_levels, n * n)[:, :: n + 1] += step_levels
+        stencil[:, 1].reshape(n_levels, n * n)[:, :: n + 1] -= step_levels
+        return step, step_levels, points
+    xs = x.tolist()
+    steps = [_power_of_two_floor(xp, BASE_STEP[method] * xp.maximum(abs(v), 1.0)) for v in xs]
+    levels = [[s / d for s in steps] for d in _DIVISOR_LISTS[method]]
+    rows = [xs]
+    for h in levels:
+        for sign in (1.0, -1.0):
+            for q, h_q in enumerate(h):
+                row = list(xs)
+                row[q] = xs[q] + sign * h_q  # sign * h_q exact: x - h_q for the minus sign
+                rows.append(row)
+    return np.array(steps), np.array(levels), np.array(rows)
+
+
+def _result(value: np.ndarray, error: np.ndarray, step: np.ndarray, method: str, evaluations: int) -> FDJacobian:
+    for array in (value, error, step):
+        array.flags.writeable = False
+    return FDJacobian(value=value, error=error, step=step, method=_METHOD_NAMES[method], evaluations=int(evaluations))
+
+
+# -- the table's rules, written once over a namespace `xp`: `numpy` on whole arrays `(n, m)` (each
+# level's entry an array), or `symjac._floats` on one entry (each level's entry a float)
+
+def _table(xp, f_plus, f_minus, f0, h, method: str) -> tuple:
+    """Each level's central difference and one-sided jump (forward minus backward slope), the value,
+    its truncation estimate and the scale of `f` on the stencil. `f_plus`, `f_minus`, `h`: per
+    level, coarse to fine."""
+    central = [(a - b) / (2.0 * step) for a, b, step in zip(f_plus, f_minus, h)]
+    jumps = [(a - 2.0 * f0 + b) / step for a, b, step in zip(f_plus, f_minus, h)]
     if method == "central":
         value = central[1]
-        truncation = np.abs(central[0] - central[1])  # 3 a h**2 for smooth f; covers order >= 1
-        weights = np.array([0.0, 1.0])
-        jump_weights = np.array([-1.0, 2.0])  # removes the h term of the slope jump
+        truncation = abs(central[0] - central[1])  # 3 a h**2 for smooth f; covers order >= 1
     else:
-        w_last, w_prev = _richardson_weights(n_levels, first_power=2, power_step=2)
+        w_last, w_prev = _RULE_WEIGHTS[method][:2]
         value = _weighted(w_last, central)
-        truncation = np.abs(value - _weighted(w_prev, central))
-        weights = w_last
-        jump_weights, _ = _richardson_weights(n_levels, first_power=1, power_step=2)
+        truncation = abs(value - _weighted(w_prev, central))
+    scale = functools.reduce(xp.maximum, [abs(a) for a in f_plus] + [abs(a) for a in f_minus] + [abs(f0)])
+    return central, jumps, value, truncation, scale
 
+
+def _error(xp, method: str, central, jumps, value, truncation, scale, linear_terms, noise_bound, h,
+           inv_h0, inv_h_last, weight_sum, jump_sum):
+    """The error estimate of `_table`'s value: truncation (with the ratio test's fallback), rounding
+    and a kink term. `linear_terms`: `_linear_terms` of the entry's output; `noise_bound`: None or
+    the output's bound; `inv_h0`, `inv_h_last`: 1 / the coarsest and finest steps; `weight_sum`,
+    `jump_sum`: `_level_sums`."""
     # Rounding: the values of f are assumed accurate to EVAL_REL_ERROR relative to the larger of
     # |f| on the stencil and sum_j |J_pj| (|x_j| + step_j), the size of the linear terms that a
     # sum such as A @ x adds up (its rounding error follows them, not the possibly cancelled |f|).
-    linear_terms = (np.where(bad, 0.0, np.abs(value)) if any_bad else np.abs(value)).T @ (np.abs(x) + step)  # (m,)
-    scale = np.maximum(scale, linear_terms[None, :])
-    inv_h = 1.0 / step_levels  # (levels, n)
-    noise = EVAL_REL_ERROR * scale  # (n, m)
+    noise = EVAL_REL_ERROR * xp.maximum(scale, linear_terms)
     if noise_bound is not None:
-        noise = np.maximum(noise, noise_bound[None, :])
+        noise = xp.maximum(noise, noise_bound)
     # |central_l noise| <= noise / h_l; |jump_l noise| <= 4 noise / h_l.
-    rounding = noise * (np.abs(weights) @ inv_h)[:, None] + _EPS * np.abs(value)
+    rounding = noise * weight_sum + _EPS * abs(value)
 
     if method == "richardson":
         # The table assumes errors a h**2 + b h**4. Successive differences of the levels then shrink
@@ -224,163 +272,89 @@ def _fd_jacobian(fn, x: np.ndarray, method: str, noise_bound: np.ndarray | None)
         # to a bound that holds for any order >= 1: |value - D_last| + |D_last - D_prev|.
         d1 = central[0] - central[1]
         d2 = central[1] - central[2]
-        abs_d1, abs_d2, inv_h0 = np.abs(d1), np.abs(d2), inv_h[0][:, None]
+        abs_d1, abs_d2 = abs(d1), abs(d2)
         above_noise = (abs_d1 > _RATIO_TEST_NOISE * 3.0 * noise * inv_h0) | (
             abs_d2 > _RATIO_TEST_NOISE * 6.0 * noise * inv_h0
         )
         # Only entries above noise can change below; where none is (a polynomial of degree <= 2,
         # whose central differences are exact), the truncation stands as it is.
-        if above_noise.any():
-            ratio_ok = (
-                (np.sign(d1) == np.sign(d2))
-                & (abs_d1 >= 3.0 * abs_d2)
-                & (abs_d1 <= 20.0 * abs_d2)
-            )
+        if xp.any(above_noise):
+            ratio_ok = (xp.sign(d1) == xp.sign(d2)) & (abs_d1 >= 3.0 * abs_d2) & (abs_d1 <= 20.0 * abs_d2)
             # every level's distance and |d1| too: where the levels do not converge (a stencil across
             # poles of tan: levels -851, 856, 922, or 23, 55, 346, against 6983 and 42805),
             # |value - D_last| + |d2| alone underestimates the error
-            fallback = np.max(np.abs(value[None] - central), axis=0) + abs_d2 + abs_d1
+            fallback = functools.reduce(xp.maximum, [abs(value - c) for c in central]) + abs_d2 + abs_d1
             # The second differences must agree across the levels too: where they differ by more than
             # half their size (above their rounding), the stencil does not resolve the function (poles
             # of tan within it: 22,783 against 172,599), even when the first levels pass the ratio test
             # by chance.
-            curvature = one_sided_jump / h  # (levels, n, m)
-            spread = np.abs(curvature[0] - curvature[-1])
-            curvature_noise = 4.0 * noise * (inv_h[-1] ** 2)[:, None]
-            unresolved = (spread > 0.5 * np.max(np.abs(curvature), axis=0)) & (spread > _RATIO_TEST_NOISE * curvature_noise)
-            truncation = np.where((above_noise & ~ratio_ok) | (unresolved & above_noise), np.maximum(truncation, fallback), truncation)
+            curvature = [jump / step for jump, step in zip(jumps, h)]
+            spread = abs(curvature[0] - curvature[-1])
+            curvature_noise = 4.0 * noise * (inv_h_last * inv_h_last)
+            unresolved = (spread > 0.5 * functools.reduce(xp.maximum, [abs(c) for c in curvature])) & (
+                spread > _RATIO_TEST_NOISE * curvature_noise
+            )
+            truncation = xp.where(above_noise & (xp.logical_not(ratio_ok) | unresolved),
+                                  xp.maximum(truncation, fallback), truncation)
 
     # A kink exactly at x: forward minus backward slope tends to the jump, not to 0. Counted in full
     # (not half), since extrapolating across a kink also distorts the value.
-    jump = np.abs(_weighted(jump_weights, one_sided_jump))
-    jump_noise = 4.0 * noise * (np.abs(jump_weights) @ inv_h)[:, None]
-    kink = np.where(jump > jump_noise, jump, 0.0)
+    jump = abs(_weighted(_RULE_WEIGHTS[method][2], jumps))
+    kink = xp.where(jump > 4.0 * noise * jump_sum, jump, 0.0)
+    return truncation + rounding + kink
 
-    error = truncation + rounding + kink
-    bad |= ~(np.isfinite(value) & np.isfinite(error))
-    if bad.any():
-        value = np.where(bad, np.nan, value).T.copy()
-        error = np.where(bad, np.inf, error).T.copy()
-    else:
-        value, error = value.T.copy(), error.T.copy()
-    for array in (value, error, step):
-        array.flags.writeable = False
-    return FDJacobian(
-        value=value,
-        error=error,
-        step=step,
-        method=_METHOD_NAMES[method],
-        evaluations=int(n_points),
-    )
+
+def _linear_terms(abs_value: np.ndarray, x: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """`sum_q |J_pq| (|x_q| + step_q)` per output `p`, `abs_value` being `|J|.T` `(n, m)` (NumPy's
+    product in both namespaces, so that it rounds alike)."""
+    return abs_value.T @ (np.abs(x) + step)
+
+
+def _level_sums(inv_h: np.ndarray, method: str) -> tuple:
+    """`sum_l |w_l| / h_l` per input, of the value's weights and of the jump's: the rounding factors."""
+    return _ABS_WEIGHTS[method][0] @ inv_h, _ABS_WEIGHTS[method][1] @ inv_h
 
 
 #: Up to this many entries (inputs x outputs), a Richardson table whose stencil is all finite is
-#: worked out in Python floats (`_richardson_in_floats`), not in about 60 whole-array NumPy calls
-#: whose fixed cost dominates at that size: the same operations on the same numbers, in the same
-#: order, so the same results bit for bit (`tests/test_check_fast_paths.py`).
+#: worked out in Python floats (`_richardson_in_floats`: `_table` and `_error` over `symjac._floats`),
+#: not in about 60 whole-array NumPy calls whose fixed cost dominates at that size: the same text on
+#: the same numbers, so the same results bit for bit (`tests/test_check_fast_paths.py`).
 PYTHON_ENTRIES = 8
 
 
-def _richardson_in_floats(fn, x: np.ndarray, noise_bound: np.ndarray | None) -> FDJacobian | tuple:
-    """`fd_jacobian`'s "richardson" table for `x` of at most `PYTHON_ENTRIES` entries: the step
-    and the stencil, then every line of the array code entry by entry in Python floats. Returns
-    `(values of fn on the stencil, its points, whether they are all finite: None when not tested)`
-    instead where the array code has to run: more than `PYTHON_ENTRIES` entries, or a value of the
-    stencil or of the result not finite (the array code masks them). The three products of a vector and a matrix (the linear terms; the rounding
-    and jump weights over the steps) stay NumPy's, on arrays of the same values and layout, so that
-    they round as there."""
-    base, divisors = BASE_STEP["richardson"], _DIVISOR_LISTS["richardson"]
-    xs = x.tolist()
-    n, levels = len(xs), range(len(divisors))
-    # `_power_of_two_floor(base * max(|x|, 1))`, and each level's step: exact operations both ways
-    steps = [math.ldexp(1.0, math.frexp(base * max(abs(v), 1.0))[1] - 1) for v in xs]
-    hs = [[s / d for s in steps] for d in divisors]  # hs[l][q]
-    stencil = [xs]
-    for l in levels:
-        for sign in (1.0, -1.0):
-            for q in range(n):
-                row = list(xs)
-                row[q] = xs[q] + hs[l][q] if sign > 0 else xs[q] - hs[l][q]
-                stencil.append(row)
-    points = np.array(stencil)
-    values = _call(fn, points)
-    m = values.shape[1]
-    if noise_bound is not None and noise_bound.size != m:
-        raise ShapeError(f"output_noise must have one entry per output of fn ({m}); received {noise_bound.size}")
-    if n * m > PYTHON_ENTRIES:
-        return values, points, None
-    if not np.isfinite(values).all():
-        return values, points, False
+def _richardson_in_floats(x, step, step_levels, values: np.ndarray, noise_bound) -> FDJacobian | None:
+    """`_fd_jacobian`'s "richardson" table of at most `PYTHON_ENTRIES` entries on its stencil's
+    `values` (all finite), entry by entry in Python floats; None where a value or an error is not
+    finite (the array code masks it)."""
+    n, m = x.size, values.shape[1]
     rows = values.tolist()
     f0 = rows[0]
-    wl, wp, wj = _FLOAT_WEIGHTS
-    ih = [[1.0 / h for h in level] for level in hs]
-    inv_h = np.array(ih)
-    weight_sums = (_ABS_WEIGHTS[0] @ inv_h).tolist()
-    jump_sums = (_ABS_WEIGHTS[1] @ inv_h).tolist()
-    step = np.array(steps)
-
-    # entry k = (q, p), q-major as the array code's (n, m): each level's central difference and
-    # one-sided jump, the value, its truncation estimate and the scale of f on the stencil
-    central, jumps, value, truncation, scale = [], [], [], [], []
+    hs = step_levels.tolist()  # hs[l][q]
+    levels = range(len(hs))
+    inv_h = 1.0 / step_levels
+    weight_sums, jump_sums = (s.tolist() for s in _level_sums(inv_h, "richardson"))
+    inv_first, inv_last = inv_h[0].tolist(), inv_h[-1].tolist()
+    # entry k = (q, p), q-major as the array code's (n, m)
+    tables = []
     for q in range(n):
+        h = [level[q] for level in hs]
         for p in range(m):
-            fp = [rows[1 + (2 * l) * n + q][p] for l in levels]
-            fm = [rows[1 + (2 * l + 1) * n + q][p] for l in levels]
-            c = [(fp[l] - fm[l]) / (2.0 * hs[l][q]) for l in levels]
-            central.append(c)
-            jumps.append([(fp[l] - 2.0 * f0[p] + fm[l]) / hs[l][q] for l in levels])
-            v = _weighted_floats(wl, c)
-            value.append(v)
-            truncation.append(abs(v - _weighted_floats(wp, c)))
-            scale.append(max(max(abs(a) for a in fp + fm), abs(f0[p])))
-    linear_terms = (np.array([abs(v) for v in value]).reshape(n, m).T @ (np.abs(x) + step)).tolist()  # (m,)
+            f_plus = [rows[1 + (2 * l) * n + q][p] for l in levels]
+            f_minus = [rows[1 + (2 * l + 1) * n + q][p] for l in levels]
+            tables.append((h, _table(_floats, f_plus, f_minus, f0[p], h, "richardson")))
+    linear = _linear_terms(np.array([abs(t[2]) for _, t in tables]).reshape(n, m), x, step).tolist()
     bounds = None if noise_bound is None else noise_bound.tolist()
 
     out_value, out_error = [0.0] * (n * m), [0.0] * (n * m)
-    for k in range(n * m):
+    for k, (h, (central, jumps, value, truncation, scale)) in enumerate(tables):
         q, p = divmod(k, m)
-        c, v, j, trunc = central[k], value[k], jumps[k], truncation[k]
-        noise = EVAL_REL_ERROR * max(scale[k], linear_terms[p])
-        if bounds is not None:
-            noise = max(noise, bounds[p])
-        rounding = noise * weight_sums[q] + _EPS * abs(v)
-        d1, d2 = c[0] - c[1], c[1] - c[2]
-        abs_d1, abs_d2, inv_h0 = abs(d1), abs(d2), ih[0][q]
-        if abs_d1 > _RATIO_TEST_NOISE * 3.0 * noise * inv_h0 or abs_d2 > _RATIO_TEST_NOISE * 6.0 * noise * inv_h0:
-            # above noise: the ratio test and the fallback bound, as the array code applies them
-            ratio_ok = _sign(d1) == _sign(d2) and abs_d1 >= 3.0 * abs_d2 and abs_d1 <= 20.0 * abs_d2
-            fallback = max(abs(v - a) for a in c) + abs_d2 + abs_d1
-            curvature = [j[l] / hs[l][q] for l in levels]
-            spread = abs(curvature[0] - curvature[-1])
-            last = ih[-1][q]
-            curvature_noise = 4.0 * noise * (last * last)
-            unresolved = spread > 0.5 * max(abs(a) for a in curvature) and spread > _RATIO_TEST_NOISE * curvature_noise
-            if not ratio_ok or unresolved:
-                trunc = max(trunc, fallback)
-        jump = abs(_weighted_floats(wj, j))
-        kink = jump if jump > 4.0 * noise * jump_sums[q] else 0.0
-        error = trunc + rounding + kink
-        if not (math.isfinite(v) and math.isfinite(error)):
-            return values, points, True
-        out_value[p * n + q], out_error[p * n + q] = v, error
-    value_t, error_t = np.array(out_value).reshape(m, n), np.array(out_error).reshape(m, n)
-    for array in (value_t, error_t, step):
-        array.flags.writeable = False
-    return FDJacobian(value=value_t, error=error_t, step=step, method=_METHOD_NAMES["richardson"],
-                      evaluations=len(stencil))
-
-
-def _weighted_floats(weights: list, levels: list) -> float:
-    """`_weighted` of one entry: the products, added level by level in order, as NumPy adds them."""
-    out = weights[0] * levels[0]
-    for w, level in zip(weights[1:], levels[1:]):
-        out = out + w * level
-    return out
-
-
-def _sign(a: float) -> int:
-    return (a > 0) - (a < 0)
+        error = _error(_floats, "richardson", central, jumps, value, truncation, scale, linear[p],
+                       None if bounds is None else bounds[p], h, inv_first[q], inv_last[q], weight_sums[q], jump_sums[q])
+        if not (math.isfinite(value) and math.isfinite(error)):
+            return None
+        out_value[p * n + q], out_error[p * n + q] = value, error
+    return _result(np.array(out_value).reshape(m, n), np.array(out_error).reshape(m, n), step, "richardson",
+                   values.shape[0])
 
 
 def _as_point(x) -> np.ndarray:
@@ -422,29 +396,25 @@ def _call(fn, points: np.ndarray) -> np.ndarray:
     return out.astype(np.float64, copy=False)
 
 
-def _power_of_two_floor(a: np.ndarray) -> np.ndarray:
+def _power_of_two_floor(xp, a):
     """The largest power of two <= a, elementwise (a > 0, finite)."""
-    _, exponent = np.frexp(a)  # a = mantissa * 2**exponent, 0.5 <= mantissa < 1
-    return np.ldexp(1.0, exponent - 1)
+    _, exponent = xp.frexp(a)  # a = mantissa * 2**exponent, 0.5 <= mantissa < 1
+    return xp.ldexp(1.0, exponent - 1)
 
 
-def _weighted(weights: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """`sum_l weights[l] * levels[l]` (a handful of levels: no BLAS call). One product and one
-    reduction over the levels' axis, which NumPy adds level by level, in order: the same numbers
-    as `w0 l0 + w1 l1 + ...` written out (`tests/test_check_fast_paths.py`)."""
-    return np.add.reduce(weights.reshape((-1,) + (1,) * (levels.ndim - 1)) * levels, axis=0)
-
-
-def _richardson_weights(n_levels: int, *, first_power: int, power_step: int):
-    """Weights on the levels h, h/2, h/4, ... of a Richardson table (computed once per arguments).
-
-    Removes the error terms h**first_power, h**(first_power + power_step), ... in turn. Returns
-    the weights of the last (most extrapolated) entry and of the entry one level before it.
-    """
-    return _RICHARDSON.get((n_levels, first_power, power_step)) or _richardson_table(n_levels, first_power, power_step)
+def _weighted(weights, levels):
+    """`sum_l weights[l] * levels[l]`, added level by level in order (a handful of levels: no BLAS
+    call), `levels` each level's entry, arrays or floats; `weights` Python floats."""
+    out = weights[0] * levels[0]
+    for w, level in zip(weights[1:], levels[1:]):
+        out = out + w * level
+    return out
 
 
 def _richardson_table(n_levels: int, first_power: int, power_step: int):
+    """Weights on the levels h, h/2, h/4, ... of a Richardson table that remove the error terms
+    h**first_power, h**(first_power + power_step), ... in turn: those of the last (most
+    extrapolated) entry and of the entry one level before it."""
     table = [[np.eye(n_levels)[i]] for i in range(n_levels)]
     for k in range(1, n_levels):
         factor = 2.0 ** (first_power + (k - 1) * power_step)
@@ -461,18 +431,23 @@ _DIVISORS = {method: np.array(levels) for method, levels in _LEVELS.items()}
 for _array in _DIVISORS.values():
     _array.flags.writeable = False
 
-#: The weights of the methods' tables, computed at import (`_richardson_weights` reads them).
+#: The weights of the Richardson tables, computed at import.
 _RICHARDSON = {
     key: _richardson_table(*key) for key in ((len(_LEVELS["richardson"]), 2, 2), (len(_LEVELS["richardson"]), 1, 2))
 }
-#: For `_richardson_in_floats`: the divisors, and the value's, truncation's and jump's weights as
-#: Python floats; the magnitudes of the value's and the jump's weights as arrays (read-only).
 _DIVISOR_LISTS = {method: levels.tolist() for method, levels in _DIVISORS.items()}
-_FLOAT_WEIGHTS = (*(w.tolist() for w in _RICHARDSON[(len(_LEVELS["richardson"]), 2, 2)]),
-                  _RICHARDSON[(len(_LEVELS["richardson"]), 1, 2)][0].tolist())
-_ABS_WEIGHTS = tuple(np.abs(_RICHARDSON[(len(_LEVELS["richardson"]), power, 2)][0]) for power in (2, 1))
-for _array in _ABS_WEIGHTS:
-    _array.flags.writeable = False
+_N_LEVELS = len(_LEVELS["richardson"])
+#: Per method, as Python floats: the value's weights, the weights of the level one before it (its
+#: truncation estimate) and the one-sided jump's weights (`_table`, `_error`).
+_RULE_WEIGHTS = {
+    "central": ([0.0, 1.0], None, [-1.0, 2.0]),  # the jump's weights remove the h term of the slope jump
+    "richardson": (*(w.tolist() for w in _RICHARDSON[(_N_LEVELS, 2, 2)]), _RICHARDSON[(_N_LEVELS, 1, 2)][0].tolist()),
+}
+#: Per method, the magnitudes of the value's and the jump's weights (read-only arrays, `_level_sums`).
+_ABS_WEIGHTS = {method: (np.abs(np.array(w[0])), np.abs(np.array(w[2]))) for method, w in _RULE_WEIGHTS.items()}
+for _pair in _ABS_WEIGHTS.values():
+    for _array in _pair:
+        _array.flags.writeable = False
 
 
 def _short(obj, limit: int = 80) -> str:

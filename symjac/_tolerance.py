@@ -109,54 +109,49 @@ class ToleranceModel:
         for name, value in asdict(self).items():
             _nonnegative(name, value)
 
+    # Each rule is one text for whole arrays and for one entry's Python floats: the methods with a
+    # namespace `xp` first (`_rounding`, `_fd_untrusted`) take `numpy` (what the public methods pass)
+    # or `symjac._floats` (what `_engine` passes for a check of a few entries, where NumPy's fixed
+    # cost per call dominates); the same operations on the same numbers either way.
+
     def rounding(self, a: np.ndarray, b: np.ndarray, dtype, noise: np.ndarray) -> np.ndarray:
         """Per-entry bound on |a - b| for two rounding routes in `dtype`."""
+        return self._rounding(np, a, b, dtype, noise)
+
+    def _rounding(self, xp, a, b, dtype, noise):
         # Per entry, never scaled by unrelated entries (max|J|): an entry's cancellation is in its
         # running error bound (`noise`), and a verdict must not change with the other entries.
-        scale = np.fmax(np.abs(a), np.abs(b))
+        scale = xp.fmax(abs(a), abs(b))
         # + underflow(dtype): below it a difference is underflow, not disagreement (at X = 1e-320
         # every product underflows and eps * |J| rounds to 0; a flushed subnormal intermediate
         # times a factor of 25 leaves a normal number lost).
-        bound = self.rounding_factor * eps(dtype) * scale + self.conditioning_factor * noise
-        return bound + underflow(dtype)
+        epsilon, floor = _finfo(dtype)  # eps(dtype), underflow(dtype)
+        bound = self.rounding_factor * epsilon * scale + self.conditioning_factor * noise
+        return bound + floor
 
-    def against_fd(self, fd_error: np.ndarray, rounding: np.ndarray) -> np.ndarray:
-        """Per-entry bound on |route - fd| given FD's own error estimate."""
+    def against_fd(self, fd_error, rounding):
+        """Per-entry bound on |route - fd| given FD's own error estimate (arrays or one entry's floats)."""
         return self.fd_factor * fd_error + rounding
 
     def fd_uninformative(self, fd_error: np.ndarray, reference: np.ndarray) -> np.ndarray:
         """Entries where the finite-difference error estimate is too large to confirm anything."""
         scale = np.abs(reference)
         jmax = float(np.max(scale)) if scale.size else 0.0
+        return self.fd_uninformative_at(fd_error, scale, jmax)
+
+    def fd_uninformative_at(self, fd_error, scale, jmax: float):
+        """`fd_uninformative` given `scale`, the |reference| (arrays or one entry's floats), and
+        `jmax`, the largest of them."""
         return fd_error > self.fd_informative * (scale + jmax) + self.fd_absolute
 
     def fd_untrusted(self, fd_error: np.ndarray, fd_value: np.ndarray) -> np.ndarray:
         """Entries where finite differences' own error estimate exceeds their own value (and
         `fd_absolute`): not even the sign is known (a stencil across a pole of `tan`, wild
-        curvature), so a disagreement there is no evidence against the other routes."""
-        with np.errstate(invalid="ignore"):
-            return ~(fd_error <= np.abs(fd_value) + self.fd_absolute)
+        curvature), so a disagreement there is no evidence against the other routes (NaN: untrusted)."""
+        return self._fd_untrusted(np, fd_error, fd_value)
 
-    # -- the same rules for one entry, in Python floats (a check of a few entries, `_engine`: NumPy's
-    # per-call cost dominates there); the same operations in the same order, so the same numbers
-    # (tests/test_check_fast_paths.py)
-
-    def rounding_of(self, dtype):
-        """`rounding` of one entry: `(scale, noise) -> bound`, `scale` being `max(|a|, |b|)`."""
-        scaled, conditioning, floor = self.rounding_factor * eps(dtype), self.conditioning_factor, underflow(dtype)
-        return lambda scale, noise: scaled * scale + conditioning * noise + floor
-
-    def against_fd_at(self, fd_error: float, rounding: float) -> float:
-        """`against_fd` of one entry."""
-        return self.fd_factor * fd_error + rounding
-
-    def fd_untrusted_at(self, fd_error: float, fd_value: float) -> bool:
-        """`fd_untrusted` of one entry."""
-        return not (fd_error <= abs(fd_value) + self.fd_absolute)
-
-    def fd_uninformative_at(self, fd_error: float, scale: float, jmax: float) -> bool:
-        """`fd_uninformative` of one entry: `scale` its |reference|, `jmax` the largest of them."""
-        return fd_error > self.fd_informative * (scale + jmax) + self.fd_absolute
+    def _fd_untrusted(self, xp, fd_error, fd_value):
+        return xp.logical_not(fd_error <= abs(fd_value) + self.fd_absolute)
 
     def too_coarse(self, bound, scale, jmax: float):
         """Whether a rounding `bound` is too wide to confirm `fd_informative` agreement at entries

@@ -1,9 +1,11 @@
 """The shortcuts the single-point check takes to cut its fixed cost (issue 14's `x * y` floor) give
 the numbers of the longer way, and keep verdicts right both ways.
 
-- `_finite_diff._weighted` (one product and one reduction over the levels) equals the levels
-  weighted and added one by one, bit for bit; so does `fd_jacobian` with its all-finite
-  shortcut against the general path (NaN masks) on a finite stencil;
+- `_finite_diff._weighted` equals the levels weighted and added one by one, bit for bit; so does
+  `fd_jacobian` with its all-finite shortcut against the general path (NaN masks) on a finite stencil;
+- the rules written once over a namespace (`symjac._floats` for a few entries, NumPy for arrays:
+  finite differences' table, the comparison, the noise, the "weak at" note) give the same numbers
+  both ways, and `symjac._floats` gives NumPy's functions' numbers on one entry;
 - `_tolerance.perturbed` keeps `1 + eps s` per dtype and size: the same numbers as computed
   afresh, per dtype (float32 and float64 differ), read-only, not shared wrongly across sizes;
 - the symbolic route of a Function with several inputs (one shared table) equals each input's
@@ -21,7 +23,7 @@ import numpy as np
 import pytest
 
 import symjac as sj
-from symjac import _engine, _finite_diff, _tolerance
+from symjac import _engine, _finite_diff, _floats, _tolerance
 from symjac._values import coerce_point
 from symjac.backends import numpy_backend
 
@@ -521,7 +523,8 @@ def test_no_perturbations_turn_the_conditioning_off_without_an_error():
     points is 0 (it raised "zero-size array to reduction operation maximum" before), and the check
     still tells wrong Jacobians from right ones, at a few entries and at many."""
     model = sj.ToleranceModel(perturbations=0)
-    assert np.array_equal(_engine._change(np.ones((2, 3)), np.ones((0, 2, 3))), np.zeros((2, 3)))
+    assert np.array_equal(_engine._change(np, np.ones((2, 3)), np.ones((0, 2, 3))), np.zeros((2, 3)))
+    assert _engine._change(_floats, 1.0, []) == 0.0
     for f, at in ((sj.function("x * y", x=(), y=()), {"x": 1.3, "y": -0.7}),
                   (sj.function("X @ X", X=(3, 3)), {"X": np.eye(3) + 0.1})):
         assert sj.check(f, at=at, tolerance=model).verdict == "pass"
@@ -622,3 +625,50 @@ def test_resolve_dtype_of_one_float_dtype_is_that_dtype_as_numpy_says(dtypes):
 
     arrays = {str(i): np.zeros(1, dtype=d) for i, d in enumerate(dtypes)}
     assert resolve_dtype(arrays) == np.result_type(*(a.dtype for a in arrays.values()))
+
+
+# -- symjac._floats: NumPy's functions on one entry ------------------------------------------------
+_EDGE = [0.0, -0.0, 1.0, -1.5, 2.0 ** -1074, 1e308, -1e308, float("inf"), float("-inf"), float("nan")]
+
+
+@pytest.mark.parametrize("name", ["fmax", "maximum"])
+def test_floats_fmax_and_maximum_give_numpys_numbers(name):
+    ours, numpys = getattr(_floats, name), getattr(np, name)
+    for a in _EDGE:
+        for b in _EDGE:
+            want = float(numpys(np.float64(a), np.float64(b)))
+            got = ours(a, b)
+            assert type(got) is float and (got == want or (got != got and want != want)), (name, a, b, got, want)
+
+
+def test_floats_element_wise_functions_give_numpys_numbers():
+    for a in _EDGE:
+        assert _floats.isfinite(a) == bool(np.isfinite(a))
+        assert _floats.where(a > 0, 1.0, 2.0) == float(np.where(a > 0, 1.0, 2.0))
+        assert _floats.logical_not(a > 0) is bool(np.logical_not(a > 0)) and _floats.logical_not(True) is False
+        assert _floats.any(a > 0) == bool(np.any(a > 0))
+        if a == a:
+            assert _floats.sign(a) == float(np.sign(a))
+    assert _floats.zeros_like(3.0) == 0.0 and np.array_equal(np.zeros_like(np.ones(3)), np.zeros(3))
+
+
+def test_the_rules_run_one_text_in_both_namespaces():
+    """The comparison's and the noise's rules on arrays equal their floats entry by entry (trusted
+    and untrusted finite differences, with and without them; the noise above its running bound)."""
+    model, rng = sj.ToleranceModel(), np.random.default_rng(8)
+    a, b, noise = rng.normal(size=6), rng.normal(size=6) * 1e-9, np.abs(rng.normal(size=6)) * 1e-15
+    b = a + b
+    fd_error, fd_value = np.abs(rng.normal(size=6)) * np.array([1e-12, 1e-12, 10, 1e-12, 10, 1e-12]), a
+    untrusted = model.fd_untrusted(fd_error, fd_value)
+    assert untrusted.tolist() == [model._fd_untrusted(_floats, e, v) for e, v in zip(fd_error.tolist(), fd_value.tolist())]
+    assert untrusted.any() and not untrusted.all()
+    for with_fd in (False, True):
+        arrays = _engine._ratios(np, model, np.float64, a, b, a, b, noise, np.array(with_fd), fd_error, untrusted, np.inf)
+        for k in range(6):
+            one = _engine._ratios(_floats, model, np.float64, a[k], b[k], a[k], b[k], noise[k], with_fd, float(fd_error[k]),
+                                  bool(untrusted[k]), np.inf)
+            assert [float(v) for v in one] == [float(v[k]) for v in arrays], (with_fd, k)
+    j32, moved, running = a + 1e-8, a[None] + rng.normal(size=(5, 6)) * 1e-14, noise
+    arrays = _engine._noise_rule(np, j32, a, 2.0 ** -29, _engine._change(np, a, moved), running)
+    floats = _engine._noise_in_floats(j32, a, a, moved, 2.0 ** -29, running)
+    assert np.array_equal(arrays, floats) and (arrays > running).all()

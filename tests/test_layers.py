@@ -24,6 +24,7 @@ ORDER = ("errors", "base", "language", "numeric", "symbolic", "checking", "displ
 LAYERS = {
     "_errors": "errors",
     # pure helpers that know no other symjac concept
+    "_floats": "base",
     "_budget": "base",
     "_cost": "base",
     "_dag": "base",
