@@ -20,7 +20,7 @@ Jobs (`kind`):
   in a tree without it (an older "before" tree) each Jacobian's own `.evaluate`, as before; the
   job's result says which (`joint evaluate`).
 - `check`: `symjac.check` at one point, interleaved with `torch.autograd.gradcheck` slow and fast
-  mode at the same points; with `samples`, `check(f, samples=...)` against that many slow
+  mode at the same points, after `warmup` untimed rounds of all three; with `samples`, `check(f, samples=...)` against that many slow
   gradchecks.
 - `defaults`: with symjac's DEFAULT limits, `symjac.function` + `.jacobians()` + `check` at one
   point, or the refusal; the parent kills the process at its cap.
@@ -280,6 +280,13 @@ def check_job(case, n: int, job: dict) -> dict:
             it["i"] += 1
 
         fns = {"symjac.check": ours, "gradcheck slow": slow, "gradcheck fast": fast}
+        # untimed warm-up rounds, the same for every tool: a sub-millisecond call runs Python 3.11's
+        # specialising interpreter cold for its first few calls (each function of symjac.check runs
+        # once per call: about 8 calls to reach the steady state a test suite sees)
+        if job.get("warmup"):
+            cold = _median_interleaved(fns, job["warmup"], cap)
+            out["warm-up seconds"] = {k: statistics.median(v) for k, v in cold.items()}
+        verdicts.clear()
     times = _median_interleaved(fns, runs, cap)
     out["seconds"] = {k: statistics.median(v) for k, v in times.items()}
     out["runs"] = {k: len(v) for k, v in times.items()}

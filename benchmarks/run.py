@@ -92,6 +92,8 @@ BUILD_ROUNDS = {"full": 5, "quick": 1}  # at most
 REPEAT_BELOW = 20.0  # a build run longer than this is not repeated
 SHORT_RUN = 2.0  # builds with a median over this after 3 runs stop at 3; shorter ones get 5
 RUNS = {"full": 7, "quick": 3}  # timed runs inside one eval / check process
+#: Untimed rounds of every tool before `check` at one point is timed (`_worker.check_job`).
+CHECK_WARMUP = 8
 
 
 def log(*args) -> None:
@@ -249,7 +251,8 @@ class Runner:
         for name, n, samples in CHECK[self.mode]:
             for label, path in self.trees:
                 log(f"check {label:10} {name:22} n={n}" + (f" samples={samples}" if samples else ""))
-                job = {"kind": "check", "case": name, "n": n, "runs": 3 if samples else runs, "cap": cap / 2}
+                job = {"kind": "check", "case": name, "n": n, "runs": 3 if samples else runs, "cap": cap / 2,
+                       "warmup": 0 if samples else CHECK_WARMUP}
                 if samples:
                     job["samples"] = samples
                 res = self.job("check", key(name, n, samples or 0, label), job, path, cap)
@@ -693,7 +696,9 @@ def _render_check(res: Results) -> list[str]:
         "",
         "In each tree's process, interleaved at the same points: `symjac.check(f, at=point)` (warm: the first",
         "call, which compiles, is listed apart), `torch.autograd.gradcheck(f, inputs)` slow mode",
-        "(`fast_mode=False`) and fast mode, float64 inputs requiring grad, gradcheck's default tolerances.",
+        "(`fast_mode=False`) and fast mode, float64 inputs requiring grad, gradcheck's default tolerances;",
+        f"timed after {CHECK_WARMUP} untimed rounds of all three (Python's specialising interpreter runs a",
+        "sub-millisecond call cold for its first few calls; RESULTS.json keeps those rounds' medians, `warm-up seconds`).",
         "`check(samples=N)` (N seeded draws; the older tree: Hypothesis draws) against N slow gradchecks. Ratio: gradcheck's time over",
         "symjac's.",
         "",
