@@ -594,33 +594,48 @@ def _write_out(node: Any) -> Any:
     return node.as_explicit()
 
 
-#: Functions the real-value witness (`_real_somewhere`) evaluates, as NumPy complex ufuncs.
+#: Functions the real-value witness (`_real_somewhere`) evaluates, as NumPy real ufuncs: NaN
+#: where SymPy's value is not real (`log` of a negative number, `asin(2)`).
 _WITNESS_FUNCTIONS = {
     sympy.exp: np.exp, sympy.log: np.log, sympy.sin: np.sin, sympy.cos: np.cos, sympy.tan: np.tan,
     sympy.tanh: np.tanh, sympy.sinh: np.sinh, sympy.cosh: np.cosh, sympy.atan: np.arctan,
     sympy.asin: np.arcsin, sympy.acos: np.arccos, sympy.Abs: np.abs,
     _stable.log1p: np.log1p, _stable.expm1: np.expm1,
-}
-#: symjac's stable primitives, real for real arguments: evaluated on the points where theirs are real.
-_WITNESS_REAL = {
-    _stable.logsumexp: lambda *args: np.logaddexp.reduce(np.stack(args)),
+    # symjac's stable primitives, real for real arguments (NaN for a NaN argument)
     _stable.softplus: lambda a: np.logaddexp(0.0, a),
     _stable.sigmoid: lambda a: 1.0 / (1.0 + np.exp(-a)),
+}
+#: The same for functions of several arguments.
+_WITNESS_MANY = {
+    _stable.logsumexp: lambda *args: np.logaddexp.reduce(np.stack(args)),
     _determinant.det: _determinant.numpy_helpers()["_symjac_det"],
 }
-#: Points the witness tries at once (each input entry drawn from N(0, 1), fixed seed).
+#: Points the witness tries at once (`_witness_points`).
 WITNESS_POINTS = 16
+#: The seed of the witness's points (`_witness_points`).
+_WITNESS_SEED = 20261201
+
+
+def _witness_points(count: int) -> np.ndarray:
+    """`(count, WITNESS_POINTS)` fixed real points, row k for symbol k, each entry drawn from
+    N(0, 1) (a seeded NumPy Generator)."""
+    return np.random.default_rng(_WITNESS_SEED).standard_normal((count, WITNESS_POINTS))
 
 
 def _real_somewhere(entries: list, symbols: list) -> list[bool]:
     """For each entry, True when its value is real and finite at one of `WITNESS_POINTS` fixed
-    random real points: then SymPy's `is_real` cannot be False for it (False means not real
-    anywhere), and the question, slow on a large sum under `log` or `sqrt` (SymPy tries to prove
-    the sum's sign: 40 ms of a 4 x 4 `log(det(X))`), need not be asked. False when no point gives a
-    real value or the entry holds a node the witness does not evaluate; the caller then asks SymPy.
-    One walk over the DAG of all entries, each distinct node evaluated once, in complex arithmetic."""
-    rng = np.random.default_rng(20261201)
-    drawn = rng.standard_normal((len(symbols), WITNESS_POINTS)).astype(complex)  # row k: symbol k
+    random real points (`_witness_points`): then SymPy's `is_real` cannot be False for it (False
+    means not real anywhere), and the question, slow on a large sum under `log` or `sqrt` (SymPy
+    tries to prove the sum's sign: 40 ms of a 4 x 4 `log(det(X))`), need not be asked. False when
+    no point gives a real value or the entry holds a node the witness does not evaluate; the caller
+    then asks SymPy. One walk over the DAG of all entries, each distinct node evaluated once, in
+    float64 arithmetic: a node whose value is not real (a negative number to a power that is not an
+    integer, a logarithm of a negative number, `acos(2)`) is NaN, and so is every node above it, so
+    a finite value is real at that point with every node below it real too (an entry real only
+    through values that are not, `Abs(sqrt(x - 9))` at x < 9, is found real only where they are,
+    and is otherwise asked of SymPy). float64, not complex: the same NumPy loops as the Function's
+    later evaluation, which a process then runs for the first time once, not twice."""
+    drawn = _witness_points(len(symbols))  # row k: symbol k
     values: dict = dict(zip(symbols, drawn))
     unknown = None  # a node the witness cannot evaluate; its parents are unknown too
     add, multiply = operator.add, operator.mul
@@ -630,7 +645,7 @@ def _real_somewhere(entries: list, symbols: list) -> list[bool]:
             return values[node]
         if node.is_Number or node.is_NumberSymbol:
             try:
-                return np.full(WITNESS_POINTS, _complex(node))
+                return np.full(WITNESS_POINTS, _real(node))
             except (TypeError, OverflowError):
                 return unknown
         args = [memo[a] for a in node.args]
@@ -645,33 +660,26 @@ def _real_somewhere(entries: list, symbols: list) -> list[bool]:
         function = _WITNESS_FUNCTIONS.get(type(node))
         if function is not None and len(args) == 1:
             return function(args[0])
-        real = _WITNESS_REAL.get(type(node))
-        if real is not None and args:
-            value = real(*(a.real for a in args)).astype(complex)
-            value[np.any([a.imag != 0 for a in args], axis=0)] = np.nan
-            return value
+        function = _WITNESS_MANY.get(type(node))
+        if function is not None and args:
+            return function(*args)
         return unknown
 
     memo: dict = {}
     with np.errstate(all="ignore"):
         _dag.evaluate(entries, step, memo=memo)
-    out = []
-    for e in entries:
-        v = memo[e]
-        out.append(v is not unknown and bool(np.any((v.imag == 0) & np.isfinite(v.real))))
-    return out
+    return [v is not unknown and bool(np.any(np.isfinite(v))) for v in (memo[e] for e in entries)]
 
 
-def _complex(number: Any) -> complex:
-    """`complex(number)` for a SymPy number: a Rational's or a Float's without SymPy's `evalf`."""
+def _real(number: Any) -> float:
+    """`float(number)` for a real SymPy number (a Rational's or a Float's without SymPy's `evalf`);
+    TypeError for one that is not real."""
     if number.is_Rational:
         try:
-            return complex(number.p / number.q)
+            return number.p / number.q
         except OverflowError:
             pass
-    elif number.is_Float:
-        return complex(float(number))
-    return complex(number)
+    return float(number)
 
 
 def _check_numbers(scan: Any, limits: Limits) -> None:

@@ -216,6 +216,23 @@ def test_real_witness_skips_only_entries_real_at_a_point():
     assert sj.function("log(x * y - 3)", x=(), y=()).output.shape == ()
 
 
+def test_witness_in_real_arithmetic_finds_no_value_through_a_value_that_is_not_real():
+    """The witness evaluates in float64: a node that is not real is NaN, and so is everything
+    above it. An entry real only through such a node is not witnessed; SymPy decides it (real:
+    kept), and one that is not real anywhere is still refused."""
+    from symjac._function import _real_somewhere
+
+    x = sympy.Symbol("x", real=True)
+    through = sympy.Abs(sympy.log(-x**2 - 1))  # real, but its argument is nowhere real
+    assert _real_somewhere([through, sympy.log(x**2 + 1), sympy.asin(x**2 + 2), sympy.log(0 * x + 0.5)], [x]) \
+        == [False, True, False, True]
+    assert sj.function(through, x=()).output[()] == through
+    with pytest.raises(sj.InvalidExpressionError, match="is not real"):
+        sj.function(sympy.asin(x**2 + 2), x=())
+    f = sj.function("log(det(X))", X=(4, 4))  # det(X) > 0 at one of the points
+    assert _real_somewhere([f.output[()]], list(f.inputs[0].flat_symbols)) == [True]
+
+
 def test_tanh_of_a_sum_is_sympys_expression():
     W = np.array([[sympy.Symbol(f"W[{i}, {j}]", real=True) for j in range(3)] for i in range(3)], dtype=object)
     x = np.array([sympy.Symbol(f"x[{i}]", real=True) for i in range(3)], dtype=object)
