@@ -49,8 +49,8 @@ import numpy as np
 import sympy
 
 from . import _dag
-from ._determinant import det as _det
 from ._codegen import Compiled, compile_entries, fold_constants
+from ._determinant import det as _det
 
 __all__ = ["EntryPlan", "PolynomialStage", "AtomFunctions", "plan_entries", "MAX_DEGREE", "MAX_MONOMIALS_PER_ENTRY"]
 
@@ -98,11 +98,11 @@ class PolynomialStage:
     starts: np.ndarray
     offsets: np.ndarray | None
 
-    @property
+    @functools.cached_property
     def n_polynomials(self) -> int:
         return len(self.starts)
 
-    @property
+    @functools.cached_property
     def degree(self) -> int:
         return self.monomials.shape[1]
 
@@ -276,15 +276,15 @@ class EntryPlan:
     take: np.ndarray
     atom_functions: AtomFunctions | None = None
 
-    @property
+    @functools.cached_property  # the plan is immutable: computed once (read per evaluation)
     def n_atoms(self) -> int:
         return self.code.n_entries if self.code is not None else 0
 
-    @property
+    @functools.cached_property
     def n_polynomials(self) -> int:
         return sum(s.n_polynomials for s in self.stages)
 
-    @property
+    @functools.cached_property
     def degree(self) -> int:
         """The most factors of any monomial (1 without polynomials)."""
         return max((s.degree for s in self.stages), default=1)
@@ -296,12 +296,12 @@ class EntryPlan:
             return None
         return np.concatenate([s.offsets if s.offsets is not None else np.zeros(s.n_polynomials) for s in self.stages])
 
-    @property
+    @functools.cached_property
     def n_columns(self) -> int:
         """Columns of the table, the final zero column included."""
         return self.n_inputs + self.n_atoms + self.n_polynomials + len(self.constants) + 1
 
-    @property
+    @functools.cached_property
     def zero_column(self) -> int:
         return self.n_columns - 1
 

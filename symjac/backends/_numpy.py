@@ -231,8 +231,9 @@ def _columns(plan: EntryPlan, x: np.ndarray, table: np.ndarray | None = None, *,
             table[k] = entry  # broadcasts constants, casts to the dtype
     for stage in plan.stages[:-1] if skip_last_stage else plan.stages:
         _polynomials(stage, table)
-    start = plan.n_inputs + plan.n_atoms + plan.n_polynomials
-    table[start : start + len(plan.constants)] = plan.constants.astype(x.dtype)[:, None]
+    if len(plan.constants):
+        start = plan.n_inputs + plan.n_atoms + plan.n_polynomials
+        table[start : start + len(plan.constants)] = plan.constants.astype(x.dtype)[:, None]
     return table
 
 
