@@ -276,7 +276,9 @@ def _satisfied(kind: str, value: np.ndarray, margin: float, matrix: np.ndarray |
 
 
 def _conditioned(matrix: np.ndarray) -> np.ndarray:
-    """Whether each matrix (`(..., n, n)`, finite or not) has `cond_2 <= MAX_CONDITION`."""
+    """Whether each matrix (`(..., n, n)`, finite or not) is real and has `cond_2 <= MAX_CONDITION`."""
+    if np.iscomplexobj(matrix):  # a complex entry: outside the real domain
+        return np.zeros(matrix.shape[:-2], dtype=bool)
     finite = np.all(np.isfinite(matrix), axis=(-2, -1))
     safe = np.where(finite[..., None, None], matrix, 0.0)
     with np.errstate(all="ignore"):
@@ -299,8 +301,8 @@ class _Compiled:
         if where is None:
             return None
         first, n = where
-        entries = [np.broadcast_to(np.asarray(results[first + k], dtype=np.float64), count) for k in range(n * n)]
-        return np.stack(entries, axis=-1).reshape(count + (n, n))
+        entries = [np.broadcast_to(np.asarray(results[first + k]), count) for k in range(n * n)]
+        return np.stack(entries, axis=-1).reshape(count + (n, n))  # complex where an entry is (`meets` refuses it)
 
 
 def compile_constraints(f, constraints) -> _Compiled:

@@ -66,3 +66,8 @@ def test_a_near_singular_matrix_is_outside_the_domain():
     near[3, 3] = 1e-4  # det 1e-4 (below the margin) and condition number 1e4 (above MAX_CONDITION)
     assert not draws.valid({"X": near})
     assert draws.valid({"X": np.eye(4) * 3.0})  # det(inv(X)) = 1/81 < margin, but inv(X) is perfectly conditioned
+
+
+def test_a_complex_matrix_is_not_conditioned():
+    assert not bool(_domain._conditioned(np.array([[1.0 + 1j, 0.0], [0.0, 1.0]])))
+    assert _domain._conditioned(np.array([[[2j, 0.0], [0.0, 1.0]]])).tolist() == [False]
