@@ -20,8 +20,8 @@ Jobs (`kind`):
   in a tree without it (an older "before" tree) each Jacobian's own `.evaluate`, as before; the
   job's result says which (`joint evaluate`).
 - `check`: `symjac.check` at one point, interleaved with `torch.autograd.gradcheck` slow and fast
-  mode at the same points, after `warmup` untimed rounds of all three; with `samples`, `check(f, samples=...)` against that many slow
-  gradchecks.
+  mode at the same points, after `warmup` untimed rounds of all three; with `samples`,
+  `check(f, samples=...)` against that many slow gradchecks.
 - `defaults`: with symjac's DEFAULT limits, `symjac.function` + `.jacobians()` + `check` at one
   point, or the refusal; the parent kills the process at its cap.
 
