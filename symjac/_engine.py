@@ -372,16 +372,13 @@ class _Check:
         routes = {}
         for name, mode in ((TENSOR_REVERSE, "reverse"), (TENSOR_FORWARD, "forward")):
             try:
-                per_input = torch_backend.tensor_jacobians(self.f, self.point, mode)
+                full = torch_backend.tensor_jacobian_matrix(self.f, self.point, mode)  # inputs side by side
             except Unsupported as why:
                 self.notes.append(f"no tensor-level torch routes at this point ({why}); the element-wise ones ran")
                 return None
-            if per_input is None:
+            if full is None:
                 return None
-            blocks = [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs]
-            # side by side and in float64 in one call (a float32 value is exact in float64)
-            routes[name] = (np.concatenate(blocks, axis=1, dtype=np.float64) if len(blocks) > 1
-                            else blocks[0].astype(np.float64))
+            routes[name] = full.astype(np.float64)  # a float32 value is exact in float64
             if not np.isfinite(routes[name]).all():
                 lost = ~np.isfinite(routes[name])
                 p, c = (int(i) for i in np.argwhere(lost)[0])

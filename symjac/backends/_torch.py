@@ -18,7 +18,7 @@ from .._errors import BackendNotAvailableError
 from .._values import Point
 from ._numpy import forward_plan, jacobian_plan
 
-__all__ = ["import_torch", "forward", "exact_jacobian", "autograd_jacobians", "tensor_jacobians", "text_value", "MODES"]
+__all__ = ["import_torch", "forward", "exact_jacobian", "autograd_jacobians", "tensor_jacobians", "tensor_jacobian_matrix", "text_value", "MODES"]
 
 #: The autograd modes symjac runs: reverse (jacrev) and forward (jacfwd).
 MODES = ("reverse", "forward")
@@ -284,7 +284,7 @@ def tensor_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray]
     a loop of dual-number forwards 49 ms. Raises
     `backends._torch_tensor.Unsupported` when the forward cannot run at this point.
     """
-    full = _tensor_jacobian_matrix(function, point, mode)
+    full = tensor_jacobian_matrix(function, point, mode)
     if full is None:
         return None
     out, offset = {}, 0
@@ -294,7 +294,7 @@ def tensor_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray]
     return out
 
 
-def _tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | None:
+def tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | None:
     """`tensor_jacobians` as one `(out_size, in_size)` matrix, the inputs side by side (what
     `symjac.check` compares), in the point's dtype; None when the Function has no tensor forward."""
     from ._torch_tensor import tensor_forward
