@@ -252,7 +252,7 @@ class TensorForward:
 
     def _forward(self, tensors: Mapping[str, Any], lift: Callable | None):
         """The forward's output tensor as computed (no shape check) and the inputs' dtype."""
-        import torch  # the caller (`backends._torch.tensor_jacobians`) imported it through import_torch
+        import torch  # the caller (`backends._torch.tensor_jacobian_matrix`) imported it through import_torch
         first = next(iter(tensors.values()))
         dtype = first.dtype
         env = self._by_dtype.get(dtype)
