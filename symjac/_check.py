@@ -25,8 +25,11 @@ from ._engine import (  # noqa: F401 - the route names are also read from here
     reproduction_line,
 )
 from . import _dag
+from ._arbitrate import arbitrate_report
 from ._errors import InvalidArgumentError, ShapeError
+from ._function import Function, as_job
 from ._report import Report
+from ._second_order import validate_batch, validate_order
 from ._tolerance import DEFAULT_TOLERANCE, ToleranceModel
 from ._values import coerce_array, coerce_point
 
@@ -39,8 +42,6 @@ def _as_job(check):
 
     @functools.wraps(check)
     def run(f, /, **options: Any) -> Report:
-        from ._function import Function, as_job
-
         with as_job(f.limits if isinstance(f, Function) else None, "symjac.check", phase="checking"):
             return check(f, **options)
 
@@ -96,8 +97,6 @@ def check(
     'pass'
     ```
     """
-    from ._function import Function
-
     if not isinstance(f, Function):
         raise InvalidArgumentError(
             f"f: must be a symjac.Function (build one with symjac.function); received {type(f).__name__}"
@@ -109,8 +108,6 @@ def check(
         raise InvalidArgumentError(
             f"tolerance: must be a symjac.ToleranceModel; received {type(tolerance).__name__}"
         )
-    from ._second_order import validate_batch, validate_order
-
     order, batch = validate_order(order), validate_batch(batch)
     if order != 1 and jacobian is not None:
         raise InvalidArgumentError("jacobian: a candidate Jacobian is checked at order=1; received order=2")
@@ -129,8 +126,6 @@ def check(
             f"(inputs {', '.join(f'{n}: {v.shape}' for n, v in point.values.items())})"
         )
     candidate = _candidate(f, jacobian)
-    from ._arbitrate import arbitrate_report
-
     # SymPy's walks inside the engine (error bounds, comparisons of equal deep trees) recurse over
     # the expression's depth: room for the Function's depth budget (`_dag.call_deep`)
     return _dag.call_deep(lambda: arbitrate_report(f, _Check(f, point, candidate, tolerance).run()),
@@ -174,7 +169,6 @@ def _check_higher(f, point, candidate, tolerance, order, batch) -> Report:
 def _check_samples(f, jacobian, tolerance, samples, seed, values, bound=None, roles=None, *, order: int = 1,
                    batch: int | None = None) -> Report:
     from . import _sampling
-    from ._arbitrate import arbitrate_report
 
     if samples is None:
         raise InvalidArgumentError(f"seed: is used only with samples=N; received seed={seed!r} without samples")

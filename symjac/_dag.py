@@ -13,6 +13,8 @@ versions here (`free_symbols`, `height`) are walks of the same kind.
 
 from __future__ import annotations
 
+import contextvars
+import sys
 import threading
 import time
 
@@ -237,8 +239,6 @@ def _async_raise(ident: int, exception: type[BaseException] | None) -> None:
 
 def _release_limit() -> None:
     """One `call_deep` worker is done: the last one restores the recursion limit it found."""
-    import sys
-
     global _limit_users
     with _limit_lock:
         _limit_users -= 1
@@ -253,9 +253,6 @@ def call_deep(fn: Callable[[], Any], *, levels: int) -> Any:
     or raises its exception. The caller's context variables (NumPy's `errstate`, `decimal`) are
     copied to it. The process-wide recursion limit is raised while any such call runs and
     restored after the last one; it is never lowered below what it was."""
-    import contextvars
-    import sys
-
     # First in the calling thread, where a time limit's signal can interrupt the caller's own code
     # (a helper thread cannot be stopped from outside): only what needs the room goes to a thread.
     try:

@@ -41,12 +41,15 @@ import numpy as np
 import sympy
 
 from . import _dag, _floats
+from ._arbitrate import repair_nonfinite
 from ._budget import written_sizes
 from ._finite_diff import FDJacobian, _fd_jacobian
 from ._report import Entry, PairResult, Report, RouteMatrices
 from ._tolerance import ToleranceModel, eps, perturbed, perturbed_normwise
 from ._values import Point
+from .backends import _torch as torch_backend  # the module `backends.torch_backend` names, without its __getattr__
 from .backends import numpy_backend
+from .backends._torch_tensor import Unsupported
 
 __all__ = ["SYMBOLIC", "REVERSE", "FORWARD", "TENSOR_REVERSE", "TENSOR_FORWARD", "FINITE_DIFF", "CANDIDATE"]
 
@@ -337,8 +340,6 @@ class _Check:
         return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, _input_sizes(self.f))])
 
     def _autograd(self, mode: str) -> np.ndarray:
-        from .backends import torch_backend
-
         per_input = torch_backend.autograd_jacobians(self.f, self.point, mode)
         return np.concatenate(
             [per_input[inp.name].reshape(_out_size(self.f), inp.size) for inp in self.f.inputs], axis=1
@@ -356,8 +357,6 @@ class _Check:
     def _text_undefined(self) -> bool:
         """True when the Function's text, run as written, is not finite at the point while the
         Function as built is (`exp(log(x))` at x < 0, built as `x`): `backends._torch.text_value`."""
-        from .backends import torch_backend
-
         written = torch_backend.text_value(self.f, self.p64)
         if written is None:
             return False
@@ -366,9 +365,6 @@ class _Check:
         return bool(np.any(~np.isfinite(written) & np.isfinite(built)))
 
     def _tensor_routes(self) -> dict[str, np.ndarray] | None:
-        from .backends import _torch as torch_backend  # the module `backends.torch_backend` names, without its __getattr__
-        from .backends._torch_tensor import Unsupported
-
         routes = {}
         for name, mode in ((TENSOR_REVERSE, "reverse"), (TENSOR_FORWARD, "forward")):
             try:
@@ -496,8 +492,6 @@ class _Check:
             # differences do not evaluate the forward: then it is evaluated here)
             fd = self._finite_diff()
             out = self._center if self._center is not None else numpy_backend.forward(f, p64).reshape(-1)
-        from ._arbitrate import repair_nonfinite
-
         values = {n: v for n, v in self.point.values.items()}
         # each matrix tested for finiteness once: a finite one has nothing to repair
         if not np.isfinite(out).all():

@@ -282,8 +282,50 @@ def _gather(plan: EntryPlan, function, point: Point, index: np.ndarray, shape: t
 def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.ndarray],
                  shapes: Sequence[tuple], runs: Sequence[tuple | None],
                  direct: "_Direct | None" = None, atoms: "_Atoms | None" = None) -> list[np.ndarray]:
-    """The table's columns `indices[k]` at a point, as `batch_shape + shapes[k]` for each k, chunk
-    by chunk of points; each chunk's table is computed once for all the maps.
+    """The table's columns `indices[k]` at a point, as `batch_shape + shapes[k]` for each k
+    (`_gather_maps` of these maps, `_maps`)."""
+    return _gather_maps(_maps(plan, function, indices, shapes, runs, direct, atoms), function, point)
+
+
+@dataclass(frozen=True, eq=False)
+class _Maps:
+    """A plan and the maps read from its table (`_gather_maps`), with what does not depend on the
+    point worked out once (`_maps`; cached per Function by `forward`, `jacobian`, `jacobians`):
+    `runs` per map (`direct.runs` with `direct`), `step` the points per chunk, `fill` whether the
+    inputs are copied into the table, `zeroed` per map whether its output starts from zeros,
+    `flat` whether the inputs are read as given (points as rows)."""
+
+    plan: EntryPlan
+    indices: tuple
+    shapes: tuple
+    runs: tuple
+    direct: "_Direct | None"
+    atoms: "_Atoms | None"
+    step: int
+    fill: bool
+    zeroed: tuple
+    flat: bool
+
+
+def _maps(plan: EntryPlan, function, indices: Sequence[np.ndarray], shapes: Sequence[tuple],
+          runs: Sequence[tuple | None], direct: "_Direct | None" = None, atoms: "_Atoms | None" = None) -> _Maps:
+    """`_Maps` of `plan` and the maps `indices` (their `runs`, `direct`, `atoms`)."""
+    if direct is not None:
+        runs = direct.runs
+    widest = max([plan.n_columns] + [len(s.monomials) for s in plan.stages])
+    return _Maps(
+        plan=plan, indices=tuple(indices), shapes=tuple(shapes), runs=tuple(runs), direct=direct, atoms=atoms,
+        step=max(1, _CHUNK_ELEMENTS // widest),
+        fill=atoms is None or _reads_input_rows(plan, indices, runs, direct),
+        # only a map with structural zeros, copied in runs, starts from zeros (its zero runs are not written)
+        zeroed=tuple(run is not None and any(r[2] < 0 for r in run) for run in runs),
+        flat=(direct is not None and direct.reads_inputs) or atoms is not None,
+    )
+
+
+def _gather_maps(maps: _Maps, function, point: Point) -> list[np.ndarray]:
+    """The table's columns `maps.indices[k]` at a point, as `batch_shape + maps.shapes[k]` for each
+    k, chunk by chunk of points; each chunk's table is computed once for all the maps.
 
     A map given as runs (`_runs`) is copied run by run straight from the table (columns as rows,
     each run a transposing block copy) into an output made by `np.zeros` (its zero runs are not
@@ -292,27 +334,21 @@ def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.n
     the output one per dense entry (X @ X: 4,096 entries over 137 columns); the take then writes
     each point's row of the output in place, contiguously.
 
-    With `direct` (`_direct`), the plan's last stage is not written to the table: its products
-    are formed straight in the outputs from the inputs as given (points as rows) and the earlier
-    columns transposed once, and `direct.runs` replaces `runs`. With `atoms` (`_atoms`), the
-    code atoms are computed from the inputs as given, not by generated code; the inputs are then
-    not copied into the table when nothing else reads them there.
+    With `maps.direct` (`_direct`), the plan's last stage is not written to the table: its
+    products are formed straight in the outputs from the inputs as given (points as rows) and the
+    earlier columns transposed once. With `maps.atoms` (`_atoms`), the code atoms are computed
+    from the inputs as given, not by generated code; the inputs are then not copied into the
+    table when nothing else reads them there.
     """
+    plan, direct, atoms, step = maps.plan, maps.direct, maps.atoms, maps.step
     points = math.prod(point.batch_shape)
-    flats = [point.values[name].reshape(points, -1)
-             if (direct is not None and direct.reads_inputs) or atoms is not None else None
-             for name in function.input_names]
-    if direct is not None:
-        runs = direct.runs
-        coefs = None if direct.coefs is None else direct.coefs.astype(point.dtype)
-    widest = max([plan.n_columns] + [len(s.monomials) for s in plan.stages])
-    step = max(1, _CHUNK_ELEMENTS // widest)
+    flats = ([point.values[name].reshape(points, -1) for name in function.input_names] if maps.flat
+             else [None] * len(function.inputs))
+    coefs = None if direct is None or direct.coefs is None else direct.coefs.astype(point.dtype)
     # one chunk: the inputs are written straight into the table's first rows
-    fill = atoms is None or _reads_input_rows(plan, indices, runs, direct)
-    x = _inputs(plan, function, point, rows=plan.n_columns + 1 if step >= points else None, fill=fill)
-    # only a map with structural zeros, copied in runs, starts from zeros (its zero runs are not written)
-    outs = [np.zeros((points, len(index)), dtype=x.dtype) if run is not None and any(r[2] < 0 for r in run)
-            else np.empty((points, len(index)), dtype=x.dtype) for index, run in zip(indices, runs)]
+    x = _inputs(plan, function, point, rows=plan.n_columns + 1 if step >= points else None, fill=maps.fill)
+    outs = [np.zeros((points, len(index)), dtype=x.dtype) if zeroed else np.empty((points, len(index)), dtype=x.dtype)
+            for index, zeroed in zip(maps.indices, maps.zeroed)]
     for lo in range(0, points, step):
         skip = direct is not None
         sources = [None if flat is None else flat[lo : lo + step] for flat in flats]
@@ -327,7 +363,7 @@ def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.n
             for pieces, out in zip(direct.pieces, outs):
                 _direct_products(pieces, sources, coefs, out[lo : lo + step])
         rows = None
-        for index, run, out in zip(indices, runs, outs):
+        for index, run, out in zip(maps.indices, maps.runs, outs):
             if run is not None:
                 _copy_runs(table, run, out[lo : lo + step])
                 continue
@@ -335,7 +371,7 @@ def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.n
                 rows = np.empty(table.shape[::-1], dtype=table.dtype)
                 _transpose_into(table, rows)
             np.take(rows, index, axis=1, out=out[lo : lo + step], mode="clip")
-    return [out.reshape(point.batch_shape + shape) for out, shape in zip(outs, shapes)]
+    return [out.reshape(point.batch_shape + shape) for out, shape in zip(outs, maps.shapes)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -615,13 +651,15 @@ def jacobians(function, jacs, point: Point) -> list[np.ndarray]:
     jacs = tuple(jacs)
     if not jacs:
         return []
-    plan, dense = jacobians_plan(function, jacs)
-    names = tuple(jac.wrt.name for jac in jacs)
-    runs = function.cached(("jacobians-runs", names, "numpy"),
-                           lambda: tuple(_runs(index, plan.zero_column) for index in dense))
-    direct = function.cached(("jacobians-direct", names, "numpy"), lambda: _direct(plan, function, dense, runs))
-    atoms = function.cached(("jacobians-atoms", names, "numpy"), lambda: _atoms(plan, function))
-    return _gather_many(plan, function, point, dense, [jac.shape for jac in jacs], runs, direct, atoms)
+
+    def build():
+        plan, dense = jacobians_plan(function, jacs)
+        runs = tuple(_runs(index, plan.zero_column) for index in dense)
+        return _maps(plan, function, dense, [jac.shape for jac in jacs], runs, _direct(plan, function, dense, runs),
+                     _atoms(plan, function))
+
+    return _gather_maps(function.cached(("jacobians-maps", tuple(jac.wrt.name for jac in jacs), "numpy"), build),
+                        function, point)
 
 
 def evaluate_jacobians(function, jacs, values: dict[str, Any]) -> list[np.ndarray]:
@@ -662,18 +700,24 @@ def _copy_runs(table: np.ndarray, runs: tuple, out: np.ndarray) -> None:
 
 def forward(function, point: Point) -> np.ndarray:
     """Output values at a validated point: `batch_shape + out_shape`, in the point's dtype."""
-    plan = forward_plan(function)
-    return _gather(plan, function, point, plan.take, function.out_shape)
+    def build():
+        plan = forward_plan(function)
+        return _maps(plan, function, (plan.take,), (function.out_shape,), (None,))
+
+    return _gather_maps(function.cached(("forward-maps", "numpy"), build), function, point)[0]
 
 
 def jacobian(jac, point: Point) -> np.ndarray:
     """Exact Jacobian values at a validated point: `batch_shape + jac.shape`, in the point's dtype."""
-    plan, dense = jacobian_plan(jac)
-    runs = jac.function.cached(("jacobian-runs", jac.wrt.name, "numpy"), lambda: _runs(dense, plan.zero_column))
-    direct = jac.function.cached(("jacobian-direct", jac.wrt.name, "numpy"),
-                                 lambda: _direct(plan, jac.function, (dense,), (runs,)))
-    atoms = jac.function.cached(("jacobian-atoms", jac.wrt.name, "numpy"), lambda: _atoms(plan, jac.function))
-    return _gather_many(plan, jac.function, point, (dense,), (jac.shape,), (runs,), direct, atoms)[0]
+    function = jac.function
+
+    def build():
+        plan, dense = jacobian_plan(jac)
+        runs = _runs(dense, plan.zero_column)
+        return _maps(plan, function, (dense,), (jac.shape,), (runs,), _direct(plan, function, (dense,), (runs,)),
+                     _atoms(plan, function))
+
+    return _gather_maps(function.cached(("jacobian-maps", jac.wrt.name, "numpy"), build), function, point)[0]
 
 
 def evaluate_forward(function, values: dict[str, Any]) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 from .._errors import BackendNotAvailableError
 from .._values import Point
 from ._numpy import forward_plan, jacobian_plan
+from ._torch_tensor import tensor_forward
 
 __all__ = ["import_torch", "forward", "exact_jacobian", "autograd_jacobians", "tensor_jacobians", "tensor_jacobian_matrix", "text_value", "MODES"]
 
@@ -25,6 +26,11 @@ MODES = ("reverse", "forward")
 
 
 def import_torch():
+    """The torch module, imported on first call with its forward-mode decompositions loaded
+    (`_load_jvp_decompositions`); later calls return it at once."""
+    global _TORCH
+    if _TORCH is not None:
+        return _TORCH
     try:
         import torch
     except ImportError as error:
@@ -34,10 +40,13 @@ def import_torch():
         ) from None
     if not _DECOMPOSITIONS_LOADED:
         _load_jvp_decompositions()
+    _TORCH = torch
     return torch
 
 
 _DECOMPOSITIONS_LOADED = False
+#: torch, once `_load_jvp_decompositions` has run (`import_torch`).
+_TORCH = None
 
 
 def _load_jvp_decompositions() -> None:
@@ -297,8 +306,6 @@ def tensor_jacobians(function, point: Point, mode: str) -> dict[str, np.ndarray]
 def tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | None:
     """`tensor_jacobians` as one `(out_size, in_size)` matrix, the inputs side by side (what
     `symjac.check` compares), in the point's dtype; None when the Function has no tensor forward."""
-    from ._torch_tensor import tensor_forward
-
     run = tensor_forward(function)
     if run is None:
         return None
@@ -657,8 +664,6 @@ def text_value(function, point: Point) -> np.ndarray | None:
     as a flat NumPy array; None for a Function without text or a tensor forward, or where the text
     cannot be run. SymPy simplifies while it builds (`exp(log(x))` is `x`): where this is not finite
     but the Function is, the point is outside the domain of the text as written."""
-    from ._torch_tensor import tensor_forward
-
     forward = tensor_forward(function)
     if forward is None or function.source is None:
         return None
