@@ -68,48 +68,60 @@ class Deadline:
             raise _Expired()
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float | None, *, what: str, hint: str = "") -> Iterator[Deadline]:
-    """Run the block under a limit of `seconds` (None: no limit); past it, raise `JobTimeoutError`
-    (its message ends with `hint`, how to raise the limit).
+class time_limit:
+    """`with time_limit(seconds, what=..., hint=...) as deadline:` runs the block under a limit of
+    `seconds` (None: no limit); past it, raise `JobTimeoutError` (its message ends with `hint`, how
+    to raise the limit). `deadline` is the block's `Deadline`.
 
     An earlier timer that would have fired during the block fires right after it instead; one that
     is due before this limit (pytest-timeout's, an enclosing limit's) is left running, and this
-    limit is then checked between steps only."""
-    deadline = Deadline(seconds)
-    if seconds is None:
-        yield deadline
-        return
-    use_signal = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-    if use_signal and 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= seconds:
-        use_signal = False  # an earlier timer is due first: it keeps the signal
-    if use_signal:
+    limit is then checked between steps only. A class, not a generator: `symjac.check` enters one
+    per call, and the generator's own overhead was a measurable part of a check of `x * y`."""
+
+    __slots__ = ("deadline", "what", "hint", "_previous", "_timer")
+
+    def __init__(self, seconds: float | None, *, what: str, hint: str = ""):
+        self.deadline = Deadline(seconds)
+        self.what, self.hint = what, hint
+        self._timer = None  # (remaining, interval) of the timer found, when this limit took the signal
+
+    def __enter__(self) -> Deadline:
+        deadline = self.deadline
+        seconds = deadline.seconds
+        if seconds is None or not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+            return deadline
+        remaining, interval = signal.getitimer(signal.ITIMER_REAL)
+        if 0 < remaining <= seconds:
+            return deadline  # an earlier timer is due first: it keeps the signal
+
         def on_alarm(signum, frame):
             deadline.expired = True
             raise _Expired()
 
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        remaining, interval = signal.getitimer(signal.ITIMER_REAL)
+        self._previous = signal.signal(signal.SIGALRM, on_alarm)
+        self._timer = (remaining, interval)
         signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield deadline
-    except _Expired:
-        elapsed = time.monotonic() - deadline.start
-        if not deadline.expired:
-            raise  # an enclosing limit's signal, not ours: that limit reports it
-        error = JobTimeoutError(
-            f"timeout: {what} ran past its time limit of {seconds:g} s and was stopped after {elapsed:.1f} s"
-            + (f"; {hint}" if hint else "")
-        )
-        error.timeout, error.elapsed = seconds, elapsed
-        raise error from None
-    finally:
-        if use_signal:
+        return deadline
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        deadline = self.deadline
+        if self._timer is not None:
+            remaining, interval = self._timer
+            self._timer = None
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            signal.signal(signal.SIGALRM, self._previous)
             if remaining:
                 left = remaining - (time.monotonic() - deadline.start)
                 signal.setitimer(signal.ITIMER_REAL, max(left, 0.01), interval)
+        if kind is None or not issubclass(kind, _Expired) or not deadline.expired:
+            return False  # no exception, another one, or an enclosing limit's signal (that limit reports it)
+        elapsed = time.monotonic() - deadline.start
+        timeout = JobTimeoutError(
+            f"timeout: {self.what} ran past its time limit of {deadline.seconds:g} s and was stopped after {elapsed:.1f} s"
+            + (f"; {self.hint}" if self.hint else "")
+        )
+        timeout.timeout, timeout.elapsed = deadline.seconds, elapsed
+        raise timeout from None
 
 
 # --------------------------------------------------------------------------- jobs: limit and progress
@@ -129,12 +141,12 @@ def progress_wanted(setting: bool | None, stream: Any = None) -> bool:
     if setting is not None:
         return setting
     stream = sys.stderr if stream is None else stream
-    if os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("CI"):
-        return False
-    try:
-        return bool(stream.isatty())
+    try:  # the terminal first: elsewhere (a pipe, pytest's capture) the answer is known without the environment
+        if not stream.isatty():
+            return False
     except (AttributeError, ValueError, OSError):
         return False
+    return not (os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("CI"))
 
 
 class Progress:
@@ -185,36 +197,46 @@ class _Job:
         self.deadline, self.progress = deadline, progress
 
 
-@contextlib.contextmanager
-def job(what: str, *, timeout: float | None, progress: bool | None = None, phase: str = "",
-        hint: str = "", stream: TextIO | None = None) -> Iterator[None]:
-    """Run the block as a job: under `timeout` seconds (`time_limit`), with a progress line when
-    `progress_wanted(progress)`. Inside an enclosing job (in this thread), the block only names its
-    `phase` on that job's line: the outermost limit governs."""
-    outer = getattr(_local, "job", None)
-    if outer is not None:
-        shown = outer.progress
-        previous = shown.phase if shown else ""
-        if shown and phase:
-            shown.phase = phase
-        try:
-            yield
-        finally:
-            if shown:
-                shown.phase = previous
-        return
-    stream = sys.stderr if stream is None else stream
-    display = Progress(what, stream=stream, limit=timeout) if progress_wanted(progress, stream) else None
-    if display:
-        display.phase = phase
-    with time_limit(timeout, what=what, hint=hint) as deadline:
-        _local.job = _Job(deadline, display)
-        try:
-            yield
-        finally:
-            _local.job = None
-            if display:
-                display.close()
+class job:
+    """`with job(what, timeout=..., progress=..., phase=..., hint=...):` runs the block as a job:
+    under `timeout` seconds (`time_limit`), with a progress line when `progress_wanted(progress)`.
+    Inside an enclosing job (in this thread), the block only names its `phase` on that job's line:
+    the outermost limit governs. A class, as `time_limit`."""
+
+    __slots__ = ("what", "timeout", "progress", "phase", "hint", "stream", "_outer", "_previous", "_limit",
+                 "_display")
+
+    def __init__(self, what: str, *, timeout: float | None, progress: bool | None = None, phase: str = "",
+                 hint: str = "", stream: TextIO | None = None):
+        self.what, self.timeout, self.progress, self.phase, self.hint, self.stream = (
+            what, timeout, progress, phase, hint, stream)
+
+    def __enter__(self) -> None:
+        outer = self._outer = getattr(_local, "job", None)
+        if outer is not None:
+            shown = outer.progress
+            self._previous = shown.phase if shown else ""
+            if shown and self.phase:
+                shown.phase = self.phase
+            return
+        stream = sys.stderr if self.stream is None else self.stream
+        display = self._display = (Progress(self.what, stream=stream, limit=self.timeout)
+                                   if progress_wanted(self.progress, stream) else None)
+        if display:
+            display.phase = self.phase
+        limit = self._limit = time_limit(self.timeout, what=self.what, hint=self.hint)
+        _local.job = _Job(limit.__enter__(), display)
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        outer = self._outer
+        if outer is not None:
+            if outer.progress:
+                outer.progress.phase = self._previous
+            return False
+        _local.job = None
+        if self._display:
+            self._display.close()
+        return self._limit.__exit__(kind, error, traceback)
 
 
 def current_job() -> Any:

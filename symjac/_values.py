@@ -16,6 +16,7 @@ batches.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -63,16 +64,18 @@ def _torch_to_numpy(value: Any, *, argument: str, constant: bool) -> np.ndarray:
 
 
 def _to_numpy(value: Any, *, argument: str, constant: bool = False) -> np.ndarray:
-    if type(value).__module__.startswith("torch"):
-        value = _torch_to_numpy(value, argument=argument, constant=constant)
-    if isinstance(value, np.ma.MaskedArray):
-        if np.ma.getmaskarray(value).any():
-            index = tuple(int(i) for i in np.argwhere(np.ma.getmaskarray(value))[0])
-            raise InvalidArgumentError(
-                f"{argument}: a masked array with masked entries (the first at index {index}); its masked "
-                "values would be used as they are: pass value.filled(...) or plain values"
-            )
-        value = np.ma.getdata(value)
+    kind = type(value)
+    if kind is not np.ndarray and kind is not np.float64 and kind is not float:  # those: neither torch's nor masked
+        if kind.__module__.startswith("torch"):
+            value = _torch_to_numpy(value, argument=argument, constant=constant)
+        if isinstance(value, np.ma.MaskedArray):
+            if np.ma.getmaskarray(value).any():
+                index = tuple(int(i) for i in np.argwhere(np.ma.getmaskarray(value))[0])
+                raise InvalidArgumentError(
+                    f"{argument}: a masked array with masked entries (the first at index {index}); its masked "
+                    "values would be used as they are: pass value.filled(...) or plain values"
+                )
+            value = np.ma.getdata(value)
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
@@ -98,7 +101,9 @@ def coerce_array(value: Any, shape: tuple[int, ...], *, argument: str, constant:
             f"{argument}: expected shape {shape} (optionally with leading batch dims); "
             f"received shape {array.shape}"
         )
-    if not np.isfinite(array).all():  # one test in the usual case; the first bad index only on failure
+    # one test in the usual case (a number: in Python, without NumPy's ufunc and reduction); the
+    # first bad index only on failure
+    if not (math.isfinite(array.item()) if array.ndim == 0 else np.isfinite(array).all()):
         bad = ~np.isfinite(array)
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise InvalidArgumentError(
@@ -161,7 +166,8 @@ _TOLERANCE_WORDS = frozenset({"rtol", "atol", "tol", "eps", "epsilon", "rel_tol"
 def coerce_point(inputs, values: Mapping[str, Any], *, function_name: str = "f") -> Point:
     """Check `values` against the declared `inputs` (a sequence of `Input`) and build a Point."""
     declared = {inp.name: inp for inp in inputs}
-    unknown = sorted(set(values) - set(declared))
+    same = values.keys() == declared.keys()  # the usual case: nothing unknown, nothing missing
+    unknown = [] if same else sorted(set(values) - set(declared))
     if unknown:
         tolerance_like = [n for n in unknown if n in _TOLERANCE_WORDS]
         hint = (
@@ -172,7 +178,7 @@ def coerce_point(inputs, values: Mapping[str, Any], *, function_name: str = "f")
             f"values: {function_name} has no input named {', '.join(map(repr, unknown))}; "
             f"its inputs are {', '.join(declared) or '(none)'}{hint}"
         )
-    missing = [name for name in declared if name not in values]
+    missing = [] if same else [name for name in declared if name not in values]
     if missing:
         raise InvalidArgumentError(
             f"values: missing a value for input {', '.join(map(repr, missing))} of {function_name}; "
