@@ -18,6 +18,8 @@ import mpmath
 import numpy as np
 import sympy
 
+from ._floats import all_finite
+
 __all__ = ["DIGITS", "exact_jacobian_entries", "exact_values", "arbitrate_report", "entry_cell", "repair_nonfinite"]
 
 #: Significant decimal digits of the arbitration.
@@ -101,7 +103,7 @@ def repair_nonfinite(f, values: Mapping[str, Any], matrix: np.ndarray, *, jacobi
     Returns `(repaired matrix, None)`, or `(matrix, reason)` when it cannot be repaired: a value
     is not real there (mathematically outside the domain), or it is too large for float64 (symjac
     cannot represent it), or there are more than `MAX_REPAIRED` such entries."""
-    if np.isfinite(matrix).all():  # the common case: nothing to repair
+    if all_finite(matrix):  # the common case: nothing to repair
         return matrix, None
     bad = np.argwhere(~np.isfinite(matrix))
     if len(bad) > MAX_REPAIRED:

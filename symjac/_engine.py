@@ -375,7 +375,7 @@ class _Check:
             if full is None:
                 return None
             routes[name] = full.astype(np.float64)  # a float32 value is exact in float64
-            if not np.isfinite(routes[name]).all():
+            if not _floats.all_finite(routes[name]):
                 lost = ~np.isfinite(routes[name])
                 p, c = (int(i) for i in np.argwhere(lost)[0])
                 if self._text_undefined():
@@ -404,7 +404,7 @@ class _Check:
         if not any(SYMBOLIC in p.routes and set(p.routes) & {TENSOR_REVERSE, TENSOR_FORWARD} for p in failing):
             return False  # torch agrees with the exact Jacobian: nothing to tell apart
         value = self._autograd("reverse")
-        if not np.all(np.isfinite(value)):
+        if not _floats.all_finite(value):
             return False
         position = list(routes).index(TENSOR_FORWARD) + 1 if TENSOR_FORWARD in routes else len(routes)
         items = list(routes.items())
@@ -494,13 +494,13 @@ class _Check:
             out = self._center if self._center is not None else numpy_backend.forward(f, p64).reshape(-1)
         values = {n: v for n, v in self.point.values.items()}
         # each matrix tested for finiteness once: a finite one has nothing to repair
-        if not np.isfinite(out).all():
+        if not _floats.all_finite(out):
             out, why = repair_nonfinite(f, values, out, jacobian=False)
             if why is not None:
                 return self._inconclusive(why)
             if not np.all(np.isfinite(out)):  # pragma: no cover - repair_nonfinite returns a reason
                 return self._inconclusive("outside the domain")
-        overflowed = not np.isfinite(symbolic).all()
+        overflowed = not _floats.all_finite(symbolic)
         if overflowed:
             symbolic, why = repair_nonfinite(f, values, symbolic, jacobian=True)
             if why is not None:
@@ -544,7 +544,7 @@ class _Check:
         failing = [p for p in pairs if not p.ok]
         exact_failing = [p for p in failing if FINITE_DIFF not in p.routes]
         fd_failing = [p for p in failing if FINITE_DIFF in p.routes]
-        fd_undefined = not np.all(np.isfinite(fd.value))
+        fd_undefined = not _floats.all_finite(fd.value)
         untrusted = self._fd_excused
         vague = self._fd_vague(fd.error, symbolic)
 

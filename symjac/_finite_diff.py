@@ -160,7 +160,7 @@ def _fd_jacobian(fn, x: np.ndarray, method: str, noise_bound: np.ndarray | None)
         raise ShapeError(f"output_noise must have one entry per output of fn ({m}); received {noise_bound.size}")
 
     # Non-finite anywhere in an entry's stencil, or at x: that entry is NaN / inf.
-    finite = np.isfinite(values).all()
+    finite = _floats.all_finite(values)
     if finite and method == "richardson" and n * m <= PYTHON_ENTRIES:
         small = _richardson_in_floats(x, step, step_levels, values, noise_bound)
         if small is not None:

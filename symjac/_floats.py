@@ -15,7 +15,22 @@ from __future__ import annotations
 import math
 import operator
 
-__all__ = ["fmax", "maximum", "where", "logical_not", "isfinite", "sign", "any", "zeros_like", "frexp", "ldexp"]
+import numpy as np
+
+__all__ = ["fmax", "maximum", "where", "logical_not", "isfinite", "sign", "any", "zeros_like", "frexp", "ldexp",
+           "all_finite", "FEW"]
+
+#: `all_finite` tests arrays of at most this many entries in Python floats.
+FEW = 16
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """`bool(numpy.isfinite(array).all())` of a real NumPy array: up to `FEW` entries in Python
+    floats, one `math.isfinite` each (NumPy's ufunc and reduction took about 3x that there, and
+    more between other work, where a check of `x * y` makes half a dozen such tests), else NumPy's."""
+    if array.size <= FEW:
+        return all(map(math.isfinite, array.flat))
+    return bool(np.isfinite(array).all())
 
 
 def fmax(a: float, b: float) -> float:

@@ -16,13 +16,13 @@ batches.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ._errors import InvalidArgumentError, ShapeError
+from ._floats import all_finite
 
 __all__ = ["Point", "coerce_point", "coerce_array", "float_dtype", "resolve_dtype", "FLOAT_DTYPES"]
 
@@ -101,9 +101,8 @@ def coerce_array(value: Any, shape: tuple[int, ...], *, argument: str, constant:
             f"{argument}: expected shape {shape} (optionally with leading batch dims); "
             f"received shape {array.shape}"
         )
-    # one test in the usual case (a number: in Python, without NumPy's ufunc and reduction); the
-    # first bad index only on failure
-    if not (math.isfinite(array.item()) if array.ndim == 0 else np.isfinite(array).all()):
+    # one test in the usual case (a few entries: in Python floats); the first bad index only on failure
+    if not all_finite(array):
         bad = ~np.isfinite(array)
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise InvalidArgumentError(

@@ -54,17 +54,16 @@ def test_weighted_levels_equal_the_sum_written_out_bit_for_bit(shape):
 def test_fd_all_finite_shortcut_equals_the_general_path(monkeypatch, fn, n):
     x = RNG.normal(size=n)
     fast = _finite_diff.fd_jacobian(fn, x)
-    real_isfinite = np.isfinite
+    real_all_finite = _floats.all_finite
     calls = {"n": 0}
 
-    def isfinite_first_false(a, *args, **kwargs):  # the shortcut's test of the whole stencil sees "not finite"
-        out = real_isfinite(a, *args, **kwargs)
+    def all_finite_first_false(a):  # the shortcut's test of the whole stencil sees "not finite"
         if np.ndim(a) == 2 and np.shape(a)[0] == 6 * n + 1 and not calls["n"]:
             calls["n"] += 1
-            return np.zeros_like(out)
-        return out
+            return False
+        return real_all_finite(a)
 
-    monkeypatch.setattr(_finite_diff.np, "isfinite", isfinite_first_false)
+    monkeypatch.setattr(_finite_diff._floats, "all_finite", all_finite_first_false)
     general = _finite_diff.fd_jacobian(fn, x)
     monkeypatch.undo()
     assert calls["n"] == 1  # the general path ran
@@ -650,6 +649,25 @@ def test_floats_element_wise_functions_give_numpys_numbers():
         if a == a:
             assert _floats.sign(a) == float(np.sign(a))
     assert _floats.zeros_like(3.0) == 0.0 and np.array_equal(np.zeros_like(np.ones(3)), np.zeros(3))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_all_finite_gives_numpys_answer_below_and_above_few(dtype):
+    """`_floats.all_finite` (Python floats up to `FEW` entries, NumPy above) answers as
+    `numpy.isfinite(a).all()` at every size, shape and position of a bad entry."""
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 2, _floats.FEW, _floats.FEW + 1, 40):
+        for shape in ((size,), (1, size), (size, 1)) if size else ((0,), (2, 0)):
+            a = rng.normal(size=shape).astype(dtype)
+            assert _floats.all_finite(a) is True
+            if a.size == 0 or dtype is np.int64:
+                continue
+            for bad in (np.nan, np.inf, -np.inf):
+                for k in (0, a.size - 1):
+                    b = a.copy()
+                    b.reshape(-1)[k] = bad
+                    assert _floats.all_finite(b) is False, (size, shape, bad, k)
+    assert _floats.all_finite(np.array(np.nan)) is False and _floats.all_finite(np.array(2.0)) is True
 
 
 def test_the_rules_run_one_text_in_both_namespaces():
