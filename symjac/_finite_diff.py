@@ -162,7 +162,7 @@ def _fd_jacobian(fn, x: np.ndarray, method: str, noise_bound: np.ndarray | None)
     # Non-finite anywhere in an entry's stencil, or at x: that entry is NaN / inf.
     finite = _floats.all_finite(values)
     if finite and method == "richardson" and n * m <= PYTHON_ENTRIES:
-        small = _richardson_in_floats(x, step, step_levels, values, noise_bound)
+        small = _richardson_in_floats(x, step, values, noise_bound)
         if small is not None:
             return small
     f0 = values[0]  # (m,)
@@ -322,18 +322,15 @@ def _level_sums(inv_h: np.ndarray, method: str) -> tuple:
 PYTHON_ENTRIES = 8
 
 
-def _richardson_in_floats(x, step, step_levels, values: np.ndarray, noise_bound) -> FDJacobian | None:
+def _richardson_in_floats(x, step, values: np.ndarray, noise_bound) -> FDJacobian | None:
     """`_fd_jacobian`'s "richardson" table of at most `PYTHON_ENTRIES` entries on its stencil's
     `values` (all finite), entry by entry in Python floats; None where a value or an error is not
     finite (the array code masks it)."""
     n, m = x.size, values.shape[1]
     rows = values.tolist()
     f0 = rows[0]
-    hs = step_levels.tolist()  # hs[l][q]
+    hs, inv_first, inv_last, weight_sums, jump_sums = _level_lists(tuple(step.tolist()))  # hs[l][q]
     levels = range(len(hs))
-    inv_h = 1.0 / step_levels
-    weight_sums, jump_sums = (s.tolist() for s in _level_sums(inv_h, "richardson"))
-    inv_first, inv_last = inv_h[0].tolist(), inv_h[-1].tolist()
     # entry k = (q, p), q-major as the array code's (n, m)
     tables = []
     for q in range(n):
@@ -355,6 +352,20 @@ def _richardson_in_floats(x, step, step_levels, values: np.ndarray, noise_bound)
         out_value[p * n + q], out_error[p * n + q] = value, error
     return _result(np.array(out_value).reshape(m, n), np.array(out_error).reshape(m, n), step, "richardson",
                    values.shape[0])
+
+
+@functools.lru_cache(maxsize=256)
+def _level_lists(steps: tuple) -> tuple:
+    """What `_richardson_in_floats` reads of the "richardson" levels of the base steps `steps`
+    (Python floats, one per input; the levels `_stencil` makes of them), as lists: each level's
+    steps, 1 / the coarsest and the finest level's, and `_level_sums`. Kept per tuple of steps:
+    they are powers of two, the same at most points (every entry within 1 in magnitude), and
+    working them out took about ten NumPy calls per check."""
+    step_levels = np.array([[s / d for s in steps] for d in _DIVISOR_LISTS["richardson"]])
+    inv_h = 1.0 / step_levels
+    weight_sums, jump_sums = _level_sums(inv_h, "richardson")
+    return (tuple(map(tuple, step_levels.tolist())), tuple(inv_h[0].tolist()), tuple(inv_h[-1].tolist()),
+            tuple(weight_sums.tolist()), tuple(jump_sums.tolist()))
 
 
 def _as_point(x) -> np.ndarray:

@@ -354,10 +354,9 @@ def _tensor_rows(torch, y, xs: list, start: int, stop: int) -> np.ndarray:
     if not y.requires_grad:
         return np.zeros((count, sum(x.numel() for x in xs)), dtype=dtype)
     if count == 1 and y.numel() == 1:
-        # the cotangent 1 made in NumPy (what autograd's default `ones_like` gives, without its dispatch)
-        one = torch.from_numpy(np.ones((), dtype=dtype)) if y.device.type == "cpu" else None
-        grads = torch.autograd.grad(y.reshape(()) if y.dim() else y, xs, grad_outputs=one, retain_graph=True,
-                                    allow_unused=True)
+        # the cotangent 1 is autograd's own (`ones_like`): between other work that took about 9 µs less
+        # than a cotangent made in NumPy and handed over
+        grads = torch.autograd.grad(y.reshape(()) if y.dim() else y, xs, retain_graph=True, allow_unused=True)
         if all(g is not None and g.dim() == 0 for g in grads):  # scalar inputs: their values side by side
             # each read as a Python float (exact for float32 too): one call each, no NumPy view
             return np.array([g.item() for g in grads], dtype=dtype).reshape(1, len(grads))
