@@ -140,36 +140,29 @@ class _Check:
 
     def _reference(self, p64: Point) -> np.ndarray:
         """The symbolic route at the float64 point `p64`. `_Check` evaluates, in the same batched call, the
-        float64 points its noise reads (`_noise_points`: the point rounded to float32, and the
-        conditioning's perturbed points) and keeps them for `_noise`; a subclass with its own
-        `_noise` evaluates the point alone."""
+        float64 points its noise reads (`_noise_points`) and keeps them for `_noise`; a subclass
+        with its own `_noise` evaluates the point alone."""
         if type(self)._noise is not _Check._noise or type(self)._symbolic is not _Check._symbolic:
             return self._symbolic(p64)
         x = self.x64 if p64 is self._p64 else p64.flat(self.f.input_names)
-        rows = [x.reshape(1, -1)] + self._noise_rows()
-        flat = np.concatenate(rows) if len(rows) > 1 else rows[0]  # one concatenation of every point
-        values = self._symbolic(_flat_point(self.f, flat))
+        values = self._symbolic(_flat_point(self.f, self._noise_points(x)))
         self._evaluated = values  # (1 + points, out_size, in_size): read once by `_noise`
         return values[0]
 
-    def _noise_points(self) -> np.ndarray | None:
-        """The float64 points the noise evaluates the symbolic route at besides the point itself,
-        flat `(k, in_size)`: the point rounded to float32 (for a float64 point; a float32 point is
-        that point already), then the conditioning's `_perturbations`; None when there are none."""
-        rows = self._noise_rows()
-        return np.concatenate(rows) if len(rows) > 1 else rows[0] if rows else None
-
-    def _noise_rows(self) -> list:
-        """`_noise_points` as its blocks of rows, not yet concatenated."""
-        rows = []
-        if self.dtype != np.float32:
-            rows.append(self.x64.astype(np.float32).astype(np.float64).reshape(1, -1))
+    def _noise_points(self, x: np.ndarray) -> np.ndarray:
+        """The flat float64 point `x` and after it the points the noise evaluates the symbolic
+        route at, `(1 + k, in_size)`, written into one array: the point rounded to float32 (for a
+        float64 point; a float32 point is that point already), then the conditioning's
+        `_perturbations`."""
+        rounded = int(self.dtype != np.float32)
         count = self.tol.perturbations
-        if count:  # `_perturbations`' two blocks
-            x = self.x64
-            rows.append(perturbed(x, self.dtype, count))
-            rows.append(perturbed_normwise(x, self.dtype, count, _input_sizes(self.f)))
-        return rows
+        out = np.empty((1 + rounded + 2 * count, x.size))
+        out[0] = x
+        if rounded:
+            out[1] = self.x64.astype(np.float32)  # float32 values, exact in float64
+        if count:
+            self._perturbations(out[1 + rounded :])
+        return out
 
     def _noise(self, symbolic: np.ndarray, *, implementation: bool = False) -> np.ndarray:
         """Measured rounding sensitivity per entry, rescaled to the point's dtype; with
@@ -329,15 +322,20 @@ class _Check:
             moved = evaluate(_flat_point(self.f, flat)).reshape(count, rows, -1)
         return _change(np, base, moved)
 
-    def _perturbations(self) -> np.ndarray | None:
+    def _perturbations(self, out: np.ndarray | None = None) -> np.ndarray | None:
         """The conditioning's float64 points, flat `(2 * perturbations, in_size)` (None for none):
         component-wise (x (1 + eps s)) and normwise per input array (x + eps max|x| s: what a
-        backward-stable matrix algorithm may be off by), `_tolerance.perturbed*`."""
+        backward-stable matrix algorithm may be off by), `_tolerance.perturbed*`; written into
+        `out` when given."""
         count = self.tol.perturbations
         if not count:
             return None
         x = self.x64
-        return np.concatenate([perturbed(x, self.dtype, count), perturbed_normwise(x, self.dtype, count, _input_sizes(self.f))])
+        if out is None:
+            out = np.empty((2 * count, x.size))
+        perturbed(x, self.dtype, count, out=out[:count])
+        perturbed_normwise(x, self.dtype, count, _input_sizes(self.f), out=out[count:])
+        return out
 
     def _autograd(self, mode: str) -> np.ndarray:
         per_input = torch_backend.autograd_jacobians(self.f, self.point, mode)

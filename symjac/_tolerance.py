@@ -207,11 +207,12 @@ def _signs(seed: int, count: int, size: int) -> np.ndarray:
     return _kept_signs(seed, count, size) if count * size <= _KEPT_SIGNS else _draw_signs(seed, count, size)
 
 
-def perturbed(x: np.ndarray, dtype, count: int) -> np.ndarray:
+def perturbed(x: np.ndarray, dtype, count: int, *, out: np.ndarray | None = None) -> np.ndarray:
     """`count` float64 copies of the flat point `x`, each entry moved by one rounding of `dtype`:
-    `x * (1 + eps(dtype) * s)`, with fixed random signs `s` (shape `(count, x.size)`)."""
+    `x * (1 + eps(dtype) * s)`, with fixed random signs `s` (shape `(count, x.size)`); written
+    into `out` (float64, that shape) when given."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
-    return x[None, :] * _factors(eps(dtype), int(count), x.size)
+    return np.multiply(x[None, :], _factors(eps(dtype), int(count), x.size), out=out)
 
 
 @functools.lru_cache(maxsize=64)
@@ -228,12 +229,13 @@ def _factors(eps_value: float, count: int, size: int) -> np.ndarray:
     return 1.0 + eps_value * _signs(PERTURBATION_SEED, count, size)
 
 
-def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes) -> np.ndarray:
+def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes, *, out: np.ndarray | None = None) -> np.ndarray:
     """`count` float64 copies of the flat point `x` moved normwise, as a backward-stable matrix
     algorithm (LU, QR) is exact for: each input array moved by `eps(dtype) * max|array| * s`,
     with fixed random signs `s` (`sizes`: the flat size of each input array, in order). A
     determinant's cofactor of 3e-38 among entries of size 2 moves by 1e-15 this way, which
-    `torch.linalg.det`'s backward (`det * inv(X).T`) may be off by; component-wise moves see 1e-53."""
+    `torch.linalg.det`'s backward (`det * inv(X).T`) may be off by; component-wise moves see 1e-53.
+    Written into `out` (float64, `(count, x.size)`) when given."""
     x = np.asarray(x, dtype=np.float64).reshape(-1)
     sizes = [int(n) for n in sizes]
     if all(n == 1 for n in sizes):  # scalars only: each one's largest magnitude is its own
@@ -246,7 +248,9 @@ def perturbed_normwise(x: np.ndarray, dtype, count: int, sizes) -> np.ndarray:
     else:
         scale = np.concatenate([np.full(n, np.max(np.abs(part), initial=0.0)) for n, part in zip(sizes, np.split(x, np.cumsum(sizes)[:-1]))])
     signs = _signs(PERTURBATION_SEED + 1, count, x.size)
-    return x[None, :] + eps(dtype) * scale[None, :] * signs
+    moved = np.multiply(eps(dtype) * scale[None, :], signs, out=out)
+    moved += x[None, :]  # x + eps max|x| s, as the sum the other way round: the same number
+    return moved
 
 
 #: Running error bounds are compiled smallest entry first, until they reach MAX_RUNNING_TOTAL
