@@ -110,8 +110,9 @@ class _Check:
     @property
     def p64(self) -> Point:
         """The point in float64 (made once per check)."""
-        if self._p64 is None:
-            self._p64 = self.point.as_dtype(np.float64)
+        if self._p64 is None:  # a float64 point is its own (its values are read-only: `coerce_point`)
+            point = self.point
+            self._p64 = point if point.dtype == np.float64 else point.as_dtype(np.float64)
         return self._p64
 
     @property
@@ -168,7 +169,7 @@ class _Check:
         """Measured rounding sensitivity per entry, rescaled to the point's dtype; with
         `implementation`, also what a fused implementation's own formula may lose
         (`symjac._implementations`)."""
-        p32 = self.point.as_dtype(np.float32)
+        p32 = self.point if self.dtype == np.float32 else self.point.as_dtype(np.float32)
         j32 = self._symbolic(p32).astype(np.float64)
         evaluated, self._evaluated = getattr(self, "_evaluated", None), None
         if evaluated is None:  # not from `_reference` (symjac.verify's base check)
