@@ -340,7 +340,7 @@ def tensor_jacobian_matrix(function, point: Point, mode: str) -> np.ndarray | No
 def _as_numpy(t) -> np.ndarray:
     """`t.detach().cpu().numpy()`, without the two calls where they change nothing (a CPU tensor
     that does not require grad: what autograd's gradients and tangents are here)."""
-    if t.requires_grad or t.device.type != "cpu":
+    if t.requires_grad or not t.is_cpu:
         return t.detach().cpu().numpy()
     return t.numpy()
 
@@ -477,7 +477,7 @@ def _side_by_side_jvps(torch, fn, primals: tuple, start: int, stop: int):
     import torch.autograd.forward_ad as fwad
 
     count = stop - start
-    if any(p.requires_grad or p.device.type != "cpu" for p in primals):
+    if any(p.requires_grad or not p.is_cpu for p in primals):
         return None  # the copies below are made in NumPy: CPU tensors of plain values only
     dtype = _numpy_dtype(primals[0])
     # the copies (row j: input j's value `count` times) and the unit tangents (units[j, i] = 1 where
