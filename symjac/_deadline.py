@@ -75,8 +75,8 @@ class time_limit:
 
     An earlier timer that would have fired during the block fires right after it instead; one that
     is due before this limit (pytest-timeout's, an enclosing limit's) is left running, and this
-    limit is then checked between steps only. A class, not a generator: `symjac.check` enters one
-    per call, and the generator's own overhead was a measurable part of a check of `x * y`."""
+    limit is then checked between steps only. (A class rather than a generator: `symjac.check`
+    enters one per call.)"""
 
     __slots__ = ("deadline", "what", "hint", "_previous", "_timer")
 
@@ -201,7 +201,7 @@ class job:
     """`with job(what, timeout=..., progress=..., phase=..., hint=...):` runs the block as a job:
     under `timeout` seconds (`time_limit`), with a progress line when `progress_wanted(progress)`.
     Inside an enclosing job (in this thread), the block only names its `phase` on that job's line:
-    the outermost limit governs. A class, as `time_limit`."""
+    the outermost limit governs. (A class, as `time_limit`.)"""
 
     __slots__ = ("what", "timeout", "progress", "phase", "hint", "stream", "_outer", "_previous", "_limit",
                  "_display")
