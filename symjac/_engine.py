@@ -134,10 +134,9 @@ class _Check:
         with self._ignored():
             if len(jacs) == 1:
                 return numpy_backend.jacobian(jacs[0], point).reshape(batch + (_out_size(self.f), jacs[0].wrt.size))
-            # every input's Jacobian from one shared table (`numpy_backend.jacobians`, what
-            # `Function.jacobians().evaluate` runs): each distinct entry and atom computed once
-            blocks = numpy_backend.jacobians(self.f, jacs, point)
-        return np.concatenate([b.reshape(batch + (_out_size(self.f), j.wrt.size)) for b, j in zip(blocks, jacs)], axis=-1)
+            # every input's Jacobian from one shared table (`numpy_backend.jacobians_plan`, what
+            # `Function.jacobians().evaluate` runs), side by side: each distinct entry and atom computed once
+            return numpy_backend.jacobian_matrix(self.f, jacs, point)
 
     def _reference(self, p64: Point) -> np.ndarray:
         """The symbolic route at the float64 point `p64`. `_Check` evaluates, in the same batched call, the

@@ -52,6 +52,37 @@ def test_joint_evaluate_equals_each_jacobians_evaluate(text, shapes, consts, bat
             np.testing.assert_allclose(joint[name], per_entry_jacobian(jac, point, batch), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("text, shapes, consts", CASES + [
+    ("tanh(W @ x + b)", {"W": (6, 6), "x": (6,), "b": (6,)}, {}),
+], ids=[c[0] for c in CASES] + ["tanh n=6"])
+@pytest.mark.parametrize("batch", [(), (5,)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_jacobian_matrix_is_the_jacobians_side_by_side_bit_for_bit(text, shapes, consts, batch, dtype):
+    """`numpy_backend.jacobian_matrix` (what check compares: one map up to `_JOINT_MAP_MAX` entries,
+    else the per-input gathers joined) equals `jacobians` side by side, bit for bit."""
+    from symjac.backends import _numpy
+    from symjac._values import coerce_point
+
+    f = sj.function(text, consts=consts, **shapes)
+    jacs = tuple(f.jacobian(name) for name in f.input_names)
+    point = coerce_point(f.inputs, _point(shapes, batch, dtype))
+    out_size = int(np.prod(f.out_shape))
+    total = sum(j.wrt.size for j in jacs)
+    matrix = _numpy.jacobian_matrix(f, jacs, point)
+    joined = np.concatenate([b.reshape(batch + (out_size, j.wrt.size))
+                             for b, j in zip(_numpy.jacobians(f, jacs, point), jacs)], axis=-1)
+    assert matrix.dtype == joined.dtype == dtype and matrix.shape == batch + (out_size, total)
+    assert np.array_equal(matrix, joined)
+
+
+def test_jacobian_matrix_cases_cover_one_map_and_joined_blocks():
+    from symjac.backends import _numpy
+
+    sizes = [int(np.prod(sj.function(t, consts=c, **s).out_shape)) * sum(int(np.prod(v)) for v in s.values())
+             for t, s, c in CASES]
+    assert min(sizes) <= _numpy._JOINT_MAP_MAX < max(sizes)
+
+
 def test_joint_evaluate_sees_a_wrong_entry_as_different():
     # negative: the comparison above is not vacuous; a Jacobian with a sign-flipped or transposed
     # entry map evaluates to different values than the joint plan's

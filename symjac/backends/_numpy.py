@@ -36,6 +36,7 @@ __all__ = [
     "jacobians_plan",
     "jacobians",
     "evaluate_jacobians",
+    "jacobian_matrix",
 ]
 
 
@@ -660,6 +661,37 @@ def jacobians(function, jacs, point: Point) -> list[np.ndarray]:
 
     return _gather_maps(function.cached(("jacobians-maps", tuple(jac.wrt.name for jac in jacs), "numpy"), build),
                         function, point)
+
+
+#: Jacobians side by side of at most this many entries are one map into their shared table
+#: (`jacobian_matrix`); larger ones are gathered per input and joined, each keeping its own runs and
+#: direct products (`tanh(W @ x + b)` n = 16's check took 8% longer as one map).
+_JOINT_MAP_MAX = 64
+
+
+def jacobian_matrix(function, jacs, point: Point) -> np.ndarray:
+    """The Jacobians `jacs` (of `function`) at a validated point side by side, `batch_shape +
+    (out_size, their inputs' total size)` in the point's dtype (what `symjac.check` compares), from
+    the shared table of `jacobians_plan`; the same numbers as `jacobians`. Up to `_JOINT_MAP_MAX`
+    entries one map laid out that way: one gather, no joining of blocks (the fixed cost per map is
+    most of the work there)."""
+    jacs = tuple(jacs)
+    out_size = math.prod(function.out_shape)
+    if out_size * sum(jac.wrt.size for jac in jacs) > _JOINT_MAP_MAX:
+        batch = point.batch_shape
+        blocks = jacobians(function, jacs, point)
+        return np.concatenate([b.reshape(batch + (out_size, j.wrt.size)) for b, j in zip(blocks, jacs)], axis=-1)
+
+    def build():
+        plan, dense = jacobians_plan(function, jacs)
+        sizes = [jac.wrt.size for jac in jacs]
+        index = np.concatenate([d.reshape(out_size, n) for d, n in zip(dense, sizes)], axis=1).reshape(-1)
+        runs = _runs(index, plan.zero_column)
+        return _maps(plan, function, (index,), ((out_size, sum(sizes)),), (runs,),
+                     _direct(plan, function, (index,), (runs,)), _atoms(plan, function))
+
+    return _gather_maps(function.cached(("jacobian-matrix-maps", tuple(jac.wrt.name for jac in jacs), "numpy"), build),
+                        function, point)[0]
 
 
 def evaluate_jacobians(function, jacs, values: dict[str, Any]) -> list[np.ndarray]:
