@@ -1105,12 +1105,13 @@ def _jacobians(f) -> tuple:
 
 
 def _flat_point(f, flat: np.ndarray) -> Point:
-    """Flat float64 points `(k, in_size)`, inputs side by side, as a Point of batch `(k,)`."""
+    """Flat float64 points `(k, in_size)`, inputs side by side, as a Point of batch `(k,)` (its
+    `rows` the flat array)."""
     count, offset, values = flat.shape[0], 0, {}
     for inp in f.inputs:
         values[inp.name] = flat[:, offset : offset + inp.size].reshape((count,) + inp.shape)
         offset += inp.size
-    return Point(values, np.dtype(np.float64), (count,))
+    return Point(values, np.dtype(np.float64), (count,), flat)
 
 
 #: `_Check._noise` works a Jacobian of at most this many entries out in Python floats (`_noise_in_floats`).

@@ -133,14 +133,18 @@ def resolve_dtype(arrays: Mapping[str, np.ndarray]) -> np.dtype:
 
 
 class Point:
-    """Validated values for every input of a Function: same dtype, a common batch shape."""
+    """Validated values for every input of a Function: same dtype, a common batch shape. `rows`:
+    the same values as one `(points, in_size)` array, inputs side by side in declaration order,
+    when the point was made from one (None otherwise), for the backends to read in one piece."""
 
-    __slots__ = ("values", "dtype", "batch_shape")
+    __slots__ = ("values", "dtype", "batch_shape", "rows")
 
-    def __init__(self, values: dict[str, np.ndarray], dtype: np.dtype, batch_shape: tuple[int, ...]):
+    def __init__(self, values: dict[str, np.ndarray], dtype: np.dtype, batch_shape: tuple[int, ...],
+                 rows: np.ndarray | None = None):
         self.values = values
         self.dtype = dtype
         self.batch_shape = batch_shape
+        self.rows = rows
 
     def as_dtype(self, dtype: np.dtype) -> "Point":
         return Point({k: v.astype(dtype) for k, v in self.values.items()}, np.dtype(dtype), self.batch_shape)

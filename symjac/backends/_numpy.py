@@ -246,6 +246,9 @@ def _inputs(plan: EntryPlan, function, point: Point, rows: int | None = None, *,
     x = np.empty((plan.n_inputs if rows is None else rows, points), dtype=point.dtype)[: plan.n_inputs]
     if not fill:
         return x
+    if point.rows is not None and point.rows.shape == (points, plan.n_inputs):  # the inputs in one piece
+        _transpose_into(point.rows, x)
+        return x
     start = 0
     for name in function.input_names:  # one transposing copy per input (no concatenation first)
         value = point.values[name].reshape(points, -1)
