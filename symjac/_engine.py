@@ -676,10 +676,10 @@ class _Check:
         in_floats = noise.size <= COMPARE_IN_FLOATS and _model_rules(self.tol)
         untrusted = None if in_floats else self.tol.fd_untrusted(fd.error, fd.value)
         step = max(1, COMPARE_CHUNK // max(noise.size, 1))
-        for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd in _pair_chunks(tuple(names), step):
+        for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd, index in _pair_chunks(tuple(names), step):
             stacked = np.array([routes[n] for n in used])  # `np.stack` of same-shape matrices, in one call
             if in_floats:
-                small = _compare_in_floats(self.tol, self.dtype, stacked, (ia, ib, ta, tb, fd_pair), noise, fd)
+                small = _compare_in_floats(self.tol, self.dtype, stacked, index, noise, fd)
                 if small is not None:  # all finite: the same numbers as below
                     lists, disputed, excused = small
                     self._disputed |= disputed.reshape(noise.shape)
@@ -776,7 +776,8 @@ def _pair_chunks(names: tuple, step: int) -> tuple:
     chunk), each with its index arrays: `(pairs, routes used, first and second route of each pair
     in them, the two routes its rounding tolerance reads (for a pair with finite differences: the
     other route, twice), which pairs have finite differences, the ratio a NaN difference counts
-    as (0 against finite differences, inf otherwise), whether any pair has them)`, made once per
+    as (0 against finite differences, inf otherwise), whether any pair has them, and the five index
+    arrays before it as tuples of Python numbers (what `_compare_in_floats` reads))`, made once per
     tuple of names (read-only)."""
     combos = list(itertools.combinations(names, 2))
     out = []
@@ -791,7 +792,8 @@ def _pair_chunks(names: tuple, step: int) -> tuple:
         nan_ratio = np.where(fd_pair, 0.0, np.inf)[:, None, None]
         for array in (fd_pair, ia, ib, ta, tb, nan_ratio):
             array.flags.writeable = False
-        out.append((chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, bool(fd_pair.any())))
+        lists = tuple(tuple(a.tolist()) for a in (ia, ib, ta, tb, fd_pair))
+        out.append((chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, bool(fd_pair.any()), lists))
     return tuple(out)
 
 
@@ -854,14 +856,14 @@ def _compare_in_floats(model: ToleranceModel, dtype, stacked: np.ndarray, index:
     `symjac._floats` and the reductions after it as NumPy makes them, so the same results
     (`tests/test_check_fast_paths.py`). `stacked`: the routes used, `(routes,) + shape`; `index`:
     each pair's two routes in it, the two its rounding bound reads, whether it has finite
-    differences (`_pair_chunks`); `fd`: their value and error estimate. Returns `(per pair: (worst
+    differences, as sequences of Python numbers (`_pair_chunks`' lists); `fd`: their value and error estimate. Returns `(per pair: (worst
     flat index, its tolerance, its ratio, max abs error, max rel error, entries over), disputed,
     excused)`, the last two boolean arrays of the entries (flat); None where a value or a difference
     is not finite or a tolerance is not finite and > 0 (the array code masks those)."""
     values = stacked.reshape(len(stacked), -1).tolist()
     if not all(abs(v) < _INF for row in values for v in row):
         return None
-    ia, ib, ta, tb, fd_pair = (a.tolist() for a in index)
+    ia, ib, ta, tb, fd_pair = index
     noises = noise.reshape(-1).tolist()
     fd_error, fd_value = fd.error.reshape(-1).tolist(), fd.value.reshape(-1).tolist()
     size = len(noises)

@@ -457,7 +457,7 @@ def test_compare_in_python_floats_falls_back_on_non_finite_values():
     from symjac._finite_diff import FDJacobian
 
     model = sj.ToleranceModel()
-    index = (np.array([0]), np.array([1]), np.array([0]), np.array([1]), np.array([False]))
+    index = ((0,), (1,), (0,), (1,), (False,))
     fd = FDJacobian(np.zeros((1, 2)), np.zeros((1, 2)), np.ones(2), "central-richardson", 13)
     noise = np.zeros((1, 2))
     stacked = np.array([[[1.0, np.inf]], [[1.0, 2.0]]])

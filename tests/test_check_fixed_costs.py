@@ -84,7 +84,8 @@ def test_pair_chunks_index_every_pair_in_combination_order(names, step):
     chunks = _engine._pair_chunks(names, step)
     assert chunks is _engine._pair_chunks(names, step)  # made once
     seen = []
-    for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd in chunks:
+    for chunk, used, ia, ib, ta, tb, fd_pair, nan_ratio, any_fd, lists in chunks:
+        assert lists == tuple(tuple(a.tolist()) for a in (ia, ib, ta, tb, fd_pair))
         assert len(chunk) <= step
         for i, (a, b) in enumerate(chunk):
             assert (used[ia[i]], used[ib[i]]) == (a, b)

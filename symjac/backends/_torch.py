@@ -497,7 +497,7 @@ def _side_by_side_jvps(torch, fn, primals: tuple, start: int, stop: int):
         tangent = fwad.unpack_dual(out).tangent
     if tangent is None:
         return out.new_zeros((1, count))
-    return torch.from_numpy(_as_numpy(tangent).reshape(1, count))
+    return tangent.reshape(1, count)
 
 
 def _functorch_jvps(torch, fn, primals: tuple, tangents: list):
