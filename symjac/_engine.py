@@ -221,16 +221,14 @@ class _Check:
 
     def _running(self, shape) -> np.ndarray:
         """eps(dtype) times the running error bound of each exact entry (`_tolerance.running_error`)."""
-        values, (rows, cols), left = self._bounds("running-error", _jacobian_cells)
-        out = np.zeros(shape)
-        self.bounded = _bounded_mask(self.f, tuple(shape), rows, cols, values is not None)
+        shape = tuple(shape)
+        out, (rows, cols), left, found = self._placed_bounds("running-error", _jacobian_cells, shape, eps(self.dtype))
+        self.bounded = _bounded_mask(self.f, shape, rows, cols, found)
         if left:
             self.notes.append(
                 f"no running error bound for {left} of the exact Jacobian's entries (too large to compile"
                 " quickly); their tolerance rests on the measured float32 noise and input conditioning"
             )
-        if values is not None:
-            out[rows, cols] = values * eps(self.dtype)
         return out
 
     def refine_noise(self, noise: np.ndarray, disputed: np.ndarray) -> tuple[np.ndarray, int]:
@@ -291,6 +289,40 @@ class _Check:
             return None, cells, left
         values = self._at_point(compiled)
         return np.where(np.isfinite(values), values, 0.0), cells, left
+
+    def _placed_bounds(self, key: str, cells_of, shape: tuple, factor: float, budget: int | None = None):
+        """`factor` times `_bounds` placed at their `(rows, cols)` of an array of `shape` (rows only
+        for a 1-D `shape`), 0 elsewhere, with their `(rows, cols)`, how many went without one and
+        whether any were compiled. Up to `_floats.FEW` entries in Python floats: the same numbers
+        (each bound's float64 value, 0 where not finite, times `factor`) without NumPy's calls."""
+        compiled, cells, left = self.f.cached(key, lambda: _compile_bounds(cells_of(self.f), self.f, budget))
+        if compiled is not None and math.prod(shape) <= _floats.FEW:
+            values = self._floats_at_point(compiled)
+            if values is not None:
+                out = [0.0] * math.prod(shape)
+                for place, v in zip(_places(self.f, key, cells, shape), values):
+                    out[place] = v * factor if math.isfinite(v) else 0.0
+                return np.array(out).reshape(shape), cells, left, True
+        out = np.zeros(shape)
+        if compiled is not None:
+            values = self._at_point(compiled)
+            values = np.where(np.isfinite(values), values, 0.0) * factor
+            if len(shape) == 2:
+                out[cells[0], cells[1]] = values
+            else:
+                out[cells[0]] = values
+        return out, cells, left, compiled is not None
+
+    def _floats_at_point(self, compiled) -> list[float] | None:
+        """`_at_point` as Python floats (None where an entry is not one number)."""
+        args = getattr(self, "_point_arguments", None)
+        if args is None:
+            args = self._point_arguments = numpy_backend._arguments(self.f, self.p64)
+        with self._ignored():
+            try:
+                return [float(e) for e in compiled.fn(*args)]
+            except (TypeError, ValueError):
+                return None
 
     def _at_point(self, compiled) -> np.ndarray:
         """Compiled code of the function's symbols (`_codegen.compile_entries`) at the point, in float64."""
@@ -449,12 +481,9 @@ class _Check:
         finite differences divide by their step), or None when no entry has a bound
         (`forward_bounds`, with the larger budget: a large formula rounds far above the few eps
         finite differences otherwise assume; `inv(X)` at 14 x 14, by LU: about 40 eps)."""
-        values, (rows, _), _ = self.forward_bounds()
-        if values is None:
-            return None
-        out = np.zeros(_out_size(self.f))
-        out[rows] = values * eps(np.float64)
-        return out
+        out, _, _, found = self._placed_bounds("running-error-forward", _output_cells, (_out_size(self.f),),
+                                               eps(np.float64), budget=MAX_REST_TOTAL)
+        return out if found else None
 
     # -- kinks and domain ----------------------------------------------------------------------
     def _kink_distances(self) -> list[tuple[str, float]]:
@@ -1094,6 +1123,14 @@ def _bounded_mask(f, shape: tuple, rows, cols, compiled: bool) -> np.ndarray:
         return mask
 
     return f.cached(("check-bounded", shape, compiled), build)
+
+
+def _places(f, key: str, cells: tuple, shape: tuple) -> tuple:
+    """The flat places in an array of `shape` of the bounds `key`'s `(rows, cols)` (rows only for a
+    1-D `shape`), as Python ints (cached: a tuple, shared safely)."""
+    width = shape[1] if len(shape) == 2 else 1
+    return f.cached(("bound-places", key, shape), lambda: tuple(
+        int(r) * width + (int(c) if len(shape) == 2 else 0) for r, c in zip(cells[0], cells[1])))
 
 
 def _input_sizes(f) -> tuple:

@@ -11,6 +11,8 @@ the numbers of the longer way, and keep verdicts right both ways.
 - the symbolic route of a Function with several inputs (one shared table) equals each input's
   Jacobian evaluated alone to rounding, and the check still fails wrong Jacobians (sign-flipped,
   transposed, off by 1e-4 relative; 1e-3 in float32) and passes a correct one written differently;
+- the running error bounds of a few entries are placed in Python floats (`_Check._placed_bounds`):
+  the same arrays as NumPy's (the end-to-end test of the shortcuts turns it off too);
 - the torch-forward route of an element-wise function of scalars runs its columns side by side in
   one dual forward (`backends._torch._side_by_side_jvps`): the loop's columns bit for bit, only
   where copies cannot mix (no softmax, reduction, index or non-scalar), a wrong JVP still caught.
@@ -533,6 +535,34 @@ def test_no_perturbations_turn_the_conditioning_off_without_an_error():
         assert sj.check(f, at=at, jacobian=wrong, tolerance=model).verdict == "fail"
 
 
+@pytest.mark.parametrize("text, shapes", [("sigmoid(X) @ X", {"X": (2, 2)}), ("tanh(x * y) + x ** 3", {"x": (), "y": ()}),
+                                          ("log(x) * y", {"x": (), "y": ()}), ("x * y", {"x": (), "y": ()})])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_running_bounds_placed_in_floats_equal_the_array_code(monkeypatch, text, shapes, dtype):
+    """`_Check._placed_bounds` in Python floats (up to `_floats.FEW` entries) gives the array code's
+    arrays bit for bit: the Jacobian's bounds (`_running`, 2-D places in the bounds' own order) and
+    the forward's (`_forward_running`), with the bounded mask and the notes; not all zero."""
+    f = sj.function(text, **shapes)
+    rng = np.random.default_rng(21)
+    nonzero = 0
+    for _ in range(8):
+        at = {k: (np.abs(rng.normal(size=s)) + 0.2).astype(dtype) for k, s in shapes.items()}
+        point = coerce_point(f.inputs, at)
+        results = []
+        for few in (16, -1):
+            monkeypatch.setattr(_floats, "FEW", few)
+            check = _engine._Check(f, point, None, sj.ToleranceModel())
+            shape = (int(np.prod(f.out_shape)), sum(inp.size for inp in f.inputs))
+            with np.errstate(all="ignore"):
+                results.append((check._running(shape), check._forward_running(), check.bounded.copy(), list(check.notes)))
+        (fast, fast_fwd, fast_mask, fast_notes), (slow, slow_fwd, slow_mask, slow_notes) = results
+        assert fast.shape == slow.shape and np.array_equal(fast, slow)
+        assert (fast_fwd is None) == (slow_fwd is None) and (fast_fwd is None or np.array_equal(fast_fwd, slow_fwd))
+        assert np.array_equal(fast_mask, slow_mask) and fast_notes == slow_notes
+        nonzero += int(np.any(fast != 0) or (fast_fwd is not None and np.any(fast_fwd != 0)))
+    assert nonzero == 8
+
+
 def _all_shortcuts(monkeypatch, on: bool):
     from symjac.backends import _torch as tb
 
@@ -540,6 +570,7 @@ def _all_shortcuts(monkeypatch, on: bool):
     monkeypatch.setattr(_engine, "NOISE_IN_FLOATS", 8 if on else 0)
     monkeypatch.setattr(_finite_diff, "PYTHON_ENTRIES", 8 if on else 0)
     monkeypatch.setattr(tb, "SIDE_BY_SIDE_COLUMNS", 8 if on else 0)
+    monkeypatch.setattr(_floats, "FEW", 16 if on else -1)  # `all_finite`, the running bounds' placement
 
 
 SMALL_CHECKS = [("abs(x) * y", dict(x=0.0, y=1.0)), ("abs(x) * y", dict(x=1e-9, y=1.0)),
