@@ -284,18 +284,22 @@ class _Check:
         """The running error bounds of `cells_of(f)` at the point (float64, non-finite as 0, None
         when none was compiled), their `(rows, cols)` and how many entries went without one;
         `budget`: `_compile_bounds`'."""
-        compiled, cells, left = self.f.cached(key, lambda: _compile_bounds(cells_of(self.f), self.f, budget))
+        compiled, cells, left = self._compiled_bounds(key, cells_of, budget)
         if compiled is None:
             return None, cells, left
         values = self._at_point(compiled)
         return np.where(np.isfinite(values), values, 0.0), cells, left
+
+    def _compiled_bounds(self, key: str, cells_of, budget: int | None = None):
+        """`_compile_bounds` of `cells_of(f)`, cached on the Function under `key`."""
+        return self.f.cached(key, lambda: _compile_bounds(cells_of(self.f), self.f, budget))
 
     def _placed_bounds(self, key: str, cells_of, shape: tuple, factor: float, budget: int | None = None):
         """`factor` times `_bounds` placed at their `(rows, cols)` of an array of `shape` (rows only
         for a 1-D `shape`), 0 elsewhere, with their `(rows, cols)`, how many went without one and
         whether any were compiled. Up to `_floats.FEW` entries in Python floats: the same numbers
         (each bound's float64 value, 0 where not finite, times `factor`) without NumPy's calls."""
-        compiled, cells, left = self.f.cached(key, lambda: _compile_bounds(cells_of(self.f), self.f, budget))
+        compiled, cells, left = self._compiled_bounds(key, cells_of, budget)
         if compiled is not None and math.prod(shape) <= _floats.FEW:
             values = self._floats_at_point(compiled)
             if values is not None:
@@ -303,34 +307,31 @@ class _Check:
                 for place, v in zip(_places(self.f, key, cells, shape), values):
                     out[place] = v * factor if math.isfinite(v) else 0.0
                 return np.array(out).reshape(shape), cells, left, True
+        values, cells, left = self._bounds(key, cells_of, budget)
         out = np.zeros(shape)
-        if compiled is not None:
-            values = self._at_point(compiled)
-            values = np.where(np.isfinite(values), values, 0.0) * factor
-            if len(shape) == 2:
-                out[cells[0], cells[1]] = values
-            else:
-                out[cells[0]] = values
-        return out, cells, left, compiled is not None
+        if values is not None:
+            out[cells if len(shape) == 2 else cells[0]] = values * factor
+        return out, cells, left, values is not None
+
+    def _point_arguments(self) -> list:
+        """The point's 0-d float64 arguments that every compiled function of the check reads (made once)."""
+        args = getattr(self, "_arguments", None)
+        if args is None:
+            args = self._arguments = numpy_backend._arguments(self.f, self.p64)
+        return args
 
     def _floats_at_point(self, compiled) -> list[float] | None:
         """`_at_point` as Python floats (None where an entry is not one number)."""
-        args = getattr(self, "_point_arguments", None)
-        if args is None:
-            args = self._point_arguments = numpy_backend._arguments(self.f, self.p64)
         with self._ignored():
             try:
-                return [float(e) for e in compiled.fn(*args)]
+                return [float(e) for e in compiled.fn(*self._point_arguments())]
             except (TypeError, ValueError):
                 return None
 
     def _at_point(self, compiled) -> np.ndarray:
         """Compiled code of the function's symbols (`_codegen.compile_entries`) at the point, in float64."""
-        args = getattr(self, "_point_arguments", None)
-        if args is None:  # the same 0-d arguments every compiled function of the check reads
-            args = self._point_arguments = numpy_backend._arguments(self.f, self.p64)
         with self._ignored():
-            entries = compiled.fn(*args)
+            entries = compiled.fn(*self._point_arguments())
             try:  # one point: every entry a number or a 0-d array, stacked in one call
                 out = np.array(entries, dtype=np.float64)
             except (TypeError, ValueError):
