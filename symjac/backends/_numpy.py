@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._codegen import Compiled, compile_entries
-from .._entry_plan import EntryPlan, PolynomialStage, plan_entries
+from .._entry_plan import AtomProgram, EntryPlan, PolynomialStage, plan_entries
 from .._values import Point, coerce_point
 
 __all__ = [
@@ -226,6 +226,8 @@ def _columns(plan: EntryPlan, x: np.ndarray, table: np.ndarray | None = None, *,
     table[-2], table[-1] = 0.0, 1.0  # the zero column, and the ones the polynomials read
     if atoms is not None:
         _transpose_into(atoms, table[plan.n_inputs : plan.n_inputs + plan.n_atoms])
+    elif plan.program is not None:
+        _program(plan.program, table)
     elif plan.code is not None:
         for k, entry in enumerate(plan.code.fn(*table[: plan.n_inputs]), start=plan.n_inputs):
             table[k] = entry  # broadcasts constants, casts to the dtype
@@ -235,6 +237,20 @@ def _columns(plan: EntryPlan, x: np.ndarray, table: np.ndarray | None = None, *,
         start = plan.n_inputs + plan.n_atoms + plan.n_polynomials
         table[start : start + len(plan.constants)] = plan.constants.astype(x.dtype)[:, None]
     return table
+
+
+def _program(program: AtomProgram, table: np.ndarray) -> None:
+    """Fill the atoms' rows of `table` (columns as rows) by the plan's `AtomProgram`: each size of
+    determinant one call of generated code's helper on the gathered entries `(k * k, m, points)`
+    (its operations are element-wise per matrix: the values of `m` calls), then each level of
+    functions over its gathered arguments."""
+    from .._determinant import numpy_helpers
+
+    det = numpy_helpers()["_symjac_det"]
+    for atoms, columns in program.determinants:
+        table[atoms] = det(*table[columns.T])
+    for name, atoms, columns in program.functions:
+        table[atoms] = _elementwise(name)(table[columns])
 
 
 def _inputs(plan: EntryPlan, function, point: Point, rows: int | None = None, *, fill: bool = True) -> np.ndarray:
