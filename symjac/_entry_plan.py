@@ -620,7 +620,9 @@ def _plan(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], position
         else:
             column_of_unique.append(final[value])
     nodes = [split.columns[key][1] for key in atoms]
-    code = compile_entries(nodes, symbols, backend) if atoms and program is None else None
+    functions = _atom_functions(nodes, position, free, pad) if atoms and program is None else None
+    # code a backend may never run (it computes `AtomFunctions` from blocks) is compiled when first used
+    code = compile_entries(nodes, symbols, backend, lazy=functions is not None) if atoms and program is None else None
     return EntryPlan(
         n_inputs=n_inputs,
         code=code,
@@ -628,7 +630,7 @@ def _plan(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], position
         constants=np.asarray(constants, dtype=np.float64),
         take=np.asarray(column_of_unique, dtype=np.int64)[np.asarray(first_of, dtype=np.int64)]
         if exprs else np.zeros(0, dtype=np.int64),
-        atom_functions=_atom_functions(nodes, position, free, pad) if atoms and program is None else None,
+        atom_functions=functions,
         program=program,
     )
 
