@@ -507,7 +507,7 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
     first_of = [unique.setdefault(e, len(unique)) for e in exprs]
     free = _dag.has_symbols(unique)  # node -> whether it holds a symbol (all the plan asks)
     opaque = _dag.holds(free, OPAQUE)
-    if opaque and backend == "numpy" and _determinants_of_inputs(opaque, position):
+    if opaque and backend == "numpy" and _may_be_program(free, position):
         # 1a is skipped: the determinants are table columns of their own (`AtomProgram`), when the
         # plan's atoms then need no generated code at all; else the plan is made again, with 1a
         plan = _plan(exprs, symbols, position, unique, first_of, free, {}, backend, program_only=True)
@@ -516,9 +516,19 @@ def plan_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], b
     return _plan(exprs, symbols, position, unique, first_of, free, opaque, backend)
 
 
-def _determinants_of_inputs(opaque: dict, position: dict) -> bool:
-    """Every `OPAQUE` node among the entries is a `det` of input entries (`AtomProgram`)."""
-    return all(all(a in position for a in node.args) for node in opaque if isinstance(node, OPAQUE))
+def _may_be_program(free: dict, position: dict) -> bool:
+    """Whether the entries' atoms may be an `AtomProgram`, from their distinct nodes `free` (one
+    pass, before the split): every `OPAQUE` node is a `det` of input entries, and no node but a sum
+    has a sum among its arguments (a sum inside a product is a second stage, `inv(X)`'s 2 x 2
+    minors over the determinant; a function of a sum is no function of one column)."""
+    for node in free:
+        args = node.args
+        if isinstance(node, OPAQUE):
+            if not all(a in position for a in args):
+                return False
+        elif args and not node.is_Add and any(a.is_Add for a in args):
+            return False
+    return True
 
 
 def _plan(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], position: dict, unique: dict,

@@ -49,7 +49,7 @@ def test_determinant_atoms_need_no_generated_code_and_give_the_codes_values(monk
     assert plan.program is not None and plan.code is None and plan.atom_functions is None
     assert len(plan.stages) <= 1 and plan.program.determinants
     values = {dt: f.jacobian("X").evaluate(**_points(shapes, dt)) for dt in (np.float64, np.float32)}
-    monkeypatch.setattr(_entry_plan, "_determinants_of_inputs", lambda *a: False)  # the `OPAQUE` plan
+    monkeypatch.setattr(_entry_plan, "_may_be_program", lambda *a: False)  # the `OPAQUE` plan
     g = sj.function(text, **shapes)
     _, code = _plan(g, "X")
     assert code.program is None and code.code is not None and code.stages == ()
@@ -125,3 +125,16 @@ def test_a_wrong_program_is_caught_by_check(fault):
     point = _points({"X": (4, 4)}, np.float64, batch=())
     report = sj.check(f, X=point["X"])
     assert report.ok is (fault is None), report
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("log(det(X))", True), ("det(X) * X[0, 0]", True),
+    ("inv(X)", False), ("det(X) * trace(X)", False), ("det(X @ X)", False), ("1 / (1 + det(X))", False),
+])
+def test_the_program_is_tried_only_where_it_may_apply(text, expected):
+    """`_may_be_program`, one pass over the entries' nodes before the split: `inv(X)` is not split
+    twice (a sum inside a product, a determinant of sums, a function of a sum rule it out)."""
+    f = sj.function(text, X=(4, 4))
+    entries = list(f.jacobian("X").entries)
+    position = {s: q for q, s in enumerate(f.inputs[0].flat_symbols)}
+    assert _entry_plan._may_be_program(_entry_plan._dag.has_symbols(entries), position) is expected
