@@ -293,12 +293,17 @@ class AtomProgram:
       above 4 x 4, `numpy.linalg.det` per matrix): the same values as `m` calls;
     - `functions`: in order, `(name, atoms, columns)`: `atoms` (table columns) are the function
       `name` ("numpy.log", "_symjac_sigmoid", "reciprocal", as `AtomFunctions`) of the table
-      columns `columns`, all written before (inputs, determinants, earlier functions).
+      columns `columns`, all written before (inputs, determinants, earlier functions);
+    - `products`: per number of factors, `(atoms, factors, coefs)`: atom `atoms[i]` is the product
+      of the columns `factors[i]` (inputs, determinants, functions) left to right, times
+      `coefs[i]` (an entry that is one term: `-det(minor)`, `det(minor) * (1 / det(X))`), as a
+      stage's one-term polynomial is (`PolynomialStage`), written as an atom.
     """
 
     n_atoms: int
     determinants: tuple[tuple[np.ndarray, np.ndarray], ...]
     functions: tuple[tuple[str, np.ndarray, np.ndarray], ...]
+    products: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -610,7 +615,23 @@ def _plan(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], position
             if _cost(plain_order, plain_stage_of, split, free) <= _cost(order, stage_of, split, free):
                 kinds, order, stage_of = plain, plain_order, plain_stage_of
 
+    if program_only:
+        # one-term polynomials (`-det(minor)`, `det(minor) / det(X)`) are the program's products:
+        # as generated code computes them, row by row, with no stage to transpose and gather
+        for key in order:
+            if stage_of[key] == 1:
+                poly = split.columns[key][1][1]
+                if len(poly) == 1 and () not in poly:
+                    stage_of[key] = 0
     atoms = [key for key in order if stage_of[key] == 0]
+    if program_only:
+        # the atoms no entry is first, then the entries' in their order (the program computes them
+        # phase by phase, whatever their columns): the output is then runs of consecutive columns
+        rank: dict[int, int] = {}
+        for k, (kind, key) in enumerate(kinds):
+            if kind == "column":
+                rank.setdefault(key, k)
+        atoms.sort(key=lambda key: rank.get(key, -1))
     n_stages = max(stage_of.values(), default=0)
     program = _program(atoms, split) if program_only and n_stages <= 1 else None
     if program_only and program is None:
@@ -662,12 +683,24 @@ def _program(atoms: list[int], split: _Split) -> AtomProgram | None:
     position, n_inputs = split.position, split.n_inputs
     by_size: dict[int, tuple[list, list]] = {}
     reads: dict[int, tuple[str, int]] = {}  # atom's column -> (function, the column it reads)
-    column_of = {split.columns[key][1]: n_inputs + j for j, key in enumerate(atoms)}
+    column_of = {split.columns[key][1]: n_inputs + j for j, key in enumerate(atoms) if split.columns[key][0] == "code"}
+    of_key = {key: n_inputs + j for j, key in enumerate(atoms)}
+    by_degree: dict[int, tuple[list, list, list]] = {}
     k = 0
     while k < len(atoms):  # (`atoms` grows by the determinants the functions read)
-        node = split.columns[atoms[k]][1]
+        kind, node = split.columns[atoms[k]]
         own = n_inputs + k
         k += 1
+        if kind == "poly":  # one term of the stage: a product of inputs and atoms, times a number
+            ((monomial, coef),) = node[1].items()
+            factors = [c if c < n_inputs else of_key.get(c) for c in monomial]
+            if None in factors:  # pragma: no cover - a stage reads only inputs and atoms
+                return None
+            found, rows, coefs = by_degree.setdefault(len(factors), ([], [], []))
+            found.append(own)
+            rows.append(factors)
+            coefs.append(coef)
+            continue
         if isinstance(node, OPAQUE):
             columns = [position.get(a) for a in node.args]
             if None in columns:
@@ -691,7 +724,7 @@ def _program(atoms: list[int], split: _Split) -> AtomProgram | None:
             column = column_of[argument] = n_inputs + len(atoms) - 1
         reads[own] = (name, column)
     # the functions level by level: each reads only inputs, determinants and earlier levels
-    done = {n_inputs + j for j in range(len(atoms))} - set(reads)
+    done = {column for found, _ in by_size.values() for column in found}
     functions = []
     while reads:
         ready = sorted((name, atom, column) for atom, (name, column) in reads.items()
@@ -710,6 +743,8 @@ def _program(atoms: list[int], split: _Split) -> AtomProgram | None:
         determinants=tuple((np.asarray(found, dtype=np.int64), np.asarray(rows, dtype=np.int64))
                            for found, rows in by_size.values()),
         functions=tuple(functions),
+        products=tuple((np.asarray(found, dtype=np.int64), np.asarray(rows, dtype=np.int64).reshape(len(found), degree),
+                        np.asarray(coefs, dtype=np.float64)) for degree, (found, rows, coefs) in by_degree.items()),
     )
 
 

@@ -42,36 +42,41 @@ PROGRAMS = [
 ]
 
 
+@pytest.mark.parametrize("batch", [(6,), (700,)])  # gathered rows; each on its rows (`_DETERMINANT_ELEMENTS`)
 @pytest.mark.parametrize("text, shapes", PROGRAMS)
-def test_determinant_atoms_need_no_generated_code_and_give_the_codes_values(monkeypatch, text, shapes):
+def test_determinant_atoms_need_no_generated_code_and_give_the_codes_values(monkeypatch, text, shapes, batch):
     f = sj.function(text, **shapes)
     _, plan = _plan(f, "X")
     assert plan.program is not None and plan.code is None and plan.atom_functions is None
     assert len(plan.stages) <= 1 and plan.program.determinants
-    values = {dt: f.jacobian("X").evaluate(**_points(shapes, dt)) for dt in (np.float64, np.float32)}
+    assert plan.stages == () or text == "det(X) * X[0, 0]"  # (its first entry is a sum of two terms)
+    values = {dt: f.jacobian("X").evaluate(**_points(shapes, dt, batch=batch)) for dt in (np.float64, np.float32)}
     monkeypatch.setattr(_entry_plan, "_may_be_program", lambda *a: False)  # the `OPAQUE` plan
     g = sj.function(text, **shapes)
     _, code = _plan(g, "X")
     assert code.program is None and code.code is not None and code.stages == ()
     for dt in (np.float64, np.float32):
-        expected = g.jacobian("X").evaluate(**_points(shapes, dt))
+        expected = g.jacobian("X").evaluate(**_points(shapes, dt, batch=batch))
         assert values[dt].dtype == expected.dtype == dt
         np.testing.assert_array_equal(values[dt], expected)
 
 
 def test_the_program_reads_the_determinant_and_its_reciprocal_once():
     """`log(det(X))` at 4 x 4: 16 cofactors and `det(X)` in one call each of sizes 3 and 4, then
-    `1 / det(X)`, then the 16 products (signs as coefficients)."""
+    `1 / det(X)`, then the 16 entries as products (signs as coefficients): no stage."""
     _, plan = _plan(sj.function("log(det(X))", X=(4, 4)), "X")
     program = plan.program
-    assert program.n_atoms == plan.n_atoms == 18
+    assert program.n_atoms == plan.n_atoms == 34 and plan.stages == ()
     assert sorted(columns.shape for _, columns in program.determinants) == [(1, 16), (16, 9)]
     ((name, atoms, columns),) = program.functions
     assert name == "reciprocal" and len(atoms) == len(columns) == 1
     ((four, entries),) = [(a, c) for a, c in program.determinants if c.shape[1] == 16]
     assert columns[0] == four[0] and entries[0].tolist() == list(range(16))
-    (stage,) = plan.stages
-    assert stage.n_polynomials == 16 and sorted(set(np.abs(stage.coefs).tolist())) == [1.0]
+    ((products, factors, coefs),) = program.products
+    ((cofactors, _),) = [(a, c) for a, c in program.determinants if c.shape[1] == 9]
+    assert factors.shape == (16, 2) and sorted(set(np.abs(coefs).tolist())) == [1.0]
+    assert set(factors[:, 0].tolist()) == {atoms[0]} and sorted(factors[:, 1].tolist()) == sorted(cofactors.tolist())
+    assert sorted(plan.take.tolist()) == sorted(products.tolist())
 
 
 @pytest.mark.parametrize("text, shapes", [
@@ -116,7 +121,14 @@ def _wrong_function(program: AtomProgram) -> AtomProgram:
     return dataclasses.replace(program, functions=(("numpy.exp", atoms, columns),))
 
 
-@pytest.mark.parametrize("fault", [_wrong_columns, _wrong_function, None])
+def _wrong_sign(program: AtomProgram) -> AtomProgram:
+    ((atoms, factors, coefs),) = program.products
+    coefs = coefs.copy()
+    coefs[3] = -coefs[3]
+    return dataclasses.replace(program, products=((atoms, factors, coefs),))
+
+
+@pytest.mark.parametrize("fault", [_wrong_columns, _wrong_function, _wrong_sign, None])
 def test_a_wrong_program_is_caught_by_check(fault):
     f = sj.function("log(det(X))", X=(4, 4))
     plan = numpy_backend.jacobian_plan(f.jacobian("X"))[0]
