@@ -268,6 +268,18 @@ def _program(program: AtomProgram, table: np.ndarray) -> None:
         table[atoms] = _elementwise(name)(table[columns])
     for atoms, factors, coefs in program.products:
         # `_products` (blocks of rows in cache), straight into the table when the atoms are consecutive
+        if len(atoms) * table.shape[1] > _DETERMINANT_ELEMENTS and factors.shape[1] <= 2:
+            for atom, columns, coef in zip(atoms.tolist(), factors.tolist(), coefs.tolist()):
+                out = table[atom]
+                if len(columns) == 2:
+                    np.multiply(table[columns[0]], table[columns[1]], out=out)
+                else:
+                    out[...] = table[columns[0]]
+                if coef == -1.0:
+                    np.negative(out, out=out)
+                elif coef != 1.0:
+                    out *= table.dtype.type(coef)
+            continue
         coefs = None if np.all(coefs == 1.0) else coefs.astype(table.dtype)
         first, last = int(atoms[0]), int(atoms[-1])
         if last - first + 1 == len(atoms) and np.all(np.diff(atoms) == 1):
