@@ -37,9 +37,9 @@ describes the atoms that way, level by level (`AtomFunctions`), for a backend th
 arguments as blocks (`PolynomialStage.blocks`) and each function once per block of atoms; their
 generated code is then compiled only if a backend runs it.
 
-A NumPy plan whose atoms are all determinants of input entries, or functions (or the reciprocal) of
-one column, under at most one stage of products, has no generated code at all (`AtomProgram`):
-`log(det(X))`'s Jacobian is 16 cofactor determinants, `det(X)` and `1 / det(X)`, then 16 products.
+A NumPy plan whose atoms are all determinants of input entries, functions (or the reciprocal) of
+one column, and one-term products of those, has no generated code at all (`AtomProgram`):
+`log(det(X))`'s Jacobian is 16 cofactor determinants, `det(X)`, `1 / det(X)` and 16 products.
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ MAX_STAGES = 2
 #: evaluated in 4.5-5.8 ms against 6.5 ms as a table, compiled in 14-17 ms against 19 ms;
 #: `log(det(X))`'s in 0.58 ms against 1.03 ms, compiled in 2.3 against 4.1 ms.
 #: Except in a NumPy plan (`plan_entries`) where every such node is a determinant of input entries
-#: and the split then needs only determinants and functions of one column as atoms, under one stage
-#: of products: those atoms are an `AtomProgram`, no generated code at all (`log(det(X))`, `det(X)`).
+#: and the split then needs only determinants, functions of one column and one-term products of
+#: them (at most one sum of such terms per entry): those are an `AtomProgram`, no generated code at
+#: all (`log(det(X))`, `det(X)`).
 OPAQUE = (_det,)
 #: A stage's products are taken slab by slab (`PolynomialStage.slabs`) when its slabs have at least
 #: this many monomials on average: `tanh(W @ x + b)` n = 16's 512 products at batch 1,000 took
@@ -280,17 +281,19 @@ class AtomFunctions:
 @dataclass(frozen=True, eq=False)
 class AtomProgram:
     """The code atoms computed without generated code, as whole arrays of table rows, when each is a
-    determinant of input entries (`symjac._determinant.det`, above 3 x 3 written out) or a
-    one-argument function (`ELEMENTWISE`, or the reciprocal) of an input entry or another atom:
-    `log(det(X))`'s Jacobian at 4 x 4 is 16 cofactor determinants and `1 / det(X)` (then its
-    products, a polynomial stage). No source is generated or compiled; the values are generated
+    determinant of input entries (`symjac._determinant.det`, above 3 x 3 written out), a
+    one-argument function (`ELEMENTWISE`, or the reciprocal) of an input entry or another atom, or
+    a one-term product of those:
+    `log(det(X))`'s Jacobian at 4 x 4 is 16 cofactor determinants, `det(X)`, `1 / det(X)` and
+    the 16 products (`products`). No source is generated or compiled; the values are generated
     code's: each atom's operations are the ones generated code runs (the same NumPy determinant
     helper, `_determinant.numpy_helpers`, on the same entries; `numpy.reciprocal` for `1/x`).
 
     - `determinants`: per size of matrix, `(atoms, columns)`: the atoms' table columns `(m,)`, and
-      the input columns of each one's matrix entries, row by row, `(m, k * k)`: one call of the
-      helper for all `m` (gathered as `(k * k, m, points)`), whose operations are element-wise (or,
-      above 4 x 4, `numpy.linalg.det` per matrix): the same values as `m` calls;
+      the input columns of each one's matrix entries, row by row, `(m, k * k)`: at a point one call
+      of the helper for all `m` (gathered as `(k * k, m, points)`), whose operations are
+      element-wise (or, above 4 x 4, `numpy.linalg.det` per matrix): the same values as `m` calls,
+      which a backend makes at a batch (`backends._numpy._program`);
     - `functions`: in order, `(name, atoms, columns)`: `atoms` (table columns) are the function
       `name` ("numpy.log", "_symjac_sigmoid", "reciprocal", as `AtomFunctions`) of the table
       columns `columns`, all written before (inputs, determinants, earlier functions);
