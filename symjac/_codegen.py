@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import linecache
 import math
-from dataclasses import dataclass
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,15 +34,41 @@ from ._errors import InvalidExpressionError
 __all__ = ["Compiled", "compile_entries", "fold_constants", "fold_constants_all"]
 
 
-@dataclass(frozen=True, eq=False)
 class Compiled:
-    """A compiled flat entry list: the callable and its generated source (kept for reports)."""
+    """A compiled flat entry list: the callable and its generated source (kept for reports).
 
-    backend: str
-    fn: Callable
-    source: str
-    n_entries: int
-    n_args: int
+    `compile_entries(..., lazy=True)` makes one whose source is generated and compiled when `fn` or
+    `source` is first read (once, thread-safe): a plan whose atoms a backend computes another way
+    (`_entry_plan.AtomFunctions`) then never pays for code it does not run."""
+
+    __slots__ = ("backend", "n_entries", "n_args", "_fn", "_source", "_build", "_lock")
+
+    def __init__(self, backend: str, fn: Callable | None, source: str | None, n_entries: int, n_args: int, *,
+                 build: Callable[[], tuple[Callable, str]] | None = None):
+        self.backend, self.n_entries, self.n_args = backend, n_entries, n_args
+        self._fn, self._source, self._build = fn, source, build
+        self._lock = threading.Lock() if build is not None else None
+
+    def _built(self) -> None:
+        with self._lock:
+            if self._build is not None:
+                self._fn, self._source = self._build()
+                self._build = None
+
+    @property
+    def fn(self) -> Callable:
+        if self._build is not None:
+            self._built()
+        return self._fn
+
+    @property
+    def source(self) -> str:
+        if self._build is not None:
+            self._built()
+        return self._source
+
+    def __repr__(self) -> str:
+        return f"Compiled(backend={self.backend!r}, n_entries={self.n_entries}, n_args={self.n_args})"
 
 
 def fold_constants(expr: sympy.Expr) -> sympy.Expr:
@@ -127,10 +153,22 @@ def refuse_unknown_nodes(exprs: Sequence[sympy.Basic]) -> None:
             _source._refuse(node)
 
 
-def compile_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], backend: str) -> Compiled:
-    """Compile `exprs` (a flat list) into a function of `symbols` for `backend` ("numpy" or "torch")."""
+def compile_entries(exprs: Sequence[sympy.Expr], symbols: Sequence[sympy.Symbol], backend: str, *,
+                    lazy: bool = False) -> Compiled:
+    """Compile `exprs` (a flat list) into a function of `symbols` for `backend` ("numpy" or "torch").
+    `lazy`: the nodes are checked now (`refuse_unknown_nodes`), the code generated and compiled
+    when first used (`Compiled`)."""
     if backend not in ("numpy", "torch"):
         raise ValueError(f"backend: expected 'numpy' or 'torch', received {backend!r}")
+    if lazy and not _symengine.enabled():
+        refuse_unknown_nodes(exprs)
+        exprs, symbols = list(exprs), list(symbols)
+
+        def build() -> tuple[Callable, str]:
+            source = _source.generate(exprs, symbols, backend)
+            return _exec(source, backend), source
+
+        return Compiled(backend, None, None, len(exprs), len(symbols), build=build)
     if _symengine.enabled():  # opt-in second printer (SymEngine's cse), a cross-check of this one
         folded = fold_constants_all(exprs)
         refuse_unknown_nodes(folded)

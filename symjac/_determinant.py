@@ -174,11 +174,11 @@ class det(sympy.Function):
         n = math.isqrt(len(args))
         if n * n != len(args) or n == 0:
             raise TypeError(f"det: needs the n**2 entries of a square matrix, received {len(args)} arguments")
-        rows = _rows(args)
         if n <= MINOR_EXPANSION_MAX:  # a node is at least 3 x 3
-            return _Minors(rows, None)(tuple(range(n)), tuple(range(n)))
+            return _Minors(_rows(args), None)(tuple(range(n)), tuple(range(n)))
         if not any(a.is_Number for a in args):  # no zero entry: none of the rules below applies
             return None
+        rows = _rows(args)
         if all(a.is_Rational for a in args):  # exact numbers: the exact determinant
             return sympy.Matrix(rows).det(method="bareiss")
         if any(all(is_zero(e) for e in row) for row in rows) or any(
@@ -198,9 +198,10 @@ class det(sympy.Function):
         node as it is and no entry is a number (Floats only would be evaluated by SymPy)."""
         if any(e.is_Number for e in entries):
             return cls(*entries)
-        evaluated = cls.eval(*entries)
-        if evaluated is not None:
-            return evaluated
+        n = math.isqrt(len(entries))
+        if n * n != len(entries) or n <= MINOR_EXPANSION_MAX:
+            return cls.eval(*entries)  # (raises, or the written-out expansion)
+        # `eval` of entries none of which is a number leaves the node as it is
         node = Basic.__new__(cls, *entries)
         node.nargs = sympy.S.Naturals0  # as `Application.__new__` sets it
         return node

@@ -320,5 +320,9 @@ def _nonzero(d: sympy.Expr) -> bool:
     """`not d.is_zero`, as `Function._eval_derivative` asks it, decided from the form of `d`: SymPy's
     assumption query walks the whole of `d` (10 of the 27 s of differentiating attention at n = 6,
     and it recurses over depth). A term `df * d` with `d` zero in value but not in form is kept,
-    which changes no value; a `d` that is 0 in form (SymPy's automatic simplification) is dropped."""
-    return d != 0
+    which changes no value; a `d` that is 0 in form (SymPy's automatic simplification) is dropped.
+    A symbol's own derivative, 1, is answered without SymPy's comparison (which sympifies the 0)."""
+    return d is _ONE or d != 0
+
+
+_ONE = sympy.S.One
