@@ -347,10 +347,10 @@ def _gather_many(plan: EntryPlan, function, point: Point, indices: Sequence[np.n
 @dataclass(frozen=True, eq=False)
 class _Maps:
     """A plan and the maps read from its table (`_gather_maps`), with what does not depend on the
-    point worked out once (`_maps`; cached per Function by `forward`, `jacobian`, `jacobians`):
-    `runs` per map (`direct.runs` with `direct`), `step` the points per chunk, `fill` whether the
-    inputs are copied into the table, `zeroed` per map whether its output starts from zeros,
-    `flat` whether the inputs are read as given (points as rows)."""
+    point worked out once (`_maps`; cached per Function by `forward`, `jacobian`, `jacobians`,
+    `jacobian_matrix`): `runs` per map (`direct.runs` with `direct`), `step` the points per chunk,
+    `fill` whether the inputs are copied into the table, `zeroed` per map whether its output starts
+    from zeros, `flat` whether the inputs are read as given (points as rows)."""
 
     plan: EntryPlan
     indices: tuple
