@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _determinant
 from .._codegen import Compiled, compile_entries
 from .._entry_plan import AtomProgram, EntryPlan, PolynomialStage, plan_entries
 from .._values import Point, coerce_point
@@ -253,9 +254,7 @@ def _program(program: AtomProgram, table: np.ndarray) -> None:
     `_DETERMINANT_ELEMENTS` (its operations are element-wise per matrix: the values of `m` calls),
     else on each one's rows; then each level of functions over its gathered arguments; then the
     products, as a stage's one-term polynomials are computed (`_products`)."""
-    from .._determinant import numpy_helpers
-
-    det = numpy_helpers()["_symjac_det"]
+    det = _determinant.numpy_helpers()["_symjac_det"]
     rows = None
     for atoms, columns in program.determinants:
         if len(atoms) * table.shape[1] <= _DETERMINANT_ELEMENTS:
@@ -378,6 +377,13 @@ def _maps(plan: EntryPlan, function, indices: Sequence[np.ndarray], shapes: Sequ
         zeroed=tuple(run is not None and any(r[2] < 0 for r in run) for run in runs),
         flat=(direct is not None and direct.reads_inputs) or atoms is not None,
     )
+
+
+def _jacobian_maps(plan: EntryPlan, function, indices: Sequence[np.ndarray], shapes: Sequence[tuple]) -> _Maps:
+    """`_maps` of Jacobian maps `indices` into `plan`'s table, with their runs (`_runs`), direct
+    products (`_direct`) and block atoms (`_atoms`)."""
+    runs = tuple(_runs(index, plan.zero_column) for index in indices)
+    return _maps(plan, function, indices, shapes, runs, _direct(plan, function, indices, runs), _atoms(plan, function))
 
 
 def _gather_maps(maps: _Maps, function, point: Point) -> list[np.ndarray]:
@@ -722,9 +728,7 @@ def jacobians(function, jacs, point: Point) -> list[np.ndarray]:
 
     def build():
         plan, dense = jacobians_plan(function, jacs)
-        runs = tuple(_runs(index, plan.zero_column) for index in dense)
-        return _maps(plan, function, dense, [jac.shape for jac in jacs], runs, _direct(plan, function, dense, runs),
-                     _atoms(plan, function))
+        return _jacobian_maps(plan, function, dense, [jac.shape for jac in jacs])
 
     return _gather_maps(function.cached(("jacobians-maps", tuple(jac.wrt.name for jac in jacs), "numpy"), build),
                         function, point)
@@ -753,9 +757,7 @@ def jacobian_matrix(function, jacs, point: Point) -> np.ndarray:
         plan, dense = jacobians_plan(function, jacs)
         sizes = [jac.wrt.size for jac in jacs]
         index = np.concatenate([d.reshape(out_size, n) for d, n in zip(dense, sizes)], axis=1).reshape(-1)
-        runs = _runs(index, plan.zero_column)
-        return _maps(plan, function, (index,), ((out_size, sum(sizes)),), (runs,),
-                     _direct(plan, function, (index,), (runs,)), _atoms(plan, function))
+        return _jacobian_maps(plan, function, (index,), ((out_size, sum(sizes)),))
 
     return _gather_maps(function.cached(("jacobian-matrix-maps", tuple(jac.wrt.name for jac in jacs), "numpy"), build),
                         function, point)[0]
@@ -819,9 +821,7 @@ def jacobian(jac, point: Point) -> np.ndarray:
 
     def build():
         plan, dense = jacobian_plan(jac)
-        runs = _runs(dense, plan.zero_column)
-        return _maps(plan, function, (dense,), (jac.shape,), (runs,), _direct(plan, function, (dense,), (runs,)),
-                     _atoms(plan, function))
+        return _jacobian_maps(plan, function, (dense,), (jac.shape,))
 
     return _gather_maps(function.cached(("jacobian-maps", jac.wrt.name, "numpy"), build), function, point)[0]
 
